@@ -1,0 +1,3 @@
+from vocalens.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,79 @@
+"""The `vocalens` command: one subcommand per pipeline stage.
+
+Each subcommand lives in ``vocalens.commands.<name>`` with ``add_arguments(parser)`` and
+``run(args)``; only the one being run is imported, so ``vocalens --help`` stays instant.
+User errors (:class:`vocalens.errors.UserError`) print as one line, exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from vocalens import __version__
+from vocalens.errors import UserError
+
+# name -> (module, one-line help). The order is the pipeline's.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("vocalens.commands.demo", "synthesize, extract, train, evaluate, visualize and detect, end to end (CPU)"),
+    "synth": ("vocalens.commands.synth", "write a synthetic LAV-DF-layout dataset of talking faces"),
+    "forge": ("vocalens.commands.forge", "make a LAV-DF-layout dataset of partial fakes from real videos"),
+    "summary": ("vocalens.commands.summary", "summarize a dataset (LAV-DF, AV-Deepfake1M, folder) or a feature store"),
+    "extract": ("vocalens.commands.extract", "videos -> per-frame visual/audio embeddings + frame labels"),
+    "train": ("vocalens.commands.train", "train the VOCA-Lens localizer (torchrun for many processes)"),
+    "evaluate": ("vocalens.commands.evaluate", "evaluate a localizer checkpoint on a feature split"),
+    "visualize": ("vocalens.commands.visualize", "plots and an HTML report from evaluation results"),
+    "infer": ("vocalens.commands.infer", "run a localizer checkpoint on extracted features"),
+    "detect": ("vocalens.commands.detect", "raw videos -> verdict, fake segments, JSON and plot"),
+    "avff": ("vocalens.commands.avff", "AVFF detector: pretrain, train, evaluate, detect"),
+}
+
+
+def _top_parser() -> argparse.ArgumentParser:
+    lines = "\n".join(f"  {n:<10} {h}" for n, (_, h) in COMMANDS.items())
+    p = argparse.ArgumentParser(
+        prog="vocalens",
+        description="Audio-visual deepfake detection and temporal localization.",
+        epilog=f"commands:\n{lines}\n\nRun `vocalens COMMAND --help` for a command's options.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--version", action="version", version=f"vocalens {__version__}")
+    p.add_argument("command", nargs="?", help="one of: " + ", ".join(COMMANDS))
+    return p
+
+
+def build_parser(name: str) -> tuple[argparse.ArgumentParser, object]:
+    module_name, help_text = COMMANDS[name]
+    module = importlib.import_module(module_name)
+    parser = argparse.ArgumentParser(prog=f"vocalens {name}", description=(module.__doc__ or help_text).strip(),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    module.add_arguments(parser)
+    return parser, module
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in COMMANDS:
+        top = _top_parser()
+        if not argv or argv[0] in ("-h", "--help", "--version"):
+            top.parse_args(argv)
+            top.print_help()
+            return 0
+        top.error(f"unknown command {argv[0]!r} (choose from {', '.join(COMMANDS)})")
+    name = argv[0]
+    try:
+        parser, module = build_parser(name)
+        args = parser.parse_args(argv[1:])
+        rc = module.run(args)
+        return int(rc or 0)
+    except UserError as e:
+        print(f"vocalens {name}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"vocalens {name}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

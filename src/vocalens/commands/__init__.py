@@ -1,0 +1,1 @@
+"""Subcommands: argument parsing and printing only; the work is done by the library."""

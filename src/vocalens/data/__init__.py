@@ -1,0 +1,1 @@
+"""Datasets: metadata records, frame labels, the feature store, and datasets we make (synth, forge)."""

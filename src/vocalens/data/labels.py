@@ -1,0 +1,32 @@
+"""The one definition of frame labels, used by every stage.
+
+Frame ``i`` covers ``[i/fps, (i+1)/fps)``; it is fake when its centre ``(i+0.5)/fps``
+lies inside a fake period ``[start, end)`` (seconds).
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import numpy as np
+
+
+def frame_labels(fake_periods: Iterable[Sequence[float]], num_frames: int, fps: float = 25.0) -> np.ndarray:
+    """Per-frame 0/1 labels (uint8, shape [num_frames]) from fake periods in seconds."""
+    if num_frames < 0:
+        raise ValueError(f"num_frames must be >= 0, got {num_frames}")
+    centres = (np.arange(num_frames, dtype=np.float64) + 0.5) / float(fps)
+    periods = np.asarray(list(fake_periods), dtype=np.float64).reshape(-1, 2)
+    if len(periods) == 0:
+        return np.zeros(num_frames, dtype=np.uint8)
+    inside = (centres[:, None] >= periods[None, :, 0]) & (centres[:, None] < periods[None, :, 1])
+    return inside.any(axis=1).astype(np.uint8)
+
+
+def labels_to_periods(labels: np.ndarray, fps: float = 25.0) -> list[list[float]]:
+    """Inverse of :func:`frame_labels` on the frame grid: runs of 1s as [start, end) seconds."""
+    lab = np.asarray(labels).astype(bool).astype(np.int8)
+    edges = np.diff(np.concatenate([[0], lab, [0]]))
+    starts = np.flatnonzero(edges == 1)
+    ends = np.flatnonzero(edges == -1)
+    return [[s / fps, e / fps] for s, e in zip(starts.tolist(), ends.tolist())]

@@ -1,0 +1,129 @@
+"""The feature store: the seed's on-disk layout, written atomically.
+
+    {root}/{split}/{video_id}/visual_embeddings.npz   {embeddings [T, Dv], frame_labels [T]}
+                              audio_embeddings.npz    {embeddings [Ta, Da]}
+                              meta.json               fps, audio_rate, encoders, duration, source, faces
+
+A video's files are written into a hidden temporary folder that is renamed into place, and
+``meta.json`` is written last, so a folder that exists under its own name is complete and
+``--skip_existing`` can trust it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vocalens.errors import UserError
+
+VISUAL_FILE = "visual_embeddings.npz"
+AUDIO_FILE = "audio_embeddings.npz"
+META_FILE = "meta.json"
+FAILURES_FILE = "failures.jsonl"
+
+
+@dataclass
+class VideoFeatures:
+    video_id: str
+    visual: np.ndarray  # [T, Dv]
+    audio: np.ndarray  # [Ta, Da] at meta["audio_rate"] Hz
+    frame_labels: np.ndarray | None  # [T] uint8, None for unlabelled videos
+    meta: dict
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.visual.shape[0])
+
+    @property
+    def fps(self) -> float:
+        return float(self.meta.get("fps", 25.0))
+
+    @property
+    def audio_rate(self) -> float:
+        return float(self.meta.get("audio_rate", self.fps))
+
+
+def video_dir(root: str | Path, split: str, video_id: str) -> Path:
+    return Path(root) / split / video_id
+
+
+def is_complete(path: str | Path) -> bool:
+    p = Path(path)
+    return (p / META_FILE).is_file() and (p / VISUAL_FILE).is_file() and (p / AUDIO_FILE).is_file()
+
+
+def write_features(path: str | Path, visual: np.ndarray, audio: np.ndarray, frame_labels: np.ndarray | None,
+                   meta: dict, dtype=np.float16) -> Path:
+    """Write one video's features to ``path`` atomically (temp folder + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{path.name}-", dir=path.parent))
+    try:
+        vis = {"embeddings": np.asarray(visual, dtype=dtype)}
+        if frame_labels is not None:
+            fl = np.asarray(frame_labels, dtype=np.uint8)
+            if len(fl) != len(vis["embeddings"]):
+                raise ValueError(f"{path.name}: {len(fl)} labels for {len(vis['embeddings'])} frames")
+            vis["frame_labels"] = fl
+        np.savez(tmp / VISUAL_FILE, **vis)
+        np.savez(tmp / AUDIO_FILE, embeddings=np.asarray(audio, dtype=dtype))
+        meta = dict(meta)
+        meta.setdefault("video_id", path.name)
+        meta["num_frames"] = int(len(vis["embeddings"]))
+        meta["visual_dim"] = int(vis["embeddings"].shape[1])
+        meta["audio_dim"] = int(np.asarray(audio).shape[1])
+        meta["audio_frames"] = int(np.asarray(audio).shape[0])
+        with open(tmp / META_FILE, "w") as f:
+            json.dump(meta, f, indent=1)
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def read_meta(path: str | Path) -> dict:
+    with open(Path(path) / META_FILE) as f:
+        return json.load(f)
+
+
+def read_features(path: str | Path) -> VideoFeatures:
+    """Load one video's features (float32) from its folder."""
+    path = Path(path)
+    if not is_complete(path):
+        raise UserError(f"{path}: not a complete feature folder (needs {VISUAL_FILE}, {AUDIO_FILE}, {META_FILE})")
+    try:
+        with np.load(path / VISUAL_FILE) as z:
+            visual = z["embeddings"].astype(np.float32)
+            labels = z["frame_labels"].astype(np.uint8) if "frame_labels" in z.files else None
+        with np.load(path / AUDIO_FILE) as z:
+            audio = z["embeddings"].astype(np.float32)
+        meta = read_meta(path)
+    except (OSError, ValueError, KeyError, json.JSONDecodeError) as e:
+        raise UserError(f"{path}: unreadable feature files ({e})")
+    meta.setdefault("fps", 25.0)
+    meta.setdefault("audio_rate", meta["fps"])
+    return VideoFeatures(video_id=path.name, visual=visual, audio=audio, frame_labels=labels, meta=meta)
+
+
+def list_videos(root: str | Path, split: str | None = None) -> list[Path]:
+    """Complete video folders under ``root/split`` (or under ``root`` itself when split is None), sorted."""
+    base = Path(root) / split if split else Path(root)
+    if not base.is_dir():
+        raise UserError(f"{base}: feature folder not found")
+    return sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".") and is_complete(p))
+
+
+def append_failure(root: str | Path, record: dict) -> None:
+    """One JSON line per failed video; appends are atomic enough for line-sized writes."""
+    Path(root).mkdir(parents=True, exist_ok=True)
+    with open(Path(root) / FAILURES_FILE, "a") as f:
+        f.write(json.dumps(record) + "\n")

@@ -1,0 +1,1 @@
+"""Evaluation: probabilities to segments, and the metrics."""

@@ -1,0 +1,1 @@
+"""Media I/O: decoding and writing video and audio (PyAV), faces, mel spectrograms."""

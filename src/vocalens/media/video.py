@@ -1,0 +1,213 @@
+"""Decode and write talking-face videos with PyAV (ffmpeg inside the wheel).
+
+Frames come out on a fixed ``fps`` grid chosen by presentation time, so 30, 29.97 and
+variable-frame-rate inputs all give frame ``i`` = what was on screen at ``(i + 0.5) / fps``.
+Audio comes out as 16 kHz mono float32 aligned to the first video frame by timestamps
+(AAC encoder padding and stream start offsets are handled by trusting timestamps, not
+sample counts) and cut or padded to exactly the video's span.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import av
+import numpy as np
+
+from vocalens.errors import MediaError
+
+SAMPLE_RATE = 16000
+
+
+@dataclass
+class Media:
+    frames: np.ndarray  # [T, H, W, 3] uint8 RGB on the fps grid
+    audio: np.ndarray | None  # [N] float32 mono at sample_rate, N = round(T / fps * sample_rate)
+    fps: float
+    sample_rate: int
+    source_fps: float
+    path: str
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.frames.shape[0])
+
+    @property
+    def duration(self) -> float:
+        return self.num_frames / self.fps
+
+
+def _open(path: str | Path):
+    p = Path(path)
+    if not p.is_file():
+        raise MediaError(f"{p}: file not found")
+    if p.stat().st_size == 0:
+        raise MediaError(f"{p}: empty file")
+    try:
+        return av.open(str(p))
+    except (av.error.FFmpegError, UnicodeDecodeError) as e:
+        raise MediaError(f"{p}: cannot open as a video ({e.__class__.__name__}: {e})")
+
+
+def _scaled_size(w: int, h: int, size: tuple[int, int] | None, max_side: int | None) -> tuple[int, int]:
+    if size is not None:
+        return int(size[1]), int(size[0])  # size is (H, W)
+    if max_side is not None and max(w, h) > max_side:
+        s = max_side / max(w, h)
+        return max(2, int(round(w * s)) // 2 * 2), max(2, int(round(h * s)) // 2 * 2)
+    return w, h
+
+
+def iter_frames(path: str | Path, fps: float = 25.0, size: tuple[int, int] | None = None,
+                max_side: int | None = None) -> Iterator[np.ndarray]:
+    """Yield RGB frames on the ``fps`` grid, streaming (never holds the whole video)."""
+    with _open(path) as container:
+        if not container.streams.video:
+            raise MediaError(f"{path}: no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        t0 = None
+        nxt = 0  # next target frame index
+        prev = None
+        last_t = None
+        src_dt = 1.0 / float(stream.average_rate or stream.guessed_rate or fps)
+        try:
+            for frame in container.decode(stream):
+                t = frame.time
+                if t is None:
+                    t = (last_t + src_dt) if last_t is not None else 0.0
+                if t0 is None:
+                    t0 = t
+                t -= t0
+                if last_t is not None and t <= last_t:  # non-monotonic pts: step forward
+                    t = last_t + 1e-6
+                w, h = _scaled_size(frame.width, frame.height, size, max_side)
+                img = frame.to_ndarray(format="rgb24", width=w, height=h)
+                # every target centre before this frame's time shows the previous frame
+                while prev is not None and (nxt + 0.5) / fps < t:
+                    yield prev
+                    nxt += 1
+                prev, last_t = img, t
+        except av.error.FFmpegError as e:
+            if prev is None:
+                raise MediaError(f"{path}: cannot decode video ({e.__class__.__name__}: {e})")
+            # truncated tail: keep what decoded
+        if prev is None:
+            raise MediaError(f"{path}: video stream has no frames")
+        end = last_t + src_dt  # display time of the last frame runs one source frame
+        while (nxt + 0.5) / fps < end:
+            yield prev
+            nxt += 1
+
+
+def _stream_start(stream) -> float:
+    if stream.start_time is not None and stream.time_base is not None:
+        return float(stream.start_time * stream.time_base)
+    return 0.0
+
+
+def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, start: float | None = None) -> np.ndarray:
+    """Mono float32 audio at ``sample_rate``; t=0 is the first video frame when there is video."""
+    with _open(path) as container:
+        if not container.streams.audio:
+            raise MediaError(f"{path}: no audio track")
+        astream = container.streams.audio[0]
+        if start is None:
+            start = _stream_start(container.streams.video[0]) if container.streams.video else _stream_start(astream)
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+        chunks = []
+        first_t = None
+        try:
+            for frame in container.decode(astream):
+                if first_t is None and frame.time is not None:
+                    first_t = frame.time
+                for out in resampler.resample(frame):
+                    chunks.append(out.to_ndarray().reshape(-1))
+            for out in resampler.resample(None):
+                chunks.append(out.to_ndarray().reshape(-1))
+        except av.error.FFmpegError as e:
+            if not chunks:
+                raise MediaError(f"{path}: cannot decode audio ({e.__class__.__name__}: {e})")
+    audio = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
+    offset = int(round(((first_t if first_t is not None else start) - start) * sample_rate))
+    if offset > 0:
+        audio = np.concatenate([np.zeros(offset, np.float32), audio])
+    elif offset < 0:
+        audio = audio[-offset:]
+    return audio
+
+
+def fit_length(audio: np.ndarray, n: int) -> np.ndarray:
+    """Cut or zero-pad to exactly ``n`` samples."""
+    if len(audio) >= n:
+        return audio[:n]
+    return np.concatenate([audio, np.zeros(n - len(audio), audio.dtype)])
+
+
+def load_video(path: str | Path, fps: float = 25.0, size: tuple[int, int] | None = None,
+               max_side: int | None = None, sample_rate: int = SAMPLE_RATE, audio: str = "required") -> Media:
+    """Decode a whole video: frames on the fps grid and the audio over the same span.
+
+    ``audio``: 'required' (no track is a MediaError), 'optional' (None when absent) or 'skip'.
+    """
+    frames = np.stack(list(iter_frames(path, fps, size, max_side)))
+    with _open(path) as c:
+        vs = c.streams.video[0]
+        src_fps = float(vs.average_rate or vs.guessed_rate or fps)
+        has_audio = bool(c.streams.audio)
+    wav = None
+    if audio != "skip":
+        if has_audio:
+            wav = fit_length(load_audio(path, sample_rate), int(round(len(frames) / fps * sample_rate)))
+        elif audio == "required":
+            raise MediaError(f"{path}: no audio track")
+    return Media(frames=frames, audio=wav, fps=fps, sample_rate=sample_rate, source_fps=src_fps, path=str(path))
+
+
+def write_video(path: str | Path, frames: np.ndarray, fps: float = 25.0, audio: np.ndarray | None = None,
+                sample_rate: int = SAMPLE_RATE, crf: int = 23, preset: str = "veryfast") -> Path:
+    """H.264 (yuv420p) + AAC mono, written to a temporary name and renamed into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frames = np.ascontiguousarray(frames, dtype=np.uint8)
+    t, h, w = frames.shape[:3]
+    if h % 2 or w % 2:
+        frames = frames[:, : h - h % 2, : w - w % 2]
+        h, w = frames.shape[1:3]
+    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.stem}-", suffix=path.suffix or ".mp4", dir=path.parent)
+    os.close(fd)
+    try:
+        with av.open(tmp, "w") as c:
+            from fractions import Fraction
+
+            rate = Fraction(fps).limit_denominator(1001)
+            vs = c.add_stream("libx264", rate=rate)
+            vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
+            vs.options = {"crf": str(crf), "preset": preset}
+            astream = None
+            if audio is not None:
+                astream = c.add_stream("aac", rate=sample_rate, layout="mono")
+            for img in frames:
+                for pkt in vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                    c.mux(pkt)
+            for pkt in vs.encode():
+                c.mux(pkt)
+            if astream is not None:
+                a = np.asarray(audio, dtype=np.float32).reshape(1, -1)
+                af = av.AudioFrame.from_ndarray(np.clip(a, -1, 1), format="flt", layout="mono")
+                af.sample_rate = sample_rate
+                af.pts = 0
+                for pkt in astream.encode(af):
+                    c.mux(pkt)
+                for pkt in astream.encode():
+                    c.mux(pkt)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path
