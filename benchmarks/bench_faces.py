@@ -4,7 +4,7 @@
 
 mediapipe is optional: install it beside the venv without touching its protobuf with
 `pip install --target /tmp/mp --no-deps mediapipe==0.10.21 attrs absl-py flatbuffers sounddevice "protobuf<5"`
-and run with `PYTHONPATH=src:/tmp/mp`. Per detector and clip set: raw per-frame detection rate,
+and run with `PYTHONPATH=src:/tmp/mp` (or `MEDIAPIPE_PATH=/tmp/mp`, which `make bench` passes through). Per detector and clip set: raw per-frame detection rate,
 raw box jitter (median |frame-to-frame centre change| / box side over consecutive detected
 frames), the tracked result of `detect_faces` at stride 5 (found ratio, jitter), and speed in
 frames/s (raw: every frame through the detector; tracked: frames/s of the whole detect_faces).
@@ -16,6 +16,7 @@ calibration. Writes benchmarks/results/faces.md.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -25,6 +26,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+if os.environ.get("MEDIAPIPE_PATH"):  # mediapipe installed beside the venv (it needs protobuf<5)
+    sys.path.insert(1, os.environ["MEDIAPIPE_PATH"])  # before site-packages: its own protobuf wins
 
 from vocalens.media import faces  # noqa: E402
 from vocalens.media.video import load_video  # noqa: E402
@@ -77,6 +80,9 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     cv2.setNumThreads(args.threads)
+    if not Path(args.clips).is_dir():
+        print(f"{args.clips}: real clips not found; nothing to measure", file=sys.stderr)
+        return 1
     clips = sorted(p for p in Path(args.clips).iterdir() if p.suffix in (".mp4", ".mpg"))
     names = ["haar", "haar_alt2"] + (["mediapipe"] if faces.mediapipe_available() else [])
     dets = {"haar": faces.HaarDetector(), "haar_alt2": faces.HaarDetector("haarcascade_frontalface_alt2.xml")}
@@ -158,6 +164,9 @@ def main() -> int:
                 lines.append(f"| {n} | {q(0)} | {q(1)} | {q(2)} |")
         lines += ["", f"Calibration on frames where both fire: haar side / mediapipe canonical side = "
                   f"{np.median(c[:, 0]):.3f}, centre offset (haar - mediapipe) / side = {np.median(c[:, 1]):+.3f}."]
+    if "mediapipe" not in names:
+        lines += ["", "mediapipe was not importable in this run, so it is not in the table (see docs/faces.md for "
+                  "how to install it beside the venv and for its numbers)."]
     text = "\n".join(lines) + "\n"
     print(text)
     out = ROOT / "benchmarks" / "results" / "faces.md"
