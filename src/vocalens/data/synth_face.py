@@ -1,9 +1,9 @@
 """Rendered talking faces for the synthetic dataset (vectorised numpy + cv2 drawing).
 
 A face is drawn once per video as a shaded layer (hair, ears, face, nose, brows, neck,
-shoulders) with an alpha mask; each frame then draws only the eyes (blinks) and the mouth
-(opening, width, rounding, teeth), warps the layer by the head motion and composites it over
-a static background. Framing follows LAV-DF's face-centred crops: the face is ~2/3 of the
+shoulders) composited over a background; each frame then pastes in only the eyes (blinks,
+gaze) and the mouth (opening, width, rounding, teeth) and is warped by the head motion, the
+way a face-tracking crop jitters. Framing follows LAV-DF's face-centred crops: the face is ~2/3 of the
 frame height, eyes at ~40 %, mouth in the lower middle (~70 %).
 """
 
@@ -151,7 +151,7 @@ def random_face(rng: np.random.Generator, size: int = 224) -> Face:
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     lx, ly = rng.uniform(-0.6, 0.6), rng.uniform(-0.5, 0.1)
     r2 = ((xx - cx) / a) ** 2 + ((yy - cy) / b) ** 2
-    shade = 1.05 - 0.28 * np.clip(r2, 0, 1.6) ** 1.5 + 0.12 * ((xx - cx) / a * lx + (yy - cy) / b * ly)
+    shade = 1.08 - 0.22 * np.clip(r2, 0, 1.6) ** 1.5 + 0.12 * ((xx - cx) / a * lx + (yy - cy) / b * ly)
     layer *= np.clip(shade, 0.55, 1.2)[..., None]
 
     # nose, brows, cheeks drawn onto the shaded layer
@@ -167,7 +167,7 @@ def random_face(rng: np.random.Generator, size: int = 224) -> Face:
     eye_y = cy - b * rng.uniform(0.2, 0.3)
     eye_dx = a * rng.uniform(0.38, 0.46)
     eye_w = a * rng.uniform(0.17, 0.22)
-    eye_h = eye_w * rng.uniform(0.42, 0.55)
+    eye_h = eye_w * rng.uniform(0.34, 0.44)
     brow = hair * 0.8 if style != 2 else skin * 0.45
     for sd in (-1, 1):
         t = np.linspace(-1, 1, 12)
@@ -175,12 +175,12 @@ def random_face(rng: np.random.Generator, size: int = 224) -> Face:
         by = eye_y - eye_h * 2.1 - eye_h * 0.6 * (1 - t**2) + sd * t * eye_h * 0.2
         cv2.polylines(layer, [_pts(bx, by)], False, _c(brow), max(2, int(s / 70)), cv2.LINE_AA, SHIFT)
     mouth_y = cy + b * rng.uniform(0.5, 0.56)
-    mouth_w = a * rng.uniform(0.36, 0.46)
+    mouth_w = a * rng.uniform(0.4, 0.5)
     # philtrum / chin shadows
     _ell(layer, (cx, mouth_y + b * 0.3), (mouth_w * 0.6, b * 0.05), _c(skin * 0.85))
 
     bg = _background(rng, size)
-    gain = rng.uniform(0.7, 1.2)
+    gain = rng.uniform(0.85, 1.15)
     wb = rng.uniform(0.9, 1.1, 3)
     gx, gy = rng.uniform(-0.35, 0.35, 2)
     light = gain * (1 + gx * (xx / s - 0.5) + gy * (yy / s - 0.5))
@@ -204,13 +204,14 @@ def draw_eyes(img: np.ndarray, f: Face, blink: float, gaze: tuple[float, float])
             # work in the eye's box only: sclera, then iris/pupil/glint clipped to the lids
             x0, y0 = int(ex - f.eye_w) - 2, int(ey - f.eye_h * 1.2) - 2
             x1, y1 = int(ex + f.eye_w) + 3, int(ey + f.eye_h) + 3
+            x0, y0 = max(0, x0), max(0, y0)
             box = img[y0:y1, x0:x1]
             poly = _pts(np.concatenate([x, x[::-1]]) - x0, np.concatenate([up, lo[::-1]]) - y0)
             cv2.fillPoly(box, [poly], _c(np.array([235, 232, 228]) * f.extras.get("tint", 1.0)), cv2.LINE_AA, SHIFT)
             roi = np.zeros(box.shape[:2], np.uint8)
             cv2.fillPoly(roi, [poly], 1, cv2.LINE_8, SHIFT)
             eye = box.copy()
-            ir = f.eye_h * 0.85
+            ir = f.eye_w * 0.42
             ix, iy = ex + gaze[0] * f.eye_w * 0.3 - x0, ey + gaze[1] * f.eye_h * 0.2 - y0
             _ell(eye, (ix, iy), (ir, ir), _c(f.iris))
             _ell(eye, (ix, iy), (ir * 0.45, ir * 0.45), _c(np.array([15, 12, 12]) * f.extras.get("tint", 1.0)))
@@ -266,17 +267,24 @@ def mouth_box(f: Face) -> tuple[int, int, int, int]:
     return max(0, x0), max(0, y0), min(s, x1), min(s, y1)
 
 
-def blend_artefact(img: np.ndarray, f: Face, blur: float, shift: np.ndarray, feather: float) -> None:
-    """What a lip-sync generator leaves: the repainted mouth region is softer, slightly off in colour,
-    pasted with a feathered elliptical mask (a faint seam where the mask falls off)."""
-    x0, y0, x1, y1 = mouth_box(f)
-    roi = img[y0:y1, x0:x1]
-    roi_f = roi.astype(np.float32)
-    soft = cv2.GaussianBlur(roi_f, (0, 0), blur) + shift[None, None, :].astype(np.float32)
-    mask = np.zeros(roi.shape[:2], np.float32)
-    cv2.ellipse(mask, ((x1 - x0) // 2, (y1 - y0) // 2), ((x1 - x0) // 2 - 2, (y1 - y0) // 2 - 2), 0, 0, 360, 1.0, -1)
+def blend_artefact(patch: np.ndarray, blur: float, shift: np.ndarray, feather: float) -> None:
+    """What a lip-sync generator leaves on the mouth box it repaints: the region is softer, slightly
+    off in colour, pasted with a feathered elliptical mask (a faint seam where the mask falls off)."""
+    h, w = patch.shape[:2]
+    roi_f = patch.astype(np.float32)
+    soft = cv2.GaussianBlur(roi_f, (0, 0), blur) + np.asarray(shift, np.float32)[None, None, :]
+    mask = np.zeros((h, w), np.float32)
+    cv2.ellipse(mask, (w // 2, h // 2), (w // 2 - 2, h // 2 - 2), 0, 0, 360, 1.0, -1)
     mask = cv2.GaussianBlur(mask, (0, 0), feather)[..., None]
-    roi[:] = np.clip(roi_f * (1 - mask) + soft * mask, 0, 255).astype(np.uint8)
+    patch[:] = np.clip(roi_f * (1 - mask) + soft * mask, 0, 255).astype(np.uint8)
+
+
+def _eye_box(f: Face) -> tuple[int, int, int, int]:
+    x0 = int(f.cx - f.eye_dx - f.eye_w) - 4
+    x1 = int(f.cx + f.eye_dx + f.eye_w) + 5
+    y0 = int(f.eye_y - 1.8 * f.eye_h) - 4
+    y1 = int(f.eye_y + f.eye_h) + 5
+    return max(0, x0), max(0, y0), min(f.size, x1), min(f.size, y1)
 
 
 def render_frames(f: Face, opening: np.ndarray, rounding: np.ndarray, blink: np.ndarray, motion: np.ndarray,
@@ -284,31 +292,49 @@ def render_frames(f: Face, opening: np.ndarray, rounding: np.ndarray, blink: np.
                   flicker: np.ndarray) -> np.ndarray:
     """[T,S,S,3] uint8 RGB. ``motion`` [T,4] = (dx, dy, degrees, scale-1); ``artefact`` [T] bool.
 
-    Per frame: draw eyes and mouth on a copy of the lit head layer (uint8), warp it and its alpha,
-    alpha-blend over the lit background, then flicker and sensor noise in one saturating op.
+    The lit head is composited over the background once; per frame the eye and mouth boxes are
+    pasted in (drawn once per quantised state: blink 0.1, gaze 1/4, opening 0.02, rounding 0.05,
+    i.e. well under a pixel), the frame is warped by the head motion as a face-tracking crop
+    jitters, then flicker and sensor noise are applied in one saturating op.
     """
     T = len(opening)
     s = f.size
-    out = np.empty((T, s, s, 3), np.uint8)
-    centre = (f.cx, f.mouth_y - f.mouth_w)  # head rotates about a point near the nose
-    lit = np.clip(f.layer * f.light, 0, 255)
     tint = f.light[int(f.mouth_y), int(f.cx)].astype(np.float64)  # eyes and mouth are drawn lit
     f = replace(f, skin=f.skin * tint, lip=f.lip * tint, iris=f.iris * tint, extras={**f.extras, "tint": tint})
-    lit = lit.astype(np.uint8)
-    alpha = np.clip(f.alpha * 255, 0, 255).astype(np.uint8)
-    bg = np.clip(f.background * f.light, 0, 255).astype(np.uint8)
+    a = f.alpha[..., None]
+    base = np.clip((f.background * (1 - a) + f.layer * a) * f.light, 0, 255).astype(np.uint8)
+    out = np.empty((T, s, s, 3), np.uint8)
+    centre = (f.cx, f.mouth_y - f.mouth_w)  # head rotates about a point near the nose
     bank = np.clip(128 + rng.normal(0.0, f.noise, (8, s, s, 3)), 0, 255).astype(np.uint8)
     pick = rng.integers(0, len(bank), T)
+    ex0, ey0, ex1, ey1 = _eye_box(f)
+    mx0, my0, mx1, my1 = mouth_box(f)
+    f_eye = replace(f, cx=f.cx - ex0, eye_y=f.eye_y - ey0)
+    f_mouth = replace(f, cx=f.cx - mx0, mouth_y=f.mouth_y - my0)
+    eyes: dict = {}
+    mouths: dict = {}
+    kb = np.round(np.clip(blink, 0, 1) * 10).astype(int)
+    kg = np.round(np.clip(gaze, -2, 2) * 4).astype(int)
+    ko = np.round(np.clip(opening, 0, 1) * 50).astype(int)
+    kr = np.round(np.clip(rounding, -1, 1) * 20).astype(int)
     for i in range(T):
-        rgb = lit.copy()
-        draw_eyes(rgb, f, float(blink[i]), (float(gaze[i, 0]), float(gaze[i, 1])))
-        draw_mouth(rgb, f, float(opening[i]), float(rounding[i]))
-        if artefact[i]:
-            blend_artefact(rgb, f, **artefact_params)
+        img = base.copy()
+        key = (kb[i], kg[i, 0], kg[i, 1])
+        if key not in eyes:
+            patch = base[ey0:ey1, ex0:ex1].copy()
+            draw_eyes(patch, f_eye, key[0] / 10, (key[1] / 4, key[2] / 4))
+            eyes[key] = patch
+        img[ey0:ey1, ex0:ex1] = eyes[key]
+        key = (ko[i], kr[i], bool(artefact[i]))
+        if key not in mouths:
+            patch = base[my0:my1, mx0:mx1].copy()
+            draw_mouth(patch, f_mouth, key[0] / 50, key[1] / 20)
+            if key[2]:
+                blend_artefact(patch, **artefact_params)
+            mouths[key] = patch
+        img[my0:my1, mx0:mx1] = mouths[key]
         M = cv2.getRotationMatrix2D(centre, float(motion[i, 2]), 1.0 + float(motion[i, 3]))
         M[:, 2] += motion[i, :2]
-        w = cv2.warpAffine(rgb, M, (s, s), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-        a = cv2.warpAffine(alpha, M, (s, s), flags=cv2.INTER_LINEAR).astype(np.float32) * (1 / 255)
-        frame = cv2.blendLinear(w, bg, a, 1 - a)
+        frame = cv2.warpAffine(img, M, (s, s), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
         out[i] = cv2.addWeighted(frame, float(flicker[i]), bank[pick[i]], 1.0, -128.0)
     return out

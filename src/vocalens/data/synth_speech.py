@@ -19,6 +19,7 @@ SR = 16000
 CTRL_RATE = 200  # control tracks (formants, gains, lips) at 5 ms
 HOP = SR // CTRL_RATE
 NFFT = 512
+STFT_HOP = 160  # filter envelopes change every 10 ms
 
 # vowel: F1, F2, F3 (Hz, adult male reference), lip opening 0..1, rounding -1 (spread) .. 1 (round)
 VOWELS = {
@@ -219,21 +220,23 @@ def synthesize_speech(rng: np.random.Generator, speaker: Speaker, duration: floa
     src_n = up(fric) * rng.standard_normal(n) * 0.6
 
     # frame-wise filtering in the STFT domain
-    freqs, _, V = stft(src_v, fs=SR, nperseg=NFFT, noverlap=NFFT - HOP, boundary="even", padded=True)
-    _, _, N = stft(src_n, fs=SR, nperseg=NFFT, noverlap=NFFT - HOP, boundary="even", padded=True)
+    kw = dict(fs=SR, nperseg=NFFT, noverlap=NFFT - STFT_HOP)
+    freqs, _, V = stft(src_v, boundary="even", padded=True, **kw)
+    _, _, N = stft(src_n, boundary="even", padded=True, **kw)
     T = V.shape[1]
-    pick = lambda x: np.interp(np.arange(T), np.arange(nc), x)  # noqa: E731
+    freqs = freqs.astype(np.float32)
+    pick = lambda x: np.interp(np.arange(T) * (STFT_HOP / HOP), np.arange(nc), x).astype(np.float32)  # noqa: E731
     f1, f2, f3 = (pick(f) for f in F)
     H = (_resonator_gain(freqs, f1, 60 + 0.05 * f1) * _resonator_gain(freqs, f2, 80 + 0.04 * f2)
-         * _resonator_gain(freqs, f3, 120 + 0.03 * f3) * _resonator_gain(freqs, np.full(T, 3500.0), np.full(T, 300.0)))
+         * _resonator_gain(freqs, f3, 120 + 0.03 * f3) * _resonator_gain(freqs, np.full(T, 3500.0, np.float32), np.full(T, 300.0, np.float32)))
     tilt = (np.maximum(freqs, 100.0) / 100.0) ** (speaker.tilt / 6.02)
     H *= tilt[None, :]
     nas = pick(nasal)[:, None]
-    H = H * (1 - nas) + nas * _resonator_gain(freqs, np.full(T, 250.0), np.full(T, 100.0)) * 0.5 * tilt[None, :]
+    H = H * (1 - nas) + nas * _resonator_gain(freqs, np.full(T, 250.0, np.float32), np.full(T, 100.0, np.float32)) * 0.5 * tilt[None, :]
     fc = pick(fric_fc)[:, None]
     Hn = 1.0 / (1.0 + ((freqs[None, :] - fc) / (0.35 * fc)) ** 2)
     Y = V * H.T + N * Hn.T
-    _, y = istft(Y, fs=SR, nperseg=NFFT, noverlap=NFFT - HOP, boundary=True)
+    _, y = istft(Y, boundary=True, **kw)
     y = y[:n] if len(y) >= n else np.pad(y, (0, n - len(y)))
     y *= up(amp)
     y /= np.max(np.abs(y)) + 1e-9
