@@ -64,7 +64,11 @@ class Face:
 
 
 def _background(rng, s) -> np.ndarray:
-    c1, c2 = rng.uniform(20, 235, 3), rng.uniform(20, 235, 3)
+    def muted():  # rooms are mostly greys, beiges and muted colours
+        c = rng.uniform(20, 235, 3)
+        return c.mean() + (c - c.mean()) * rng.uniform(0.15, 0.7)
+
+    c1, c2 = muted(), muted()
     ang = rng.uniform(0, np.pi)
     yy, xx = np.mgrid[0:s, 0:s] / s
     t = (np.cos(ang) * xx + np.sin(ang) * yy)
@@ -72,7 +76,7 @@ def _background(rng, s) -> np.ndarray:
     bg = c1 * (1 - t[..., None]) + c2 * t[..., None]
     bg = bg.astype(np.float32)
     for _ in range(rng.integers(2, 7)):  # shelves, windows, lamps
-        col = _c(rng.uniform(10, 245, 3))
+        col = _c(muted())
         x0, y0 = rng.integers(-s // 4, s, 2)
         w, h = rng.integers(s // 10, s // 2, 2)
         if rng.random() < 0.6:
