@@ -99,10 +99,16 @@ def test_resume_keeps_finished_videos(small_set, tmp_path):
     first = root / entries[0]["file"]
     os.utime(first, (1, 1))
     (root / entries[1]["file"]).unlink()
-    (root / "metadata.json").unlink()
     again = synthesize(root, 3, seed=5, progress=False, **SMALL)
     assert again == entries and (root / entries[1]["file"]).is_file()
     assert first.stat().st_mtime == 1  # not re-rendered
+    # a run killed half-way: no metadata yet, finished videos logged with their words
+    (root / "metadata.json").unlink()
+    (root / entries[2]["file"]).unlink()
+    log = root / ".vocalens-synth-words.jsonl"
+    log.write_text("".join(json.dumps([i, e["timestamps"]]) + "\n" for i, e in enumerate(entries[:2])) + '[2, "cut')
+    again = synthesize(root, 3, seed=5, progress=False, **SMALL)
+    assert again == entries and first.stat().st_mtime == 1 and not log.exists()
     synthesize(root, 3, seed=6, progress=False, **SMALL)  # other settings: everything is redone
     assert first.stat().st_mtime != 1
 

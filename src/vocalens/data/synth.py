@@ -24,6 +24,7 @@ from vocalens.data.metadata import SPLITS
 from vocalens.data.synth_face import mouth_box, random_face, render_frames
 from vocalens.data.synth_speech import CTRL_RATE, SR, Utterance, loudness_envelope, random_speaker, synthesize_speech
 from vocalens.errors import UserError
+from vocalens.media.video import write_video
 
 FPS = 25
 SAMPLES_PER_FRAME = SR // FPS  # 640
@@ -325,8 +326,6 @@ def _write_json_atomic(path: Path, obj) -> None:
 
 def _make_one(job) -> tuple[int, list]:
     """Render and encode one video (runs in a worker process); returns its index and words."""
-    from vocalens.media.video import write_video
-
     plan, seed, cfg, root = job
     r = render_video(plan, seed, cfg)
     # x264 'superfast' gives byte-identical output run to run here ('veryfast' does not) and is faster
@@ -362,15 +361,21 @@ def synthesize(output_root: str | Path, num_videos: int, seed: int = 0, workers:
     words_path = root / ".vocalens-synth-words.jsonl"
     done: dict[int, list] = {}
     if stamp_path.is_file() and json.loads(stamp_path.read_text()) == json.loads(json.dumps(stamp)):
-        if words_path.is_file():
-            for line in words_path.read_text().splitlines():
-                try:
-                    i, w = json.loads(line)
-                except ValueError:
-                    continue  # a line cut by a kill
-                if (root / plans[i].file).is_file():
-                    done[i] = w
+        if (root / "metadata.json").is_file():  # a finished run: its words are in the metadata
+            by_file = {p.file: p.index for p in plans}
+            for e in json.loads((root / "metadata.json").read_text()):
+                if e.get("file") in by_file:
+                    done[by_file[e["file"]]] = e.get("timestamps", [])
+        for line in words_path.read_text().splitlines() if words_path.is_file() else []:
+            try:
+                i, w = json.loads(line)
+            except ValueError:
+                continue  # a line cut by a kill
+            done[i] = w
+        done = {i: w for i, w in done.items() if (root / plans[i].file).is_file()}
     else:
+        for name in ("metadata.json", "metadata.min.json"):  # stale: other settings
+            (root / name).unlink(missing_ok=True)
         _write_json_atomic(stamp_path, stamp)
         words_path.unlink(missing_ok=True)
     todo = [(p, seed, cfg, str(root)) for p in plans if p.index not in done]
@@ -397,4 +402,5 @@ def synthesize(output_root: str | Path, num_videos: int, seed: int = 0, workers:
     entries = [metadata_entry(p, [tuple(w) for w in done[p.index]], originals) for p in plans]
     _write_json_atomic(root / "metadata.json", entries)
     _write_json_atomic(root / "metadata.min.json", [{k: e[k] for k in MIN_KEYS} for e in entries])
+    words_path.unlink(missing_ok=True)  # the words are in metadata.json now
     return entries
