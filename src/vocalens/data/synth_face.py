@@ -141,7 +141,7 @@ def random_face(rng: np.random.Generator, size: int = 224) -> Face:
         vol = 1.12 if style == 3 else 1.04
         top = np.zeros((size, size), np.float32)
         _ell(top, (cx, cy - b * 0.35), (a * vol * 1.02, b * 0.72 * vol), 1.0)
-        hairline = cy - b * rng.uniform(0.45, 0.62)
+        hairline = cy - b * rng.uniform(0.6, 0.8)
         yy = np.arange(size, dtype=np.float32)[:, None]
         xx = np.arange(size, dtype=np.float32)[None, :]
         # fringe: hair down to a curved hairline, sides down to the ears
@@ -156,10 +156,35 @@ def random_face(rng: np.random.Generator, size: int = 224) -> Face:
     lx, ly = rng.uniform(-0.6, 0.6), rng.uniform(-0.5, 0.1)
     r2 = ((xx - cx) / a) ** 2 + ((yy - cy) / b) ** 2
     shade = 1.08 - 0.22 * np.clip(r2, 0, 1.6) ** 1.5 + 0.12 * ((xx - cx) / a * lx + (yy - cy) / b * ly)
-    layer *= np.clip(shade, 0.55, 1.2)[..., None]
-
-    # nose, brows, cheeks drawn onto the shaded layer
+    # relief: shadowed eye sockets, lit nose bridge and cheeks, shadow under the lower lip
+    eye_y = cy - b * rng.uniform(0.2, 0.3)
+    eye_dx = a * rng.uniform(0.38, 0.46)
+    eye_w = a * rng.uniform(0.17, 0.22)
+    eye_h = eye_w * rng.uniform(0.34, 0.44)
+    mouth_y = cy + b * rng.uniform(0.5, 0.56)
     nose_y = cy + b * 0.22
+
+    def blob(x0, y0, sx, sy):
+        return np.exp(-0.5 * (((xx - x0) / sx) ** 2 + ((yy - y0) / sy) ** 2))
+
+    depth = rng.uniform(0.22, 0.34) + 0.15 * (1 - skin.mean() / 230)  # deeper-looking sockets on darker skin
+    for sd in (-1, 1):
+        shade -= depth * blob(cx + sd * eye_dx, eye_y - 0.6 * eye_h, 1.3 * eye_w, 2.0 * eye_h)
+        shade += 0.07 * blob(cx + sd * a * 0.5, cy + b * 0.15, 0.25 * a, 0.18 * b)
+    shade += 0.1 * blob(cx, (eye_y + nose_y) / 2, 0.12 * a, 0.3 * b)
+    shade -= 0.12 * blob(cx, mouth_y + b * 0.28, 0.3 * a, 0.06 * b)
+    layer *= np.clip(shade, 0.45, 1.25)[..., None]
+    # specular sheen (forehead, nose bridge, cheekbones): additive, so it shows on dark skin too
+    spec = rng.uniform(0.04, 0.09) * 255 * (
+        blob(cx, eye_y - 1.0 * b * 0.4, 0.45 * a, 0.12 * b) + 0.8 * blob(cx, (eye_y + nose_y) / 2, 0.08 * a, 0.25 * b)
+        + sum(0.7 * blob(cx + sd * a * 0.52, cy + b * 0.08, 0.16 * a, 0.1 * b) for sd in (-1, 1)))
+    face_mask = np.zeros((size, size), np.float32)
+    cv2.fillPoly(face_mask, [contour], 1.0, cv2.LINE_AA, SHIFT)
+    if style != 2:
+        face_mask *= 1 - top
+    layer += (spec * face_mask)[..., None]
+
+    # nose, brows drawn onto the shaded layer
     nw = a * rng.uniform(0.14, 0.2)
     side = 1 if lx < 0 else -1
     pts = _pts(np.array([cx + side * nw * 0.35, cx + side * nw * 0.8, cx + side * nw * 1.1]),
@@ -168,20 +193,13 @@ def random_face(rng: np.random.Generator, size: int = 224) -> Face:
     for sd in (-1, 1):
         _ell(layer, (cx + sd * nw * 0.55, nose_y + b * 0.03), (nw * 0.28, nw * 0.16), _c(skin * 0.45))
     _ell(layer, (cx, nose_y - b * 0.02), (nw * 0.5, nw * 0.35), _c(skin * 1.05))
-    eye_y = cy - b * rng.uniform(0.2, 0.3)
-    eye_dx = a * rng.uniform(0.38, 0.46)
-    eye_w = a * rng.uniform(0.17, 0.22)
-    eye_h = eye_w * rng.uniform(0.34, 0.44)
-    brow = hair * 0.8 if style != 2 else skin * 0.45
+    brow = np.minimum(hair * 0.75, skin * 0.5) if style != 2 else skin * 0.45
     for sd in (-1, 1):
         t = np.linspace(-1, 1, 12)
         bx = cx + sd * eye_dx + t * eye_w * 1.25
         by = eye_y - eye_h * 2.1 - eye_h * 0.6 * (1 - t**2) + sd * t * eye_h * 0.2
-        cv2.polylines(layer, [_pts(bx, by)], False, _c(brow), max(2, int(s / 70)), cv2.LINE_AA, SHIFT)
-    mouth_y = cy + b * rng.uniform(0.5, 0.56)
+        cv2.polylines(layer, [_pts(bx, by)], False, _c(brow), max(2, int(s / 60)), cv2.LINE_AA, SHIFT)
     mouth_w = a * rng.uniform(0.4, 0.5)
-    # philtrum / chin shadows
-    _ell(layer, (cx, mouth_y + b * 0.3), (mouth_w * 0.6, b * 0.05), _c(skin * 0.85))
 
     bg = _background(rng, size)
     gain = rng.uniform(0.85, 1.15)
@@ -211,7 +229,7 @@ def draw_eyes(img: np.ndarray, f: Face, blink: float, gaze: tuple[float, float])
             x0, y0 = max(0, x0), max(0, y0)
             box = img[y0:y1, x0:x1]
             poly = _pts(np.concatenate([x, x[::-1]]) - x0, np.concatenate([up, lo[::-1]]) - y0)
-            cv2.fillPoly(box, [poly], _c(np.array([235, 232, 228]) * f.extras.get("tint", 1.0)), cv2.LINE_AA, SHIFT)
+            cv2.fillPoly(box, [poly], _c(np.array([218, 212, 205]) * f.extras.get("tint", 1.0)), cv2.LINE_AA, SHIFT)
             roi = np.zeros(box.shape[:2], np.uint8)
             cv2.fillPoly(roi, [poly], 1, cv2.LINE_8, SHIFT)
             eye = box.copy()
