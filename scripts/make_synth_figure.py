@@ -32,13 +32,17 @@ CLIPS = ["video-retalking__2.mp4", "LipNet__bbaf2n.mpg", "video-retalking__4.mp4
 
 def synthetic_frames(n: int, seed: int = 7) -> tuple[list[np.ndarray], list[str]]:
     cfg = SynthConfig()
-    plans = plan_dataset(24, seed, cfg)
+    plans = plan_dataset(40, seed, cfg)
     out, titles = [], []
     with tempfile.TemporaryDirectory() as tmp:
         vis = next(p for p in plans if p.kind == "visual")
-        chosen = [vis] + [p for p in plans if p.kind == "real" and p.index != vis.content][: n - 2]
-        for p in chosen:
-            r = render_video(p, seed, cfg)
+        reals = [p for p in plans if p.kind == "real" and p.index != vis.content]
+        rendered = {p.index: render_video(p, seed, cfg) for p in reals}
+        # real videos spanning the skin tones, light to dark
+        reals.sort(key=lambda p: -float(np.mean(rendered[p.index].extras["skin"])))
+        pick = np.linspace(0, len(reals) - 1, n - 2).round().astype(int)
+        for p in [vis] + [reals[i] for i in pick]:
+            r = rendered.get(p.index) or render_video(p, seed, cfg)
             path = write_video(Path(tmp) / "v.mp4", r.frames, FPS, r.audio, SR, crf=r.crf)
             frames = load_video(path, audio="skip").frames
             if p.kind == "visual":  # the frame of the fake period where the mouth is widest
@@ -46,8 +50,7 @@ def synthetic_frames(n: int, seed: int = 7) -> tuple[list[np.ndarray], list[str]
                 i = s + int(np.argmax(r.mouth_open[s:e]))
                 out.append(frames[i])
                 titles.append(f"synthetic, visual fake\n(frame {i}, in a fake period)")
-                q = plan_dataset(24, seed, cfg)[p.content]  # its original, same moment
-                ro = render_video(q, seed, cfg)
+                ro = render_video(plans[p.content], seed, cfg)  # its original, same moment
                 po = write_video(Path(tmp) / "o.mp4", ro.frames, FPS, ro.audio, SR, crf=ro.crf)
                 out.append(load_video(po, audio="skip").frames[i])
                 titles.append(f"its real original\n(frame {i})")

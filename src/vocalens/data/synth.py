@@ -286,7 +286,8 @@ def render_video(plan: VideoPlan, seed: int, cfg: SynthConfig = SynthConfig()) -
     env = loudness_envelope(audio)
     env_t = np.interp(t * CTRL_RATE, np.arange(len(env)), env)
     return Rendered(frames=frames, audio=audio, crf=crf, words=words, mouth_open=opening, envelope=env_t,
-                    extras={"lag": lag, "speaker": asdict(speaker), "mouth_box": mouth_box(face)})
+                    extras={"lag": lag, "speaker": asdict(speaker), "mouth_box": mouth_box(face),
+                            "skin": face.skin.tolist()})
 
 
 def metadata_entry(plan: VideoPlan, words: list, originals: dict[int, str]) -> dict:
