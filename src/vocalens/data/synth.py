@@ -329,8 +329,12 @@ def _make_one(job) -> tuple[int, list]:
     """Render and encode one video (runs in a worker process); returns its index and words."""
     plan, seed, cfg, root = job
     r = render_video(plan, seed, cfg)
-    # x264 'superfast' gives byte-identical output run to run here ('veryfast' does not) and is faster
-    write_video(Path(root) / plan.file, r.frames, FPS, r.audio, SR, crf=r.crf, preset=ENCODER_PRESET)
+    path = Path(root) / plan.file
+    try:
+        # x264 'superfast' gives byte-identical output run to run here ('veryfast' does not) and is faster
+        write_video(path, r.frames, FPS, r.audio, SR, crf=r.crf, preset=ENCODER_PRESET)
+    except OSError as e:  # disk full, permissions: the user can fix these
+        raise UserError(f"{path}: cannot write ({e.strerror or e})") from None
     return plan.index, [list(w) for w in r.words]
 
 
