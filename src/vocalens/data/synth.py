@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+from scipy.signal import lfilter
 
 from vocalens.data.metadata import SPLITS
 from vocalens.data.synth_face import mouth_box, random_face, render_frames
@@ -239,7 +240,7 @@ def render_video(plan: VideoPlan, seed: int, cfg: SynthConfig = SynthConfig()) -
     crf = int(mr.integers(cfg.min_crf, cfg.max_crf + 1))
     nr = np.random.default_rng(noise_ss)
     speech_gain = nr.uniform(0.25, 0.8)
-    room_db = nr.uniform(-55, -35)
+    room_db = nr.uniform(-65, -45)
 
     audio = utt.audio.astype(np.float64)
     words = list(utt.words)
@@ -280,8 +281,7 @@ def render_video(plan: VideoPlan, seed: int, cfg: SynthConfig = SynthConfig()) -
     frames = render_frames(face, opening, rounding, blink, motion, gaze, artefact, art,
                            np.random.default_rng(_seed(seed, plan.content, 5)), flicker)
     # room: the same gain and noise floor over the whole video, fakes included
-    room = nr.standard_normal(n)
-    room = np.convolve(room, np.ones(4) / 4, mode="same") * 10 ** (room_db / 20)
+    room = lfilter([1.0], [1.0, -0.7], nr.standard_normal(n)) * 0.7 * 10 ** (room_db / 20)  # low-tilted hiss
     audio = np.clip(audio * speech_gain + room, -1, 1).astype(np.float32)
     env = loudness_envelope(audio)
     env_t = np.interp(t * CTRL_RATE, np.arange(len(env)), env)

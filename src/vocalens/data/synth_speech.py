@@ -169,8 +169,11 @@ def synthesize_speech(rng: np.random.Generator, speaker: Speaker, duration: floa
         if kind == "vowel":
             f1, f2, f3, op, rd = VOWELS[name]
             prev_vowel = VOWELS[name]
-            F[:, s] = np.array([f1, f2, f3])[:, None]
-            voice[s], amp[s] = 1.0, rng.uniform(0.75, 1.0)
+            k = np.linspace(0.0, 1.0, b - a)
+            drift = 1 + rng.uniform(-0.08, 0.08, 3)[:, None] * (k - 0.5)  # vowels glide a little
+            F[:, s] = np.array([f1, f2, f3])[:, None] * drift
+            voice[s] = 1.0
+            amp[s] = rng.uniform(0.75, 1.0) * (0.7 + 0.3 * np.sin(np.pi * np.minimum(1.0, 1.3 * k)))
             lip_o[s], lip_r[s] = op, rd
         elif kind == "sil":
             F[:, s] = np.array(prev_vowel[:3])[:, None]
@@ -230,7 +233,7 @@ def synthesize_speech(rng: np.random.Generator, speaker: Speaker, duration: floa
     H = (_resonator_gain(freqs, f1, 60 + 0.05 * f1) * _resonator_gain(freqs, f2, 80 + 0.04 * f2)
          * _resonator_gain(freqs, f3, 120 + 0.03 * f3) * _resonator_gain(freqs, np.full(T, 3500.0, np.float32), np.full(T, 300.0, np.float32)))
     tilt = (np.maximum(freqs, 100.0) / 100.0) ** (speaker.tilt / 6.02)
-    H *= tilt[None, :]
+    H *= (tilt * (1 + (freqs / 2500.0) ** 2))[None, :]  # + higher poles: keeps energy above 3 kHz
     nas = pick(nasal)[:, None]
     H = H * (1 - nas) + nas * _resonator_gain(freqs, np.full(T, 250.0, np.float32), np.full(T, 100.0, np.float32)) * 0.5 * tilt[None, :]
     fc = pick(fric_fc)[:, None]
