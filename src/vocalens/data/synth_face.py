@@ -210,7 +210,8 @@ def random_face(rng: np.random.Generator, size: int = 224) -> Face:
     return Face(size=size, layer=layer, alpha=alpha, background=bg, light=light, skin=skin, lip=lip, iris=iris,
                 cx=cx, eye_y=eye_y, eye_dx=eye_dx, eye_w=eye_w, eye_h=eye_h, mouth_y=mouth_y, mouth_w=mouth_w,
                 max_open=mouth_w * rng.uniform(0.5, 0.65), noise=float(rng.uniform(0.8, 4.0)),
-                extras={"teeth": rng.uniform(200, 245), "lip_thick": rng.uniform(0.16, 0.26)})
+                extras={"teeth": rng.uniform(200, 245), "lip_thick": rng.uniform(0.16, 0.26), "chin_y": cy + b,
+                        "half_height": b})
 
 
 def draw_eyes(img: np.ndarray, f: Face, blink: float, gaze: tuple[float, float]) -> None:
@@ -301,6 +302,21 @@ def blend_artefact(patch: np.ndarray, blur: float, shift: np.ndarray, feather: f
     patch[:] = np.clip(roi_f * (1 - mask) + soft * mask, 0, 255).astype(np.uint8)
 
 
+def drop_jaw(patch: np.ndarray, mouth_y: float, chin_y: float, drop: float) -> np.ndarray:
+    """The chin moves down with the open mouth: rows between the mouth and the chin slide down by up to
+    ``drop`` px (most at the chin, fading out towards the patch's sides and bottom); returns a copy."""
+    if drop < 0.25:
+        return patch.copy()
+    h, w = patch.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    below = np.clip((yy - mouth_y) / max(chin_y - mouth_y, 1.0), 0, 1)
+    after = np.clip((h - 1 - yy) / max(h - 1 - chin_y, 1.0), 0, 1)
+    wy = np.where(yy <= chin_y, below, after)
+    wx = np.sin(np.pi * np.clip(xx / max(w - 1, 1), 0, 1)) ** 2
+    map_y = (yy - drop * wx * wy).astype(np.float32)
+    return cv2.remap(patch, xx, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
 def _eye_box(f: Face) -> tuple[int, int, int, int]:
     x0 = int(f.cx - f.eye_dx - f.eye_w) - 4
     x1 = int(f.cx + f.eye_dx + f.eye_w) + 5
@@ -331,8 +347,10 @@ def render_frames(f: Face, opening: np.ndarray, rounding: np.ndarray, blink: np.
     pick = rng.integers(0, len(bank), T)
     ex0, ey0, ex1, ey1 = _eye_box(f)
     mx0, my0, mx1, my1 = mouth_box(f)
+    jy1 = max(my1, min(s, int(f.extras["chin_y"] + 0.2 * f.extras["half_height"])))  # down past the chin
     f_eye = replace(f, cx=f.cx - ex0, eye_y=f.eye_y - ey0)
     f_mouth = replace(f, cx=f.cx - mx0, mouth_y=f.mouth_y - my0)
+    chin = f.extras["chin_y"] - my0
     eyes: dict = {}
     mouths: dict = {}
     kb = np.round(np.clip(blink, 0, 1) * 10).astype(int)
@@ -349,12 +367,14 @@ def render_frames(f: Face, opening: np.ndarray, rounding: np.ndarray, blink: np.
         img[ey0:ey1, ex0:ex1] = eyes[key]
         key = (ko[i], kr[i], bool(artefact[i]))
         if key not in mouths:
-            patch = base[my0:my1, mx0:mx1].copy()
-            draw_mouth(patch, f_mouth, key[0] / 50, key[1] / 20)
+            o, r = key[0] / 50, key[1] / 20
+            patch = drop_jaw(base[my0:jy1, mx0:mx1], f_mouth.mouth_y, chin,
+                             0.75 * f.max_open * o * (1 + 0.2 * max(r, 0.0)))
+            draw_mouth(patch, f_mouth, o, r)
             if key[2]:
-                blend_artefact(patch, **artefact_params)
+                blend_artefact(patch[: my1 - my0], **artefact_params)
             mouths[key] = patch
-        img[my0:my1, mx0:mx1] = mouths[key]
+        img[my0:jy1, mx0:mx1] = mouths[key]
         M = cv2.getRotationMatrix2D(centre, float(motion[i, 2]), 1.0 + float(motion[i, 3]))
         M[:, 2] += motion[i, :2]
         frame = cv2.warpAffine(img, M, (s, s), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
