@@ -12,7 +12,7 @@ from vocalens.data.metadata import read_lavdf
 from vocalens.data.synth import FPS, MIN_KEYS, SynthConfig, plan_dataset, render_video, synthesize
 from vocalens.data.synth_checks import cue_aucs, frame_cues, sync_correlations
 from vocalens.errors import UserError
-from vocalens.media.video import load_video
+from vocalens.media.video import file_mode, load_video
 
 SMALL = dict(size=96, min_duration=2.0, max_duration=3.0)
 FULL_KEYS = set(MIN_KEYS) | {"timestamps", "transcript"}
@@ -40,6 +40,8 @@ def test_layout_and_schema(small_set):
         assert e["duration"] == pytest.approx(e["video_frames"] / 25) == pytest.approx(e["audio_frames"] / 16000)
         assert isinstance(e["transcript"], str) and all(len(t) == 3 for t in e["timestamps"])
     assert not [p for p in root.rglob("*") if p.name.startswith(".tmp")]  # no temp files left
+    for p in (root / "metadata.json", root / entries[0]["file"]):  # readable like any written file
+        assert p.stat().st_mode & 0o777 == file_mode()
 
 
 def test_reads_back_and_labels_match(small_set):

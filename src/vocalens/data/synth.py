@@ -25,7 +25,7 @@ from vocalens.data.metadata import SPLITS
 from vocalens.data.synth_face import mouth_box, random_face, render_frames
 from vocalens.data.synth_speech import CTRL_RATE, SR, Utterance, loudness_envelope, random_speaker, synthesize_speech
 from vocalens.errors import UserError
-from vocalens.media.video import write_video
+from vocalens.media.video import file_mode, write_video
 
 FPS = 25
 SAMPLES_PER_FRAME = SR // FPS  # 640
@@ -315,6 +315,7 @@ MIN_KEYS = ("file", "n_fakes", "fake_periods", "duration", "original", "modify_v
 
 def _write_json_atomic(path: Path, obj) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.stem}-", suffix=".json", dir=path.parent)
+    os.chmod(tmp, file_mode())
     try:
         with os.fdopen(fd, "w") as f:
             json.dump(obj, f)
