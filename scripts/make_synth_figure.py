@@ -1,6 +1,7 @@
 """Make docs/img/synth_vs_real.png: synthetic frames (top) next to face crops of real clips (bottom).
 
-    PYTHONPATH=src python scripts/make_synth_figure.py [--real_clips ../shared/data/real-clips] [--out docs/img/synth_vs_real.png]
+    PYTHONPATH=src python scripts/make_synth_figure.py [--real_clips ../shared/data/real-clips]
+                                                       [--out docs/img/synth_vs_real.png]
 
 Synthetic frames come from `vocalens synth`'s renderer (seed 7) after an H.264 round trip, one real
 and one visually faked frame of the same video among them; real frames are the middle frames of

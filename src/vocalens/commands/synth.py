@@ -42,7 +42,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--same_speaker", type=float, default=D.same_speaker,
                    help="chance that replaced audio keeps the original voice (default 0.5)")
     p.add_argument("--both_out_of_sync", action="store_true",
-                   help="'both' fakes: drive the mouth by other speech than the new audio (default: by the new audio, as LAV-DF)")
+                   help="'both' fakes: drive the mouth by other speech than the new audio "
+                        "(default: by the new audio, as LAV-DF)")
     p.add_argument("--min_crf", type=int, default=D.min_crf, help="best H.264 quality used (CRF, default 18)")
     p.add_argument("--max_crf", type=int, default=D.max_crf, help="worst H.264 quality used (CRF, default 30)")
     p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),

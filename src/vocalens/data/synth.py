@@ -275,7 +275,8 @@ def render_video(plan: VideoPlan, seed: int, cfg: SynthConfig = SynthConfig()) -
             opening = (1 - wv) * opening + wv * o2
             rounding = (1 - wv) * rounding + wv * r2
             artefact = in_fake
-            art = {"blur": float(fr.uniform(0.6, 1.4)), "shift": fr.uniform(-4, 4, 3), "feather": float(fr.uniform(2, 4))}
+            art = {"blur": float(fr.uniform(0.6, 1.4)), "shift": fr.uniform(-4, 4, 3),
+                   "feather": float(fr.uniform(2, 4))}
     opening = np.clip(opening + jitter, 0, 1)
 
     frames = render_frames(face, opening, rounding, blink, motion, gaze, artefact, art,

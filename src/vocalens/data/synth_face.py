@@ -214,6 +214,11 @@ def random_face(rng: np.random.Generator, size: int = 224) -> Face:
                         "half_height": b})
 
 
+def _lit(f: Face, r: float, g: float, b: float) -> tuple:
+    """A fixed colour (sclera, teeth, mouth interior) under the face's light."""
+    return _c(np.array([r, g, b]) * f.extras.get("tint", 1.0))
+
+
 def draw_eyes(img: np.ndarray, f: Face, blink: float, gaze: tuple[float, float]) -> None:
     for sd in (-1, 1):
         ex, ey = f.cx + sd * f.eye_dx, f.eye_y
@@ -230,15 +235,15 @@ def draw_eyes(img: np.ndarray, f: Face, blink: float, gaze: tuple[float, float])
             x0, y0 = max(0, x0), max(0, y0)
             box = img[y0:y1, x0:x1]
             poly = _pts(np.concatenate([x, x[::-1]]) - x0, np.concatenate([up, lo[::-1]]) - y0)
-            cv2.fillPoly(box, [poly], _c(np.array([218, 212, 205]) * f.extras.get("tint", 1.0)), cv2.LINE_AA, SHIFT)
+            cv2.fillPoly(box, [poly], _lit(f, 218, 212, 205), cv2.LINE_AA, SHIFT)
             roi = np.zeros(box.shape[:2], np.uint8)
             cv2.fillPoly(roi, [poly], 1, cv2.LINE_8, SHIFT)
             eye = box.copy()
             ir = f.eye_w * 0.42
             ix, iy = ex + gaze[0] * f.eye_w * 0.3 - x0, ey + gaze[1] * f.eye_h * 0.2 - y0
             _ell(eye, (ix, iy), (ir, ir), _c(f.iris))
-            _ell(eye, (ix, iy), (ir * 0.45, ir * 0.45), _c(np.array([15, 12, 12]) * f.extras.get("tint", 1.0)))
-            _ell(eye, (ix + ir * 0.3, iy - ir * 0.3), (ir * 0.15, ir * 0.15), _c(np.array([250, 250, 250]) * f.extras.get("tint", 1.0)))
+            _ell(eye, (ix, iy), (ir * 0.45, ir * 0.45), _lit(f, 15, 12, 12))
+            _ell(eye, (ix + ir * 0.3, iy - ir * 0.3), (ir * 0.15, ir * 0.15), _lit(f, 250, 250, 250))
             m = roi.astype(bool)
             box[m] = eye[m]
         cv2.polylines(img, [_pts(x, up)], False, _c(f.skin * 0.3), 2, cv2.LINE_AA, SHIFT)  # lash line
@@ -264,15 +269,15 @@ def draw_mouth(img: np.ndarray, f: Face, opening: float, rounding: float) -> Non
     cv2.fillPoly(img, [lips], _c(f.lip), cv2.LINE_AA, SHIFT)
     if h > 0.6:
         inner = _pts(np.concatenate([x, x[::-1]]), np.concatenate([inner_up, inner_lo[::-1]]))
-        cv2.fillPoly(img, [inner], _c(np.array([45, 18, 22]) * f.extras.get("tint", 1.0)), cv2.LINE_AA, SHIFT)
+        cv2.fillPoly(img, [inner], _lit(f, 45, 18, 22), cv2.LINE_AA, SHIFT)
         # upper teeth show under the upper lip, tongue low in the mouth
         teeth = _pts(np.concatenate([x[4:-4], x[4:-4][::-1]]),
                      np.concatenate([inner_up[4:-4], np.minimum(inner_up[4:-4] + 0.22 * f.max_open + 0.3 * h * 0.2,
                                                                 inner_lo[4:-4])[::-1]]))
         tv = f.extras["teeth"]
-        cv2.fillPoly(img, [teeth], _c(np.array([tv, tv * 0.97, tv * 0.9]) * f.extras.get("tint", 1.0)), cv2.LINE_AA, SHIFT)
+        cv2.fillPoly(img, [teeth], _lit(f, tv, tv * 0.97, tv * 0.9), cv2.LINE_AA, SHIFT)
         if h > 3:
-            _ell(img, (f.cx, inner_lo[12] - h * 0.15), (w * 0.45, h * 0.22), _c(np.array([150, 60, 65]) * f.extras.get("tint", 1.0)))
+            _ell(img, (f.cx, inner_lo[12] - h * 0.15), (w * 0.45, h * 0.22), _lit(f, 150, 60, 65))
     cv2.polylines(img, [_pts(x, (inner_up + inner_lo) / 2 if h <= 0.6 else inner_up)], False,
                   _c(f.lip * 0.45), 1, cv2.LINE_AA, SHIFT)
     # lower-lip highlight

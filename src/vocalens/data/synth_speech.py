@@ -230,12 +230,13 @@ def synthesize_speech(rng: np.random.Generator, speaker: Speaker, duration: floa
     freqs = freqs.astype(np.float32)
     pick = lambda x: np.interp(np.arange(T) * (STFT_HOP / HOP), np.arange(nc), x).astype(np.float32)  # noqa: E731
     f1, f2, f3 = (pick(f) for f in F)
+    const = lambda v: np.full(T, v, np.float32)  # noqa: E731
     H = (_resonator_gain(freqs, f1, 60 + 0.05 * f1) * _resonator_gain(freqs, f2, 80 + 0.04 * f2)
-         * _resonator_gain(freqs, f3, 120 + 0.03 * f3) * _resonator_gain(freqs, np.full(T, 3500.0, np.float32), np.full(T, 300.0, np.float32)))
+         * _resonator_gain(freqs, f3, 120 + 0.03 * f3) * _resonator_gain(freqs, const(3500.0), const(300.0)))
     tilt = (np.maximum(freqs, 100.0) / 100.0) ** (speaker.tilt / 6.02)
     H *= (tilt * (1 + (freqs / 2500.0) ** 2))[None, :]  # + higher poles: keeps energy above 3 kHz
     nas = pick(nasal)[:, None]
-    H = H * (1 - nas) + nas * _resonator_gain(freqs, np.full(T, 250.0, np.float32), np.full(T, 100.0, np.float32)) * 0.5 * tilt[None, :]
+    H = H * (1 - nas) + nas * _resonator_gain(freqs, const(250.0), const(100.0)) * 0.5 * tilt[None, :]
     fc = pick(fric_fc)[:, None]
     Hn = 1.0 / (1.0 + ((freqs[None, :] - fc) / (0.35 * fc)) ** 2)
     Y = V * H.T + N * Hn.T
