@@ -176,3 +176,13 @@ def test_mouth_follows_speech_only_in_real_frames(cues):
     assert c["real"] > 0.6
     assert c["audio_fake"] < c["real"] - 0.4
     assert c["pixels"] > 0.45
+
+
+def test_cli_writes_a_dataset(tmp_path, capsys):
+    root = tmp_path / "cli"
+    rc = cli_main(["synth", "--output_root", str(root), "--num_videos", "2", "--seed", "4", "--size", "64",
+                   "--max_duration", "2.5", "--workers", "1", "--splits", "0,0,1"])
+    assert rc == 0 and "wrote 2 videos" in capsys.readouterr().out
+    recs = read_lavdf(root)
+    assert [r.split for r in recs] == ["test", "test"] and all(r.path.is_file() for r in recs)
+    assert cli_main(["summary", str(root)]) == 0
