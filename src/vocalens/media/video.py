@@ -168,6 +168,13 @@ def load_video(path: str | Path, fps: float = 25.0, size: tuple[int, int] | None
     return Media(frames=frames, audio=wav, fps=fps, sample_rate=sample_rate, source_fps=src_fps, path=str(path))
 
 
+def file_mode() -> int:
+    """Permissions a plain ``open(path, 'w')`` would give (0666 minus the umask)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def write_video(path: str | Path, frames: np.ndarray, fps: float = 25.0, audio: np.ndarray | None = None,
                 sample_rate: int = SAMPLE_RATE, crf: int = 23, preset: str = "veryfast") -> Path:
     """H.264 (yuv420p) + AAC mono, written to a temporary name and renamed into place."""
@@ -180,6 +187,7 @@ def write_video(path: str | Path, frames: np.ndarray, fps: float = 25.0, audio: 
         h, w = frames.shape[1:3]
     fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.stem}-", suffix=path.suffix or ".mp4", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, file_mode())  # mkstemp makes 0600; a dataset should be readable like any written file
     try:
         with av.open(tmp, "w") as c:
             from fractions import Fraction
