@@ -97,3 +97,14 @@ def test_store_roundtrip_and_atomicity(tmp_path):
     assert [p.name for p in (tmp_path / "test").iterdir()] == ["000001"]
     with pytest.raises(UserError):
         store.read_features(tmp_path / "test" / "nope")
+
+
+def test_store_folders_get_normal_permissions(tmp_path):
+    import os
+    old = os.umask(0o022)
+    try:
+        d = store.write_features(store.video_dir(tmp_path, "test", "000001"), np.zeros((2, 2)), np.zeros((2, 2)),
+                                 None, {})
+    finally:
+        os.umask(old)
+    assert d.stat().st_mode & 0o777 == 0o755  # not mkdtemp's 0700
