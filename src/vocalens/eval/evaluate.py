@@ -77,11 +77,16 @@ def video_record(video_id: str, probs, similarity=None, video_prob=None, labels=
 
 
 def predict_videos(predictor, folders: Sequence[Path], threshold: float, progress: bool = True,
-                   failures: list | None = None) -> Iterator[dict]:
-    """Records for each feature folder; a folder that cannot be read is reported and skipped."""
+                   failures: list | None = None, labelled: bool = True, fps: float | None = None,
+                   desc: str = "evaluate") -> Iterator[dict]:
+    """Records for each feature folder; a folder that cannot be read is reported and skipped.
+
+    ``labelled=False`` leaves ground truth out (inference); ``fps`` overrides the stored frame rate
+    for the seconds in the record.
+    """
     from tqdm.auto import tqdm
 
-    for folder in tqdm(folders, desc="evaluate", unit="video", disable=not progress):
+    for folder in tqdm(folders, desc=desc, unit="video", disable=not progress):
         try:
             feats = read_features(folder)
             out = predictor.predict_features(feats)
@@ -90,11 +95,12 @@ def predict_videos(predictor, folders: Sequence[Path], threshold: float, progres
                 raise
             failures.append(str(e))
             continue
-        labels = feats.frame_labels
-        if labels is None and "fake_periods" in feats.meta:
+        labels = feats.frame_labels if labelled else None
+        if labelled and labels is None and "fake_periods" in feats.meta:
             labels = make_frame_labels(feats.meta["fake_periods"], feats.num_frames, feats.fps)
+        meta = feats.meta if labelled else {k: v for k, v in feats.meta.items() if k in ("file",)}
         yield video_record(feats.video_id, out["frame_probs"], out.get("similarity"), out.get("video_prob"),
-                           labels, feats.meta, threshold, feats.fps)
+                           labels, meta, threshold, fps or feats.fps)
 
 
 def _subset_metrics(videos: Sequence[dict], threshold: float) -> dict:
