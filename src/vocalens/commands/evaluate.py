@@ -15,7 +15,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threshold", type=float, default=None,
                    help="frame/video decision threshold (default: the checkpoint's)")
     p.add_argument("--output", default="results.json", help="results JSON (default: results.json)")
-    p.add_argument("--batch_size", type=int, default=None, help="videos per forward pass, when the predictor batches")
+    p.add_argument("--batch_size", type=int, default=None, help="windows of max_frames per forward pass (default 16)")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, ...)")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N videos (quick checks)")
 
@@ -30,8 +30,8 @@ def run(args) -> int:
     from vocalens.inference import Predictor
 
     predictor = Predictor.from_checkpoint(args.checkpoint, args.device)
-    if args.batch_size and hasattr(predictor, "batch_size"):
-        predictor.batch_size = args.batch_size
+    if args.batch_size:
+        predictor.window_batch = args.batch_size
     results = evaluate_split(predictor, args.features_root, args.split, args.threshold, limit=args.limit)
     results["checkpoint"] = str(args.checkpoint)
     print(format_results(results["metrics"]))
