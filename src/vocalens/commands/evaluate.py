@@ -34,7 +34,7 @@ def run(args) -> int:
         predictor.window_batch = args.batch_size
     results = evaluate_split(predictor, args.features_root, args.split, args.threshold, limit=args.limit)
     results["checkpoint"] = str(args.checkpoint)
-    print(format_results(results["metrics"]))
+    print(format_results(results["metrics"], results["threshold"]))
     out = Path(args.output)
     write_json(out, results)
     paths = proposal_paths(out)

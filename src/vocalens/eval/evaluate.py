@@ -218,9 +218,11 @@ def _f(x) -> str:
     return "   n/a" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.4f}"
 
 
-def format_results(metrics: dict) -> str:
+def format_results(metrics: dict, threshold: float | None = None) -> str:
     """The seed's EVALUATION RESULTS table, then temporal AP/AR and the per-manipulation breakdown."""
     lines = ["EVALUATION RESULTS", "=" * 50]
+    if threshold is not None:
+        lines.append(f"({metrics['num_videos']} videos, threshold {threshold:.4g}; video score = video head)")
     for title, key in (("Frame-Level Metrics", "frame"), ("Video-Level Metrics (video head)", "video"),
                        ("Video-Level Metrics (max of frames)", "video_max_frame")):
         m = metrics[key]

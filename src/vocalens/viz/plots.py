@@ -65,7 +65,7 @@ def plot_video(record: dict, path: str | Path, threshold: float = 0.5, fps: floa
     handles = [ax.lines[0], ax.lines[1],
                Patch(color=PRED_COLOR, label=f"predicted fake segments ({len(pred)})")]
     handles[0].set_label("frame fake probability")
-    handles[1].set_label(f"threshold {threshold:g}")
+    handles[1].set_label(f"threshold {threshold:.3g}")
     if "frame_labels" in record or true_periods:
         handles.append(Patch(color=TRUE_COLOR, alpha=0.3, label=f"true fake segments ({len(true_periods)})"))
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
