@@ -76,7 +76,8 @@ def verdict_line(result: dict) -> str:
 
 
 def detect(path: str | Path, predictor, encoders: Encoders | None = None, face: str | None = None,
-           threshold: float | None = None, face_stride: int = 5, device="cpu", video_id: str | None = None) -> dict:
+           threshold: float | None = None, face_stride: int = 5, device="cpu", video_id: str | None = None,
+           min_length: int = 1, merge_gap: int = 0) -> dict:
     """Decode, extract with the checkpoint's encoders, predict, and describe one video.
 
     Raises :class:`UserError` (one line naming the file) for a file that cannot be decoded, has no
@@ -112,7 +113,7 @@ def detect(path: str | Path, predictor, encoders: Encoders | None = None, face: 
     audio = enc.audio.encode(dec.audio)
     out = predictor.predict(visual, audio, enc.audio.rate, fps, name=str(path))
     result = video_record(rec.video_id, out["frame_probs"], out.get("similarity"), out.get("video_prob"),
-                          None, {"file": path.name}, threshold, fps)
+                          None, {"file": path.name}, threshold, fps, min_length, merge_gap)
     result.update({
         "source": str(path),
         "verdict": "FAKE" if result["video_pred"] else "REAL",

@@ -23,6 +23,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "name (default: what the checkpoint records, else auto)")
     p.add_argument("--visual_weights", default=None, help="folder of the visual encoder's weights, if moved")
     p.add_argument("--audio_weights", default=None, help="folder of the audio encoder's weights, if moved")
+    p.add_argument("--min_length", type=int, default=1, help="drop fake segments shorter than N frames (default 1)")
+    p.add_argument("--merge_gap", type=int, default=0, help="merge fake segments at most N frames apart (default 0)")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, ...)")
 
 
@@ -48,7 +50,7 @@ def run(args) -> int:
         used.add(vid)
         try:
             r = detect(video, predictor, encoders, face=args.face, threshold=args.threshold, device=args.device,
-                       video_id=vid)
+                       video_id=vid, min_length=args.min_length, merge_gap=args.merge_gap)
         except UserError as e:
             failed += 1
             results.append({"source": str(video), "error": str(e)})

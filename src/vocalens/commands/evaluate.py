@@ -16,6 +16,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="frame/video decision threshold (default: the checkpoint's)")
     p.add_argument("--output", default="results.json", help="results JSON (default: results.json)")
     p.add_argument("--batch_size", type=int, default=None, help="windows of max_frames per forward pass (default 16)")
+    p.add_argument("--min_length", type=int, default=1, help="drop fake segments shorter than N frames (default 1)")
+    p.add_argument("--merge_gap", type=int, default=0, help="merge fake segments at most N frames apart (default 0)")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, ...)")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N videos (quick checks)")
 
@@ -32,7 +34,8 @@ def run(args) -> int:
     predictor = Predictor.from_checkpoint(args.checkpoint, args.device)
     if args.batch_size:
         predictor.window_batch = args.batch_size
-    results = evaluate_split(predictor, args.features_root, args.split, args.threshold, limit=args.limit)
+    results = evaluate_split(predictor, args.features_root, args.split, args.threshold, limit=args.limit,
+                             min_length=args.min_length, merge_gap=args.merge_gap)
     results["checkpoint"] = str(args.checkpoint)
     print(format_results(results["metrics"], results["threshold"]))
     out = Path(args.output)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from vocalens.errors import UserError
 
-SEED_KEYS = ("video_id", "num_frames", "video_prob", "video_pred", "num_fake_frames_pred", "fake_ratio_pred",
+SEED_KEYS = ("video_id", "num_frames", "video_prob", "video_pred", "threshold", "num_fake_frames_pred", "fake_ratio_pred",
              "segments", "segments_sec", "video_max_prob", "fps", "file", "frame_probs", "similarity")
 
 
@@ -20,6 +20,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threshold", type=float, default=None, help="decision threshold (default: the checkpoint's)")
     p.add_argument("--visualize", action="store_true", help="write {video_id}.png per video")
     p.add_argument("--fps", type=float, default=None, help="frame rate for seconds and plots (default: from meta.json)")
+    p.add_argument("--min_length", type=int, default=1, help="drop fake segments shorter than N frames (default 1)")
+    p.add_argument("--merge_gap", type=int, default=0, help="merge fake segments at most N frames apart (default 0)")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, ...)")
 
 
@@ -48,7 +50,7 @@ def run(args) -> int:
     failures: list[str] = []
     results = []
     for rec in predict_videos(predictor, folders, threshold, failures=failures, labelled=False, fps=args.fps,
-                              desc="infer"):
+                              desc="infer", min_length=args.min_length, merge_gap=args.merge_gap):
         rec = {k: rec[k] for k in SEED_KEYS if k in rec}
         results.append(rec)
         if args.visualize:

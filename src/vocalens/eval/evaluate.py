@@ -53,6 +53,7 @@ def video_record(video_id: str, probs, similarity=None, video_prob=None, labels=
         "video_prob": score,
         "video_max_prob": max_prob,
         "video_pred": int(score >= threshold),
+        "threshold": float(threshold),
         "num_fake_frames_pred": int((p >= threshold).sum()),
         "fake_ratio_pred": float((p >= threshold).mean()) if len(p) else 0.0,
         "segments": [[int(s), int(e), float(sc)] for s, e, sc in segs],
@@ -78,7 +79,7 @@ def video_record(video_id: str, probs, similarity=None, video_prob=None, labels=
 
 def predict_videos(predictor, folders: Sequence[Path], threshold: float, progress: bool = True,
                    failures: list | None = None, labelled: bool = True, fps: float | None = None,
-                   desc: str = "evaluate") -> Iterator[dict]:
+                   desc: str = "evaluate", min_length: int = 1, merge_gap: int = 0) -> Iterator[dict]:
     """Records for each feature folder; a folder that cannot be read is reported and skipped.
 
     ``labelled=False`` leaves ground truth out (inference); ``fps`` overrides the stored frame rate
@@ -100,7 +101,7 @@ def predict_videos(predictor, folders: Sequence[Path], threshold: float, progres
             labels = make_frame_labels(feats.meta["fake_periods"], feats.num_frames, feats.fps)
         meta = feats.meta if labelled else {k: v for k, v in feats.meta.items() if k in ("file",)}
         yield video_record(feats.video_id, out["frame_probs"], out.get("similarity"), out.get("video_prob"),
-                           labels, meta, threshold, fps or feats.fps)
+                           labels, meta, threshold, fps or feats.fps, min_length, merge_gap)
 
 
 def _subset_metrics(videos: Sequence[dict], threshold: float) -> dict:
@@ -149,7 +150,7 @@ def summarize(videos: Sequence[dict], threshold: float) -> dict:
 
 
 def evaluate_split(predictor, features_root: str | Path, split: str = "test", threshold: float | None = None,
-                   progress: bool = True, limit: int | None = None) -> dict:
+                   progress: bool = True, limit: int | None = None, min_length: int = 1, merge_gap: int = 0) -> dict:
     """Predict every video of ``features_root/split`` and score it: the results dict that is written."""
     if threshold is None:
         threshold = float(predictor.config.get("threshold", 0.5))
@@ -159,7 +160,8 @@ def evaluate_split(predictor, features_root: str | Path, split: str = "test", th
     if not folders:
         raise UserError(f"{Path(features_root) / split}: no complete feature folders")
     failures: list[str] = []
-    videos = list(predict_videos(predictor, folders, threshold, progress, failures))
+    videos = list(predict_videos(predictor, folders, threshold, progress, failures, min_length=min_length,
+                                 merge_gap=merge_gap))
     if not videos:
         raise UserError(f"{Path(features_root) / split}: no video could be evaluated ({failures[0]})")
     return {

@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
-from vocalens.eval.segments import format_timestamp
+from vocalens.eval.segments import format_timestamp, probs_to_segments, segments_to_seconds
 
 TRUE_COLOR = "#d62728"
 PRED_COLOR = "#ff7f0e"
@@ -36,6 +36,15 @@ def verdict(record: dict, threshold: float) -> str:
     return "FAKE" if record.get("video_prob", 0.0) >= threshold else "REAL"
 
 
+def segments_at(record: dict, threshold: float, fps: float | None = None) -> list[list[float]]:
+    """Predicted segments in seconds at ``threshold``: the record's own when it was made at that
+    threshold (keeping its min_length/merge_gap), else recomputed so they match the line drawn."""
+    fps = float(fps or record.get("fps", 25.0))
+    if record.get("segments") is not None and record.get("threshold") == threshold:
+        return segments_to_seconds(record["segments"], fps)
+    return segments_to_seconds(probs_to_segments(record["frame_probs"], threshold), fps)
+
+
 def plot_video(record: dict, path: str | Path, threshold: float = 0.5, fps: float | None = None) -> Path:
     """Fake probability with threshold, true (shaded) and predicted (bars) segments, and the
     audio-visual similarity below it, on a time axis in seconds."""
@@ -49,7 +58,7 @@ def plot_video(record: dict, path: str | Path, threshold: float = 0.5, fps: floa
     axes = fig.subplots(2 if has_sim else 1, 1, sharex=True, squeeze=False,
                         gridspec_kw={"height_ratios": [3, 2]} if has_sim else None)[:, 0]
     true_periods = record.get("fake_periods") or []
-    pred = record.get("segments_sec") or [[s / fps, e / fps, sc] for s, e, sc in record.get("segments", [])]
+    pred = segments_at(record, threshold, fps)
 
     ax = axes[0]
     for s, e in true_periods:

@@ -7,7 +7,7 @@ import html
 import math
 from pathlib import Path
 
-from vocalens.viz.plots import plot_summary, plot_video, verdict
+from vocalens.viz.plots import plot_summary, plot_video, segments_at, verdict
 
 
 def safe_name(video_id: str) -> str:
@@ -92,7 +92,7 @@ def write_report(results: dict, output_dir: str | Path, threshold: float | None 
         parts += ["<h2>Summary statistics</h2>", '<img src="summary_statistics.png" alt="summary statistics">']
     parts.append(f"<h2>Videos (first {len(written['videos'])} of {len(videos)})</h2>")
     for v, png in zip(videos, written["videos"]):
-        segs = ", ".join(f"{s:.2f}–{e:.2f} s" for s, e, _ in v.get("segments_sec", [])) or "none"
+        segs = ", ".join(f"{s:.2f}–{e:.2f} s" for s, e, _ in segments_at(v, threshold, fps)) or "none"
         parts.append(f"<div class=fig><b>{html.escape(v['video_id'])}</b>: {verdict(v, threshold)} "
                      f"(video prob {_fmt(v.get('video_prob'))}); predicted fake segments: {segs}<br>"
                      f'<img src="{html.escape(png.name)}" alt="{html.escape(v["video_id"])}"></div>')
