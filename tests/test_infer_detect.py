@@ -161,3 +161,17 @@ def test_detect_checkpoint_without_encoders_is_user_error(tmp_path):
 
     with pytest.raises(UserError, match="does not record the encoders"):
         load_encoders({"visual_dim": 512}, source="old.pth")
+
+
+def test_detect_no_face_is_one_line_error(checkpoint, tmp_path):
+    from vocalens.errors import UserError
+    from vocalens.inference import Predictor
+    from vocalens.media.video import write_video
+    from vocalens.pipeline import detect
+
+    t = np.arange(32000) / 16000
+    path = write_video(tmp_path / "gray.mp4", np.full((50, 96, 128, 3), 128, np.uint8), 25.0,
+                       (0.1 * np.sin(2 * np.pi * 200 * t)).astype(np.float32))
+    with pytest.raises(UserError) as e:
+        detect(path, Predictor.from_checkpoint(checkpoint), face="auto")
+    assert str(e.value).startswith(f"{path}: no face found") and "\n" not in str(e.value)
