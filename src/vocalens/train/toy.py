@@ -30,7 +30,8 @@ def write_toy_store(root: str | Path, videos: dict[str, int], frames: tuple[int,
         for i in range(n):
             t = int(rng.integers(frames[0], frames[1] + 1))
             kind = KINDS[i % 4]
-            periods = [] if kind == "real" else [[round(t / fps * 0.3, 3), round(t / fps * 0.65, 3)]]
+            start, length = rng.uniform(0.0, 0.6), rng.uniform(0.15, 0.4)  # anywhere: position says nothing
+            periods = [] if kind == "real" else [[round(t / fps * start, 3), round(t / fps * min(1.0, start + length), 3)]]
             lab = frame_labels(periods, t, fps)
             z = rng.normal(size=(t, latent))
             zv, za = z.copy(), z.copy()
