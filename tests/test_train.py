@@ -147,3 +147,17 @@ def test_best_f1_threshold_hand_case():
     p = np.array([0.1, 0.4, 0.35, 0.8, 0.2, 0.9])
     thr, f1 = best_f1_threshold(y, p)
     assert thr == pytest.approx(0.35) and f1 == pytest.approx(2 * 0.75 * 1.0 / 1.75)
+
+
+def test_temporal_ap50_uses_the_official_rule():
+    """Two fake videos predicted perfectly: AP@0.5 = (N-1)/N = 0.5, the LAV-DF evaluator's quirk."""
+    from vocalens.train.localizer_task import temporal_ap50
+    a = np.zeros(100)
+    a[20:40] = 1
+    c = np.zeros(50)
+    c[10:20] = 1
+    videos = {"a": {"frame_probs": a * 0.9 + 0.05, "labels": a, "video_prob": 0.9},
+              "b": {"frame_probs": np.full(50, 0.1), "labels": np.zeros(50), "video_prob": 0.1},
+              "c": {"frame_probs": c, "labels": c, "video_prob": 0.8}}
+    assert temporal_ap50(videos, 25.0) == pytest.approx(0.5)
+    assert math.isnan(temporal_ap50({"b": videos["b"]}, 25.0))
