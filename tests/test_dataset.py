@@ -128,3 +128,14 @@ def test_shard_sampler_covers_each_item_once():
     lengths = np.arange(11)
     seen = [i for r in range(3) for b in ShardBatchSampler(11, 2, lengths, rank=r, world_size=3) for i in b]
     assert sorted(seen) == list(range(11))
+
+
+def test_a_broken_video_is_reported_and_replaced(tmp_path, capsys):
+    write_toy_store(tmp_path, {"train": 3}, frames=(20, 20))
+    ds = FeatureDataset(tmp_path, "train")
+    (ds.paths[1] / "audio_embeddings.npz").write_bytes(b"garbage")
+    items = [ds[i] for i in range(3)]
+    assert [it["video_id"] for it in items] == [ds.paths[0].name, ds.paths[2].name, ds.paths[2].name]
+    _ = ds[1]
+    err = capsys.readouterr().err
+    assert err.count("skipping") == 1 and ds.paths[1].name in err
