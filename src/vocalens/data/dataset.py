@@ -14,6 +14,7 @@ building an index over a big split is cheap and nothing holds a split in memory.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Sequence
 
@@ -92,6 +93,7 @@ class FeatureDataset(Dataset):
                 self.windows.append((vi, s))
                 lengths.append(min(t - s, max_frames) if max_frames > 0 else t)
         self.lengths = np.asarray(lengths, dtype=np.int64)
+        self.broken: set[Path] = set()
 
     @property
     def fps(self) -> float:
@@ -116,11 +118,28 @@ class FeatureDataset(Dataset):
         return fake, total - fake
 
     def __getitem__(self, i: int) -> dict:
+        """One window; a broken video is reported once and replaced by the next readable window, so a
+        bad file never stops a run nor changes the batch size (which every DDP rank relies on)."""
+        for k in range(len(self.windows)):
+            j = (i + k) % len(self.windows)
+            try:
+                return self._load(j)
+            except UserError as e:
+                path = self.paths[self.windows[j][0]]
+                if path not in self.broken:
+                    self.broken.add(path)
+                    print(f"vocalens: skipping {e}", file=sys.stderr)
+        raise UserError(f"{self.root / self.split}: no readable feature folder")
+
+    def _load(self, i: int) -> dict:
         vi, start = self.windows[i]
         path = self.paths[vi]
         feats = read_features(path)
         if self.require_labels and feats.frame_labels is None:
-            raise UserError(f"{path}: no frame_labels in {path.name}/visual_embeddings.npz (needed to train)")
+            raise UserError(f"{path}: no frame_labels in visual_embeddings.npz (needed to train)")
+        if feats.num_frames != int(self.metas[vi]["num_frames"]) or feats.visual.shape[1] != self.visual_dim \
+                or feats.audio.shape[1] != self.audio_dim:
+            raise UserError(f"{path}: features disagree with its meta.json (frames or dims)")
         visual, audio = frames_of(feats)
         visual, audio = apply_modality(visual, audio, self.modality)
         t = feats.num_frames

@@ -7,7 +7,7 @@ visual [B,T,Dv], audio [B,T,Da] (already on the video frames), mask [B,T] (True 
      ``cross_attn=False``: fused = (v + a) / 2
   -> + sinusoidal positions -> temporal Transformer encoder (pre-norm, GELU)
   -> frame classifier on cat[encoded, similarity] (d_model + 1) -> frame_logits [B,T]
-  -> video head on the masked mean of the encoded frames -> video_logit [B]
+  -> video head on [masked mean, masked max] of the encoded frames -> video_logit [B]
      ``video_head=False``: video_logit = masked max of the frame logits (so a video score still exists)
 
 Padded frames are excluded as attention keys everywhere, from pooling and from every loss; their
@@ -84,8 +84,8 @@ class Localizer(nn.Module):
         self.input_drop = nn.Dropout(cfg.dropout)
         self.frame_head = nn.Sequential(nn.Linear(d + 1, d // 2), nn.GELU(), nn.Dropout(cfg.dropout),
                                         nn.Linear(d // 2, 1))
-        self.video_head = (nn.Sequential(nn.Linear(d, d // 2), nn.GELU(), nn.Dropout(cfg.dropout), nn.Linear(d // 2, 1))
-                           if cfg.video_head else None)
+        self.video_head = (nn.Sequential(nn.Linear(2 * d, d // 2), nn.GELU(), nn.Dropout(cfg.dropout),
+                                         nn.Linear(d // 2, 1)) if cfg.video_head else None)
 
     def forward(self, visual: torch.Tensor, audio: torch.Tensor, mask: torch.Tensor | None = None):
         """-> frame_logits [B,T], video_logit [B], similarity [B,T] (all float32)."""
@@ -104,8 +104,9 @@ class Localizer(nn.Module):
         frame_logits = self.frame_head(frame_in).squeeze(-1).float()
         m = mask.to(encoded.dtype).unsqueeze(-1)
         if self.video_head is not None:
-            pooled = (encoded * m).sum(1) / m.sum(1).clamp_min(1)
-            video_logit = self.video_head(pooled).squeeze(-1).float()
+            mean = (encoded * m).sum(1) / m.sum(1).clamp_min(1)
+            peak = encoded.masked_fill(pad.unsqueeze(-1), float("-inf")).amax(1)  # a short fake still shows
+            video_logit = self.video_head(torch.cat([mean, peak], -1)).squeeze(-1).float()
         else:
             video_logit = frame_logits.masked_fill(pad, float("-inf")).amax(1)
         return frame_logits, video_logit, similarity

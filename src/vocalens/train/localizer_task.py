@@ -73,26 +73,19 @@ def f1_at(labels: np.ndarray, probs: np.ndarray, threshold: float) -> float:
 
 
 def temporal_ap50(videos: dict, fps: float) -> float:
-    """AP@0.5 with the eval helper's LAV-DF-compatible metric, nan when it is not installed."""
-    try:
-        from vocalens.eval.metrics import proposals_from_probs, temporal_ap_ar
-    except ImportError:
-        return float("nan")
+    """LAV-DF AP@0.5 (vocalens.eval.metrics, the official algorithm) of proposals from the frame probabilities."""
+    from vocalens.eval.metrics import temporal_ap
+    from vocalens.eval.proposals import make_proposals
+
     proposals, truth = {}, {}
     for vid, v in videos.items():
         if "labels" not in v:
             continue
-        proposals[vid] = proposals_from_probs(v["frame_probs"], fps)
+        proposals[vid] = make_proposals(v["frame_probs"], fps, video_score=float(v["video_prob"]))
         truth[vid] = labels_to_periods(v["labels"], fps)
-    if not proposals:
+    if not any(truth.values()):
         return float("nan")
-    res = temporal_ap_ar(proposals, truth, iou_thresholds=[0.5], ar_ns=[])
-    ap = res.get("ap", res) if isinstance(res, dict) else res
-    if isinstance(ap, dict):
-        for key in (0.5, "0.5", "AP@0.5", "ap@0.5"):
-            if key in ap:
-                return float(ap[key])
-    return float("nan")
+    return float(temporal_ap(proposals, truth, [0.5])[0.5])
 
 
 def localization_metrics(videos: dict, fps: float = 25.0, threshold: float | None = None) -> dict:

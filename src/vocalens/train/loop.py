@@ -328,8 +328,8 @@ def _fit(task, cfg: FitConfig, device: torch.device, distributed: bool) -> FitRe
                     if k not in ("epoch", "step") and isinstance(v, (int, float)) and v is not None:
                         writer.add_scalar(f"epoch/{k}", v, epoch)
                 writer.flush()
-            shown = {k: round(v, 4) for k, v in record.items() if isinstance(v, float) and not math.isnan(v)}
-            tqdm.write(f"epoch {epoch}: " + " ".join(f"{k}={v}" for k, v in shown.items()))
+            shown = {k: v for k, v in record.items() if isinstance(v, float) and not math.isnan(v)}
+            tqdm.write(f"epoch {epoch}: " + " ".join(f"{k}={v:.4g}" for k, v in shown.items()))
         dist.barrier()
         if cfg.stop_after_epoch is not None and epoch >= cfg.stop_after_epoch:
             break
