@@ -175,3 +175,18 @@ def test_detect_no_face_is_one_line_error(checkpoint, tmp_path):
     with pytest.raises(UserError) as e:
         detect(path, Predictor.from_checkpoint(checkpoint), face="auto")
     assert str(e.value).startswith(f"{path}: no face found") and "\n" not in str(e.value)
+
+
+def test_write_json_streams_videos_and_is_standard(tmp_path):
+    from vocalens.eval.evaluate import write_json
+
+    obj = {"threshold": 0.5, "metrics": {"auc": float("nan")},
+           "videos": [{"video_id": "a", "frame_probs": np.array([0.1234567891, 1.0], np.float32),
+                       "frame_labels": np.array([0, 1], np.uint8)}, {"video_id": "b", "iou": np.float64("nan")}]}
+    path = write_json(tmp_path / "r.json", obj)
+    back = json.loads(path.read_text())  # strict JSON: json.loads would accept NaN, so check the text too
+    assert "NaN" not in path.read_text()
+    assert back == {"threshold": 0.5, "metrics": {"auc": None},
+                    "videos": [{"video_id": "a", "frame_probs": [0.123457, 1.0], "frame_labels": [0, 1]},
+                               {"video_id": "b", "iou": None}]}
+    assert json.loads(write_json(tmp_path / "l.json", [{"x": np.int64(3)}], indent=1).read_text()) == [{"x": 3}]

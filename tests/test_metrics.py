@@ -95,6 +95,10 @@ def test_ar_video_without_proposals_and_real_videos():
     assert temporal_ar(props, {"r": []}, [1])[1] == 0.0  # nothing to find -> 0 like the Rust evaluator
 
 
+def test_ar_without_ns_is_empty():
+    assert temporal_ap_ar({"a": [[0.5, 0, 1]]}, {"a": [[0, 1]]}, [0.5], [])["ar"] == {}
+
+
 def test_ar_fewer_proposals_than_n_uses_all():
     gt = {"a": [[0, 1]]}
     assert temporal_ar({"a": [[0.5, 0, 1]]}, gt, [100, 1]) == {100: 1.0, 1: 1.0}

@@ -31,10 +31,11 @@ from vocalens.eval.segments import probs_to_segments, segments_to_seconds
 MANIPULATIONS = ("real", "audio", "visual", "both")
 
 
-def _as_list(x) -> list | None:
+def _as_curve(x) -> np.ndarray | None:
+    """Per-frame curves stay float32 arrays in memory (a split's worth fits); lists only in the JSON."""
     if x is None:
         return None
-    return [float(v) for v in np.asarray(x, dtype=np.float64).reshape(-1)]
+    return np.asarray(x, dtype=np.float32).reshape(-1)
 
 
 def video_record(video_id: str, probs, similarity=None, video_prob=None, labels=None, meta: dict | None = None,
@@ -58,8 +59,8 @@ def video_record(video_id: str, probs, similarity=None, video_prob=None, labels=
         "fake_ratio_pred": float((p >= threshold).mean()) if len(p) else 0.0,
         "segments": [[int(s), int(e), float(sc)] for s, e, sc in segs],
         "segments_sec": segments_to_seconds(segs, fps),
-        "frame_probs": _as_list(p),
-        "similarity": _as_list(similarity),
+        "frame_probs": _as_curve(p),
+        "similarity": _as_curve(similarity),
         "proposals": make_proposals(p, fps, score),
         "manipulation": meta.get("manipulation", "unknown"),
     }
@@ -69,7 +70,7 @@ def video_record(video_id: str, probs, similarity=None, video_prob=None, labels=
         if periods is None:
             periods = labels_to_periods(lab, fps)
         rec.update({
-            "frame_labels": [int(v) for v in lab],
+            "frame_labels": lab,
             "label": int(meta.get("label", int(len(periods) > 0 or lab.any()))),
             "fake_periods": [[float(s), float(e)] for s, e in periods],
             **localization_scores(p, lab, threshold),
@@ -176,7 +177,12 @@ def evaluate_split(predictor, features_root: str | Path, split: str = "test", th
 
 
 def clean_json(obj):
-    """NaN/inf -> None and numpy scalars -> Python, so the JSON is standard."""
+    """NaN/inf -> None, numpy -> Python (float curves rounded to 6 decimals), so the JSON is standard."""
+    if isinstance(obj, np.ndarray):
+        if obj.dtype.kind == "f":
+            a = np.round(obj.astype(np.float64), 6)
+            return [None if not math.isfinite(v) else v for v in a.tolist()]
+        return obj.tolist()
     if isinstance(obj, dict):
         return {str(k): clean_json(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -208,7 +214,21 @@ def write_json(path: str | Path, obj, indent: int | None = None) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(clean_json(obj), f, indent=indent, allow_nan=False)
+            if isinstance(obj, dict) and isinstance(obj.get("videos"), list):
+                # one video at a time: a whole split's curves never exist as Python lists at once
+                head = {k: v for k, v in obj.items() if k != "videos"}
+                f.write(json.dumps(clean_json(head), allow_nan=False)[:-1])
+                f.write(', "videos": [' if head else '"videos": [')
+                for i, v in enumerate(obj["videos"]):
+                    f.write(("," if i else "") + "\n" + json.dumps(clean_json(v), allow_nan=False))
+                f.write("\n]}\n")
+            elif isinstance(obj, list):
+                f.write("[")
+                for i, v in enumerate(obj):
+                    f.write(("," if i else "") + "\n" + json.dumps(clean_json(v), indent=indent, allow_nan=False))
+                f.write("\n]\n")
+            else:
+                json.dump(clean_json(obj), f, indent=indent, allow_nan=False)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -129,6 +129,8 @@ def temporal_ar(proposals: Mapping, ground_truth: Mapping, ns: Iterable[int] = L
     if empty not in ("miss", "ignore"):
         raise ValueError(f"empty must be 'miss' or 'ignore', got {empty!r}")
     ns = [int(n) for n in ns]
+    if not ns:
+        return {}
     thr = np.asarray(list(ious), dtype=np.float32)
     tp = np.zeros((len(thr), len(ns)))
     fn = np.zeros((len(thr), len(ns)))
