@@ -57,7 +57,7 @@ def run(args) -> int:
             plot_video(rec, out / f"{safe_name(rec['video_id'])}.png", threshold, args.fps)
     write_json(out / "inference_results.json", results, indent=1)
     n_fake = sum(r["video_pred"] for r in results)
-    print(f"{len(results)} videos: {n_fake} predicted fake, {len(results) - n_fake} real (threshold {threshold:g})")
+    print(f"{len(results)} videos: {n_fake} predicted fake, {len(results) - n_fake} real (threshold {threshold:.4g})")
     for f in failures:
         print(f"skipped: {f}")
     print(f"wrote {out / 'inference_results.json'}" + (f" and {len(results)} PNGs" if args.visualize else ""))

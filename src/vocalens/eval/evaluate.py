@@ -212,6 +212,9 @@ def write_json(path: str | Path, obj, indent: int | None = None) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; results are for sharing
     try:
         with os.fdopen(fd, "w") as f:
             if isinstance(obj, dict) and isinstance(obj.get("videos"), list):

@@ -104,4 +104,5 @@ def to_official_format(proposals: dict, files: dict | None = None, fps: float = 
     metadata's ``file`` field (the key the official tools look up).
     """
     files = files or {}
-    return {files.get(k, k): [[sc, s * fps, e * fps] for sc, s, e in rows] for k, rows in proposals.items()}
+    return {files.get(k, k): [[sc, round(s * fps, 6), round(e * fps, 6)] for sc, s, e in rows]
+            for k, rows in proposals.items()}

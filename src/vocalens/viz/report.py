@@ -83,7 +83,7 @@ def write_report(results: dict, output_dir: str | Path, threshold: float | None 
     parts = [f"<!doctype html><meta charset=utf-8><title>vocalens report</title><style>{CSS}</style>",
              "<h1>vocalens localization report</h1>",
              f"<p>{len(videos)} videos, split <b>{html.escape(str(results.get('split', '-')))}</b>, "
-             f"threshold {threshold:g}, checkpoint <code>{html.escape(str(results.get('checkpoint', '-')))}</code>. "
+             f"threshold {threshold:.4g}, checkpoint <code>{html.escape(str(results.get('checkpoint', '-')))}</code>. "
              "Video score = video head probability.</p>"]
     if results.get("metrics"):
         parts += ["<h2>Metrics</h2>", _table(metrics_rows(results["metrics"])),
