@@ -75,3 +75,9 @@ def test_official_format_units():
     props = {"000001": [[0.9, 1.0, 2.0]]}
     assert to_official_format(props, {"000001": "test/000001.mp4"}, fps=25) == {"test/000001.mp4": [[0.9, 25.0, 50.0]]}
     assert to_official_format(props) == props
+
+
+def test_flanks_are_clipped_to_the_video():
+    p = np.array([0.6, 0.5, 0.5, 0.5, 0.1, 0.1])
+    sc = score_segments(p, np.array([[0, 1], [0, 4], [0, 6]]))
+    np.testing.assert_allclose(sc, [0.6 * (1 - 0.5), 0.525 * (1 - 0.1), np.mean(p)])

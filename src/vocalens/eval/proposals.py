@@ -7,8 +7,8 @@ localizer gives a probability per frame. We turn one into the other in four step
    (0.1, 0.2, ..., 0.9 by default) and merge gaps (0 and 0.2 s), so that both tight and loose
    readings of the curve are offered. Duplicates keep their best score.
 2. **Score** of a candidate ``[s, e)``: ``mean(p[s:e]) * (1 - mean(p in the flanks)) * video_score``.
-   The flanks are the ``max(1, (e-s)//2)`` frames on each side (clipped to the video; a side that
-   falls outside the video counts as 0): a candidate whose edges sit where the probability drops
+   The flanks are the ``max(1, (e-s)//2)`` frames on each side, clipped to the video (a candidate
+   covering the whole video has flank 0): a candidate whose edges sit where the probability drops
    ranks above one that cuts through a plateau. ``video_score`` (the video head's probability, else
    the max frame probability) ranks proposals of confidently fake videos above those of videos that
    look real, which is what pooled AP over a test set rewards.
@@ -57,7 +57,8 @@ def score_segments(probs: np.ndarray, segs: np.ndarray) -> np.ndarray:
     w = np.maximum(1, (e - s) // 2)
     ls, re = np.maximum(s - w, 0), np.minimum(e + w, T)
     flank_sum = (csum[s] - csum[ls]) + (csum[re] - csum[e])
-    flank = flank_sum / (2 * w)  # frames outside the video count as probability 0
+    n_flank = (s - ls) + (re - e)
+    flank = np.where(n_flank > 0, flank_sum / np.maximum(n_flank, 1), 0.0)  # only frames inside the video
     return inside * (1.0 - flank)
 
 
