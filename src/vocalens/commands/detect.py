@@ -60,7 +60,7 @@ def run(args) -> int:
             r["plot"] = str(plot_video(r, out / f"{vid}.png", r["threshold"]))
         results.append(r)
         print(verdict_line(r), flush=True)
-    write_json(out / "detections.json", results, indent=1)
+    write_json(out / "detections.json", results)  # one video per line
     print(f"wrote {out / 'detections.json'}" + (" and PNGs" if args.plot else ""))
     if failed == len(args.videos):
         return 2

@@ -55,7 +55,7 @@ def run(args) -> int:
         results.append(rec)
         if args.visualize:
             plot_video(rec, out / f"{safe_name(rec['video_id'])}.png", threshold, args.fps)
-    write_json(out / "inference_results.json", results, indent=1)
+    write_json(out / "inference_results.json", results)  # one video per line
     n_fake = sum(r["video_pred"] for r in results)
     print(f"{len(results)} videos: {n_fake} predicted fake, {len(results) - n_fake} real (threshold {threshold:.4g})")
     for f in failures:
