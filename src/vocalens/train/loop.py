@@ -248,6 +248,7 @@ def _fit(task, cfg: FitConfig, device: torch.device, distributed: bool) -> FitRe
     writer = None
     if main:
         out.mkdir(parents=True, exist_ok=True)
+        _trim_metrics(out / "metrics.jsonl", start_epoch - 1)
         with open(out / "config.json", "w") as f:
             json.dump({"fit": dataclasses.asdict(cfg), "world_size": world, "task": task.checkpoint_extra({})},
                       f, indent=1, default=str)
@@ -338,6 +339,16 @@ def _fit(task, cfg: FitConfig, device: torch.device, distributed: bool) -> FitRe
         writer.close()
     result.best_score, result.best_epoch = best["score"], best["epoch"]
     return result
+
+
+def _trim_metrics(path: Path, last_epoch: int) -> None:
+    """Drop records of epochs after the one resumed from (a resume from an older checkpoint redoes them)."""
+    if not path.is_file():
+        return
+    keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["epoch"] <= last_epoch]
+    tmp = path.with_name(f".tmp-{path.name}")
+    tmp.write_text("".join(line + "\n" for line in keep))
+    tmp.replace(path)
 
 
 def _json_default(o):
