@@ -71,7 +71,10 @@ def main() -> None:
     extra = argv[argv.index("--") + 1:] if "--" in argv else []
     argv = argv[:argv.index("--")] if "--" in argv else argv
     ap = argparse.ArgumentParser()
-    ap.add_argument("--features_root", required=True)
+    ap.add_argument("--features_root", help="feature store with train/dev/test (or use --toy)")
+    ap.add_argument("--toy", type=int, default=0, metavar="N",
+                    help="write a toy store (vocalens.train.toy: A/V agreement is the only cue) of N train videos "
+                         "(N/2 dev, N/2 test) under OUT_DIR/toy_features and use it")
     ap.add_argument("--out_dir", default="runs/ablation")
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--test_split", default="test")
@@ -80,6 +83,13 @@ def main() -> None:
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "ablation.md"))
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.toy:
+        from vocalens.train.toy import write_toy_store
+        args.features_root = str(write_toy_store(Path(args.out_dir) / "toy_features",
+                                                 {"train": args.toy, "dev": args.toy // 2, "test": args.toy // 2},
+                                                 frames=(40, 80), noise=0.05))
+    if not args.features_root:
+        ap.error("give --features_root or --toy N")
     results = {}
     for name in args.variants:
         run_dir = Path(args.out_dir) / name
@@ -96,7 +106,9 @@ def main() -> None:
 
     head = ["variant"] + [f"{g} {m}" for g in GROUPS for m in ("frame AUC", "frame AP", "video AUC", "AP@0.5")]
     lines = ["# Localizer ablations", "",
-             f"`PYTHONPATH=src python benchmarks/ablation.py --features_root {args.features_root} --epochs {args.epochs}"
+             f"`PYTHONPATH=src python benchmarks/ablation.py "
+             + (f"--toy {args.toy}" if args.toy else f"--features_root {args.features_root}")
+             + f" --epochs {args.epochs}"
              + (" -- " + " ".join(extra) if extra else "") + "`; metrics on the "
              f"`{args.test_split}` split with each variant's best.pth; a group = real videos + that manipulation type.",
              "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]

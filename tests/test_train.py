@@ -103,6 +103,7 @@ def test_resume_after_a_stop_equals_an_uninterrupted_run(store, trained, tmp_pat
     assert main([*args, "--output_dir", str(tmp_path / "cut"), "--stop_after_epoch", "1"]) == 0
     assert not (tmp_path / "cut" / "checkpoint_epoch2.pth").exists()
     assert main([*args, "--output_dir", str(tmp_path / "cut"), "--resume", str(tmp_path / "cut" / "checkpoint_epoch1.pth")]) == 0
+    assert [json.loads(x)["epoch"] for x in open(tmp_path / "cut" / "metrics.jsonl")] == [1, 2, 3]
     a, b = ckpt_io.load(trained / "last.pth"), ckpt_io.load(tmp_path / "cut" / "last.pth")
     assert a["epoch"] == b["epoch"] == 3
     for k in a["model"]:
@@ -161,3 +162,23 @@ def test_temporal_ap50_uses_the_official_rule():
               "c": {"frame_probs": c, "labels": c, "video_prob": 0.8}}
     assert temporal_ap50(videos, 25.0) == pytest.approx(0.5)
     assert math.isnan(temporal_ap50({"b": videos["b"]}, 25.0))
+
+
+def test_resume_from_an_older_checkpoint_redoes_its_epochs(store, trained, tmp_path):
+    import shutil
+    run = tmp_path / "again"
+    shutil.copytree(trained, run)
+    assert main([*train_args(store), "--output_dir", str(run), "--resume", str(run / "checkpoint_epoch2.pth")]) == 0
+    assert [json.loads(x)["epoch"] for x in open(run / "metrics.jsonl")] == [1, 2, 3]  # epoch 3 once, not twice
+    a, b = ckpt_io.load(trained / "last.pth"), ckpt_io.load(run / "last.pth")
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+
+
+def test_cli_errors_are_one_line(store, tmp_path, capsys):
+    assert main(["train", "--features_root", str(tmp_path / "nope")]) == 2
+    assert main(["train", "--features_root", str(store), "--d_model", "30", "--nhead", "4"]) == 2
+    assert main(["train", "--features_root", str(store), "--resume", str(tmp_path / "gone.pth"), *TINY,
+                 "--output_dir", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len([e for e in err if e.startswith("vocalens train: error:")]) == 3
+    assert "nope" in err[0] and "nhead" in err[1] and "gone.pth" in err[-1]

@@ -207,6 +207,7 @@ def _fit(task, cfg: FitConfig, device: torch.device, distributed: bool) -> FitRe
     out = Path(cfg.output_dir)
     best_metric = cfg.best_metric or getattr(task, "best_metric", "train_loss")
     best_mode = cfg.best_mode or getattr(task, "best_mode", "max")
+    resume_from = _resume_path(cfg.resume) if cfg.resume else None  # a wrong path fails before any work
     ckpt_io.seed_everything(cfg.seed)
 
     train_ds = task.train_dataset()
@@ -226,8 +227,8 @@ def _fit(task, cfg: FitConfig, device: torch.device, distributed: bool) -> FitRe
                                 cfg.epochs * steps_per_epoch, cfg.min_lr_ratio)
 
     start_epoch, best = 1, {"metric": best_metric, "mode": best_mode, "score": None, "epoch": None}
-    if cfg.resume:
-        state = ckpt_io.load(_resume_path(cfg.resume), map_location=device)
+    if resume_from is not None:
+        state = ckpt_io.load(resume_from, map_location=device)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -248,6 +249,7 @@ def _fit(task, cfg: FitConfig, device: torch.device, distributed: bool) -> FitRe
     writer = None
     if main:
         out.mkdir(parents=True, exist_ok=True)
+        _trim_metrics(out / "metrics.jsonl", start_epoch - 1)
         with open(out / "config.json", "w") as f:
             json.dump({"fit": dataclasses.asdict(cfg), "world_size": world, "task": task.checkpoint_extra({})},
                       f, indent=1, default=str)
@@ -338,6 +340,16 @@ def _fit(task, cfg: FitConfig, device: torch.device, distributed: bool) -> FitRe
         writer.close()
     result.best_score, result.best_epoch = best["score"], best["epoch"]
     return result
+
+
+def _trim_metrics(path: Path, last_epoch: int) -> None:
+    """Drop records of epochs after the one resumed from (a resume from an older checkpoint redoes them)."""
+    if not path.is_file():
+        return
+    keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["epoch"] <= last_epoch]
+    tmp = path.with_name(f".tmp-{path.name}")
+    tmp.write_text("".join(line + "\n" for line in keep))
+    tmp.replace(path)
 
 
 def _json_default(o):
