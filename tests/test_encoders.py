@@ -52,6 +52,21 @@ def test_default_visual_shape_delta_and_identity_invariance():
     assert np.allclose(build_visual_encoder("default", chunk=7).encode(faces), out, atol=1e-4)
 
 
+def test_default_visual_static_part_is_per_frame():
+    """Without video normalisation a frame's static features depend on that frame alone."""
+    enc = build_visual_encoder("default", normalize="none")
+    rng = np.random.default_rng(1)
+    faces = rng.integers(0, 256, (12, 80, 64, 3), dtype=np.uint8)
+    full = enc.encode(faces)[:, :256]
+    assert np.allclose(enc.encode(faces[3:5])[:, :256], full[3:5], atol=1e-4)
+    # face-relative normalisation: a uniformly darker mouth (open) lowers the DC coefficient
+    dark = faces.copy()
+    dark[:, 50:70, 20:44] //= 3
+    assert (enc.encode(dark)[:, 0] < full[:, 0]).all()
+    crops = mouth_crops(torch.from_numpy(faces), normalize=True)
+    assert crops.shape == (12, 32, 32)
+
+
 def test_default_visual_rebuilds_from_config():
     enc = build_visual_encoder("default", n_coeffs=64, size=16)
     again = build_visual_encoder(**enc.config())
