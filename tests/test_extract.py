@@ -13,7 +13,7 @@ from vocalens.data.store import list_videos, read_features
 from vocalens.encoders import build_audio_encoder, build_visual_encoder
 from vocalens.extract import extract, missing_runs, parse_shard, remove_stale_temps, shard_records
 from vocalens.errors import UserError
-from vocalens.media.video import write_video
+from vocalens.media.video import load_video, write_video
 
 SR = 16000
 
@@ -53,7 +53,9 @@ def dataset(tmp_path_factory):
 
 
 def _run(*argv):
-    return main(["extract", "--quiet", "--face", "none", *map(str, argv)])
+    argv = [str(a) for a in argv]
+    face = [] if "--face" in argv else ["--face", "none"]
+    return main(["extract", "--quiet", *face, *argv])
 
 
 @pytest.fixture(scope="module")
@@ -194,6 +196,25 @@ def test_extract_with_hf_encoders_from_saved_folders(dataset, tmp_path):
     assert feats.meta["visual_encoder"]["weights"] == str(tmp_path / "vit")
     rebuilt = build_visual_encoder(**feats.meta["visual_encoder"])
     assert rebuilt.dim == 32
+
+
+def test_face_detection_on_a_real_clip(real_clips, tmp_path):
+    """--face auto on a real talking face: crops found on (nearly) every frame, recorded compactly."""
+    clip = tmp_path / "v" / "clip.mp4"
+    m = load_video(real_clips / "LipNet__bbaf2n.mpg")
+    write_video(clip, m.frames[:25], 25.0, m.audio[:16000])  # 1 s keeps the test fast
+    out = tmp_path / "out"
+    assert _run("--face", "auto", "--dataset_root", tmp_path / "v", "--output_root", out, "--num_workers", "0") == 0
+    meta = read_features(out / "test" / "clip").meta
+    assert meta["face"] == "auto" and meta["face_detector"] in ("haar", "mediapipe")
+    assert meta["faces_found"] >= 0.9 and meta["num_frames"] == 25
+    missing = sum(e - s for s, e in meta["face_missing_frames"])
+    assert missing == round((1 - meta["faces_found"]) * 25)
+
+
+def test_unknown_face_detector_is_a_user_error(dataset, tmp_path, capsys):
+    rc = _run("--dataset_root", dataset, "--output_root", tmp_path / "o", "--face", "bogus")
+    assert rc == 2 and "--face bogus" in capsys.readouterr().err
 
 
 def test_missing_runs_and_stale_temp_matching():

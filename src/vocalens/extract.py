@@ -85,6 +85,7 @@ class Decoded:
     audio: np.ndarray | None = None  # [N] float32 16 kHz
     source_fps: float = 0.0
     face_found: np.ndarray | None = None  # [T] bool, None when faces were not detected (--face none)
+    face_detector: str | None = None  # the detector that ran ('auto' resolved), None for --face none
     error: str | None = None
     seconds: float = 0.0  # time spent decoding + cropping
 
@@ -104,7 +105,23 @@ def _crop_faces(frames: np.ndarray, face: str, stride: int, margin: float | None
     kw = {} if margin is None else {"margin": margin}
     track = face_mod.detect_faces(frames, stride=stride, detector=face)
     crops = face_mod.crop_faces(frames, track, size=FACE_SIZE, **kw)
-    return np.asarray(crops, dtype=np.uint8), np.asarray(track.found, dtype=bool)
+    return np.asarray(crops, dtype=np.uint8), np.asarray(track.found, dtype=bool), str(getattr(track, "detector", face))
+
+
+def resolve_face(face: str) -> str:
+    """'none', or the concrete detector name ('auto' resolved once here, not per worker); UserError if unknown."""
+    if face == "none":
+        return face
+    try:
+        from vocalens.media import faces as face_mod
+    except ImportError as e:
+        raise UserError(f"--face {face}: face detection is not available ({e}); use --face none for face-cropped videos")
+    try:
+        name = face_mod.resolve_detector(face)
+        face_mod.get_detector(name)
+    except (ValueError, RuntimeError) as e:
+        raise UserError(f"--face {face}: {e}")
+    return name
 
 
 def decode_video(record: VideoRecord, fps: float, face: str = "none", face_stride: int = 5,
@@ -114,14 +131,15 @@ def decode_video(record: VideoRecord, fps: float, face: str = "none", face_strid
     try:
         if face == "none":
             media = load_video(record.path, fps=fps, size=(FACE_SIZE, FACE_SIZE), audio="required")
-            crops, found = media.frames, None
+            crops, found, detector = media.frames, None, None
         else:
             media = load_video(record.path, fps=fps, max_side=DETECT_MAX_SIDE, audio="required")
-            crops, found = _crop_faces(media.frames, face, face_stride, face_margin)
+            crops, found, detector = _crop_faces(media.frames, face, face_stride, face_margin)
         if media.audio is None or len(media.audio) == 0:
             raise UserError(f"{record.path}: empty audio track")
         return Decoded(index=index, faces=torch.from_numpy(np.ascontiguousarray(crops)), audio=media.audio,
-                       source_fps=media.source_fps, face_found=found, seconds=time.perf_counter() - t0)
+                       source_fps=media.source_fps, face_found=found, face_detector=detector,
+                       seconds=time.perf_counter() - t0)
     except UserError as e:
         return Decoded(index=index, error=str(e), seconds=time.perf_counter() - t0)
     except Exception as e:  # a decoder crash on one file must not stop the run
@@ -163,13 +181,14 @@ def iter_decoded(records: Sequence[VideoRecord], num_workers: int, prefetch: int
 # ---------------------------------------------------------------- the run
 
 def build_meta(record: VideoRecord, num_frames: int, fps: float, visual_encoder, audio_encoder,
-               labelled: bool, face: str, face_found: np.ndarray | None, source_fps: float) -> dict:
+               labelled: bool, face: str, face_found: np.ndarray | None, source_fps: float,
+               face_detector: str | None = None) -> dict:
     """meta.json of one video (the store adds num_frames, dims and audio_frames)."""
     meta = {
         "video_id": record.video_id, "split": record.split, "source": str(record.path), "file": record.file,
         "fps": float(fps), "audio_rate": float(audio_encoder.rate), "duration": num_frames / float(fps),
         "source_fps": float(source_fps), "visual_encoder": visual_encoder.config(),
-        "audio_encoder": audio_encoder.config(), "face": face,
+        "audio_encoder": audio_encoder.config(), "face": face, "face_detector": face_detector,
         "faces_found": 1.0 if face_found is None else float(np.mean(face_found)) if len(face_found) else 0.0,
         "face_missing_frames": [] if face_found is None else missing_runs(face_found),
         "extractor": f"vocalens {__version__}",
@@ -218,6 +237,7 @@ def extract(records: Sequence[VideoRecord], output_root: str | Path, visual_enco
             on_video: Callable[[VideoRecord, dict], None] | None = None) -> Summary:
     """Extract ``records`` (already sharded) into ``output_root``; failures go to failures.jsonl."""
     t_start = time.perf_counter()
+    detector = resolve_face(face)  # meta.json keeps the user's choice, face_detector the resolved one
     out = Path(output_root)
     summary = Summary(total=len(records))
     summary.stale_removed = remove_stale_temps(out, records)
@@ -232,7 +252,7 @@ def extract(records: Sequence[VideoRecord], output_root: str | Path, visual_enco
 
     bar = tqdm(total=len(todo), unit="video", disable=not progress, dynamic_ncols=True, smoothing=0.1)
     try:
-        for item in iter_decoded(todo, num_workers, fps=fps, face=face, face_stride=face_stride,
+        for item in iter_decoded(todo, num_workers, fps=fps, face=detector, face_stride=face_stride,
                                  face_margin=face_margin):
             rec = todo[item.index]
             if item.error is None:
@@ -243,7 +263,7 @@ def extract(records: Sequence[VideoRecord], output_root: str | Path, visual_enco
                     audio = audio_encoder.encode(item.audio)
                     labels = frame_labels(rec.fake_periods, t, fps) if labelled else None
                     meta = build_meta(rec, t, fps, visual_encoder, audio_encoder, labelled, face,
-                                      item.face_found, item.source_fps)
+                                      item.face_found, item.source_fps, item.face_detector)
                     write_features(video_dir(out, rec.split, rec.video_id), visual, audio, labels, meta, dtype=dtype)
                     summary.done += 1
                     summary.frames += t
