@@ -142,3 +142,15 @@ def test_facetrack_found_ratio():
     tr = FaceTrack(boxes=np.zeros((4, 4), np.float32), found=np.array([1, 0, 1, 1], bool),
                    detected=np.zeros(4, bool), frame_size=(10, 10))
     assert tr.found_ratio == 0.75 and len(tr) == 4
+
+
+@pytest.mark.skipif(not faces.mediapipe_available(), reason="mediapipe not installed (optional)")
+def test_mediapipe_boxes_agree_with_haar(grid_frames):
+    frames = grid_frames[:30]
+    a = detect_faces(frames, detector="haar")
+    b = detect_faces(frames, detector="mediapipe")
+    assert b.found.all()
+    inter = np.clip(np.minimum(a.boxes[:, 2:], b.boxes[:, 2:]) - np.maximum(a.boxes[:, :2], b.boxes[:, :2]), 0, None)
+    ia = inter.prod(1)
+    union = (a.boxes[:, 2:] - a.boxes[:, :2]).prod(1) + (b.boxes[:, 2:] - b.boxes[:, :2]).prod(1) - ia
+    assert np.median(ia / union) > 0.75  # one canonical box whichever detector ran
