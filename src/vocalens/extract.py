@@ -193,6 +193,8 @@ def build_meta(record: VideoRecord, num_frames: int, fps: float, visual_encoder,
         "face_missing_frames": [] if face_found is None else missing_runs(face_found),
         "extractor": f"vocalens {__version__}",
     }
+    if record.video_frames is not None:  # the dataset's own frame count, to spot decode/label drift
+        meta["metadata_video_frames"] = int(record.video_frames)
     if labelled:
         meta.update(fake_periods=[list(p) for p in record.fake_periods], modify_video=record.modify_video,
                     modify_audio=record.modify_audio, manipulation=record.manipulation, label=record.label)
