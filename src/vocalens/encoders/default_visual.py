@@ -21,9 +21,11 @@ import torch.nn.functional as F
 from vocalens.encoders import register_visual
 from vocalens.errors import UserError
 
-# mouth region as fractions of the face crop (top, bottom, left, right): a face crop with a
-# little margin has the lips at about 70-85% of its height, centred
-MOUTH_BOX = (0.55, 0.95, 0.22, 0.78)
+# mouth region as fractions of the face crop (top, bottom, left, right): the face module's mouth
+# rule inside a `crop_faces(margin=0.25)` crop, i.e. `vocalens.media.faces.mouth_box(1000, 0.25)`
+# (a test keeps the two equal). On the real clips it carries more A/V signal than a wider box
+# (benchmarks/results/extract.md); pass mouth_box= for crops framed differently.
+MOUTH_BOX = (0.593, 0.807, 0.333, 0.667)
 
 
 @functools.lru_cache(maxsize=8)
