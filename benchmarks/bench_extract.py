@@ -137,9 +137,11 @@ def bench_speed(count: int, seconds: float) -> list[str]:
 def bench_hf(frames: int = 16, audio_s: float = 10.0, device: str = "cpu") -> list[str]:
     """ViT-base / Wav2Vec2-base forward throughput, random weights from the default configs."""
     from transformers import ViTConfig, ViTModel, Wav2Vec2Config, Wav2Vec2Model
+    from transformers.utils import logging as hf_logging
 
     from vocalens.encoders.hf import ViTEncoder, Wav2Vec2Encoder
 
+    hf_logging.disable_progress_bar()
     torch.manual_seed(0)
     torch.set_num_threads(2)
     where = "CPU, 2 threads" if device == "cpu" else f"{torch.cuda.get_device_name(0)}, bf16 autocast"

@@ -278,7 +278,8 @@ def extract(records: Sequence[VideoRecord], output_root: str | Path, visual_enco
                     item.error = f"{rec.path}: {e.__class__.__name__}: {e}"
             if item.error is not None:
                 summary.failed += 1
-                summary.failures.append(item.error)
+                if len(summary.failures) < 20:  # examples for the summary; the full list is failures.jsonl
+                    summary.failures.append(item.error)
                 append_failure(out, {"video_id": rec.video_id, "split": rec.split, "source": str(rec.path),
                                      "error": item.error, "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
             bar.update(1)
