@@ -4,7 +4,7 @@
 
 mediapipe is optional: install it beside the venv without touching its protobuf with
 `pip install --target /tmp/mp --no-deps mediapipe==0.10.21 attrs absl-py flatbuffers sounddevice "protobuf<5"`
-and run with `PYTHONPATH=src:/tmp/mp`. Per detector and clip set: raw per-frame detection rate,
+and run with `PYTHONPATH=src:/tmp/mp` (or `MEDIAPIPE_PATH=/tmp/mp`, which `make bench` passes through). Per detector and clip set: raw per-frame detection rate,
 raw box jitter (median |frame-to-frame centre change| / box side over consecutive detected
 frames), the tracked result of `detect_faces` at stride 5 (found ratio, jitter), and speed in
 frames/s (raw: every frame through the detector; tracked: frames/s of the whole detect_faces).
@@ -16,6 +16,7 @@ calibration. Writes benchmarks/results/faces.md.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -25,6 +26,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+if os.environ.get("MEDIAPIPE_PATH"):  # mediapipe installed beside the venv (it needs protobuf<5)
+    sys.path.insert(1, os.environ["MEDIAPIPE_PATH"])  # before site-packages: its own protobuf wins
 
 from vocalens.media import faces  # noqa: E402
 from vocalens.media.video import load_video  # noqa: E402
@@ -44,12 +47,12 @@ def jitter(boxes: np.ndarray, ok: np.ndarray) -> float:
 def raw_boxes(det, frames):
     boxes = np.zeros((len(frames), 4), np.float32)
     ok = np.zeros(len(frames), bool)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for i, f in enumerate(frames):
         b = det(f)
         if b is not None:
             boxes[i], ok[i] = b, True
-    return boxes, ok, time.perf_counter() - t0
+    return boxes, ok, time.perf_counter() - t0, time.process_time() - c0
 
 
 def mesh_mouths(frames):
@@ -77,12 +80,15 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     cv2.setNumThreads(args.threads)
+    if not Path(args.clips).is_dir():
+        print(f"{args.clips}: real clips not found; nothing to measure", file=sys.stderr)
+        return 1
     clips = sorted(p for p in Path(args.clips).iterdir() if p.suffix in (".mp4", ".mpg"))
     names = ["haar", "haar_alt2"] + (["mediapipe"] if faces.mediapipe_available() else [])
     dets = {"haar": faces.HaarDetector(), "haar_alt2": faces.HaarDetector("haarcascade_frontalface_alt2.xml")}
     if "mediapipe" in names:
         dets["mediapipe"] = faces.MediaPipeDetector()
-    stats = {n: {"frames": 0, "raw_ok": 0, "raw_s": 0.0, "raw_jit": [], "trk_found": 0, "trk_s": 0.0,
+    stats = {n: {"frames": 0, "raw_ok": 0, "raw_s": 0.0, "raw_cpu": 0.0, "trk_cpu": 0.0, "raw_jit": [], "trk_found": 0, "trk_s": 0.0,
                  "trk_jit": [], "mouth": [], "clips_ok": 0} for n in names}
     calib = []
     per_clip = []
@@ -93,18 +99,20 @@ def main() -> int:
         row = {"clip": clip.name, "size": f"{frames.shape[2]}x{frames.shape[1]}"}
         raws = {}
         for n in names:
-            b, ok, dt = raw_boxes(dets[n], frames)
+            b, ok, dt, dc = raw_boxes(dets[n], frames)
             raws[n] = (b, ok)
             s = stats[n]
             s["frames"] += len(frames)
             s["raw_ok"] += ok.sum()
             s["raw_s"] += dt
+            s["raw_cpu"] += dc
             s["raw_jit"].append(jitter(b, ok))
             row[n] = ok.mean()
             if n in faces.DETECTORS:
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 tr = faces.detect_faces(frames, stride=5, detector=n)
                 s["trk_s"] += time.perf_counter() - t0
+                s["trk_cpu"] += time.process_time() - c0
                 s["trk_found"] += tr.found.sum()
                 s["trk_jit"].append(jitter(tr.boxes, tr.found))
                 s["clips_ok"] += tr.found_ratio >= 0.9
@@ -124,18 +132,20 @@ def main() -> int:
 
     lines = ["## Face detectors on the real clips", "",
              f"{len(clips)} clips, first {args.max_frames} frames each at 25 fps, detection on frames downscaled to "
-             f"{faces.DETECT_SIDE} px longest side, {args.threads} threads.", "",
-             "| detector | raw detection rate | raw jitter (side) | raw frames/s | tracked found (stride 5) | "
-             "tracked jitter | tracked frames/s | clips with >=90% found | speed vs haar |",
+             f"{faces.DETECT_SIDE} px longest side, {args.threads} threads. frames/s is wall clock; "
+             "'cpu' is frames per CPU-second of this process (less sensitive to other load on the machine).", "",
+             "| detector | raw detection rate | raw jitter (side) | raw frames/s (cpu) | tracked found (stride 5) | "
+             "tracked jitter | tracked frames/s (cpu) | clips with >=90% found | speed vs haar |",
              "|---|---|---|---|---|---|---|---|---|"]
     base = stats["haar"]["trk_s"] and stats["haar"]["frames"] / stats["haar"]["trk_s"]
     for n in names:
         s = stats[n]
-        raw_fps = s["frames"] / s["raw_s"]
+        raw_fps = f"{s['frames'] / s['raw_s']:.0f} ({s['frames'] / max(s['raw_cpu'], 1e-9):.0f})"
         trk = (f"{s['trk_found'] / s['frames']:.3f} | {np.nanmedian(s['trk_jit']):.4f} | "
-               f"{s['frames'] / s['trk_s']:.0f} | {s['clips_ok']}/{len(clips)} | "
+               f"{s['frames'] / s['trk_s']:.0f} ({s['frames'] / max(s['trk_cpu'], 1e-9):.0f}) | "
+               f"{s['clips_ok']}/{len(clips)} | "
                f"{(s['frames'] / s['trk_s']) / base:.2f}x") if s["trk_s"] else "- | - | - | - | -"
-        lines.append(f"| {n} | {s['raw_ok'] / s['frames']:.3f} | {np.nanmedian(s['raw_jit']):.4f} | {raw_fps:.0f} | {trk} |")
+        lines.append(f"| {n} | {s['raw_ok'] / s['frames']:.3f} | {np.nanmedian(s['raw_jit']):.4f} | {raw_fps} | {trk} |")
     lines += ["", "Per clip (raw detection rate per detector; tracked found ratio at stride 5):", "",
               "| clip | size | " + " | ".join(names) + " | " + " | ".join(f"{n} tracked" for n in names if n in faces.DETECTORS) + " |",
               "|---|---|" + "---|" * (len(names) + sum(n in faces.DETECTORS for n in names))]
@@ -154,6 +164,9 @@ def main() -> int:
                 lines.append(f"| {n} | {q(0)} | {q(1)} | {q(2)} |")
         lines += ["", f"Calibration on frames where both fire: haar side / mediapipe canonical side = "
                   f"{np.median(c[:, 0]):.3f}, centre offset (haar - mediapipe) / side = {np.median(c[:, 1]):+.3f}."]
+    if "mediapipe" not in names:
+        lines += ["", "mediapipe was not importable in this run, so it is not in the table (see docs/faces.md for "
+                  "how to install it beside the venv and for its numbers)."]
     text = "\n".join(lines) + "\n"
     print(text)
     out = ROOT / "benchmarks" / "results" / "faces.md"
