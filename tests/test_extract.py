@@ -1,5 +1,4 @@
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +10,8 @@ from vocalens.data.align import resample_to_frames
 from vocalens.data.metadata import read_lavdf
 from vocalens.data.store import list_videos, read_features
 from vocalens.encoders import build_audio_encoder, build_visual_encoder
-from vocalens.extract import extract, missing_runs, parse_shard, remove_stale_temps, shard_records
-from vocalens.errors import UserError
+from vocalens.extract import extract_one, missing_runs, parse_shard, shard_records
+from vocalens.errors import MediaError, UserError
 from vocalens.media.video import load_video, write_video
 
 SR = 16000
@@ -217,6 +216,18 @@ def test_unknown_face_detector_is_a_user_error(dataset, tmp_path, capsys):
     assert rc == 2 and "--face bogus" in capsys.readouterr().err
 
 
-def test_missing_runs_and_stale_temp_matching():
+def test_extract_one_matches_the_store(dataset, extracted):
+    out, _ = extracted
+    vis, aud = build_visual_encoder("default"), build_audio_encoder("default")
+    one = extract_one(dataset / "dev" / "000003.mp4", vis, aud, face="none")
+    stored = read_features(out / "dev" / "000003")
+    assert one.visual.shape == stored.visual.shape and one.audio.shape == stored.audio.shape
+    assert np.allclose(one.visual, stored.visual, atol=2e-2) and np.allclose(one.audio, stored.audio, atol=2e-2)
+    assert one.meta["audio_rate"] == 25.0 and one.frame_labels is None
+    with pytest.raises(MediaError, match="no audio track"):
+        extract_one(dataset / "test" / "000007.mp4", vis, aud, face="none")
+
+
+def test_missing_runs():
     assert missing_runs(np.array([1, 0, 0, 1, 1, 0], bool)) == [[1, 3], [5, 6]]
     assert missing_runs(np.ones(4, bool)) == []

@@ -24,8 +24,8 @@ import torch
 from vocalens import __version__
 from vocalens.data.labels import frame_labels
 from vocalens.data.metadata import VideoRecord
-from vocalens.data.store import append_failure, is_complete, video_dir, write_features
-from vocalens.errors import UserError
+from vocalens.data.store import VideoFeatures, append_failure, is_complete, video_dir, write_features
+from vocalens.errors import MediaError, UserError
 from vocalens.media.video import load_video
 
 FACE_SIZE = 224
@@ -205,6 +205,24 @@ def build_meta(record: VideoRecord, num_frames: int, fps: float, visual_encoder,
     else:
         meta.update(fake_periods=None, modify_video=None, modify_audio=None, manipulation="unknown", label=None)
     return meta
+
+
+def extract_one(path: str | Path, visual_encoder, audio_encoder, *, fps: float = 25.0, face: str = "auto",
+                face_stride: int = 5, face_margin: float | None = None) -> VideoFeatures:
+    """One video's features in memory (float32, unlabelled), for `detect` on raw videos; MediaError if bad."""
+    path = Path(path)
+    record = VideoRecord(video_id=path.stem, split="test", path=path, file=path.name)
+    item = decode_video(record, fps, resolve_face(face), face_stride, face_margin)
+    if item.error is not None:
+        raise MediaError(item.error)
+    t = len(item.faces)
+    meta = build_meta(record, t, fps, visual_encoder, audio_encoder, False, face, item.face_found,
+                      item.source_fps, item.face_detector)
+    visual = visual_encoder.encode(item.faces.numpy())
+    audio = audio_encoder.encode(item.audio)
+    meta.update(num_frames=t, visual_dim=int(visual.shape[1]), audio_dim=int(audio.shape[1]),
+                audio_frames=int(audio.shape[0]))
+    return VideoFeatures(video_id=record.video_id, visual=visual, audio=audio, frame_labels=None, meta=meta)
 
 
 @dataclass
