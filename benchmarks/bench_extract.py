@@ -110,16 +110,17 @@ def bench_speed(count: int, seconds: float) -> list[str]:
         m = load_video(records[0].path, fps=FPS, size=(224, 224))
         rows.append(("default visual encoder only", *_timed(lambda: [vis.encode(m.frames) for _ in records])))
         rows.append(("default audio encoder only", *_timed(lambda: [aud.encode(m.audio) for _ in records])))
-        runs = [("none", 0), ("none", 1)]
+        runs = [("none", 0, "thread"), ("none", 1, "thread"), ("none", 1, "process")]
         if _faces_available():
-            runs += [("auto", 0), ("auto", 1)]
-        for face, workers in runs:
-            out = tmp / f"out_{face}_{workers}"
+            runs += [("auto", 0, "thread"), ("auto", 1, "thread"), ("auto", 1, "process")]
+        for face, workers, kind in runs:
+            out = tmp / f"out_{face}_{workers}_{kind}"
             summary = []
             wall, cpu = _timed(lambda: summary.append(extract(records, out, vis, aud, fps=FPS, face=face, labelled=False,
-                                                              num_workers=workers, progress=False)))
+                                                              num_workers=workers, worker_kind=kind, progress=False)))
             assert summary[0].done == len(records), summary[0].failures
-            rows.append((f"extract --face {face} --num_workers {workers}", wall, cpu))
+            name = f"extract --face {face} --num_workers {workers}" + (f" --worker_kind {kind}" if workers else "")
+            rows.append((name, wall, cpu))
     base = next(r[1] for r in rows if r[0].startswith("extract --face none --num_workers 0"))
     load = os.getloadavg()[0]
     lines = [f"Default encoders, {count} videos x {seconds:g} s (224x224, 25 fps; "

@@ -1,8 +1,8 @@
 """The extraction pipeline: videos -> per-frame visual/audio embeddings + frame labels in the store.
 
-Workers decode each video (frames on the fps grid, 16 kHz audio aligned by timestamps) and cut
-its face crops while the main process encodes the previous videos and writes them, so decoding,
-face detection and encoding overlap. A video that cannot be decoded (no audio, truncated, empty)
+Workers (threads by default: PyAV and OpenCV release the GIL; or processes) decode each video
+(frames on the fps grid, 16 kHz audio aligned by timestamps) and cut its face crops while the main
+thread encodes the previous videos and writes them, so decoding, face detection and encoding overlap. A video that cannot be decoded (no audio, truncated, empty)
 is appended to ``failures.jsonl`` and skipped; the run goes on. Each video's folder is written
 atomically by ``vocalens.data.store.write_features``, so ``skip_existing`` can trust what it finds
 after a killed run. Sharding by ``RANK``/``WORLD_SIZE`` spreads a dataset over processes/nodes.
@@ -166,12 +166,39 @@ def _worker_init(_):
     torch.set_num_threads(1)  # decoding is the worker's job; the main process owns the cores for encoding
 
 
-def iter_decoded(records: Sequence[VideoRecord], num_workers: int, prefetch: int = 2, **kw):
-    """Decoded videos in order; with workers, decoding runs ahead of the consumer."""
+def _iter_threads(records: Sequence[VideoRecord], num_workers: int, prefetch: int, **kw):
+    """Decoding in threads (PyAV and OpenCV release the GIL): no copies, no process start-up."""
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    ex = ThreadPoolExecutor(num_workers, thread_name_prefix="vocalens-decode")
+    pending: deque = deque()
+    todo = iter(enumerate(records))
+    try:
+        while True:
+            while len(pending) < num_workers + prefetch:  # bounded look-ahead: bounded memory
+                nxt = next(todo, None)
+                if nxt is None:
+                    break
+                pending.append(ex.submit(decode_video, nxt[1], index=nxt[0], **kw))
+            if not pending:
+                return
+            yield pending.popleft().result()
+    finally:
+        ex.shutdown(wait=True, cancel_futures=True)
+
+
+def iter_decoded(records: Sequence[VideoRecord], num_workers: int, prefetch: int = 2, kind: str = "thread", **kw):
+    """Decoded videos in order; with workers (threads or processes), decoding runs ahead of the consumer."""
     if num_workers <= 0:
         for i, r in enumerate(records):
             yield decode_video(r, index=i, **kw)
         return
+    if kind == "thread":
+        yield from _iter_threads(records, num_workers, prefetch, **kw)
+        return
+    if kind != "process":
+        raise UserError(f"worker kind must be 'thread' or 'process', got {kind!r}")
     loader = torch.utils.data.DataLoader(_DecodeDataset(records, **kw), batch_size=None, shuffle=False,
                                          num_workers=num_workers, collate_fn=_identity, prefetch_factor=prefetch,
                                          worker_init_fn=_worker_init, persistent_workers=False)
@@ -252,7 +279,7 @@ class Summary:
 
 def extract(records: Sequence[VideoRecord], output_root: str | Path, visual_encoder, audio_encoder, *,
             fps: float = 25.0, face: str = "none", face_stride: int = 5, face_margin: float | None = None,
-            labelled: bool = True, skip_existing: bool = False, num_workers: int = 1,
+            labelled: bool = True, skip_existing: bool = False, num_workers: int = 1, worker_kind: str = "thread",
             dtype=np.float16, progress: bool = True,
             on_video: Callable[[VideoRecord, dict], None] | None = None) -> Summary:
     """Extract ``records`` (already sharded) into ``output_root``; failures go to failures.jsonl."""
@@ -272,7 +299,7 @@ def extract(records: Sequence[VideoRecord], output_root: str | Path, visual_enco
 
     bar = tqdm(total=len(todo), unit="video", disable=not progress, dynamic_ncols=True, smoothing=0.1)
     try:
-        for item in iter_decoded(todo, num_workers, fps=fps, face=detector, face_stride=face_stride,
+        for item in iter_decoded(todo, num_workers, kind=worker_kind, fps=fps, face=detector, face_stride=face_stride,
                                  face_margin=face_margin):
             rec = todo[item.index]
             if item.error is None:
