@@ -24,11 +24,22 @@ def test_zigzag_starts_at_dc_and_orders_by_frequency():
     assert idx == [0, 1, 4, 2, 5, 8]
 
 
+def test_mouth_box_is_the_face_modules_rule():
+    from vocalens.encoders.default_visual import MOUTH_BOX
+    from vocalens.media.faces import mouth_box
+
+    x0, y0, x1, y1 = mouth_box(1000, 0.25)
+    assert MOUTH_BOX == pytest.approx((y0 / 1000, y1 / 1000, x0 / 1000, x1 / 1000), abs=1e-3)
+
+
 def test_mouth_crop_takes_lower_middle_region():
     faces = np.zeros((1, 100, 100, 3), np.uint8)
-    faces[:, 60:90, 30:70] = 255  # a bright "mouth" inside the default box (0.55-0.95, 0.22-0.78)
+    faces[:, 55:85, 30:70] = 255  # a bright "mouth" covering the default box (0.593-0.807, 0.333-0.667)
     crop = mouth_crops(torch.from_numpy(faces), size=8)[0].numpy()
-    assert crop.max() == pytest.approx(1.0) and crop.min() == pytest.approx(0.0)
+    assert crop.min() == pytest.approx(1.0)
+    chin = np.zeros_like(faces)
+    chin[:, 85:] = 255  # below the box
+    assert mouth_crops(torch.from_numpy(chin), size=8).max() == 0
     faces2 = np.zeros_like(faces)
     faces2[:, 5:40] = 255  # forehead: outside the box
     assert mouth_crops(torch.from_numpy(faces2), size=8).max() == 0
@@ -50,6 +61,21 @@ def test_default_visual_shape_delta_and_identity_invariance():
     assert np.abs(enc.encode(brighter) - out).mean() < 0.05
     # chunked encoding equals one pass
     assert np.allclose(build_visual_encoder("default", chunk=7).encode(faces), out, atol=1e-4)
+
+
+def test_default_visual_static_part_is_per_frame():
+    """Without video normalisation a frame's static features depend on that frame alone."""
+    enc = build_visual_encoder("default", normalize="none")
+    rng = np.random.default_rng(1)
+    faces = rng.integers(0, 256, (12, 80, 64, 3), dtype=np.uint8)
+    full = enc.encode(faces)[:, :256]
+    assert np.allclose(enc.encode(faces[3:5])[:, :256], full[3:5], atol=1e-4)
+    # face-relative normalisation: a uniformly darker mouth (open) lowers the DC coefficient
+    dark = faces.copy()
+    dark[:, 50:62, 24:40] //= 3  # inside the mouth box of an 80x64 crop
+    assert (enc.encode(dark)[:, 0] < full[:, 0]).all()
+    crops = mouth_crops(torch.from_numpy(faces), normalize=True)
+    assert crops.shape == (12, 32, 32)
 
 
 def test_default_visual_rebuilds_from_config():

@@ -1,5 +1,4 @@
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,9 +10,9 @@ from vocalens.data.align import resample_to_frames
 from vocalens.data.metadata import read_lavdf
 from vocalens.data.store import list_videos, read_features
 from vocalens.encoders import build_audio_encoder, build_visual_encoder
-from vocalens.extract import extract, missing_runs, parse_shard, remove_stale_temps, shard_records
-from vocalens.errors import UserError
-from vocalens.media.video import write_video
+from vocalens.extract import extract_one, missing_runs, parse_shard, shard_records
+from vocalens.errors import MediaError, UserError
+from vocalens.media.video import load_video, write_video
 
 SR = 16000
 
@@ -53,14 +52,16 @@ def dataset(tmp_path_factory):
 
 
 def _run(*argv):
-    return main(["extract", "--quiet", "--face", "none", *map(str, argv)])
+    argv = [str(a) for a in argv]
+    face = [] if "--face" in argv else ["--face", "none"]
+    return main(["extract", "--quiet", *face, *argv])
 
 
 @pytest.fixture(scope="module")
 def extracted(dataset, tmp_path_factory):
     out = tmp_path_factory.mktemp("feats")
     rc = _run("--dataset_root", dataset, "--metadata", dataset / "metadata.min.json", "--output_root", out,
-              "--splits", "train", "dev", "test", "--num_workers", "1")
+              "--splits", "train", "dev", "test", "--num_workers", "2")  # threads, out of order finishing
     return out, rc
 
 
@@ -163,7 +164,7 @@ def test_two_shards_cover_every_video_once(dataset, tmp_path, monkeypatch):
     out = tmp_path / "out"
     base = ["--dataset_root", dataset, "--output_root", out, "--splits", "train", "dev", "--num_workers", "0"]
     assert _run(*base) == 0
-    assert _run(*base, "--shard", "1/2") == 0
+    assert _run(*base, "--shard", "1/2", "--num_workers", "1", "--worker_kind", "process") == 0
     got = sorted(p.name for s in ("train", "dev") for p in list_videos(out, s))
     assert got == ["000001", "000002", "000003"]
 
@@ -196,6 +197,37 @@ def test_extract_with_hf_encoders_from_saved_folders(dataset, tmp_path):
     assert rebuilt.dim == 32
 
 
-def test_missing_runs_and_stale_temp_matching():
+def test_face_detection_on_a_real_clip(real_clips, tmp_path):
+    """--face auto on a real talking face: crops found on (nearly) every frame, recorded compactly."""
+    clip = tmp_path / "v" / "clip.mp4"
+    m = load_video(real_clips / "LipNet__bbaf2n.mpg")
+    write_video(clip, m.frames[:25], 25.0, m.audio[:16000])  # 1 s keeps the test fast
+    out = tmp_path / "out"
+    assert _run("--face", "auto", "--dataset_root", tmp_path / "v", "--output_root", out, "--num_workers", "0") == 0
+    meta = read_features(out / "test" / "clip").meta
+    assert meta["face"] == "auto" and meta["face_detector"] in ("haar", "mediapipe")
+    assert meta["faces_found"] >= 0.9 and meta["num_frames"] == 25
+    missing = sum(e - s for s, e in meta["face_missing_frames"])
+    assert missing == round((1 - meta["faces_found"]) * 25)
+
+
+def test_unknown_face_detector_is_a_user_error(dataset, tmp_path, capsys):
+    rc = _run("--dataset_root", dataset, "--output_root", tmp_path / "o", "--face", "bogus")
+    assert rc == 2 and "--face bogus" in capsys.readouterr().err
+
+
+def test_extract_one_matches_the_store(dataset, extracted):
+    out, _ = extracted
+    vis, aud = build_visual_encoder("default"), build_audio_encoder("default")
+    one = extract_one(dataset / "dev" / "000003.mp4", vis, aud, face="none")
+    stored = read_features(out / "dev" / "000003")
+    assert one.visual.shape == stored.visual.shape and one.audio.shape == stored.audio.shape
+    assert np.allclose(one.visual, stored.visual, atol=2e-2) and np.allclose(one.audio, stored.audio, atol=2e-2)
+    assert one.meta["audio_rate"] == 25.0 and one.frame_labels is None
+    with pytest.raises(MediaError, match="no audio track"):
+        extract_one(dataset / "test" / "000007.mp4", vis, aud, face="none")
+
+
+def test_missing_runs():
     assert missing_runs(np.array([1, 0, 0, 1, 1, 0], bool)) == [[1, 3], [5, 6]]
     assert missing_runs(np.ones(4, bool)) == []

@@ -1,8 +1,8 @@
 """The extraction pipeline: videos -> per-frame visual/audio embeddings + frame labels in the store.
 
-Workers decode each video (frames on the fps grid, 16 kHz audio aligned by timestamps) and cut
-its face crops while the main process encodes the previous videos and writes them, so decoding,
-face detection and encoding overlap. A video that cannot be decoded (no audio, truncated, empty)
+Workers (threads by default: PyAV and OpenCV release the GIL; or processes) decode each video
+(frames on the fps grid, 16 kHz audio aligned by timestamps) and cut its face crops while the main
+thread encodes the previous videos and writes them, so decoding, face detection and encoding overlap. A video that cannot be decoded (no audio, truncated, empty)
 is appended to ``failures.jsonl`` and skipped; the run goes on. Each video's folder is written
 atomically by ``vocalens.data.store.write_features``, so ``skip_existing`` can trust what it finds
 after a killed run. Sharding by ``RANK``/``WORLD_SIZE`` spreads a dataset over processes/nodes.
@@ -24,8 +24,8 @@ import torch
 from vocalens import __version__
 from vocalens.data.labels import frame_labels
 from vocalens.data.metadata import VideoRecord
-from vocalens.data.store import append_failure, is_complete, video_dir, write_features
-from vocalens.errors import UserError
+from vocalens.data.store import VideoFeatures, append_failure, is_complete, video_dir, write_features
+from vocalens.errors import MediaError, UserError
 from vocalens.media.video import load_video
 
 FACE_SIZE = 224
@@ -85,6 +85,7 @@ class Decoded:
     audio: np.ndarray | None = None  # [N] float32 16 kHz
     source_fps: float = 0.0
     face_found: np.ndarray | None = None  # [T] bool, None when faces were not detected (--face none)
+    face_detector: str | None = None  # the detector that ran ('auto' resolved), None for --face none
     error: str | None = None
     seconds: float = 0.0  # time spent decoding + cropping
 
@@ -104,7 +105,23 @@ def _crop_faces(frames: np.ndarray, face: str, stride: int, margin: float | None
     kw = {} if margin is None else {"margin": margin}
     track = face_mod.detect_faces(frames, stride=stride, detector=face)
     crops = face_mod.crop_faces(frames, track, size=FACE_SIZE, **kw)
-    return np.asarray(crops, dtype=np.uint8), np.asarray(track.found, dtype=bool)
+    return np.asarray(crops, dtype=np.uint8), np.asarray(track.found, dtype=bool), str(getattr(track, "detector", face))
+
+
+def resolve_face(face: str) -> str:
+    """'none', or the concrete detector name ('auto' resolved once here, not per worker); UserError if unknown."""
+    if face == "none":
+        return face
+    try:
+        from vocalens.media import faces as face_mod
+    except ImportError as e:
+        raise UserError(f"--face {face}: face detection is not available ({e}); use --face none for face-cropped videos")
+    try:
+        name = face_mod.resolve_detector(face)
+        face_mod.get_detector(name)
+    except (ValueError, RuntimeError) as e:
+        raise UserError(f"--face {face}: {e}")
+    return name
 
 
 def decode_video(record: VideoRecord, fps: float, face: str = "none", face_stride: int = 5,
@@ -114,14 +131,15 @@ def decode_video(record: VideoRecord, fps: float, face: str = "none", face_strid
     try:
         if face == "none":
             media = load_video(record.path, fps=fps, size=(FACE_SIZE, FACE_SIZE), audio="required")
-            crops, found = media.frames, None
+            crops, found, detector = media.frames, None, None
         else:
             media = load_video(record.path, fps=fps, max_side=DETECT_MAX_SIDE, audio="required")
-            crops, found = _crop_faces(media.frames, face, face_stride, face_margin)
+            crops, found, detector = _crop_faces(media.frames, face, face_stride, face_margin)
         if media.audio is None or len(media.audio) == 0:
             raise UserError(f"{record.path}: empty audio track")
         return Decoded(index=index, faces=torch.from_numpy(np.ascontiguousarray(crops)), audio=media.audio,
-                       source_fps=media.source_fps, face_found=found, seconds=time.perf_counter() - t0)
+                       source_fps=media.source_fps, face_found=found, face_detector=detector,
+                       seconds=time.perf_counter() - t0)
     except UserError as e:
         return Decoded(index=index, error=str(e), seconds=time.perf_counter() - t0)
     except Exception as e:  # a decoder crash on one file must not stop the run
@@ -148,12 +166,39 @@ def _worker_init(_):
     torch.set_num_threads(1)  # decoding is the worker's job; the main process owns the cores for encoding
 
 
-def iter_decoded(records: Sequence[VideoRecord], num_workers: int, prefetch: int = 2, **kw):
-    """Decoded videos in order; with workers, decoding runs ahead of the consumer."""
+def _iter_threads(records: Sequence[VideoRecord], num_workers: int, prefetch: int, **kw):
+    """Decoding in threads (PyAV and OpenCV release the GIL): no copies, no process start-up."""
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    ex = ThreadPoolExecutor(num_workers, thread_name_prefix="vocalens-decode")
+    pending: deque = deque()
+    todo = iter(enumerate(records))
+    try:
+        while True:
+            while len(pending) < num_workers + prefetch:  # bounded look-ahead: bounded memory
+                nxt = next(todo, None)
+                if nxt is None:
+                    break
+                pending.append(ex.submit(decode_video, nxt[1], index=nxt[0], **kw))
+            if not pending:
+                return
+            yield pending.popleft().result()
+    finally:
+        ex.shutdown(wait=True, cancel_futures=True)
+
+
+def iter_decoded(records: Sequence[VideoRecord], num_workers: int, prefetch: int = 2, kind: str = "thread", **kw):
+    """Decoded videos in order; with workers (threads or processes), decoding runs ahead of the consumer."""
     if num_workers <= 0:
         for i, r in enumerate(records):
             yield decode_video(r, index=i, **kw)
         return
+    if kind == "thread":
+        yield from _iter_threads(records, num_workers, prefetch, **kw)
+        return
+    if kind != "process":
+        raise UserError(f"worker kind must be 'thread' or 'process', got {kind!r}")
     loader = torch.utils.data.DataLoader(_DecodeDataset(records, **kw), batch_size=None, shuffle=False,
                                          num_workers=num_workers, collate_fn=_identity, prefetch_factor=prefetch,
                                          worker_init_fn=_worker_init, persistent_workers=False)
@@ -163,17 +208,20 @@ def iter_decoded(records: Sequence[VideoRecord], num_workers: int, prefetch: int
 # ---------------------------------------------------------------- the run
 
 def build_meta(record: VideoRecord, num_frames: int, fps: float, visual_encoder, audio_encoder,
-               labelled: bool, face: str, face_found: np.ndarray | None, source_fps: float) -> dict:
+               labelled: bool, face: str, face_found: np.ndarray | None, source_fps: float,
+               face_detector: str | None = None) -> dict:
     """meta.json of one video (the store adds num_frames, dims and audio_frames)."""
     meta = {
         "video_id": record.video_id, "split": record.split, "source": str(record.path), "file": record.file,
         "fps": float(fps), "audio_rate": float(audio_encoder.rate), "duration": num_frames / float(fps),
         "source_fps": float(source_fps), "visual_encoder": visual_encoder.config(),
-        "audio_encoder": audio_encoder.config(), "face": face,
+        "audio_encoder": audio_encoder.config(), "face": face, "face_detector": face_detector,
         "faces_found": 1.0 if face_found is None else float(np.mean(face_found)) if len(face_found) else 0.0,
         "face_missing_frames": [] if face_found is None else missing_runs(face_found),
         "extractor": f"vocalens {__version__}",
     }
+    if record.video_frames is not None:  # the dataset's own frame count, to spot decode/label drift
+        meta["metadata_video_frames"] = int(record.video_frames)
     if labelled:
         meta.update(fake_periods=[list(p) for p in record.fake_periods], modify_video=record.modify_video,
                     modify_audio=record.modify_audio, manipulation=record.manipulation, label=record.label)
@@ -184,6 +232,24 @@ def build_meta(record: VideoRecord, num_frames: int, fps: float, visual_encoder,
     else:
         meta.update(fake_periods=None, modify_video=None, modify_audio=None, manipulation="unknown", label=None)
     return meta
+
+
+def extract_one(path: str | Path, visual_encoder, audio_encoder, *, fps: float = 25.0, face: str = "auto",
+                face_stride: int = 5, face_margin: float | None = None) -> VideoFeatures:
+    """One video's features in memory (float32, unlabelled), for `detect` on raw videos; MediaError if bad."""
+    path = Path(path)
+    record = VideoRecord(video_id=path.stem, split="test", path=path, file=path.name)
+    item = decode_video(record, fps, resolve_face(face), face_stride, face_margin)
+    if item.error is not None:
+        raise MediaError(item.error)
+    t = len(item.faces)
+    meta = build_meta(record, t, fps, visual_encoder, audio_encoder, False, face, item.face_found,
+                      item.source_fps, item.face_detector)
+    visual = visual_encoder.encode(item.faces.numpy())
+    audio = audio_encoder.encode(item.audio)
+    meta.update(num_frames=t, visual_dim=int(visual.shape[1]), audio_dim=int(audio.shape[1]),
+                audio_frames=int(audio.shape[0]))
+    return VideoFeatures(video_id=record.video_id, visual=visual, audio=audio, frame_labels=None, meta=meta)
 
 
 @dataclass
@@ -213,11 +279,12 @@ class Summary:
 
 def extract(records: Sequence[VideoRecord], output_root: str | Path, visual_encoder, audio_encoder, *,
             fps: float = 25.0, face: str = "none", face_stride: int = 5, face_margin: float | None = None,
-            labelled: bool = True, skip_existing: bool = False, num_workers: int = 1,
+            labelled: bool = True, skip_existing: bool = False, num_workers: int = 1, worker_kind: str = "thread",
             dtype=np.float16, progress: bool = True,
             on_video: Callable[[VideoRecord, dict], None] | None = None) -> Summary:
     """Extract ``records`` (already sharded) into ``output_root``; failures go to failures.jsonl."""
     t_start = time.perf_counter()
+    detector = resolve_face(face)  # meta.json keeps the user's choice, face_detector the resolved one
     out = Path(output_root)
     summary = Summary(total=len(records))
     summary.stale_removed = remove_stale_temps(out, records)
@@ -232,7 +299,7 @@ def extract(records: Sequence[VideoRecord], output_root: str | Path, visual_enco
 
     bar = tqdm(total=len(todo), unit="video", disable=not progress, dynamic_ncols=True, smoothing=0.1)
     try:
-        for item in iter_decoded(todo, num_workers, fps=fps, face=face, face_stride=face_stride,
+        for item in iter_decoded(todo, num_workers, kind=worker_kind, fps=fps, face=detector, face_stride=face_stride,
                                  face_margin=face_margin):
             rec = todo[item.index]
             if item.error is None:
@@ -243,7 +310,7 @@ def extract(records: Sequence[VideoRecord], output_root: str | Path, visual_enco
                     audio = audio_encoder.encode(item.audio)
                     labels = frame_labels(rec.fake_periods, t, fps) if labelled else None
                     meta = build_meta(rec, t, fps, visual_encoder, audio_encoder, labelled, face,
-                                      item.face_found, item.source_fps)
+                                      item.face_found, item.source_fps, item.face_detector)
                     write_features(video_dir(out, rec.split, rec.video_id), visual, audio, labels, meta, dtype=dtype)
                     summary.done += 1
                     summary.frames += t
@@ -256,7 +323,8 @@ def extract(records: Sequence[VideoRecord], output_root: str | Path, visual_enco
                     item.error = f"{rec.path}: {e.__class__.__name__}: {e}"
             if item.error is not None:
                 summary.failed += 1
-                summary.failures.append(item.error)
+                if len(summary.failures) < 20:  # examples for the summary; the full list is failures.jsonl
+                    summary.failures.append(item.error)
                 append_failure(out, {"video_id": rec.video_id, "split": rec.split, "source": str(rec.path),
                                      "error": item.error, "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
             bar.update(1)

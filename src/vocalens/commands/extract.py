@@ -42,7 +42,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fps", type=float, default=25.0, help="frame rate of the output grid (default 25)")
     p.add_argument("--batch_size", type=int, default=64, help="frames per visual encoder forward pass (vit)")
     p.add_argument("--num_workers", type=int, default=1,
-                   help="decoding/face processes running ahead of the encoders (0: all in this process)")
+                   help="decoding/face workers running ahead of the encoders (0: all in the main thread)")
+    p.add_argument("--worker_kind", choices=("thread", "process"), default="thread",
+                   help="decoding workers as threads (default: no copies; PyAV/OpenCV release the GIL) or processes")
     p.add_argument("--shard", default=None, help="i/n: do every n-th video from i (default: RANK/WORLD_SIZE or 0/1)")
     p.add_argument("--dtype", choices=("float16", "float32"), default="float16", help="stored dtype (default float16)")
     p.add_argument("--limit", type=int, default=None, help="only the first N videos of this shard (for a quick try)")
@@ -98,7 +100,8 @@ def run(args) -> int:
 
     summary = extract(mine, out, visual, audio, fps=args.fps, face=args.face, face_stride=args.face_stride,
                       face_margin=args.face_margin, labelled=labelled, skip_existing=args.skip_existing,
-                      num_workers=args.num_workers, dtype=np.dtype(args.dtype), progress=not args.quiet)
+                      num_workers=args.num_workers, worker_kind=args.worker_kind, dtype=np.dtype(args.dtype),
+                      progress=not args.quiet)
     print(f"vocalens extract: {summary}")
     if skipped.skipped:
         print(f"vocalens extract: {len(skipped)} invalid metadata entries skipped, e.g. {skipped.skipped[0]}")

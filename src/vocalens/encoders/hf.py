@@ -22,8 +22,12 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def _load(model_cls, weights, flag: str, what: str):
+def _load(model_cls, weights, flag: str, what: str, **kw):
     """``model_cls.from_pretrained`` from a local folder, or a one-line UserError naming what to provide."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()  # no per-tensor load report on every extraction run
+    hf_logging.disable_progress_bar()
     if not weights:
         raise UserError(f"{flag}: the {what} encoder needs a local folder with a saved transformers model "
                         f"(config.json + weights, e.g. from save_pretrained); none was given")
@@ -32,12 +36,12 @@ def _load(model_cls, weights, flag: str, what: str):
         if not (path / "config.json").is_file():
             raise UserError(f"{path}: no config.json; provide a folder written by {model_cls.__name__}.save_pretrained")
         try:
-            return model_cls.from_pretrained(str(path), local_files_only=True), path
+            return model_cls.from_pretrained(str(path), local_files_only=True, **kw), path
         except (OSError, ValueError) as e:
             raise UserError(f"{path}: cannot load a {model_cls.__name__} ({str(e).splitlines()[0]})")
     if not path.exists() and str(weights).count("/") == 1 and not str(weights).startswith((".", "/", "~")):
         try:  # a hub name already in the local cache; never a download
-            return model_cls.from_pretrained(str(weights), local_files_only=True), str(weights)
+            return model_cls.from_pretrained(str(weights), local_files_only=True, **kw), str(weights)
         except (OSError, ValueError):
             pass
     raise UserError(f"{weights}: {what} weights folder not found; provide it with {flag} FOLDER "
@@ -62,7 +66,7 @@ class ViTEncoder:
 
         if pool not in ("cls", "mean"):
             raise UserError(f"vit encoder: pool must be 'cls' or 'mean', got {pool!r}")
-        model, self.weights = _load(ViTModel, weights, "--visual_weights", "vit")
+        model, self.weights = _load(ViTModel, weights, "--visual_weights", "vit", add_pooling_layer=False)
         self.device = torch.device(device)
         self.model = model.eval().to(self.device)
         self.pool, self.batch_size = pool, int(batch_size)
