@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from itertools import islice
@@ -35,6 +33,7 @@ import numpy as np
 from tqdm import tqdm
 
 from vocalens.data.metadata import SPLITS, VIDEO_EXTENSIONS
+from vocalens.fileio import write_json_atomic
 from vocalens.errors import MediaError, UserError
 from vocalens.media import faces
 from vocalens.media.video import SAMPLE_RATE, fit_length, iter_frames, load_audio, write_video
@@ -425,19 +424,6 @@ def forge_source(src: Source, cfg: ForgeConfig, out_root: Path, donors: DonorPoo
 
 # --------------------------------------------------------------------------------- the run
 
-def _write_json_atomic(path: Path, obj) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.stem}-", suffix=".json", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def _part_path(out_root: Path, src: Source) -> Path:
     key = hashlib.sha1(src.name.encode()).hexdigest()[:10]
     return out_root / ".forge" / "parts" / f"{src.index:06d}-{key}.json"
@@ -467,7 +453,7 @@ def forge_dataset(videos_dir: str | Path, output_root: str | Path, seed: int = 0
         if json.loads(conf_path.read_text()) != conf:
             raise UserError(f"{out_root}: holds a forge run with other settings or sources; use a new --output_root")
     else:
-        _write_json_atomic(conf_path, conf)
+        write_json_atomic(conf_path, conf)
     summary = ForgeSummary(output_root=out_root, sources=len(sources))
     donors = DonorPool(sources)
     t0 = time.perf_counter()
@@ -480,7 +466,7 @@ def forge_dataset(videos_dir: str | Path, output_root: str | Path, seed: int = 0
             part = None
         if part is None:
             part = forge_source(src, cfg, out_root, donors)
-            _write_json_atomic(part_path, part)
+            write_json_atomic(part_path, part)
         if "skipped" in part:
             summary.skipped.append(part["skipped"])
             (bar.write if progress else log)(f"skipped {part['skipped']}")
@@ -496,7 +482,7 @@ def forge_dataset(videos_dir: str | Path, output_root: str | Path, seed: int = 0
         entries.extend(part["entries"])
         bar.set_postfix(videos=len(entries))
     entries.sort(key=lambda e: e["file"].split("/")[-1])
-    _write_json_atomic(out_root / "metadata.json", entries)
-    _write_json_atomic(out_root / "metadata.min.json", [{k: e[k] for k in MIN_KEYS} for e in entries])
+    write_json_atomic(out_root / "metadata.json", entries)
+    write_json_atomic(out_root / "metadata.min.json", [{k: e[k] for k in MIN_KEYS} for e in entries])
     summary.seconds = time.perf_counter() - t0
     return summary

@@ -13,8 +13,6 @@ dataset is reproducible and any video can be re-rendered alone.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -24,8 +22,9 @@ from scipy.signal import lfilter
 from vocalens.data.metadata import SPLITS
 from vocalens.data.synth_face import mouth_box, random_face, render_frames
 from vocalens.data.synth_speech import CTRL_RATE, SR, Utterance, loudness_envelope, random_speaker, synthesize_speech
+from vocalens.fileio import write_json_atomic
 from vocalens.errors import UserError
-from vocalens.media.video import file_mode, write_video
+from vocalens.media.video import write_video
 
 FPS = 25
 SAMPLES_PER_FRAME = SR // FPS  # 640
@@ -314,19 +313,6 @@ MIN_KEYS = ("file", "n_fakes", "fake_periods", "duration", "original", "modify_v
             "video_frames", "audio_channels", "audio_frames")
 
 
-def _write_json_atomic(path: Path, obj) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.stem}-", suffix=".json", dir=path.parent)
-    os.chmod(tmp, file_mode())
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def _make_one(job) -> tuple[int, list]:
     """Render and encode one video (runs in a worker process); returns its index and words."""
     plan, seed, cfg, root = job
@@ -383,7 +369,7 @@ def synthesize(output_root: str | Path, num_videos: int, seed: int = 0, workers:
     else:
         for name in ("metadata.json", "metadata.min.json"):  # stale: other settings
             (root / name).unlink(missing_ok=True)
-        _write_json_atomic(stamp_path, stamp)
+        write_json_atomic(stamp_path, stamp)
         words_path.unlink(missing_ok=True)
     todo = [(p, seed, cfg, str(root)) for p in plans if p.index not in done]
 
@@ -407,7 +393,7 @@ def synthesize(output_root: str | Path, num_videos: int, seed: int = 0, workers:
                 bar.update()
 
     entries = [metadata_entry(p, [tuple(w) for w in done[p.index]], originals) for p in plans]
-    _write_json_atomic(root / "metadata.json", entries)
-    _write_json_atomic(root / "metadata.min.json", [{k: e[k] for k in MIN_KEYS} for e in entries])
+    write_json_atomic(root / "metadata.json", entries)
+    write_json_atomic(root / "metadata.min.json", [{k: e[k] for k in MIN_KEYS} for e in entries])
     words_path.unlink(missing_ok=True)  # the words are in metadata.json now
     return entries

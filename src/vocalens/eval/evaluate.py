@@ -206,36 +206,26 @@ def official_proposals(videos: Iterable[dict], benchmark: str) -> dict:
 def write_json(path: str | Path, obj, indent: int | None = None) -> Path:
     """Standard JSON (NaN -> null), written to a temporary name and renamed."""
     import json
-    import os
-    import tempfile
+
+    from vocalens.fileio import atomic_path
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; results are for sharing
-    try:
-        with os.fdopen(fd, "w") as f:
-            if isinstance(obj, dict) and isinstance(obj.get("videos"), list):
-                # one video at a time: a whole split's curves never exist as Python lists at once
-                head = {k: v for k, v in obj.items() if k != "videos"}
-                f.write(json.dumps(clean_json(head), allow_nan=False)[:-1])
-                f.write(', "videos": [' if head else '"videos": [')
-                for i, v in enumerate(obj["videos"]):
-                    f.write(("," if i else "") + "\n" + json.dumps(clean_json(v), allow_nan=False))
-                f.write("\n]}\n")
-            elif isinstance(obj, list):
-                f.write("[")
-                for i, v in enumerate(obj):
-                    f.write(("," if i else "") + "\n" + json.dumps(clean_json(v), indent=indent, allow_nan=False))
-                f.write("\n]\n")
-            else:
-                json.dump(clean_json(obj), f, indent=indent, allow_nan=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
+        if isinstance(obj, dict) and isinstance(obj.get("videos"), list):
+            # one video at a time: a whole split's curves never exist as Python lists at once
+            head = {k: v for k, v in obj.items() if k != "videos"}
+            f.write(json.dumps(clean_json(head), allow_nan=False)[:-1])
+            f.write(', "videos": [' if head else '"videos": [')
+            for i, v in enumerate(obj["videos"]):
+                f.write(("," if i else "") + "\n" + json.dumps(clean_json(v), allow_nan=False))
+            f.write("\n]}\n")
+        elif isinstance(obj, list):
+            f.write("[")
+            for i, v in enumerate(obj):
+                f.write(("," if i else "") + "\n" + json.dumps(clean_json(v), indent=indent, allow_nan=False))
+            f.write("\n]\n")
+        else:
+            json.dump(clean_json(obj), f, indent=indent, allow_nan=False)
     return path
 
 

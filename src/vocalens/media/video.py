@@ -9,8 +9,6 @@ sample counts) and cut or padded to exactly the video's span.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -19,6 +17,7 @@ import av
 import numpy as np
 
 from vocalens.errors import MediaError
+from vocalens.fileio import atomic_path, file_mode  # noqa: F401  (file_mode re-exported)
 
 SAMPLE_RATE = 16000
 
@@ -168,13 +167,6 @@ def load_video(path: str | Path, fps: float = 25.0, size: tuple[int, int] | None
     return Media(frames=frames, audio=wav, fps=fps, sample_rate=sample_rate, source_fps=src_fps, path=str(path))
 
 
-def file_mode() -> int:
-    """Permissions a plain ``open(path, 'w')`` would give (0666 minus the umask)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
 def write_video(path: str | Path, frames: np.ndarray, fps: float = 25.0, audio: np.ndarray | None = None,
                 sample_rate: int = SAMPLE_RATE, crf: int = 23, preset: str = "veryfast") -> Path:
     """H.264 (yuv420p) + AAC mono, written to a temporary name and renamed into place."""
@@ -185,37 +177,30 @@ def write_video(path: str | Path, frames: np.ndarray, fps: float = 25.0, audio: 
     if h % 2 or w % 2:
         frames = frames[:, : h - h % 2, : w - w % 2]
         h, w = frames.shape[1:3]
-    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.stem}-", suffix=path.suffix or ".mp4", dir=path.parent)
-    os.close(fd)
-    os.chmod(tmp, file_mode())  # mkstemp makes 0600; a dataset should be readable like any written file
-    try:
-        with av.open(tmp, "w") as c:
-            from fractions import Fraction
+    if not path.suffix:
+        raise ValueError(f"{path}: needs a container extension (.mp4, .mkv, ...)")
+    with atomic_path(path) as tmp, av.open(str(tmp), "w") as c:
+        from fractions import Fraction
 
-            rate = Fraction(fps).limit_denominator(1001)
-            vs = c.add_stream("libx264", rate=rate)
-            vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
-            vs.options = {"crf": str(crf), "preset": preset}
-            astream = None
-            if audio is not None:
-                astream = c.add_stream("aac", rate=sample_rate, layout="mono")
-            for img in frames:
-                for pkt in vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                    c.mux(pkt)
-            for pkt in vs.encode():
+        rate = Fraction(fps).limit_denominator(1001)
+        vs = c.add_stream("libx264", rate=rate)
+        vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
+        vs.options = {"crf": str(crf), "preset": preset}
+        astream = None
+        if audio is not None:
+            astream = c.add_stream("aac", rate=sample_rate, layout="mono")
+        for img in frames:
+            for pkt in vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
                 c.mux(pkt)
-            if astream is not None:
-                a = np.asarray(audio, dtype=np.float32).reshape(1, -1)
-                af = av.AudioFrame.from_ndarray(np.clip(a, -1, 1), format="flt", layout="mono")
-                af.sample_rate = sample_rate
-                af.pts = 0
-                for pkt in astream.encode(af):
-                    c.mux(pkt)
-                for pkt in astream.encode():
-                    c.mux(pkt)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+        for pkt in vs.encode():
+            c.mux(pkt)
+        if astream is not None:
+            a = np.asarray(audio, dtype=np.float32).reshape(1, -1)
+            af = av.AudioFrame.from_ndarray(np.clip(a, -1, 1), format="flt", layout="mono")
+            af.sample_rate = sample_rate
+            af.pts = 0
+            for pkt in astream.encode(af):
+                c.mux(pkt)
+            for pkt in astream.encode():
+                c.mux(pkt)
     return path
