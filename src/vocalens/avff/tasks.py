@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from vocalens.avff.data import ClipDataset, VideoItem
+from vocalens.avff.data import ClipDataset, VideoItem, prepare_all
 from vocalens.avff.infer import binary_metrics, read_checkpoint
 from vocalens.avff.losses import classification_loss, complementary_masks
 from vocalens.avff.model import backbone_configs, build_model, model_summary
@@ -48,13 +48,28 @@ class _AVFFTask(Task):
         self.cfg, self.data = cfg, data
         self._backbones = None
 
+    def _decoded(self, items: list[VideoItem], desc: str) -> list[VideoItem]:
+        """Decode + cache every video once, each process a share, then keep the readable ones."""
+        import torch.distributed as tdist
+
+        rank, world = (tdist.get_rank(), tdist.get_world_size()) if tdist.is_initialized() else (0, 1)
+        prepare_all(items[rank::world], self.cfg, self.data.cache_dir, self.data.faces, progress=rank == 0, desc=desc)
+        if world > 1:
+            tdist.barrier()
+        ok, _ = prepare_all(items, self.cfg, self.data.cache_dir, self.data.faces, progress=False)
+        if not ok:
+            raise UserError(f"{desc}: none of the {len(items)} videos could be decoded")
+        return ok
+
     def train_dataset(self):
+        self.data.train = self._decoded(self.data.train, "decode train")
         return ClipDataset(self.data.train, self.cfg, self.data.cache_dir, self.data.faces,
                            self.data.clips_per_video, random=True, flip=True)
 
     def val_dataset(self):
         if not self.data.val:
             return None
+        self.data.val = self._decoded(self.data.val, "decode val")
         return ClipDataset(self.data.val, self.cfg, self.data.cache_dir, self.data.faces,
                            self.data.val_clips_per_video, random=False)
 
