@@ -108,9 +108,9 @@ PRESETS: dict[str, AVFFConfig] = {
     # the seed's sizes: ViT-B/16 at 224 + wav2vec2-base, 512-d fusion. For GPUs (bf16).
     "base": AVFFConfig(),
     # trains on a 2-core CPU in minutes: small ViT on 64 px faces, mel-transformer audio
-    "small": AVFFConfig(image_size=64, patch_size=16, vit_hidden=192, vit_layers=4, vit_heads=4,
-                        audio_encoder="mel", mel_hidden=192, mel_layers=2, mel_heads=4,
-                        dim=192, heads=4, temporal_layers=2, cross_layers=1, decoder_layers=1,
+    "small": AVFFConfig(image_size=64, patch_size=16, vit_hidden=128, vit_layers=3, vit_heads=4,
+                        audio_encoder="mel", mel_hidden=128, mel_layers=2, mel_heads=4,
+                        dim=128, heads=4, temporal_layers=1, cross_layers=1, decoder_layers=1,
                         decoder_dim=128, target_size=8, dropout=0.1),
     # unit tests: a few thousand parameters, 8-frame clips
     "tiny": AVFFConfig(num_frames=8, frame_stride=1, num_slices=4, image_size=32, patch_size=16,
