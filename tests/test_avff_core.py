@@ -207,3 +207,32 @@ def test_mel_audio_encoder_shapes():
                               torch.randn(2, cfg.clip_samples))
     assert v.shape == a.shape == (2, cfg.num_slices, cfg.dim)
     assert model(torch.randn(2, cfg.num_frames, 3, cfg.image_size, cfg.image_size), torch.randn(2, cfg.clip_samples)).shape == (2,)
+
+
+def test_csv_items_and_errors(tmp_path):
+    from vocalens.avff.data import read_csv_items
+    from vocalens.errors import UserError
+
+    (tmp_path / "v.csv").write_text("path,label,manipulation\na/x.mp4,0,\n/abs/y.mp4,fake,audio\nz.mp4,1,\n")
+    items = read_csv_items(tmp_path / "v.csv")
+    assert [i.label for i in items] == [0, 1, 1]
+    assert items[0].path == tmp_path / "a" / "x.mp4" and str(items[1].path) == "/abs/y.mp4"
+    assert [i.manipulation for i in items] == ["real", "audio", "unknown"]
+    (tmp_path / "bad.csv").write_text("x.mp4,maybe\n")
+    with pytest.raises(UserError, match="bad.csv:1"):
+        read_csv_items(tmp_path / "bad.csv")
+
+
+def test_metrics_by_manipulation_hand_computed():
+    from vocalens.avff.infer import metrics_by_manipulation, pool_scores
+
+    labels = [0, 0, 1, 1, 1]
+    scores = [0.1, 0.6, 0.7, 0.2, 0.9]
+    kinds = ["real", "real", "audio", "visual", "audio"]
+    m = metrics_by_manipulation(labels, scores, kinds)
+    # all: pairs (fake > real) won: .7>.1, .7>.6, .2>.1, .9>.1, .9>.6 = 5 of 6
+    assert m["all"]["auc"] == pytest.approx(5 / 6)
+    assert m["all"]["accuracy"] == pytest.approx(3 / 5)  # .1 real ok, .6 wrong, .7 ok, .2 wrong, .9 ok
+    assert m["audio"]["auc"] == pytest.approx(1.0) and m["audio"]["n"] == 4
+    assert m["visual"]["auc"] == pytest.approx(0.5) and m["visual"]["n_fake"] == 1
+    assert pool_scores([0.1, 0.5, 0.3], "max") == 0.5 and pool_scores([0.1, 0.5, 0.3], "top3") == pytest.approx(0.3)

@@ -61,14 +61,13 @@ def read_csv_items(path: str | Path) -> list[VideoItem]:
     if not path.is_file():
         raise UserError(f"{path}: CSV file not found")
     with open(path, newline="") as f:
-        rows = [r for r in csv.reader(f) if r and not r[0].startswith("#")]
-    if rows and rows[0][0].strip().lower() == "path":
-        header = [h.strip().lower() for h in rows[0]]
+        rows = [(n, r) for n, r in enumerate(csv.reader(f), 1) if r and not r[0].startswith("#")]
+    header = ["path", "label", "manipulation"]
+    if rows and rows[0][1][0].strip().lower() == "path":
+        header = [h.strip().lower() for h in rows[0][1]]
         rows = rows[1:]
-    else:
-        header = ["path", "label", "manipulation"][: max((len(r) for r in rows), default=2)]
     items = []
-    for n, r in enumerate(rows, 2 if header else 1):
+    for n, r in rows:
         rec = dict(zip(header, (c.strip() for c in r)))
         if "label" not in rec or rec["label"].lower() not in _LABELS:
             raise UserError(f"{path}:{n}: label must be 0/1 or real/fake, got {rec.get('label')!r}")
