@@ -72,14 +72,14 @@ def test_pretrain_train_evaluate_detect(tiny_dataset, tmp_path):
     assert _cli(*pre, "--epochs", "2", "--resume", ssl) == 0  # ... resumes where it stopped
     ck = torch.load(ssl / "last.pth", map_location="cpu", weights_only=True)
     assert ck["task"]["stage"] == "pretrain" and ck["epoch"] == 2
-    assert {"val_rec", "val_av_retrieval_top1"} <= set(ck["metrics"])
+    assert {"rec", "av_retrieval_top1"} <= set(ck["metrics"])
     assert list(cache.iterdir())  # decoded once, reused
     # stage 2 from stage 1: encoder weights start from the pretrained ones
     cls = tmp_path / "cls"
     assert _cli("avff", "train", "--data_root", tiny_dataset, "--output_dir", cls, "--epochs", "1",
                 "--pretrained", ssl / "best.pth", "--freeze_encoders", "--cache_dir", cache, *FAST) == 0
     ck2 = torch.load(cls / "last.pth", map_location="cpu", weights_only=True)
-    assert ck2["task"]["stage"] == "classify" and "val_video_auc" in ck2["metrics"]
+    assert ck2["task"]["stage"] == "classify" and "video_auc" in ck2["metrics"]
     best_ssl = torch.load(ssl / "best.pth", map_location="cpu", weights_only=True)["model"]
     w = "visual.backbone.embeddings.patch_embeddings.projection.weight"
     torch.testing.assert_close(ck2["model"][w], best_ssl[w])  # frozen: unchanged by stage 2

@@ -1,7 +1,7 @@
 """The two AVFF training stages as tasks of the shared loop (:mod:`vocalens.train.loop`).
 
 `PretrainTask`: self-supervised on real clips (complementary masks, A2V/V2A + decoders, InfoNCE);
-best = lowest validation reconstruction loss, also reports audio<->visual retrieval top-1.
+best = lowest validation masked-reconstruction loss ("rec"), also reports audio<->visual retrieval top-1.
 `ClassifyTask`: real/fake on clips (clip label = any fake frame in its span), initialised from a
 stage-1 checkpoint, encoders frozen or fine-tuned; best = video AUC (max over a video's clips).
 """
@@ -85,7 +85,7 @@ class _AVFFTask(Task):
 
 
 class PretrainTask(_AVFFTask):
-    best_metric = "val_rec"
+    best_metric = "rec"
     best_mode = "min"
 
     def __init__(self, cfg: AVFFConfig, data: DataSpec, init: str | None = None):
@@ -130,17 +130,17 @@ class PretrainTask(_AVFFTask):
         a /= np.linalg.norm(a, axis=1, keepdims=True) + 1e-8
         sim = v @ a.T
         top1 = float(np.mean(sim.argmax(1) == np.arange(len(v))))
-        return {"val_rec": float(np.mean([o["rec"] for o in outputs])),
-                "val_rec_visual": float(np.mean([o["rec_visual"] for o in outputs])),
-                "val_rec_audio": float(np.mean([o["rec_audio"] for o in outputs])),
-                "val_av_retrieval_top1": top1, "val_av_chance": 1.0 / len(v)}
+        return {"rec": float(np.mean([o["rec"] for o in outputs])),
+                "rec_visual": float(np.mean([o["rec_visual"] for o in outputs])),
+                "rec_audio": float(np.mean([o["rec_audio"] for o in outputs])),
+                "av_retrieval_top1": top1, "av_chance": 1.0 / len(v)}
 
     def checkpoint_extra(self, metrics):
         return self._extra("pretrain", metrics)
 
 
 class ClassifyTask(_AVFFTask):
-    best_metric = "val_video_auc"
+    best_metric = "video_auc"
     best_mode = "max"
 
     def __init__(self, cfg: AVFFConfig, data: DataSpec, pretrained: str | None = None,
@@ -185,8 +185,8 @@ class ClassifyTask(_AVFFTask):
         vlabels = [self.data.val[i].label for i in ids]
         video = binary_metrics(vlabels, [max(vids[i]) for i in ids])
         auc = video["auc"] if np.isfinite(video["auc"]) else 0.5  # one class only: no ranking to judge
-        return {"val_video_auc": auc, "val_video_ap": video["ap"], "val_video_acc": video["accuracy"],
-                "val_clip_auc": clip["auc"], "val_clip_acc": clip["accuracy"]}
+        return {"video_auc": auc, "video_ap": video["ap"], "video_acc": video["accuracy"],
+                "clip_auc": clip["auc"], "clip_acc": clip["accuracy"]}
 
     def checkpoint_extra(self, metrics):
         return self._extra("classify", metrics)
