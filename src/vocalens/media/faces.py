@@ -1,0 +1,320 @@
+"""Faces in talking-face videos: detect on a stride, track between, smooth, crop.
+
+One small interface used by extraction, forge, detect and AVFF:
+
+    track = detect_faces(frames)            # FaceTrack: boxes [T,4] (x0,y0,x1,y1), found [T]
+    crops = crop_faces(frames, track)       # [T,224,224,3] uint8 square face crops
+    mouths = crop_mouths(frames, track)     # [T,h,w,3] uint8 mouth-region crops
+    mouth_box(224, 0.25)                    # where the mouth is inside a face crop
+
+Detectors sit behind ``detector=`` names and must ship inside a PyPI wheel (nothing is ever
+downloaded): ``haar`` (OpenCV's frontal-face cascade, in opencv-python-headless<5) and
+``mediapipe`` (BlazeFace short-range, in mediapipe==0.10.21, optional). ``auto`` picks
+mediapipe when it imports, else haar. Every detector's raw box is mapped to one *canonical
+face box*: a square centred on the face whose side spans brow-to-chin (Haar's own convention),
+so crops and the mouth rule do not depend on which detector ran. See docs/faces.md for the
+comparison on the real clips that chose the default.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from scipy.ndimage import gaussian_filter1d
+
+# Mouth inside the canonical face box (fractions of its side, from its top-left corner).
+# Measured with the mediapipe face mesh on the real clips (benchmarks/bench_faces.py):
+# inner-lip centre at x ~0.50, y ~0.80 of the canonical box, mouth corners ~0.28 apart; the box
+# leaves room for an open mouth and for tracking error.
+MOUTH_CENTER = (0.50, 0.80)
+MOUTH_SIZE = (0.50, 0.32)  # (width, height) of the mouth box as fractions of the face box side
+
+DETECT_SIDE = 240  # detectors run on keyframes downscaled to this longest side
+
+
+@dataclass
+class FaceTrack:
+    """One face per frame. ``boxes`` are canonical face boxes in frame pixels, smoothed over
+    time; where ``found`` is False the box is the nearest tracked box (or a centred square when
+    the video never shows a face) so crops stay defined, but it should not be trusted."""
+
+    boxes: np.ndarray  # [T, 4] float32 x0, y0, x1, y1
+    found: np.ndarray  # [T] bool: detected, interpolated between detections, or briefly held
+    detected: np.ndarray  # [T] bool: keyframes where the detector itself fired (after outlier rejection)
+    frame_size: tuple[int, int]  # (H, W)
+    detector: str = "haar"
+    stride: int = 5
+
+    @property
+    def found_ratio(self) -> float:
+        return float(self.found.mean()) if len(self.found) else 0.0
+
+    def __len__(self) -> int:
+        return len(self.found)
+
+
+# ----------------------------------------------------------------------------------- detectors
+
+def _downscale(frame: np.ndarray, side: int) -> tuple[np.ndarray, float]:
+    h, w = frame.shape[:2]
+    s = min(1.0, side / max(h, w))
+    if s < 1.0:
+        frame = cv2.resize(frame, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+    return frame, s
+
+
+class HaarDetector:
+    """OpenCV's Viola-Jones frontal-face cascade (ships in opencv-python-headless<5).
+
+    Fast and dependency-free; misses profiles and strong head turns, and its raw boxes
+    jitter by a few pixels, which the tracker's smoothing absorbs.
+    """
+
+    name = "haar"
+    # canonical box = raw Haar box (the convention itself)
+    scale, dy = 1.0, 0.0
+
+    def __init__(self, cascade: str = "haarcascade_frontalface_default.xml", min_neighbors: int = 5,
+                 min_face: float = 0.2):
+        path = cv2.data.haarcascades + cascade
+        self.cascade = cv2.CascadeClassifier(path)
+        if self.cascade.empty():
+            raise RuntimeError(f"{path}: OpenCV Haar cascade not found (needs opencv-python-headless<5)")
+        self.min_neighbors = min_neighbors
+        self.min_face = min_face
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray | None:
+        """Best face box (x0, y0, x1, y1) in the frame's pixels, or None."""
+        small, s = _downscale(frame, DETECT_SIDE)
+        gray = cv2.equalizeHist(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY))
+        m = max(12, int(self.min_face * min(gray.shape)))
+        rects = self.cascade.detectMultiScale(gray, scaleFactor=1.15, minNeighbors=self.min_neighbors,
+                                              minSize=(m, m))
+        if len(rects) == 0:
+            return None
+        x, y, w, h = max(rects, key=lambda r: r[2] * r[3])  # the largest face is the speaker
+        return np.array([x, y, x + w, y + h], np.float32) / s
+
+
+class MediaPipeDetector:
+    """BlazeFace short-range from mediapipe 0.10.21 (model inside the wheel; optional install).
+
+    Its raw box runs from the eyebrows to the chin and is narrower than tall; ``scale``/``dy``
+    map it onto the canonical (Haar-like) square, measured on the real clips.
+    """
+
+    name = "mediapipe"
+    scale, dy = 1.166, -0.124  # canonical side = scale * raw height, centre moved by dy * side
+
+    def __init__(self, min_confidence: float = 0.5, model_selection: int = 0):
+        try:
+            import mediapipe as mp  # noqa: PLC0415
+        except ImportError as e:  # pragma: no cover - depends on the environment
+            raise RuntimeError("face detector 'mediapipe' needs `pip install --no-deps mediapipe==0.10.21 "
+                               "attrs absl-py flatbuffers sounddevice 'protobuf<5'`") from e
+        self._fd = mp.solutions.face_detection.FaceDetection(model_selection=model_selection,
+                                                              min_detection_confidence=min_confidence)
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray | None:
+        small, s = _downscale(frame, DETECT_SIDE)
+        res = self._fd.process(np.ascontiguousarray(small))
+        if not res.detections:
+            return None
+        best = max(res.detections, key=lambda d: d.score[0])
+        bb = best.location_data.relative_bounding_box
+        h, w = small.shape[:2]
+        x0, y0 = bb.xmin * w, bb.ymin * h
+        bw, bh = bb.width * w, bb.height * h
+        side = self.scale * max(bw, bh)
+        cx, cy = x0 + bw / 2, y0 + bh / 2 + self.dy * side
+        return np.array([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2], np.float32) / s
+
+
+DETECTORS = {"haar": HaarDetector, "mediapipe": MediaPipeDetector}
+
+
+def mediapipe_available() -> bool:
+    try:
+        import mediapipe  # noqa: F401, PLC0415
+        return hasattr(mediapipe, "solutions")
+    except Exception:  # noqa: BLE001 - a broken install (e.g. protobuf>=5) counts as absent
+        return False
+
+
+def resolve_detector(name: str = "auto") -> str:
+    if name == "auto":
+        return "mediapipe" if mediapipe_available() else "haar"
+    if name not in DETECTORS:
+        raise ValueError(f"unknown face detector {name!r} (choose from auto, {', '.join(DETECTORS)})")
+    return name
+
+
+@functools.lru_cache(maxsize=4)
+def get_detector(name: str = "auto"):
+    """A cached detector instance by name (loading a cascade or a tflite model costs ~10 ms)."""
+    return DETECTORS[resolve_detector(name)]()
+
+
+# ------------------------------------------------------------------------------------ tracking
+
+def _reject_outliers(boxes: np.ndarray, ok: np.ndarray, window: int = 2) -> np.ndarray:
+    """Drop keyframe detections that jump away from their neighbours (false positives)."""
+    ok = ok.copy()
+    idx = np.flatnonzero(ok)
+    if len(idx) < 3:
+        return ok
+    side = boxes[idx, 2] - boxes[idx, 0]
+    cen = (boxes[idx, :2] + boxes[idx, 2:]) / 2
+    med_side = np.median(side)
+    bad = (side < 0.6 * med_side) | (side > 1.6 * med_side)
+    for j in range(len(idx)):  # K keyframes, not T frames
+        lo, hi = max(0, j - window), min(len(idx), j + window + 1)
+        nb = [k for k in range(lo, hi) if k != j]
+        ref = np.median(cen[nb], axis=0)
+        if np.abs(cen[j] - ref).max() > 0.5 * np.median(side[nb]):
+            bad[j] = True
+    ok[idx[bad]] = False
+    return ok
+
+
+def _centre_square(h: int, w: int, frac: float = 0.6) -> np.ndarray:
+    s = frac * min(h, w)
+    return np.array([(w - s) / 2, (h - s) / 2, (w + s) / 2, (h + s) / 2], np.float32)
+
+
+def track_boxes(key_idx: np.ndarray, key_boxes: np.ndarray, key_ok: np.ndarray, num_frames: int,
+                frame_size: tuple[int, int], hold: int, max_gap: int, smooth: float):
+    """Keyframe detections -> per-frame boxes and found flags.
+
+    Between two detections at most ``max_gap`` frames apart boxes are interpolated linearly
+    (found); next to a lone detection the box is held for ``hold`` frames (found); elsewhere
+    the nearest box is kept for cropping but ``found`` is False. Boxes are then smoothed with a
+    Gaussian of ``smooth`` frames within each found run.
+    """
+    t = np.arange(num_frames)
+    ki = key_idx[key_ok]
+    kb = key_boxes[key_ok].astype(np.float64)
+    boxes = np.tile(_centre_square(*frame_size), (num_frames, 1)).astype(np.float64)
+    found = np.zeros(num_frames, bool)
+    if len(ki) == 0:
+        return boxes.astype(np.float32), found
+    nxt = np.searchsorted(ki, t, side="left")  # first detection at or after t
+    prv = nxt - 1
+    at = (nxt < len(ki)) & (ki[np.minimum(nxt, len(ki) - 1)] == t)
+    prv = np.where(at, nxt, prv)
+    has_p = prv >= 0
+    has_n = nxt < len(ki)
+    p = np.clip(prv, 0, len(ki) - 1)
+    n = np.clip(nxt, 0, len(ki) - 1)
+    dp = np.where(has_p, t - ki[p], 10**9)
+    dn = np.where(has_n, ki[n] - t, 10**9)
+    both = has_p & has_n & (ki[n] - ki[p] <= max_gap)
+    w = np.where(both & (ki[n] > ki[p]), dp / np.maximum(ki[n] - ki[p], 1), 0.0)[:, None]
+    interp = (1 - w) * kb[p] + w * kb[n]
+    nearest = np.where((dp <= dn)[:, None], kb[p], kb[n])
+    boxes = np.where(both[:, None], interp, nearest)
+    found = both | (np.minimum(dp, dn) <= hold)
+    if smooth > 0:
+        edges = np.diff(np.concatenate([[0], found.astype(np.int8), [0]]))
+        for s, e in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)):  # runs, not frames
+            boxes[s:e] = gaussian_filter1d(boxes[s:e], smooth, axis=0, mode="nearest")
+    return boxes.astype(np.float32), found
+
+
+def detect_faces(frames: np.ndarray, stride: int = 5, detector: str = "auto", hold: int | None = None,
+                 max_gap: int | None = None, smooth: float | None = None) -> FaceTrack:
+    """Find the speaker's face in every frame of ``frames`` [T,H,W,3] uint8 RGB.
+
+    The detector runs on every ``stride``-th frame (and the last); false positives that jump
+    away from their neighbours are dropped; boxes are interpolated between detections up to
+    ``max_gap`` frames apart (default 3 strides), held ``hold`` frames next to a lone detection
+    (default one stride) and smoothed with a Gaussian of ``smooth`` frames (default stride/2).
+    """
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"frames must be [T,H,W,3] RGB, got shape {frames.shape}")
+    t_len, h, w = frames.shape[:3]
+    stride = max(1, int(stride))
+    hold = stride if hold is None else hold
+    max_gap = 3 * stride if max_gap is None else max_gap
+    smooth = stride / 2 if smooth is None else smooth
+    name = resolve_detector(detector)
+    det = get_detector(name)
+    key_idx = np.unique(np.concatenate([np.arange(0, t_len, stride), [t_len - 1]])) if t_len else np.zeros(0, int)
+    key_boxes = np.zeros((len(key_idx), 4), np.float32)
+    key_ok = np.zeros(len(key_idx), bool)
+    for j, i in enumerate(key_idx):  # one detector call per keyframe
+        b = det(frames[i])
+        if b is not None:
+            key_boxes[j], key_ok[j] = b, True
+    key_ok = _reject_outliers(key_boxes, key_ok)
+    boxes, found = track_boxes(key_idx, key_boxes, key_ok, t_len, (h, w), hold, max_gap, smooth)
+    detected = np.zeros(t_len, bool)
+    detected[key_idx[key_ok]] = True
+    return FaceTrack(boxes=boxes, found=found, detected=detected, frame_size=(h, w), detector=name,
+                     stride=stride)
+
+
+# -------------------------------------------------------------------------------------- crops
+
+def square_boxes(boxes: np.ndarray, margin: float, frame_size: tuple[int, int] | None = None) -> np.ndarray:
+    """Square boxes around ``boxes`` with ``margin`` x side added on every side.
+
+    With ``frame_size`` (H, W) a box that sticks out of the frame is shifted back inside
+    (clamped) when it fits; a box larger than the frame stays centred and is padded when cropped.
+    """
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    c = (b[:, :2] + b[:, 2:]) / 2
+    side = np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]) * (1 + 2 * margin)
+    lo = c - side[:, None] / 2
+    if frame_size is not None:
+        lim = np.array([frame_size[1], frame_size[0]], np.float64)
+        fits = side[:, None] <= lim[None]
+        lo = np.where(fits, np.clip(lo, 0, lim[None] - side[:, None]), (lim[None] - side[:, None]) / 2)
+    return np.concatenate([lo, lo + side[:, None]], axis=1).astype(np.float32)
+
+
+def crop_regions(frames: np.ndarray, boxes: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
+    """Crop ``boxes`` [T,4] (any aspect) from ``frames`` and resize to ``out_hw``; outside is black."""
+    oh, ow = out_hw
+    out = np.zeros((len(frames), oh, ow, 3), np.uint8)
+    for i, (f, (x0, y0, x1, y1)) in enumerate(zip(frames, np.asarray(boxes, np.float64))):
+        sx, sy = ow / max(x1 - x0, 1e-6), oh / max(y1 - y0, 1e-6)
+        m = np.array([[sx, 0, -x0 * sx], [0, sy, -y0 * sy]], np.float64)
+        shrink = sx < 1 or sy < 1
+        cv2.warpAffine(f, m, (ow, oh), dst=out[i], flags=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return out
+
+
+def crop_faces(frames: np.ndarray, track: FaceTrack, size: int = 224, margin: float = 0.25) -> np.ndarray:
+    """Square face crops [T,size,size,3] uint8: the canonical box plus ``margin`` of its side on
+    each side, shifted inside the frame at the borders (padded black only if larger than the frame)."""
+    boxes = square_boxes(track.boxes, margin, track.frame_size)
+    return crop_regions(frames, boxes, (size, size))
+
+
+def mouth_boxes(face_boxes: np.ndarray) -> np.ndarray:
+    """Mouth regions [T,4] (x0,y0,x1,y1) in frame pixels from canonical face boxes (fixed fractions)."""
+    b = np.asarray(face_boxes, np.float64).reshape(-1, 4)
+    side = b[:, 2] - b[:, 0]
+    cx = b[:, 0] + MOUTH_CENTER[0] * side
+    cy = b[:, 1] + MOUTH_CENTER[1] * (b[:, 3] - b[:, 1])
+    hw, hh = MOUTH_SIZE[0] * side / 2, MOUTH_SIZE[1] * side / 2
+    return np.stack([cx - hw, cy - hh, cx + hw, cy + hh], axis=1).astype(np.float32)
+
+
+def mouth_box(size: int = 224, margin: float = 0.25) -> tuple[int, int, int, int]:
+    """Where the mouth is inside an un-clamped ``crop_faces(size, margin)`` crop: (x0, y0, x1, y1)
+    pixels. The canonical face box occupies [margin, 1+margin] / (1+2 margin) of the crop."""
+    face = np.array([[margin, margin, 1 + margin, 1 + margin]]) * size / (1 + 2 * margin)
+    x0, y0, x1, y1 = mouth_boxes(face)[0]
+    return int(round(x0)), int(round(y0)), int(round(x1)), int(round(y1))
+
+
+def crop_mouths(frames: np.ndarray, track: FaceTrack, size: tuple[int, int] = (64, 96)) -> np.ndarray:
+    """Mouth crops [T,h,w,3] uint8 straight from the frames (no double resampling)."""
+    return crop_regions(frames, mouth_boxes(track.boxes), size)
