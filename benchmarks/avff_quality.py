@@ -51,6 +51,7 @@ def main() -> None:
     ap.add_argument("--batch_size", type=int, default=16)
     ap.add_argument("--size", type=int, default=96, help="synthetic frame size (px)")
     ap.add_argument("--max_duration", type=float, default=5.0)
+    ap.add_argument("--splits", default="60,10,30", help="train,dev,test proportions of the labelled set")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--num_workers", type=int, default=1)
     ap.add_argument("--real_clips", default=str(REAL_CLIPS) if REAL_CLIPS.is_dir() else None)
@@ -71,10 +72,11 @@ def main() -> None:
              "--real_fraction", 1.0, "--splits", "85,15,0", *common_synth)
     if not (data / "metadata.json").is_file():
         call("synth", "--output_root", data, "--num_videos", args.videos, "--seed", 202,
-             "--real_fraction", 0.5, *common_synth)
+             "--real_fraction", 0.5, "--splits", args.splits, *common_synth)
 
-    fit = ["--preset", args.preset, "--batch_size", args.batch_size, "--num_workers", args.num_workers,
-           "--clips_per_video", args.clips_per_video, "--cache_dir", cache, "--faces", "center", "--seed", 1]
+    base = ["--preset", args.preset, "--batch_size", args.batch_size, "--num_workers", args.num_workers,
+            "--clips_per_video", args.clips_per_video, "--cache_dir", cache, "--seed", 1]
+    fit = base + ["--faces", "center"]  # synthetic faces fill the frame
     ssl = work / "ssl"
     t = time.time()
     if not (ssl / "best.pth").is_file():
@@ -108,7 +110,7 @@ def main() -> None:
             run = work / "cls_forged"
             if not (run / "best.pth").is_file():
                 call("avff", "train", "--data_root", forged, "--output_dir", run, "--epochs", args.epochs,
-                     "--lr", 3e-4, "--pretrained", ssl / "best.pth", *freeze, *fit[:-4], "--cache_dir", cache)
+                     "--lr", 3e-4, "--pretrained", ssl / "best.pth", *freeze, *base)
             out = run / "eval_test.json"
             call("avff", "evaluate", "--checkpoint", run / "best.pth", "--data_root", forged, "--split", "test",
                  "--output", out, "--cache_dir", cache)
@@ -117,10 +119,13 @@ def main() -> None:
     lines = [f"AVFF video-level quality, preset `{args.preset}`, CPU {args.threads} threads; "
              f"stage 1: {args.ssl_videos} real synthetic videos x {args.ssl_epochs} epochs; stage 2: "
              f"{args.videos} labelled synthetic videos x {args.epochs} epochs, encoders "
-             f"{'frozen' if args.freeze_encoders else 'fine-tuned'}; video score = max over clips.",
+             f"{'frozen' if args.freeze_encoders else 'fine-tuned'}, {args.clips_per_video} random clips per video "
+             f"per epoch; video score = max over clips.",
              "Command: `PYTHONPATH=src python benchmarks/avff_quality.py " + " ".join(
                  f"--{k} {v}" for k, v in [("ssl_videos", args.ssl_videos), ("videos", args.videos),
-                                           ("ssl_epochs", args.ssl_epochs), ("epochs", args.epochs)]) + "`", "",
+                                           ("ssl_epochs", args.ssl_epochs), ("epochs", args.epochs),
+                                           ("clips_per_video", args.clips_per_video), ("splits", args.splits)])
+                 + (" --freeze_encoders" if args.freeze_encoders else "") + "`", "",
              "| test set | subset | videos | fakes | AUC | AP | accuracy | F1 |", "|---|---|---|---|---|---|---|---|"]
     for name, metrics in results.items():
         for sub, m in metrics.items():
