@@ -161,6 +161,23 @@ def test_pretrain_losses_ignore_masked_inputs_and_backprop():
     assert model.classifier[1].weight.grad is None
 
 
+@pytest.mark.parametrize("audio", ["wav2vec2", "mel"])
+@pytest.mark.parametrize("stage", ["pretrain", "classify"])
+def test_every_trainable_parameter_gets_a_gradient(stage, audio):
+    """What DDP needs without an unused-parameter search: trainable <=> used by the stage's loss."""
+    cfg = get_preset("tiny", audio_encoder=audio)
+    model = build_model(cfg).train()
+    model.set_stage(stage)
+    frames = torch.randn(4, cfg.num_frames, 3, cfg.image_size, cfg.image_size)
+    wave = torch.randn(4, cfg.clip_samples)
+    if stage == "pretrain":
+        model(frames, wave, complementary_masks(4, cfg.num_slices)[0])["loss"].backward()
+    else:
+        model(frames, wave).sum().backward()
+    unused = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert unused == []
+
+
 def test_set_stage_freezes_the_right_parts():
     model = build_model(get_preset("tiny"))
     model.set_stage("classify", freeze_encoders=True)

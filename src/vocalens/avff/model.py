@@ -171,6 +171,9 @@ class AVFFModel(nn.Module):
         for m in train:
             for p in m.parameters():
                 p.requires_grad_(True)
+        for name, p in self.named_parameters():
+            if name.endswith("masked_spec_embed"):  # Wav2Vec2's SpecAugment token: unused (augmentation off)
+                p.requires_grad_(False)
 
     # -- building blocks ------------------------------------------------------------------------
     def slice_tokens(self, frames: torch.Tensor, wave: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

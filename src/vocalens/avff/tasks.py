@@ -8,6 +8,7 @@ stage-1 checkpoint, encoders frozen or fine-tuned; best = video AUC (max over a 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +30,11 @@ except ImportError:  # the shared loop lives on the train branch; tasks still im
 
         def collate(self, items):
             return torch.utils.data.default_collate(items)
+
+
+def _say(msg: str) -> None:
+    if os.environ.get("RANK", "0") == "0":
+        print(msg, flush=True)
 
 
 @dataclass
@@ -101,7 +107,7 @@ class PretrainTask(_AVFFTask):
             model = build_model(self.cfg)
         self._backbones = backbone_configs(model)
         model.set_stage("pretrain")
-        print(f"avff pretrain model: {model_summary(model)}")
+        _say(f"avff pretrain model: {model_summary(model)}")
         return model
 
     def step(self, model, batch):
@@ -159,7 +165,7 @@ class ClassifyTask(_AVFFTask):
             model = build_model(self.cfg)
         self._backbones = backbone_configs(model)
         model.set_stage("classify", freeze_encoders=self.freeze_encoders)
-        print(f"avff classify model: {model_summary(model)}"
+        _say(f"avff classify model: {model_summary(model)}"
               f"{' (encoders frozen)' if self.freeze_encoders else ''}")
         return model
 

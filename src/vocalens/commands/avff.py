@@ -118,6 +118,12 @@ def _infer_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto")
 
 
+def _say(msg: str) -> None:
+    """Print once per job, not once per torchrun process."""
+    if os.environ.get("RANK", "0") == "0":
+        print(msg, flush=True)
+
+
 def _device(name: str) -> str:
     import torch
 
@@ -157,7 +163,7 @@ def _fit(args, task):
               device=args.device, amp=not args.no_amp, resume=args.resume, seed=args.seed,
               save_every=args.save_every, stop_after_epoch=args.stop_after_epoch, progress=not args.no_progress)
     result = fit(task, FitConfig(**{k: v for k, v in kw.items() if k in names}))
-    print(f"avff {args.avff_command}: best {task.best_metric} = {result.best_score} (epoch {result.best_epoch}); "
+    _say(f"avff {args.avff_command}: best {task.best_metric} = {result.best_score} (epoch {result.best_epoch}); "
           f"checkpoints in {args.output_dir}")
     return 0
 
@@ -178,7 +184,7 @@ def run_pretrain(args) -> int:
     val = real(_items(args, [args.val_split], "val")) if args.val_split and not args.csv else []
     if not train:
         raise UserError(f"{args.data_root or args.csv}: no real videos in split {args.train_split!r} to pretrain on")
-    print(f"avff pretrain: {len(train)} real training videos, {len(val)} validation; clip = {cfg.num_frames} frames "
+    _say(f"avff pretrain: {len(train)} real training videos, {len(val)} validation; clip = {cfg.num_frames} frames "
           f"every {cfg.frame_stride} ({cfg.clip_seconds:.2f} s) + the same span of audio, {cfg.num_slices} slices")
     return _fit(args, PretrainTask(cfg, _spec(args, train, val), init=args.init))
 
@@ -197,7 +203,7 @@ def run_train(args) -> int:
     if not train:
         raise UserError(f"{args.data_root or args.csv}: no labelled videos in split {args.train_split!r}")
     n_fake = sum(it.label for it in train)
-    print(f"avff train: {len(train)} videos ({n_fake} fake), {len(val)} validation; "
+    _say(f"avff train: {len(train)} videos ({n_fake} fake), {len(val)} validation; "
           f"{'from ' + args.pretrained if args.pretrained else 'no stage-1 pretraining'}; "
           f"encoders {'frozen' if args.freeze_encoders else 'fine-tuned'}")
     task = ClassifyTask(cfg, _spec(args, train, val), pretrained=args.pretrained,
