@@ -253,3 +253,24 @@ def test_metrics_by_manipulation_hand_computed():
     assert m["audio"]["auc"] == pytest.approx(1.0) and m["audio"]["n"] == 4
     assert m["visual"]["auc"] == pytest.approx(0.5) and m["visual"]["n_fake"] == 1
     assert pool_scores([0.1, 0.5, 0.3], "max") == 0.5 and pool_scores([0.1, 0.5, 0.3], "top3") == pytest.approx(0.3)
+
+
+def test_decoded_clip_keeps_a_flash_and_its_beep_together(tmp_path):
+    """Through a real H.264/AAC file: the frame that flashes and the beep at the same moment land at
+    the same offset inside the clip."""
+    from vocalens.avff.data import prepare
+    from vocalens.media.video import write_video
+
+    fps, sr = 25, 16000
+    frames = np.zeros((50, 32, 32, 3), np.uint8)
+    frames[30] = 255  # 1.20 s
+    wave = np.zeros(2 * sr, np.float32)
+    t = np.arange(int(0.04 * sr)) / sr
+    wave[int(1.2 * sr): int(1.24 * sr)] = 0.5 * np.sin(2 * np.pi * 1000 * t)
+    path = write_video(tmp_path / "flash.mp4", frames, fps, wave)
+    p = prepare(path, 32, None, faces="center")
+    clip_frames, clip_waves = make_clips(p.faces, p.audio, [24], num_frames=8, stride=1)
+    flash = int(np.argmax(clip_frames[0].reshape(8, -1).mean(1)))
+    onset = np.flatnonzero(np.abs(clip_waves[0]) > 0.1)[0] / sr
+    assert flash == 6
+    assert abs(onset - flash / fps) < 0.01
