@@ -117,8 +117,8 @@ class Decoder(nn.Module):
     def __init__(self, k: int, dim: int, dec_dim: int, heads: int, layers: int, target_dim: int, dropout: float):
         super().__init__()
         self.inp = nn.Linear(dim, dec_dim)
-        self.body = SliceTransformer(k, dec_dim, max(1, heads // 2) if dec_dim % max(1, heads // 2) == 0 else 1,
-                                     layers, dropout, out_dim=target_dim)
+        self.body = SliceTransformer(k, dec_dim, heads if dec_dim % heads == 0 else 1, layers, dropout,
+                                     out_dim=target_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(self.inp(x))

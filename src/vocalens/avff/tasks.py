@@ -21,15 +21,7 @@ from vocalens.avff.model import backbone_configs, build_model, model_summary
 from vocalens.avff.presets import AVFFConfig
 from vocalens.errors import UserError
 
-try:
-    from vocalens.train.loop import Task
-except ImportError:  # the shared loop lives on the train branch; tasks still import for tests
-    class Task:  # type: ignore[no-redef]
-        unit = "items"
-        find_unused_parameters = False
-
-        def collate(self, items):
-            return torch.utils.data.default_collate(items)
+from vocalens.train.loop import Task
 
 
 def _say(msg: str) -> None:

@@ -153,10 +153,8 @@ def _items(args, splits, role: str):
 
 
 def _fit(args, task):
-    try:
-        from vocalens.train.loop import FitConfig, fit
-    except ImportError:
-        raise UserError("avff: the shared training loop (vocalens.train) is not installed in this checkout")
+    from vocalens.train.loop import FitConfig, fit
+
     names = {f.name for f in dataclasses.fields(FitConfig)}
     kw = dict(output_dir=args.output_dir, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
               weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs, num_workers=args.num_workers,
