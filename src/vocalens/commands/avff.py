@@ -39,6 +39,8 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--n_mels", type=int)
     g.add_argument("--n_fft", type=int)
     g.add_argument("--hop_length", type=int)
+    g.add_argument("--contrastive_weight", type=float, help="stage-1 InfoNCE weight (preset: 0.1)")
+    g.add_argument("--rec_weight", type=float, help="stage-1 reconstruction weight (preset: 1.0)")
 
 
 def _data_args(p: argparse.ArgumentParser, train: bool = True) -> None:
@@ -136,7 +138,7 @@ def _config(args):
     from vocalens.avff.presets import get_preset
 
     keys = ("audio_encoder", "visual_weights", "audio_weights", "image_size", "num_frames", "frame_stride",
-            "num_slices", "n_mels", "n_fft", "hop_length")
+            "num_slices", "n_mels", "n_fft", "hop_length", "contrastive_weight", "rec_weight")
     return get_preset(args.preset, **{k: getattr(args, k, None) for k in keys})
 
 
