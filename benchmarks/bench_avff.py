@@ -10,6 +10,7 @@ against inference of the same preset, measured in the same run. Writes benchmark
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -100,8 +101,10 @@ def main() -> None:
     if args.wav2vec2 and get_preset(args.preset).audio_encoder != "wav2vec2":
         rows += bench(args.preset, device, args.batch_size, args.steps, args.warmup, amp=True, audio_encoder="wav2vec2")
     dev = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {args.threads} threads"
+    load = ", load average %.1f (other processes share the CPU: compare rows of one run only)" % os.getloadavg()[0] \
+        if hasattr(os, "getloadavg") else ""
     lines = [f"AVFF throughput, {dev}, batch {args.batch_size}, {args.steps} timed steps after {args.warmup} warm-up"
-             f"{' (bf16 autocast)' if device.type == 'cuda' else ''}.",
+             f"{' (bf16 autocast)' if device.type == 'cuda' else ''}{load}.",
              f"Command: `PYTHONPATH=src python benchmarks/bench_avff.py --preset {args.preset} --device {args.device}"
              f"{' --wav2vec2' if args.wav2vec2 else ''}`", "",
              "| config | step | params (M) | clip (s) | s/batch | clips/s | vs inference |",

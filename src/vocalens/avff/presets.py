@@ -110,6 +110,7 @@ PRESETS: dict[str, AVFFConfig] = {
     # trains on a 2-core CPU in minutes: small ViT on 64 px faces, mel-transformer audio
     "small": AVFFConfig(image_size=64, patch_size=16, vit_hidden=128, vit_layers=3, vit_heads=4,
                         audio_encoder="mel", mel_hidden=128, mel_layers=2, mel_heads=4,
+                        w2v_hidden=128, w2v_layers=2, w2v_heads=4, w2v_conv_dim=(128,) * 7,
                         dim=128, heads=4, temporal_layers=1, cross_layers=1, decoder_layers=1,
                         decoder_dim=128, target_size=8, dropout=0.1),
     # unit tests: a few thousand parameters, 8-frame clips
