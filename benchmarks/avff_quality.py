@@ -1,0 +1,144 @@
+"""AVFF quality on synthetic (and forged real) data: video AUC of stage 2 with vs without stage-1
+pretraining, and on a forged-real-clip test split when `vocalens forge` and the real clips exist.
+
+    PYTHONPATH=src HF_HUB_OFFLINE=1 python benchmarks/avff_quality.py --work /tmp/avff_quality
+
+Steps (all through the `vocalens` CLI, seeded):
+ 1. `vocalens synth` a real-only set for stage 1 and a labelled set (half real, half audio/visual/both
+    partial fakes) for stage 2;
+ 2. `vocalens avff pretrain` on the real-only set;
+ 3. `vocalens avff train` on the labelled train split twice, from the stage-1 checkpoint and from
+    scratch, with the same seed, epochs and data;
+ 4. `vocalens avff evaluate` both on the labelled test split;
+ 5. with --real_clips: `vocalens forge` partial fakes of the real clips, stage 2 from the stage-1
+    checkpoint on its train split, evaluate on its test split.
+Writes the table to benchmarks/results/avff_quality.md. Existing datasets/runs in --work are reused
+(delete --work to start over).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import torch
+
+from vocalens.cli import main as cli
+
+REAL_CLIPS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real-clips"
+
+
+def call(*argv) -> None:
+    argv = [str(a) for a in argv]
+    print("$ vocalens " + " ".join(argv), flush=True)
+    rc = cli(argv)
+    if rc != 0:
+        raise SystemExit(f"failed ({rc}): vocalens {' '.join(argv)}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--work", default="/tmp/avff_quality")
+    ap.add_argument("--preset", default="small")
+    ap.add_argument("--ssl_videos", type=int, default=60, help="real-only synthetic videos for stage 1")
+    ap.add_argument("--videos", type=int, default=120, help="labelled synthetic videos for stage 2")
+    ap.add_argument("--ssl_epochs", type=int, default=20)
+    ap.add_argument("--epochs", type=int, default=15)
+    ap.add_argument("--clips_per_video", type=int, default=4)
+    ap.add_argument("--batch_size", type=int, default=16)
+    ap.add_argument("--size", type=int, default=96, help="synthetic frame size (px)")
+    ap.add_argument("--max_duration", type=float, default=5.0)
+    ap.add_argument("--splits", default="60,10,30", help="train,dev,test proportions of the labelled set")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--num_workers", type=int, default=1)
+    ap.add_argument("--real_clips", default=str(REAL_CLIPS) if REAL_CLIPS.is_dir() else None)
+    ap.add_argument("--freeze_encoders", action="store_true", help="stage 2 with frozen encoders")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    cache = work / "cache"
+    t0 = time.time()
+    timings = {}
+
+    ssl_data, data = work / "synth_real", work / "synth_labelled"
+    common_synth = ["--size", args.size, "--min_duration", 2, "--max_duration", args.max_duration]
+    if not (ssl_data / "metadata.json").is_file():
+        call("synth", "--output_root", ssl_data, "--num_videos", args.ssl_videos, "--seed", 101,
+             "--real_fraction", 1.0, "--splits", "85,15,0", *common_synth)
+    if not (data / "metadata.json").is_file():
+        call("synth", "--output_root", data, "--num_videos", args.videos, "--seed", 202,
+             "--real_fraction", 0.5, "--splits", args.splits, *common_synth)
+
+    base = ["--preset", args.preset, "--batch_size", args.batch_size, "--num_workers", args.num_workers,
+            "--clips_per_video", args.clips_per_video, "--cache_dir", cache, "--seed", 1]
+    fit = base + ["--faces", "center"]  # synthetic faces fill the frame
+    ssl = work / "ssl"
+    t = time.time()
+    if not (ssl / "best.pth").is_file():
+        call("avff", "pretrain", "--data_root", ssl_data, "--output_dir", ssl, "--epochs", args.ssl_epochs,
+             "--lr", 3e-4, *fit)
+    timings["stage 1"] = time.time() - t
+    freeze = ["--freeze_encoders"] if args.freeze_encoders else []
+    runs = {"with stage-1 pretraining": (work / "cls_pretrained", ["--pretrained", ssl / "best.pth"]),
+            "without (random init)": (work / "cls_scratch", [])}
+    results = {}
+    for name, (run, extra) in runs.items():
+        t = time.time()
+        if not (run / "best.pth").is_file():
+            call("avff", "train", "--data_root", data, "--output_dir", run, "--epochs", args.epochs, "--lr", 3e-4,
+                 *extra, *freeze, *fit)
+        timings[f"stage 2, {name}"] = time.time() - t
+        out = run / "eval_test.json"
+        call("avff", "evaluate", "--checkpoint", run / "best.pth", "--data_root", data, "--split", "test",
+             "--output", out, "--cache_dir", cache, "--faces", "center")
+        results[f"synth test, {name}"] = json.loads(out.read_text())["metrics"]
+
+    if args.real_clips and Path(args.real_clips).is_dir():
+        try:
+            import vocalens.commands.forge  # noqa: F401
+        except ImportError:
+            print("forge not available on this branch: skipping the forged-real-clip split")
+        else:
+            forged = work / "forged"
+            if not (forged / "metadata.json").is_file():
+                call("forge", "--videos", args.real_clips, "--output_root", forged, "--seed", 7)
+            run = work / "cls_forged"
+            if not (run / "best.pth").is_file():
+                call("avff", "train", "--data_root", forged, "--output_dir", run, "--epochs", args.epochs,
+                     "--lr", 3e-4, "--pretrained", ssl / "best.pth", *freeze, *base)
+            out = run / "eval_test.json"
+            call("avff", "evaluate", "--checkpoint", run / "best.pth", "--data_root", forged, "--split", "test",
+                 "--output", out, "--cache_dir", cache)
+            results["forged real clips test, with stage-1 pretraining (synth)"] = json.loads(out.read_text())["metrics"]
+
+    lines = [f"AVFF video-level quality, preset `{args.preset}`, CPU {args.threads} threads; "
+             f"stage 1: {args.ssl_videos} real synthetic videos x {args.ssl_epochs} epochs; stage 2: "
+             f"{args.videos} labelled synthetic videos x {args.epochs} epochs, encoders "
+             f"{'frozen' if args.freeze_encoders else 'fine-tuned'}, {args.clips_per_video} random clips per video "
+             f"per epoch; video score = max over clips.",
+             "Command: `PYTHONPATH=src python benchmarks/avff_quality.py " + " ".join(
+                 f"--{k} {v}" for k, v in [("ssl_videos", args.ssl_videos), ("videos", args.videos),
+                                           ("ssl_epochs", args.ssl_epochs), ("epochs", args.epochs),
+                                           ("clips_per_video", args.clips_per_video), ("splits", args.splits)])
+                 + (" --freeze_encoders" if args.freeze_encoders else "") + "`", "",
+             "| test set | subset | videos | fakes | AUC | AP | accuracy | F1 |", "|---|---|---|---|---|---|---|---|"]
+    for name, metrics in results.items():
+        for sub, m in metrics.items():
+            lines.append(f"| {name} | {sub} | {m['n']} | {m['n_fake']} | {m['auc']:.3f} | {m['ap']:.3f} "
+                         f"| {m['accuracy']:.3f} | {m['f1']:.3f} |")
+    lines += ["", "| stage | wall time (s) |", "|---|---|"] + [f"| {k} | {v:.0f} |" for k, v in timings.items()]
+    lines.append(f"\nTotal {time.time() - t0:.0f} s.")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    out = Path(__file__).parent / "results" / "avff_quality.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+
+
+if __name__ == "__main__":
+    main()

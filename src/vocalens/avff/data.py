@@ -1,0 +1,205 @@
+"""AVFF data: which videos (LAV-DF layout, AV-Deepfake1M, a folder, or a CSV of ``path,label``), their
+decoded face crops + audio cached once on disk, and torch Datasets of aligned clips.
+
+The cache holds, per video and face size, ``faces.npy`` (``[T, S, S, 3]`` uint8, read memory-mapped so
+a clip touches only its frames) and ``audio.npy`` (16 kHz float32), written to a temporary folder and
+renamed, so killed runs never leave a half-written entry.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+from tqdm import tqdm
+
+from vocalens.avff.preprocess import face_crops, make_clips, normalize_faces
+from vocalens.avff.presets import AVFFConfig
+from vocalens.data.labels import frame_labels
+from vocalens.errors import MediaError, UserError
+
+
+@dataclass(frozen=True)
+class VideoItem:
+    path: Path
+    label: int  # -1: unknown
+    video_id: str
+    manipulation: str = "unknown"
+    fake_periods: tuple = ()  # seconds; () with label 1 means "the whole video"
+
+
+@dataclass
+class Prepared:
+    """A decoded video: face crops and audio on the same time axis."""
+
+    faces: np.ndarray  # [T, S, S, 3] uint8 (possibly memory-mapped)
+    audio: np.ndarray  # [round(T / fps * 16000)] float32
+    fps: float
+    faces_found: float
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.faces.shape[0])
+
+
+_LABELS = {"0": 0, "1": 1, "real": 0, "fake": 1, "true": 1, "false": 0}
+
+
+def read_csv_items(path: str | Path) -> list[VideoItem]:
+    """``path,label`` rows (header optional; label 0/1 or real/fake; an optional ``manipulation`` column);
+    relative paths are relative to the CSV's folder."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: CSV file not found")
+    with open(path, newline="") as f:
+        rows = [(n, r) for n, r in enumerate(csv.reader(f), 1) if r and not r[0].startswith("#")]
+    header = ["path", "label", "manipulation"]
+    if rows and rows[0][1][0].strip().lower() == "path":
+        header = [h.strip().lower() for h in rows[0][1]]
+        rows = rows[1:]
+    items = []
+    for n, r in rows:
+        rec = dict(zip(header, (c.strip() for c in r)))
+        if "label" not in rec or rec["label"].lower() not in _LABELS:
+            raise UserError(f"{path}:{n}: label must be 0/1 or real/fake, got {rec.get('label')!r}")
+        p = Path(rec["path"])
+        p = p if p.is_absolute() else path.parent / p
+        label = _LABELS[rec["label"].lower()]
+        manip = rec.get("manipulation") or ("real" if label == 0 else "unknown")
+        items.append(VideoItem(p, label, "__".join(Path(rec["path"]).with_suffix("").parts), manip))
+    return items
+
+
+def read_items(source: str | Path, splits=None, metadata: str | None = None) -> list[VideoItem]:
+    """Videos of a dataset root (LAV-DF / AV-Deepfake1M / folder) or a CSV file, with labels."""
+    source = Path(source)
+    if source.suffix.lower() == ".csv":
+        return read_csv_items(source)
+    if not source.exists():
+        raise UserError(f"{source}: no such dataset folder or CSV")
+    from vocalens.data.metadata import read_dataset
+
+    recs = read_dataset(source, metadata=metadata, splits=splits, check_files=False)
+    has_labels = (source / "metadata.json").is_file() or (source / "metadata.min.json").is_file() or metadata \
+        or any((source / f"{s}_metadata.json").is_file() for s in ("train", "val", "test"))
+    return [VideoItem(r.path, r.label if has_labels else -1, r.video_id,
+                      r.manipulation if has_labels else "unknown", tuple(r.fake_periods)) for r in recs]
+
+
+def _cache_key(path: Path, image_size: int, faces: str) -> str:
+    st = path.stat()
+    raw = f"{path.resolve()}|{st.st_size}|{int(st.st_mtime)}|{image_size}|{faces}"
+    return hashlib.sha1(raw.encode()).hexdigest()[:20]
+
+
+def decode(path: str | Path, image_size: int, faces: str = "auto", fps: float = 25.0) -> Prepared:
+    """Decode a video and crop faces (no cache)."""
+    from vocalens.media.video import load_video
+
+    media = load_video(path, fps=fps, max_side=640)
+    crops, found = face_crops(media.frames, image_size, faces)
+    return Prepared(crops, media.audio.astype(np.float32), fps, found)
+
+
+def prepare(path: str | Path, image_size: int, cache_dir: str | Path | None, faces: str = "auto",
+            fps: float = 25.0) -> Prepared:
+    """Decoded face crops + audio of one video, from the cache when present (MediaError if unreadable)."""
+    path = Path(path)
+    if not path.is_file():
+        raise MediaError(f"{path}: file not found")
+    if cache_dir is None:
+        return decode(path, image_size, faces, fps)
+    entry = Path(cache_dir) / _cache_key(path, image_size, faces)
+    if not (entry / "meta.json").is_file():
+        p = decode(path, image_size, faces, fps)
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{entry.name}-", dir=entry.parent))
+        np.save(tmp / "faces.npy", p.faces)
+        np.save(tmp / "audio.npy", p.audio)
+        (tmp / "meta.json").write_text(json.dumps({"path": str(path), "fps": fps, "faces_found": p.faces_found,
+                                                   "num_frames": p.num_frames}))
+        try:
+            os.replace(tmp, entry)
+        except OSError:  # another process got there first
+            shutil.rmtree(tmp, ignore_errors=True)
+    meta = json.loads((entry / "meta.json").read_text())
+    return Prepared(np.load(entry / "faces.npy", mmap_mode="r"), np.load(entry / "audio.npy"), meta["fps"],
+                    meta["faces_found"])
+
+
+def prepare_all(items: list[VideoItem], cfg: AVFFConfig, cache_dir, faces: str = "auto",
+                progress: bool = True, desc: str = "decode") -> tuple[list[VideoItem], list[str]]:
+    """Decode (and cache) every video once; broken ones are reported and left out."""
+    ok, bad = [], []
+    for it in tqdm(items, desc=desc, unit="video", disable=not progress):
+        try:
+            prepare(it.path, cfg.image_size, cache_dir, faces, cfg.fps)
+            ok.append(it)
+        except MediaError as e:
+            bad.append(str(e))
+            tqdm.write(f"skipped: {e}")
+    return ok, bad
+
+
+def clip_label(item: VideoItem, start: int, span: int, num_frames: int, fps: float) -> int:
+    """A clip is fake when any frame of its span is fake (frame rule of vocalens.data.labels); a fake
+    video without periods is fake everywhere."""
+    if item.label <= 0:
+        return max(item.label, 0)
+    if not item.fake_periods:
+        return 1
+    lab = frame_labels(item.fake_periods, num_frames, fps)
+    return int(lab[start:start + span].any())
+
+
+class ClipDataset(Dataset):
+    """``clips_per_video`` aligned clips per video: random starts (``random=True``, training) or evenly
+    spaced fixed starts (validation). Items: ``frames [F, 3, S, S]`` (ImageNet-normalised),
+    ``wave [N]``, ``label`` (clip label), ``index`` (video index)."""
+
+    def __init__(self, items: list[VideoItem], cfg: AVFFConfig, cache_dir, faces: str = "auto",
+                 clips_per_video: int = 1, random: bool = True, flip: bool = False):
+        self.items, self.cfg, self.cache_dir, self.faces = items, cfg, cache_dir, faces
+        self.clips_per_video, self.random, self.flip = clips_per_video, random, flip
+
+    def __len__(self) -> int:
+        return len(self.items) * self.clips_per_video
+
+    def __getitem__(self, i: int) -> dict:
+        c = self.cfg
+        vi, j = divmod(i, self.clips_per_video)
+        item = self.items[vi]
+        p = prepare(item.path, c.image_size, self.cache_dir, self.faces, c.fps)
+        span = c.span_frames
+        last = max(0, p.num_frames - span)
+        if self.random:
+            start = int(torch.randint(0, last + 1, ()))  # torch RNG: seeded per loader worker
+        else:
+            start = int(round(last * (j + 0.5) / self.clips_per_video)) if self.clips_per_video > 1 else last // 2
+        frames, waves = make_clips(p.faces, p.audio, [start], c.num_frames, c.frame_stride, c.fps, c.sample_rate)
+        x = normalize_faces(frames[0], c.image_size)
+        if self.flip and float(torch.rand(())) < 0.5:
+            x = x.flip(-1)
+        return {"frames": x, "wave": torch.from_numpy(waves[0]),
+                "label": torch.tensor(float(clip_label(item, start, span, p.num_frames, c.fps))),
+                "index": torch.tensor(vi)}
+
+
+def video_clips(p: Prepared, cfg: AVFFConfig, hop: int | None = None):
+    """All clips tiling a prepared video: ``(starts, frames [C, F, S, S, 3] uint8, waves [C, N])``."""
+    from vocalens.avff.preprocess import clip_starts
+
+    starts = clip_starts(p.num_frames, cfg.span_frames, hop)
+    frames, waves = make_clips(p.faces, p.audio, starts, cfg.num_frames, cfg.frame_stride, cfg.fps, cfg.sample_rate)
+    return starts, frames, waves
+
+

@@ -1,0 +1,143 @@
+"""AVFF inference: load a checkpoint, score every aligned clip of a video, pool to a video score,
+and the video-level metrics (scikit-learn) with a breakdown by manipulation type."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vocalens.avff.data import Prepared, video_clips
+from vocalens.avff.model import AVFFModel, build_model
+from vocalens.avff.preprocess import normalize_faces
+from vocalens.avff.presets import AVFFConfig
+from vocalens.errors import UserError
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    path = Path(path)
+    if path.is_dir():
+        for name in ("best.pth", "last.pth"):
+            if (path / name).is_file():
+                path = path / name
+                break
+    if not path.is_file():
+        raise UserError(f"{path}: checkpoint not found")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unpickling problem is a bad file for the user
+        raise UserError(f"{path}: not a readable checkpoint ({e.__class__.__name__})")
+    task = ckpt.get("task") or {}
+    if "avff_config" not in task:
+        raise UserError(f"{path}: not an AVFF checkpoint (written by `vocalens avff pretrain/train`)")
+    ckpt["_path"] = str(path)
+    return ckpt
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[AVFFModel, AVFFConfig, dict]:
+    """(model in eval mode, its config, the checkpoint's task info: stage, threshold, ...)."""
+    ckpt = read_checkpoint(path)
+    task = ckpt["task"]
+    cfg = AVFFConfig.from_dict(task["avff_config"])
+    model = build_model(cfg, load_weights=False, backbones=task.get("backbones"))
+    model.load_state_dict(ckpt["model"])
+    return model.to(device).eval(), cfg, task
+
+
+def pool_scores(probs: np.ndarray, how: str = "max") -> float:
+    """Video score from clip scores: 'max' (a fake anywhere), 'mean', or 'top3' (mean of the 3 highest)."""
+    probs = np.asarray(probs, dtype=np.float64)
+    if probs.size == 0:
+        return float("nan")
+    if how == "max":
+        return float(probs.max())
+    if how == "mean":
+        return float(probs.mean())
+    if how == "top3":
+        return float(np.sort(probs)[-3:].mean())
+    raise UserError(f"unknown pooling {how!r} (max, mean, top3)")
+
+
+@torch.no_grad()
+def score_clips(model: AVFFModel, frames: np.ndarray, waves: np.ndarray, batch_size: int = 8,
+                device: str | torch.device = "cpu", amp: bool = False) -> np.ndarray:
+    """Fake probability of each clip: ``frames [C, F, S, S, 3]`` uint8, ``waves [C, N]`` -> ``[C]``."""
+    cfg = model.cfg
+    out = []
+    for i in range(0, len(frames), batch_size):
+        x = normalize_faces(frames[i:i + batch_size], cfg.image_size).to(device)
+        w = torch.from_numpy(np.ascontiguousarray(waves[i:i + batch_size])).to(device)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp and str(device).startswith("cuda")):
+            logits = model(x, w)
+        out.append(torch.sigmoid(logits.float()).cpu().numpy())
+    return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+
+def score_video(model: AVFFModel, p: Prepared, batch_size: int = 8, device="cpu", hop: int | None = None,
+                pool: str = "max", amp: bool = False) -> dict:
+    """Per-clip scores over time (seconds) and the pooled video score."""
+    cfg = model.cfg
+    starts, frames, waves = video_clips(p, cfg, hop)
+    probs = score_clips(model, frames, waves, batch_size, device, amp)
+    return {"clips": [{"start": s / cfg.fps, "end": min(s + cfg.span_frames, max(p.num_frames, cfg.span_frames)) / cfg.fps,
+                       "score": float(q)} for s, q in zip(starts, probs)],
+            "video_score": pool_scores(probs, pool), "duration": p.num_frames / cfg.fps}
+
+
+def binary_metrics(labels, scores, threshold: float = 0.5) -> dict:
+    """AUC, AP, accuracy and F1 (scikit-learn); AUC/AP are NaN when only one class is present."""
+    from sklearn.metrics import accuracy_score, average_precision_score, f1_score, roc_auc_score
+
+    y = np.asarray(labels, dtype=int)
+    s = np.asarray(scores, dtype=np.float64)
+    pred = (s >= threshold).astype(int)
+    both = len(np.unique(y)) == 2
+    return {"n": int(len(y)), "n_fake": int(y.sum()),
+            "auc": float(roc_auc_score(y, s)) if both else float("nan"),
+            "ap": float(average_precision_score(y, s)) if both else float("nan"),
+            "accuracy": float(accuracy_score(y, pred)) if len(y) else float("nan"),
+            "f1": float(f1_score(y, pred, zero_division=0)) if len(y) else float("nan")}
+
+
+def metrics_by_manipulation(labels, scores, manipulations, threshold: float = 0.5) -> dict:
+    """Overall metrics, then per manipulation type: that type's fakes against all real videos."""
+    y = np.asarray(labels, dtype=int)
+    s = np.asarray(scores, dtype=np.float64)
+    m = np.asarray(manipulations, dtype=object)
+    out = {"all": binary_metrics(y, s, threshold)}
+    for kind in sorted(set(m[y == 1].tolist())):
+        keep = (y == 0) | (m == kind)
+        out[kind] = binary_metrics(y[keep], s[keep], threshold)
+    return out
+
+
+@torch.no_grad()
+def frame_embeddings(model: AVFFModel, faces: np.ndarray, batch_size: int = 32, device="cpu") -> np.ndarray:
+    """Stage-1 visual embeddings per frame: ``faces [T, H, W, 3]`` uint8 -> ``[T, dim]`` float32."""
+    out = []
+    for i in range(0, len(faces), batch_size):
+        x = normalize_faces(np.asarray(faces[i:i + batch_size]), model.cfg.image_size).to(device)
+        out.append(model.visual(x[None])[0].float().cpu())
+    return torch.cat(out).numpy() if out else np.zeros((0, model.cfg.dim), np.float32)
+
+
+@torch.no_grad()
+def audio_embeddings(model: AVFFModel, wave: np.ndarray, batch_size: int = 16, device="cpu") -> np.ndarray:
+    """Stage-1 audio embeddings at the video rate (``fps``, 25 Hz): the wave is cut into clip-length
+    chunks (what the audio encoder was trained on), each chunk's tokens pooled to its frames."""
+    cfg = model.cfg
+    wave = np.asarray(wave, dtype=np.float32).reshape(-1)
+    n, span = cfg.clip_samples, cfg.span_frames
+    total = int(np.ceil(len(wave) / cfg.sample_rate * cfg.fps - 1e-6))
+    chunks = max(1, int(np.ceil(len(wave) / n)))
+    padded = np.zeros(chunks * n, np.float32)
+    padded[: len(wave)] = wave
+    padded = torch.from_numpy(padded).view(chunks, n)
+    from vocalens.avff.model import pool_slices
+
+    out = []
+    for i in range(0, chunks, batch_size):
+        tok = model.audio(padded[i:i + batch_size].to(device))
+        out.append(pool_slices(tok, span).float().cpu().reshape(-1, cfg.dim))
+    return torch.cat(out)[: max(total, 0)].numpy()

@@ -1,0 +1,132 @@
+"""AVFF preprocessing: time-aligned clips of face crops and audio, ImageNet normalisation, log-mel.
+
+A clip is ``num_frames`` frames taken every ``frame_stride`` frames of the 25 fps grid starting at
+frame ``start``, i.e. it covers ``[start/fps, (start + num_frames*frame_stride)/fps)``, and its audio
+is exactly the samples of that span. (The seed pairs 16 frames spread over the whole video with a
+random 1 s of audio, which is not aligned; audio-visual correspondence needs the same span.)
+Whole videos are processed as a sequence of such clips (:func:`clip_starts`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vocalens.media.audio import log_mel
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def normalize_faces(faces, size: int | None = None) -> torch.Tensor:
+    """uint8 RGB ``[..., H, W, 3]`` -> float ``[..., 3, size, size]``: resize, /255, ImageNet mean/std."""
+    x = torch.as_tensor(np.asarray(faces) if not torch.is_tensor(faces) else faces)
+    lead = x.shape[:-3]
+    x = x.reshape(-1, *x.shape[-3:]).permute(0, 3, 1, 2).float().div_(255.0)
+    if size is not None and tuple(x.shape[-2:]) != (size, size):
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    x = (x - mean) / std
+    return x.reshape(*lead, 3, x.shape[-2], x.shape[-1])
+
+
+def center_crops(frames: np.ndarray, size: int) -> np.ndarray:
+    """Square centre crop of every frame resized to ``size`` (fallback when no face detector is used)."""
+    t, h, w = frames.shape[:3]
+    s = min(h, w)
+    y0, x0 = (h - s) // 2, (w - s) // 2
+    x = torch.from_numpy(np.ascontiguousarray(frames[:, y0:y0 + s, x0:x0 + s])).permute(0, 3, 1, 2).float()
+    if s != size:
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    return x.round().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def face_crops(frames: np.ndarray, size: int, method: str = "auto") -> tuple[np.ndarray, float]:
+    """Face crops ``[T, size, size, 3]`` uint8 and the fraction of frames with a detected face.
+
+    ``method``: 'detect' (vocalens.media.faces, error when unavailable), 'center' (square centre crop,
+    for face-centred footage), 'auto' (detect when the face module is installed, else centre).
+    """
+    if method in ("auto", "detect"):
+        try:
+            from vocalens.media import faces as face_mod  # provided by the forge/extract work
+        except ImportError:
+            if method == "detect":
+                raise
+        else:
+            track = face_mod.detect_faces(frames)
+            crops = np.asarray(face_mod.crop_faces(frames, track, size=size), dtype=np.uint8)
+            found = getattr(track, "found", None)
+            frac = float(np.mean(found)) if found is not None else 1.0
+            return crops, frac
+    return center_crops(frames, size), 0.0
+
+
+def clip_starts(num_video_frames: int, span: int, hop: int | None = None) -> list[int]:
+    """Start frames of the clips that tile a whole video: every ``hop`` frames (default: the span,
+    no overlap), plus a last clip ending at the video's end so no tail is left out."""
+    hop = hop or span
+    if num_video_frames <= span:
+        return [0]
+    starts = list(range(0, num_video_frames - span + 1, hop))
+    if starts[-1] + span < num_video_frames:
+        starts.append(num_video_frames - span)
+    return starts
+
+
+def clip_frame_indices(start: int, num_frames: int, stride: int) -> np.ndarray:
+    return start + stride * np.arange(num_frames)
+
+
+def clip_sample_range(start: int, span_frames: int, fps: float, sample_rate: int) -> tuple[int, int]:
+    """Audio samples ``[a, b)`` of the span ``[start/fps, (start+span)/fps)``."""
+    a = int(round(start / fps * sample_rate))
+    return a, a + int(round(span_frames / fps * sample_rate))
+
+
+def make_clips(faces: np.ndarray, audio: np.ndarray | None, starts, num_frames: int, stride: int,
+               fps: float = 25.0, sample_rate: int = 16000) -> tuple[np.ndarray, np.ndarray]:
+    """Aligned clips: frames ``[C, num_frames, S, S, 3]`` uint8 and waves ``[C, samples]`` float32.
+
+    Frames past the video's end repeat the last frame; audio past it is silence (zeros).
+    """
+    starts = np.asarray(list(starts), dtype=np.int64)
+    idx = starts[:, None] + stride * np.arange(num_frames)[None]
+    frames = faces[np.minimum(idx, len(faces) - 1)]
+    span = num_frames * stride
+    n = int(round(span / fps * sample_rate))
+    a0 = np.round(starts / fps * sample_rate).astype(np.int64)
+    audio = np.zeros(0, np.float32) if audio is None else np.asarray(audio, np.float32)
+    padded = np.concatenate([audio, np.zeros(max(0, int(a0.max()) + n - len(audio)), np.float32)])
+    waves = padded[a0[:, None] + np.arange(n)[None]]
+    return frames, waves
+
+
+def clip_log_mel(wave: torch.Tensor, n_fft: int, hop_length: int, n_mels: int, mel_frames: int,
+                 sample_rate: int = 16000) -> torch.Tensor:
+    """Log-mel ``[B, n_mels, mel_frames]`` (dB) of clip waveforms ``[B, N]``, cut to a whole number of slices."""
+    return log_mel(wave, sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels)[..., :mel_frames]
+
+
+def plot_mel_spectrogram(mel, path: str | Path | None = None, title: str = "Mel Spectrogram"):
+    """The seed's plot: log-mel in dB over time; saved to ``path`` (PNG) when given, returns the figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    m = mel.detach().cpu().numpy() if torch.is_tensor(mel) else np.asarray(mel)
+    fig, ax = plt.subplots(figsize=(10, 4))
+    im = ax.imshow(m.squeeze(), aspect="auto", origin="lower")
+    fig.colorbar(im, ax=ax, format="%+2.0f dB")
+    ax.set_title(title)
+    ax.set_xlabel("Time (frames)")
+    ax.set_ylabel("Mel band")
+    if path is not None:
+        fig.savefig(path, dpi=100, bbox_inches="tight")
+        plt.close(fig)
+    return fig

@@ -1,0 +1,130 @@
+"""AVFF configurations: one dataclass, three named presets (tiny for tests, small for CPU, base = the seed).
+
+A config fully describes the model and its clips, and is stored inside every checkpoint so that
+``detect``/``evaluate``/``extract`` rebuild exactly what was trained.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+
+from vocalens.errors import UserError
+
+
+@dataclass(frozen=True)
+class AVFFConfig:
+    # clips: `num_frames` frames taken every `frame_stride` frames of the 25 fps grid, and the audio
+    # of exactly the same span; the span is split into `num_slices` time slices (masking unit)
+    fps: float = 25.0
+    num_frames: int = 16
+    frame_stride: int = 2
+    num_slices: int = 8
+    sample_rate: int = 16000
+    # visual stream: transformers ViTModel on face crops
+    image_size: int = 224
+    patch_size: int = 16
+    vit_hidden: int = 768
+    vit_layers: int = 12
+    vit_heads: int = 12
+    visual_weights: str | None = None  # local folder for ViTModel.from_pretrained
+    # audio stream: 'wav2vec2' (waveform) or 'mel' (log-mel transformer, lighter)
+    audio_encoder: str = "wav2vec2"
+    w2v_hidden: int = 768
+    w2v_layers: int = 12
+    w2v_heads: int = 12
+    w2v_conv_dim: tuple = (512, 512, 512, 512, 512, 512, 512)
+    audio_weights: str | None = None  # local folder for Wav2Vec2Model.from_pretrained
+    n_fft: int = 1024
+    hop_length: int = 512
+    n_mels: int = 64
+    mel_hidden: int = 256
+    mel_layers: int = 4
+    mel_heads: int = 4
+    # shared width after the 768->dim projections, temporal encoders, cross-modal nets, decoders
+    dim: int = 512
+    heads: int = 8
+    temporal_layers: int = 2
+    cross_layers: int = 2
+    decoder_layers: int = 2
+    decoder_dim: int = 256
+    target_size: int = 16  # visual reconstruction target: slice frames downsampled to this side
+    dropout: float = 0.1
+    temperature: float = 0.07  # InfoNCE
+    # stage-1 loss weights
+    rec_weight: float = 1.0
+    contrastive_weight: float = 0.1
+
+    @property
+    def frames_per_slice(self) -> int:
+        return self.num_frames // self.num_slices
+
+    @property
+    def span_frames(self) -> int:
+        """Frames of the 25 fps grid a clip covers."""
+        return self.num_frames * self.frame_stride
+
+    @property
+    def clip_seconds(self) -> float:
+        return self.span_frames / self.fps
+
+    @property
+    def clip_samples(self) -> int:
+        return int(round(self.clip_seconds * self.sample_rate))
+
+    @property
+    def mel_frames(self) -> int:
+        """Mel frames used per clip: the largest multiple of num_slices the clip holds (center=True STFT)."""
+        total = self.clip_samples // self.hop_length + 1
+        return (total // self.num_slices) * self.num_slices
+
+    def validate(self) -> "AVFFConfig":
+        if self.num_frames % self.num_slices:
+            raise UserError(f"avff config: num_frames ({self.num_frames}) must be a multiple of num_slices ({self.num_slices})")
+        if self.num_slices < 2 or self.num_slices % 2:
+            raise UserError(f"avff config: num_slices must be even and >= 2 (got {self.num_slices})")
+        if self.audio_encoder not in ("wav2vec2", "mel"):
+            raise UserError(f"avff config: audio_encoder must be 'wav2vec2' or 'mel' (got {self.audio_encoder!r})")
+        if self.image_size % self.patch_size:
+            raise UserError(f"avff config: image_size {self.image_size} is not a multiple of patch_size {self.patch_size}")
+        if self.mel_frames < self.num_slices:
+            raise UserError("avff config: clip too short for one mel frame per slice")
+        return self
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["w2v_conv_dim"] = list(self.w2v_conv_dim)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "AVFFConfig":
+        names = {f.name for f in fields(cls)}
+        kw = {k: v for k, v in d.items() if k in names}
+        if "w2v_conv_dim" in kw:
+            kw["w2v_conv_dim"] = tuple(kw["w2v_conv_dim"])
+        return cls(**kw).validate()
+
+
+PRESETS: dict[str, AVFFConfig] = {
+    # the seed's sizes: ViT-B/16 at 224 + wav2vec2-base, 512-d fusion. For GPUs (bf16).
+    "base": AVFFConfig(),
+    # trains on a 2-core CPU in minutes: small ViT on 64 px faces, mel-transformer audio
+    "small": AVFFConfig(image_size=64, patch_size=16, vit_hidden=128, vit_layers=3, vit_heads=4,
+                        audio_encoder="mel", mel_hidden=128, mel_layers=2, mel_heads=4,
+                        w2v_hidden=128, w2v_layers=2, w2v_heads=4, w2v_conv_dim=(128,) * 7,
+                        dim=128, heads=4, temporal_layers=1, cross_layers=1, decoder_layers=1,
+                        decoder_dim=128, target_size=8, dropout=0.1),
+    # unit tests: a few thousand parameters, 8-frame clips
+    "tiny": AVFFConfig(num_frames=8, frame_stride=1, num_slices=4, image_size=32, patch_size=16,
+                       vit_hidden=32, vit_layers=1, vit_heads=2, audio_encoder="wav2vec2",
+                       w2v_hidden=32, w2v_layers=1, w2v_heads=2, w2v_conv_dim=(16, 16, 16, 16, 16, 16, 16),
+                       n_fft=256, hop_length=128, n_mels=16, mel_hidden=32, mel_layers=1, mel_heads=2,
+                       dim=32, heads=2, temporal_layers=1, cross_layers=1, decoder_layers=1, decoder_dim=32,
+                       target_size=4, dropout=0.0),
+}
+
+
+def get_preset(name: str, **overrides) -> AVFFConfig:
+    if name not in PRESETS:
+        raise UserError(f"unknown avff preset {name!r} (choose from {', '.join(PRESETS)})")
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    return replace(PRESETS[name], **overrides).validate()

@@ -1,0 +1,316 @@
+"""AVFF detector (Oorloff et al., CVPR 2024): two-stage training and video-level detection.
+
+  vocalens avff pretrain --data_root DATA --output_dir runs/avff_ssl --preset small
+  vocalens avff train    --data_root DATA --output_dir runs/avff --pretrained runs/avff_ssl/best.pth
+  vocalens avff evaluate --checkpoint runs/avff/best.pth --data_root DATA --split test
+  vocalens avff evaluate --checkpoint runs/avff/best.pth --csv videos.csv
+  vocalens avff detect   VIDEO [VIDEO ...] --checkpoint runs/avff/best.pth --output_dir out/
+
+DATA is a LAV-DF-layout folder (metadata.json), an AV-Deepfake1M folder, a plain folder of videos
+(pretrain: treated as real) or a CSV of ``path,label``. Both training stages run through the shared
+training loop: checkpoints (best/last/epoch), --resume, TensorBoard, and torchrun for many processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from vocalens.errors import UserError
+
+DEFAULT_CACHE = os.environ.get("VOCALENS_CACHE", str(Path.home() / ".cache" / "vocalens" / "avff"))
+
+
+def _model_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("model (stage 1 / fresh runs; train --pretrained takes the checkpoint's)")
+    g.add_argument("--preset", default="small", choices=["tiny", "small", "base"], help="model size (default small)")
+    g.add_argument("--audio_encoder", choices=["wav2vec2", "mel"], help="override the preset's audio stream")
+    g.add_argument("--visual_weights", help="local folder of a saved transformers ViTModel (save_pretrained)")
+    g.add_argument("--audio_weights", help="local folder of a saved transformers Wav2Vec2Model")
+    g.add_argument("--image_size", type=int, help="face crop size (must match --visual_weights)")
+    g.add_argument("--num_frames", type=int, help="frames per clip")
+    g.add_argument("--frame_stride", type=int, help="take every N-th frame of the 25 fps grid")
+    g.add_argument("--num_slices", type=int, help="time slices per clip (masking unit)")
+    g.add_argument("--n_mels", type=int)
+    g.add_argument("--n_fft", type=int)
+    g.add_argument("--hop_length", type=int)
+    g.add_argument("--contrastive_weight", type=float, help="stage-1 InfoNCE weight (preset: 0.1)")
+    g.add_argument("--rec_weight", type=float, help="stage-1 reconstruction weight (preset: 1.0)")
+
+
+def _data_args(p: argparse.ArgumentParser, train: bool = True) -> None:
+    g = p.add_argument_group("data")
+    g.add_argument("--data_root", help="LAV-DF / AV-Deepfake1M folder, a folder of videos, or a .csv of path,label")
+    g.add_argument("--csv", help="a CSV of path,label instead of --data_root")
+    g.add_argument("--metadata", help="metadata file when not at DATA_ROOT/metadata.json")
+    if train:
+        g.add_argument("--train_split", default="train")
+        g.add_argument("--val_split", default="dev", help="'' for no validation")
+        g.add_argument("--clips_per_video", type=int, default=4, help="random clips per video per epoch")
+        g.add_argument("--val_clips_per_video", type=int, default=4)
+    else:
+        g.add_argument("--split", default="test")
+    g.add_argument("--cache_dir", default=DEFAULT_CACHE, help="decoded face crops + audio ('' for none)")
+    g.add_argument("--faces", default="auto", choices=["auto", "detect", "center"],
+                   help="face crops: detector (auto when installed) or centre crop")
+    g.add_argument("--limit", type=int, help="use only the first N videos (quick runs)")
+
+
+def _fit_args(p: argparse.ArgumentParser, epochs: int, lr: float) -> None:
+    g = p.add_argument_group("training (the shared loop)")
+    g.add_argument("--output_dir", required=True)
+    g.add_argument("--epochs", type=int, default=epochs)
+    g.add_argument("--batch_size", type=int, default=8, help="per process")
+    g.add_argument("--lr", type=float, default=lr)
+    g.add_argument("--weight_decay", type=float, default=0.05)
+    g.add_argument("--warmup_epochs", type=float, default=1.0)
+    g.add_argument("--num_workers", type=int, default=2)
+    g.add_argument("--device", default="auto")
+    g.add_argument("--no_amp", action="store_true", help="no bf16 autocast on CUDA")
+    g.add_argument("--resume", help="checkpoint or run folder to resume")
+    g.add_argument("--seed", type=int, default=42)
+    g.add_argument("--save_every", type=int, default=1)
+    g.add_argument("--stop_after_epoch", type=int, help="end this run after that epoch (resumable)")
+    g.add_argument("--no_progress", action="store_true")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="avff_command", metavar="{pretrain,train,evaluate,detect}", required=True)
+    p = sub.add_parser("pretrain", help="stage 1: self-supervised on real videos (masking, A2V/V2A, InfoNCE)")
+    _data_args(p)
+    _model_args(p)
+    _fit_args(p, epochs=20, lr=3e-4)
+    p.add_argument("--init", help="start from an earlier stage-1 checkpoint's weights")
+
+    p = sub.add_parser("train", help="stage 2: supervised real/fake on the fused embeddings")
+    _data_args(p)
+    _model_args(p)
+    _fit_args(p, epochs=10, lr=1e-4)
+    p.add_argument("--pretrained", help="stage-1 checkpoint to start from (its config wins over --preset)")
+    frz = p.add_mutually_exclusive_group()
+    frz.add_argument("--freeze_encoders", action="store_true", help="train only fusion + classifier")
+    frz.add_argument("--finetune", action="store_true", help="fine-tune the encoders too (default)")
+    p.add_argument("--pos_weight", type=float, help="BCE weight of fake clips (class balance)")
+
+    p = sub.add_parser("evaluate", help="video-level AUC/AP/accuracy/F1, by manipulation type")
+    p.add_argument("--checkpoint", required=True)
+    _data_args(p, train=False)
+    p.add_argument("--output", help="results JSON (default: CHECKPOINT_DIR/avff_eval_SPLIT.json)")
+    _infer_args(p)
+
+    p = sub.add_parser("detect", help="videos -> per-clip scores, video score, verdict, JSON + plot")
+    p.add_argument("videos", nargs="+")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--output_dir", default="avff_detect")
+    p.add_argument("--faces", default="auto", choices=["auto", "detect", "center"])
+    p.add_argument("--no_plot", action="store_true")
+    _infer_args(p)
+
+
+def _infer_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threshold", type=float, help="fake when video score >= threshold (default: checkpoint's)")
+    p.add_argument("--pool", default="max", choices=["max", "mean", "top3"], help="clip scores -> video score")
+    p.add_argument("--hop", type=int, help="frames between clip starts (default: clip span, no overlap)")
+    p.add_argument("--batch_size", type=int, default=8)
+    p.add_argument("--device", default="auto")
+
+
+def _say(msg: str) -> None:
+    """Print once per job, not once per torchrun process."""
+    if os.environ.get("RANK", "0") == "0":
+        print(msg, flush=True)
+
+
+def _device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
+def _config(args):
+    from vocalens.avff.presets import get_preset
+
+    keys = ("audio_encoder", "visual_weights", "audio_weights", "image_size", "num_frames", "frame_stride",
+            "num_slices", "n_mels", "n_fft", "hop_length", "contrastive_weight", "rec_weight")
+    return get_preset(args.preset, **{k: getattr(args, k, None) for k in keys})
+
+
+def _items(args, splits, role: str):
+    from vocalens.avff.data import read_items
+
+    source = args.csv or args.data_root
+    if not source:
+        raise UserError(f"avff {args.avff_command}: give --data_root or --csv")
+    items = read_items(source, splits if not str(source).endswith(".csv") else None, args.metadata)
+    if args.limit:
+        items = items[: args.limit]
+    return items
+
+
+def _fit(args, task):
+    from vocalens.train.loop import FitConfig, fit
+
+    names = {f.name for f in dataclasses.fields(FitConfig)}
+    kw = dict(output_dir=args.output_dir, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+              weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs, num_workers=args.num_workers,
+              device=args.device, amp=not args.no_amp, resume=args.resume, seed=args.seed,
+              save_every=args.save_every, stop_after_epoch=args.stop_after_epoch, progress=not args.no_progress)
+    result = fit(task, FitConfig(**{k: v for k, v in kw.items() if k in names}))
+    _say(f"avff {args.avff_command}: best {task.best_metric} = {result.best_score} (epoch {result.best_epoch}); "
+          f"checkpoints in {args.output_dir}")
+    return 0
+
+
+def _spec(args, train_items, val_items):
+    from vocalens.avff.tasks import DataSpec
+
+    return DataSpec(train=train_items, val=val_items, cache_dir=args.cache_dir or None, faces=args.faces,
+                    clips_per_video=args.clips_per_video, val_clips_per_video=args.val_clips_per_video)
+
+
+def run_pretrain(args) -> int:
+    from vocalens.avff.tasks import PretrainTask
+
+    cfg = _config(args)
+    real = lambda items: [it for it in items if it.label <= 0]  # noqa: E731 - labelled fakes never seen in stage 1
+    train = real(_items(args, [args.train_split], "train"))
+    val = real(_items(args, [args.val_split], "val")) if args.val_split and not args.csv else []
+    if not train:
+        raise UserError(f"{args.data_root or args.csv}: no real videos in split {args.train_split!r} to pretrain on")
+    _say(f"avff pretrain: {len(train)} real training videos, {len(val)} validation; clip = {cfg.num_frames} frames "
+          f"every {cfg.frame_stride} ({cfg.clip_seconds:.2f} s) + the same span of audio, {cfg.num_slices} slices")
+    return _fit(args, PretrainTask(cfg, _spec(args, train, val), init=args.init))
+
+
+def run_train(args) -> int:
+    from vocalens.avff.infer import read_checkpoint
+    from vocalens.avff.presets import AVFFConfig
+    from vocalens.avff.tasks import ClassifyTask
+
+    if args.pretrained:
+        cfg = AVFFConfig.from_dict(read_checkpoint(args.pretrained)["task"]["avff_config"])
+    else:
+        cfg = _config(args)
+    train = [it for it in _items(args, [args.train_split], "train") if it.label >= 0]
+    val = [it for it in _items(args, [args.val_split], "val") if it.label >= 0] if args.val_split and not args.csv else []
+    if not train:
+        raise UserError(f"{args.data_root or args.csv}: no labelled videos in split {args.train_split!r}")
+    n_fake = sum(it.label for it in train)
+    _say(f"avff train: {len(train)} videos ({n_fake} fake), {len(val)} validation; "
+          f"{'from ' + args.pretrained if args.pretrained else 'no stage-1 pretraining'}; "
+          f"encoders {'frozen' if args.freeze_encoders else 'fine-tuned'}")
+    task = ClassifyTask(cfg, _spec(args, train, val), pretrained=args.pretrained,
+                        freeze_encoders=args.freeze_encoders, pos_weight=args.pos_weight)
+    return _fit(args, task)
+
+
+def _write_json(path: Path, obj) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.name}-", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        json.dump(obj, f, indent=2, allow_nan=True)
+    os.replace(tmp, path)
+
+
+def run_evaluate(args) -> int:
+    from tqdm import tqdm
+
+    from vocalens.avff.data import prepare
+    from vocalens.avff.infer import load_model, metrics_by_manipulation, score_video
+    from vocalens.errors import MediaError
+
+    device = _device(args.device)
+    model, cfg, task = load_model(args.checkpoint, device)
+    threshold = args.threshold if args.threshold is not None else float(task.get("threshold", 0.5))
+    items = [it for it in _items(args, [args.split], "test") if it.label >= 0]
+    if not items:
+        raise UserError(f"{args.csv or args.data_root}: no labelled videos in split {args.split!r}")
+    results, skipped = [], []
+    for it in tqdm(items, desc="avff evaluate", unit="video"):
+        try:
+            p = prepare(it.path, cfg.image_size, args.cache_dir or None, args.faces, cfg.fps)
+        except MediaError as e:
+            skipped.append(str(e))
+            tqdm.write(f"skipped: {e}")
+            continue
+        r = score_video(model, p, args.batch_size, device, args.hop, args.pool, amp=device.startswith("cuda"))
+        results.append({"video_id": it.video_id, "path": str(it.path), "label": it.label,
+                        "manipulation": it.manipulation, "score": r["video_score"],
+                        "clip_scores": [c["score"] for c in r["clips"]]})
+    if not results:
+        raise UserError("avff evaluate: no video could be decoded")
+    metrics = metrics_by_manipulation([r["label"] for r in results], [r["score"] for r in results],
+                                      [r["manipulation"] for r in results], threshold)
+    ck = Path(args.checkpoint)
+    out = Path(args.output) if args.output else (ck.parent if ck.is_file() else ck) / f"avff_eval_{args.split}.json"
+    _write_json(out, {"checkpoint": str(args.checkpoint), "threshold": threshold, "pool": args.pool,
+                      "metrics": metrics, "skipped": skipped, "videos": results})
+    print(f"| subset | videos | fakes | AUC | AP | accuracy | F1 |\n|---|---|---|---|---|---|---|")
+    for k, m in metrics.items():
+        print(f"| {k} | {m['n']} | {m['n_fake']} | {m['auc']:.4f} | {m['ap']:.4f} | {m['accuracy']:.4f} | {m['f1']:.4f} |")
+    print(f"results: {out}" + (f" ({len(skipped)} videos skipped)" if skipped else ""))
+    return 0
+
+
+def plot_scores(result: dict, threshold: float, path: Path) -> None:
+    """Clip scores over time as steps, the threshold, and the verdict in the title."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(10, 3))
+    for c in result["clips"]:
+        ax.hlines(c["score"], c["start"], c["end"], colors="tab:red" if c["score"] >= threshold else "tab:blue", lw=3)
+    ax.axhline(threshold, color="grey", ls="--", lw=1, label=f"threshold {threshold:.2f}")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlim(0, max(result["duration"], 1e-3))
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("fake probability")
+    ax.set_title(f"{Path(result['video']).name}: {result['verdict']} (video score {result['video_score']:.3f})")
+    ax.legend(loc="upper right")
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+
+
+def run_detect(args) -> int:
+    from vocalens.avff.data import prepare
+    from vocalens.avff.infer import load_model, score_video
+    from vocalens.errors import MediaError
+
+    device = _device(args.device)
+    model, cfg, task = load_model(args.checkpoint, device)
+    threshold = args.threshold if args.threshold is not None else float(task.get("threshold", 0.5))
+    out_dir = Path(args.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    failed = 0
+    for video in args.videos:
+        try:
+            p = prepare(video, cfg.image_size, None, args.faces, cfg.fps)
+        except MediaError as e:
+            print(f"skipped: {e}", file=sys.stderr)
+            failed += 1
+            continue
+        r = score_video(model, p, args.batch_size, device, args.hop, args.pool, amp=device.startswith("cuda"))
+        r.update(video=str(video), verdict="FAKE" if r["video_score"] >= threshold else "REAL", threshold=threshold,
+                 pool=args.pool, faces_found=p.faces_found, checkpoint=str(args.checkpoint),
+                 clip_seconds=cfg.clip_seconds)
+        stem = Path(video).stem
+        _write_json(out_dir / f"{stem}.avff.json", r)
+        if not args.no_plot:
+            plot_scores(r, threshold, out_dir / f"{stem}.avff.png")
+        print(f"{video}: {r['verdict']} (score {r['video_score']:.3f}, {len(r['clips'])} clips) -> {out_dir / (stem + '.avff.json')}")
+    if failed == len(args.videos):
+        raise UserError("avff detect: no video could be decoded")
+    return 0
+
+
+def run(args) -> int:
+    return {"pretrain": run_pretrain, "train": run_train, "evaluate": run_evaluate, "detect": run_detect}[args.avff_command](args)
