@@ -3,6 +3,8 @@
 import json
 import os
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -155,7 +157,26 @@ def test_resume_skips_done_sources_and_refuses_other_settings(forged):
         forge.forge_dataset(src, out, seed=4, progress=False, **KNOBS)
 
 
-def test_one_source_is_deterministic(real_clips, tmp_path):
+def test_one_source_is_deterministic(real_clips, tmp_path, monkeypatch):
+    """Same seed, same decisions and the same pixels and samples handed to the encoder.
+
+    Compared before encoding: x264's output has been seen to differ between runs on a loaded
+    machine, which says nothing about forge.
+    """
+    import hashlib
+
+    import vocalens.data.forge as forge_module
+
+    written = []
+    real_write = forge_module.write_video
+
+    def recording_write(path, frames, *args, **kw):
+        audio = args[1] if len(args) > 1 else kw.get("audio")
+        written.append((Path(path).name, hashlib.sha1(np.ascontiguousarray(frames).tobytes()).hexdigest(),
+                        hashlib.sha1(np.asarray(audio).tobytes()).hexdigest()))
+        return real_write(path, frames, *args, **kw)
+
+    monkeypatch.setattr(forge_module, "write_video", recording_write)
     p = real_clips / "LipNet__sbia1a.mpg"
     cfg = forge.ForgeConfig(seed=11, fakes_per_video=2, max_side=160)
     runs = []
@@ -163,11 +184,8 @@ def test_one_source_is_deterministic(real_clips, tmp_path):
         s = forge.Source(0, p, p.name, "train")
         runs.append(forge.forge_source(s, cfg, tmp_path / str(k), forge.DonorPool([s])))
     assert runs[0] == runs[1] and len(runs[0]["entries"]) == 3
-    for e in runs[0]["entries"]:
-        a = load_video(tmp_path / "0" / e["file"])
-        b = load_video(tmp_path / "1" / e["file"])
-        assert _block_diff(a.frames, b.frames).max() < 6.0  # x264 output is not bit-exact across runs
-        np.testing.assert_allclose(a.audio, b.audio, atol=1e-4)
+    assert len(written) == 6 and written[:3] == written[3:]
+    assert len({w[1] for w in written[:3]}) >= 2  # the fakes really differ from the real copy
 
 
 def test_assign_splits_by_source():
