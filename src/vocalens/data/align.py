@@ -10,6 +10,7 @@ interpolated at its centre. Frames past the end of the audio repeat the last fea
 from __future__ import annotations
 
 import numpy as np
+from scipy import sparse
 
 
 def resample_to_frames(features: np.ndarray, rate: float, num_frames: int, fps: float = 25.0) -> np.ndarray:
@@ -27,12 +28,13 @@ def resample_to_frames(features: np.ndarray, rate: float, num_frames: int, fps: 
     centres = (np.arange(ta) + 0.5) / rate
     frame_of = np.floor(centres * fps).astype(np.int64)
     keep = frame_of < num_frames
-    sums = np.zeros((num_frames, d), np.float64)
-    np.add.at(sums, frame_of[keep], x[keep])
-    counts = np.bincount(frame_of[keep], minlength=num_frames).astype(np.float64)
-    out = np.empty((num_frames, d), np.float32)
+    idx = frame_of[keep]  # the audio features kept form a prefix; idx is non-decreasing
+    counts = np.bincount(idx, minlength=num_frames)
     has = counts > 0
-    out[has] = (sums[has] / counts[has, None]).astype(np.float32)
+    # the mean per frame as one sparse [num_frames, Ta] averaging matrix times x (np.add.at is ~20x slower)
+    weights = (1.0 / counts[idx]).astype(np.float32)
+    avg = sparse.csr_matrix((weights, (idx, np.arange(len(idx)))), shape=(num_frames, ta))
+    out = np.asarray(avg @ x, dtype=np.float32)
     if not has.all():
         t = (np.arange(num_frames)[~has] + 0.5) / fps
         pos = np.clip(t * rate - 0.5, 0, ta - 1)

@@ -1,0 +1,134 @@
+"""Ablation table of the VOCA-Lens localizer (seed section 10), broken down by manipulation type.
+
+    PYTHONPATH=src python benchmarks/ablation.py --features_root feats --epochs 20 \
+        --out_dir runs/ablation -- --d_model 128 --num_layers 2 --nhead 4 --max_frames 256
+
+Trains, on ``{features_root}/train`` with ``dev`` for validation, each variant:
+  full                      the seed's defaults
+  no_similarity_loss        --similarity_loss_weight 0
+  no_cross_attn             --no_cross_attn
+  visual_only               --modality visual (audio stream zeroed)
+  audio_only                --modality audio  (visual stream zeroed)
+then runs its best.pth over ``{features_root}/test`` with the Predictor (window by window, stitched)
+and reports frame AUC / AP, video AUC and AP@0.5 (when vocalens.eval.metrics is there) on all test
+videos and on real + each manipulation type (audio, visual, both). Arguments after ``--`` go to every
+`vocalens train` call. Writes benchmarks/results/ablation.md (and the per-variant JSON next to the runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vocalens.cli import main as vocalens
+from vocalens.data.store import list_videos, read_features
+from vocalens.inference import Predictor
+from vocalens.train.localizer_task import localization_metrics
+
+VARIANTS = {
+    "full": [],
+    "no_similarity_loss": ["--similarity_loss_weight", "0"],
+    "no_cross_attn": ["--no_cross_attn"],
+    "visual_only": ["--modality", "visual"],
+    "audio_only": ["--modality", "audio"],
+}
+GROUPS = ("all", "audio", "visual", "both")
+
+
+def evaluate(checkpoint: Path, root: str, split: str) -> dict:
+    pred = Predictor.from_checkpoint(checkpoint)
+    videos = {}
+    for path in list_videos(root, split):
+        f = read_features(path)
+        if f.frame_labels is None:
+            continue
+        out = pred.predict_features(f)
+        videos[f.video_id] = {**out, "labels": f.frame_labels.astype(np.float32),
+                              "video_label": int(f.frame_labels.any()),
+                              "manipulation": str(f.meta.get("manipulation", "unknown"))}
+    fps = float(pred.config.get("fps", 25.0))
+    res = {"all": localization_metrics(videos, fps, pred.threshold)}
+    for g in GROUPS[1:]:
+        sub = {k: v for k, v in videos.items() if v["manipulation"] in ("real", g)}
+        if any(v["manipulation"] == g for v in sub.values()):
+            res[g] = localization_metrics(sub, fps, pred.threshold)
+    return res
+
+
+def fmt(x) -> str:
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3f}"
+
+
+def main() -> None:
+    argv = sys.argv[1:]
+    extra = argv[argv.index("--") + 1:] if "--" in argv else []
+    argv = argv[:argv.index("--")] if "--" in argv else argv
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--features_root", help="feature store with train/dev/test (or use --toy)")
+    ap.add_argument("--toy", type=int, default=0, metavar="N",
+                    help="write a toy store (vocalens.train.toy: A/V agreement is the only cue) of N train videos "
+                         "(N/2 dev, N/2 test) under OUT_DIR/toy_features and use it")
+    ap.add_argument("--out_dir", default="runs/ablation")
+    ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--test_split", default="test")
+    ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "ablation.md"))
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    if args.toy:
+        from vocalens.train.toy import write_toy_store
+        args.features_root = str(write_toy_store(Path(args.out_dir) / "toy_features",
+                                                 {"train": args.toy, "dev": args.toy // 2, "test": args.toy // 2},
+                                                 frames=(40, 80), noise=0.05))
+    if not args.features_root:
+        ap.error("give --features_root or --toy N")
+    results = {}
+    for name in args.variants:
+        run_dir = Path(args.out_dir) / name
+        t0 = time.perf_counter()
+        rc = vocalens(["train", "--features_root", args.features_root, "--splits", "train", "dev",
+                       "--epochs", str(args.epochs), "--output_dir", str(run_dir), "--no_progress",
+                       *VARIANTS[name], *extra])
+        if rc:
+            raise SystemExit(f"training {name} failed (exit {rc})")
+        results[name] = evaluate(run_dir / "best.pth", args.features_root, args.test_split)
+        results[name]["train_seconds"] = time.perf_counter() - t0
+        (run_dir / f"{args.test_split}_metrics.json").write_text(json.dumps(results[name], indent=1))
+        print(name, json.dumps(results[name]["all"]))
+
+    head = ["variant"] + [f"{g} {m}" for g in GROUPS for m in ("frame AUC", "frame AP", "video AUC", "AP@0.5")]
+    lines = ["# Localizer ablations", "",
+             f"`PYTHONPATH=src python benchmarks/ablation.py "
+             + (f"--toy {args.toy}" if args.toy else f"--features_root {args.features_root}")
+             + f" --epochs {args.epochs}"
+             + (" -- " + " ".join(extra) if extra else "") + "`; metrics on the "
+             f"`{args.test_split}` split with each variant's best.pth; a group = real videos + that manipulation type.",
+             "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, res in results.items():
+        cells = [name]
+        for g in GROUPS:
+            m = res.get(g, {})
+            cells += [fmt(m.get("frame_auc")), fmt(m.get("frame_ap")), fmt(m.get("video_auc")), fmt(m.get("ap@0.5"))]
+        lines.append("| " + " | ".join(cells) + " |")
+    if "full" in results:
+        a = results["full"]["all"]
+        ok = a.get("frame_auc", 0) >= 0.90 and a.get("video_auc", 0) >= 0.95
+        lines += ["", f"Quality target (full model: frame AUC >= 0.90, video AUC >= 0.95): "
+                      f"{'met' if ok else 'NOT met'} (frame AUC {fmt(a.get('frame_auc'))}, "
+                      f"video AUC {fmt(a.get('video_auc'))})."]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(text)
+
+
+if __name__ == "__main__":
+    main()

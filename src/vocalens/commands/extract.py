@@ -1,0 +1,107 @@
+"""Turn videos into per-frame visual and audio embeddings with frame labels (the seed's
+prepare_lavdf_features.py): {output_root}/{split}/{video_id}/visual_embeddings.npz,
+audio_embeddings.npz, meta.json.
+
+examples:
+  vocalens extract --dataset_root LAV-DF --metadata LAV-DF/metadata.min.json --output_root feats \\
+      --splits train dev test --face none --skip_existing
+  torchrun --nproc_per_node 4 -m vocalens extract --dataset_root LAV-DF --output_root feats --use_gpu \\
+      --visual_encoder vit --visual_weights models/vit-base --audio_encoder wav2vec2 --audio_weights models/w2v2
+  vocalens extract --dataset_root my_videos/ --output_root my_feats      # a plain folder: no labels
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from vocalens.data.metadata import SPLITS, SkipCounter, read_dataset
+from vocalens.errors import UserError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset_root", required=True, help="dataset root (LAV-DF / AV-Deepfake1M layout) or a folder of videos")
+    p.add_argument("--metadata", default=None, help="metadata file (default: metadata.min.json / metadata.json under the root)")
+    p.add_argument("--output_root", required=True, help="feature store to write")
+    p.add_argument("--splits", nargs="+", default=list(SPLITS), help="splits to extract (default: train dev test)")
+    p.add_argument("--use_gpu", action="store_true", help="run the encoders on CUDA (cuda:LOCAL_RANK under torchrun)")
+    p.add_argument("--skip_existing", action="store_true", help="skip videos whose feature folder is complete")
+    p.add_argument("--visual_encoder", default="default", help="default | vit | avff | any registered name")
+    p.add_argument("--audio_encoder", default="default", help="default | wav2vec2 | avff | any registered name")
+    p.add_argument("--visual_weights", default=None, help="local folder of the visual encoder's weights (vit, avff)")
+    p.add_argument("--audio_weights", default=None, help="local folder of the audio encoder's weights (wav2vec2, avff)")
+    p.add_argument("--face", default="auto",
+                   help="none (videos are face crops already: LAV-DF, synth), auto (detect, track, crop), "
+                        "or a detector name of vocalens.media.faces (default: auto)")
+    p.add_argument("--face_stride", type=int, default=5, help="detect faces every N frames and track between (default 5)")
+    p.add_argument("--face_margin", type=float, default=None, help="margin around the face box (default: the face module's)")
+    p.add_argument("--fps", type=float, default=25.0, help="frame rate of the output grid (default 25)")
+    p.add_argument("--batch_size", type=int, default=64, help="frames per visual encoder forward pass (vit)")
+    p.add_argument("--num_workers", type=int, default=1,
+                   help="decoding/face processes running ahead of the encoders (0: all in this process)")
+    p.add_argument("--shard", default=None, help="i/n: do every n-th video from i (default: RANK/WORLD_SIZE or 0/1)")
+    p.add_argument("--dtype", choices=("float16", "float32"), default="float16", help="stored dtype (default float16)")
+    p.add_argument("--limit", type=int, default=None, help="only the first N videos of this shard (for a quick try)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _device(use_gpu: bool) -> str:
+    if not use_gpu:
+        return "cpu"
+    import torch
+
+    if not torch.cuda.is_available():
+        print("vocalens extract: --use_gpu but no CUDA device is visible; running on CPU", file=sys.stderr)
+        return "cpu"
+    return f"cuda:{int(os.environ.get('LOCAL_RANK', 0)) % torch.cuda.device_count()}"
+
+
+def _is_plain_folder(root: Path, metadata) -> bool:
+    return (metadata is None and not (root / "metadata.min.json").is_file() and not (root / "metadata.json").is_file()
+            and not any(root.glob("*_metadata.json")))
+
+
+def run(args) -> int:
+    from vocalens.encoders import build_audio_encoder, build_visual_encoder
+    from vocalens.extract import extract, parse_shard, shard_records
+    from vocalens.data.store import append_failure
+
+    root = Path(args.dataset_root)
+    if not root.is_dir():
+        raise UserError(f"{root}: dataset root not found")
+    if args.fps <= 0 or args.batch_size <= 0 or args.face_stride <= 0:
+        raise UserError("--fps, --batch_size and --face_stride must be positive")
+    index, count = parse_shard(args.shard)
+    labelled = not _is_plain_folder(root, args.metadata)
+    skipped = SkipCounter()
+    records = read_dataset(root, args.metadata, args.splits, check_files=False, skip_invalid=True, skipped=skipped)
+    if labelled:
+        records = [r for r in records if r.split in args.splits]
+    mine = shard_records(records, index, count)
+    if args.limit is not None:
+        mine = mine[: args.limit]
+
+    device = _device(args.use_gpu)
+    vopts = {"batch_size": args.batch_size} if args.visual_encoder == "vit" else {}
+    visual = build_visual_encoder(args.visual_encoder, weights=args.visual_weights, device=device, **vopts)
+    audio = build_audio_encoder(args.audio_encoder, weights=args.audio_weights, device=device)
+    out = Path(args.output_root)
+    for msg in skipped.skipped:
+        append_failure(out, {"stage": "metadata", "error": msg})
+    print(f"vocalens extract: {len(mine)} videos in shard {index}/{count} of {len(records)} "
+          f"({'labelled' if labelled else 'no labels'}); visual {visual.name} ({visual.dim}), "
+          f"audio {audio.name} ({audio.dim} @ {audio.rate:g} Hz), face {args.face}, device {device}", file=sys.stderr)
+
+    summary = extract(mine, out, visual, audio, fps=args.fps, face=args.face, face_stride=args.face_stride,
+                      face_margin=args.face_margin, labelled=labelled, skip_existing=args.skip_existing,
+                      num_workers=args.num_workers, dtype=np.dtype(args.dtype), progress=not args.quiet)
+    print(f"vocalens extract: {summary}")
+    if skipped.skipped:
+        print(f"vocalens extract: {len(skipped)} invalid metadata entries skipped, e.g. {skipped.skipped[0]}")
+    if summary.failed:
+        print(f"vocalens extract: {summary.failed} videos failed (see {out / 'failures.jsonl'}), e.g. {summary.failures[0]}")
+    return 1 if summary.failed and not (summary.done or summary.existing) else 0

@@ -1,0 +1,293 @@
+"""The extraction pipeline: videos -> per-frame visual/audio embeddings + frame labels in the store.
+
+Workers decode each video (frames on the fps grid, 16 kHz audio aligned by timestamps) and cut
+its face crops while the main process encodes the previous videos and writes them, so decoding,
+face detection and encoding overlap. A video that cannot be decoded (no audio, truncated, empty)
+is appended to ``failures.jsonl`` and skipped; the run goes on. Each video's folder is written
+atomically by ``vocalens.data.store.write_features``, so ``skip_existing`` can trust what it finds
+after a killed run. Sharding by ``RANK``/``WORLD_SIZE`` spreads a dataset over processes/nodes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+import torch
+
+from vocalens import __version__
+from vocalens.data.labels import frame_labels
+from vocalens.data.metadata import VideoRecord
+from vocalens.data.store import append_failure, is_complete, video_dir, write_features
+from vocalens.errors import UserError
+from vocalens.media.video import load_video
+
+FACE_SIZE = 224
+DETECT_MAX_SIDE = 640  # frames are decoded at most this large when faces are detected
+
+
+# ---------------------------------------------------------------- sharding and resume
+
+def parse_shard(text: str | None) -> tuple[int, int]:
+    """'i/n' -> (i, n); None -> from RANK/WORLD_SIZE (torchrun, SLURM wrappers), else (0, 1)."""
+    if text is None:
+        rank, world = os.environ.get("RANK"), os.environ.get("WORLD_SIZE")
+        if rank is None or world is None:
+            return 0, 1
+        text = f"{rank}/{world}"
+    m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", str(text))
+    if not m or not int(m.group(2)) > int(m.group(1)) >= 0:
+        raise UserError(f"--shard {text}: expected i/n with 0 <= i < n (e.g. 0/4)")
+    return int(m.group(1)), int(m.group(2))
+
+
+def shard_records(records: Sequence[VideoRecord], index: int, count: int) -> list[VideoRecord]:
+    """Every ``count``-th video from ``index`` in a fixed order, so n shards cover each video once."""
+    ordered = sorted(records, key=lambda r: (r.split, r.video_id))
+    return ordered[index::count]
+
+
+_TMP = re.compile(r"^\.tmp-(?P<vid>.+)-[A-Za-z0-9_]{8}$")
+
+
+def remove_stale_temps(output_root: str | Path, records: Iterable[VideoRecord]) -> int:
+    """Delete temporary folders a killed run left for *these* videos (other shards' are left alone)."""
+    mine: dict[str, set[str]] = {}
+    for r in records:
+        mine.setdefault(r.split, set()).add(r.video_id)
+    removed = 0
+    for split, ids in mine.items():
+        base = Path(output_root) / split
+        if not base.is_dir():
+            continue
+        for p in base.iterdir():
+            m = _TMP.match(p.name)
+            if m and m.group("vid") in ids and p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+                removed += 1
+    return removed
+
+
+# ---------------------------------------------------------------- decoding (runs in workers)
+
+@dataclass
+class Decoded:
+    """One video ready for the encoders: face crops and audio, or the reason it failed."""
+
+    index: int
+    faces: torch.Tensor | None = None  # [T, S, S, 3] uint8 (a tensor: shared memory between processes)
+    audio: np.ndarray | None = None  # [N] float32 16 kHz
+    source_fps: float = 0.0
+    face_found: np.ndarray | None = None  # [T] bool, None when faces were not detected (--face none)
+    face_detector: str | None = None  # the detector that ran ('auto' resolved), None for --face none
+    error: str | None = None
+    seconds: float = 0.0  # time spent decoding + cropping
+
+
+def missing_runs(found: np.ndarray) -> list[list[int]]:
+    """Frames without a face as [start, end) runs: compact for meta.json."""
+    miss = np.concatenate([[0], (~np.asarray(found, bool)).astype(np.int8), [0]])
+    edges = np.diff(miss)
+    return [[int(s), int(e)] for s, e in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1))]
+
+
+def _crop_faces(frames: np.ndarray, face: str, stride: int, margin: float | None):
+    try:
+        from vocalens.media import faces as face_mod
+    except ImportError as e:
+        raise UserError(f"--face {face}: face detection is not available ({e}); use --face none for face-cropped videos")
+    kw = {} if margin is None else {"margin": margin}
+    track = face_mod.detect_faces(frames, stride=stride, detector=face)
+    crops = face_mod.crop_faces(frames, track, size=FACE_SIZE, **kw)
+    return np.asarray(crops, dtype=np.uint8), np.asarray(track.found, dtype=bool), str(getattr(track, "detector", face))
+
+
+def resolve_face(face: str) -> str:
+    """'none', or the concrete detector name ('auto' resolved once here, not per worker); UserError if unknown."""
+    if face == "none":
+        return face
+    try:
+        from vocalens.media import faces as face_mod
+    except ImportError as e:
+        raise UserError(f"--face {face}: face detection is not available ({e}); use --face none for face-cropped videos")
+    try:
+        name = face_mod.resolve_detector(face)
+        face_mod.get_detector(name)
+    except (ValueError, RuntimeError) as e:
+        raise UserError(f"--face {face}: {e}")
+    return name
+
+
+def decode_video(record: VideoRecord, fps: float, face: str = "none", face_stride: int = 5,
+                 face_margin: float | None = None, index: int = 0) -> Decoded:
+    """Decode one video and cut its face crops; a bad file becomes ``Decoded(error=...)``, never an exception."""
+    t0 = time.perf_counter()
+    try:
+        if face == "none":
+            media = load_video(record.path, fps=fps, size=(FACE_SIZE, FACE_SIZE), audio="required")
+            crops, found, detector = media.frames, None, None
+        else:
+            media = load_video(record.path, fps=fps, max_side=DETECT_MAX_SIDE, audio="required")
+            crops, found, detector = _crop_faces(media.frames, face, face_stride, face_margin)
+        if media.audio is None or len(media.audio) == 0:
+            raise UserError(f"{record.path}: empty audio track")
+        return Decoded(index=index, faces=torch.from_numpy(np.ascontiguousarray(crops)), audio=media.audio,
+                       source_fps=media.source_fps, face_found=found, face_detector=detector,
+                       seconds=time.perf_counter() - t0)
+    except UserError as e:
+        return Decoded(index=index, error=str(e), seconds=time.perf_counter() - t0)
+    except Exception as e:  # a decoder crash on one file must not stop the run
+        return Decoded(index=index, error=f"{record.path}: {e.__class__.__name__}: {e}",
+                       seconds=time.perf_counter() - t0)
+
+
+class _DecodeDataset(torch.utils.data.Dataset):
+    def __init__(self, records, **kw):
+        self.records, self.kw = list(records), kw
+
+    def __len__(self):
+        return len(self.records)
+
+    def __getitem__(self, i):
+        return decode_video(self.records[i], index=i, **self.kw)
+
+
+def _identity(x):
+    return x
+
+
+def _worker_init(_):
+    torch.set_num_threads(1)  # decoding is the worker's job; the main process owns the cores for encoding
+
+
+def iter_decoded(records: Sequence[VideoRecord], num_workers: int, prefetch: int = 2, **kw):
+    """Decoded videos in order; with workers, decoding runs ahead of the consumer."""
+    if num_workers <= 0:
+        for i, r in enumerate(records):
+            yield decode_video(r, index=i, **kw)
+        return
+    loader = torch.utils.data.DataLoader(_DecodeDataset(records, **kw), batch_size=None, shuffle=False,
+                                         num_workers=num_workers, collate_fn=_identity, prefetch_factor=prefetch,
+                                         worker_init_fn=_worker_init, persistent_workers=False)
+    yield from loader
+
+
+# ---------------------------------------------------------------- the run
+
+def build_meta(record: VideoRecord, num_frames: int, fps: float, visual_encoder, audio_encoder,
+               labelled: bool, face: str, face_found: np.ndarray | None, source_fps: float,
+               face_detector: str | None = None) -> dict:
+    """meta.json of one video (the store adds num_frames, dims and audio_frames)."""
+    meta = {
+        "video_id": record.video_id, "split": record.split, "source": str(record.path), "file": record.file,
+        "fps": float(fps), "audio_rate": float(audio_encoder.rate), "duration": num_frames / float(fps),
+        "source_fps": float(source_fps), "visual_encoder": visual_encoder.config(),
+        "audio_encoder": audio_encoder.config(), "face": face, "face_detector": face_detector,
+        "faces_found": 1.0 if face_found is None else float(np.mean(face_found)) if len(face_found) else 0.0,
+        "face_missing_frames": [] if face_found is None else missing_runs(face_found),
+        "extractor": f"vocalens {__version__}",
+    }
+    if record.video_frames is not None:  # the dataset's own frame count, to spot decode/label drift
+        meta["metadata_video_frames"] = int(record.video_frames)
+    if labelled:
+        meta.update(fake_periods=[list(p) for p in record.fake_periods], modify_video=record.modify_video,
+                    modify_audio=record.modify_audio, manipulation=record.manipulation, label=record.label)
+        if record.visual_fake_periods is not None:
+            meta["visual_fake_periods"] = [list(p) for p in record.visual_fake_periods]
+        if record.audio_fake_periods is not None:
+            meta["audio_fake_periods"] = [list(p) for p in record.audio_fake_periods]
+    else:
+        meta.update(fake_periods=None, modify_video=None, modify_audio=None, manipulation="unknown", label=None)
+    return meta
+
+
+@dataclass
+class Summary:
+    total: int = 0
+    done: int = 0
+    existing: int = 0
+    failed: int = 0
+    frames: int = 0
+    video_seconds: float = 0.0
+    wall_seconds: float = 0.0
+    stale_removed: int = 0
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def realtime(self) -> float:
+        return self.video_seconds / max(self.wall_seconds, 1e-9)
+
+    def __str__(self) -> str:
+        s = (f"{self.done} extracted, {self.existing} already complete, {self.failed} failed of {self.total} videos; "
+             f"{self.frames} frames ({self.video_seconds:.1f} s of video) in {self.wall_seconds:.1f} s "
+             f"= {self.realtime:.1f}x real time")
+        if self.stale_removed:
+            s += f"; removed {self.stale_removed} unfinished folders of a killed run"
+        return s
+
+
+def extract(records: Sequence[VideoRecord], output_root: str | Path, visual_encoder, audio_encoder, *,
+            fps: float = 25.0, face: str = "none", face_stride: int = 5, face_margin: float | None = None,
+            labelled: bool = True, skip_existing: bool = False, num_workers: int = 1,
+            dtype=np.float16, progress: bool = True,
+            on_video: Callable[[VideoRecord, dict], None] | None = None) -> Summary:
+    """Extract ``records`` (already sharded) into ``output_root``; failures go to failures.jsonl."""
+    t_start = time.perf_counter()
+    detector = resolve_face(face)  # meta.json keeps the user's choice, face_detector the resolved one
+    out = Path(output_root)
+    summary = Summary(total=len(records))
+    summary.stale_removed = remove_stale_temps(out, records)
+    todo = []
+    for r in records:
+        if skip_existing and is_complete(video_dir(out, r.split, r.video_id)):
+            summary.existing += 1
+        else:
+            todo.append(r)
+
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(todo), unit="video", disable=not progress, dynamic_ncols=True, smoothing=0.1)
+    try:
+        for item in iter_decoded(todo, num_workers, fps=fps, face=detector, face_stride=face_stride,
+                                 face_margin=face_margin):
+            rec = todo[item.index]
+            if item.error is None:
+                try:
+                    faces = item.faces.numpy()
+                    t = len(faces)
+                    visual = visual_encoder.encode(faces)
+                    audio = audio_encoder.encode(item.audio)
+                    labels = frame_labels(rec.fake_periods, t, fps) if labelled else None
+                    meta = build_meta(rec, t, fps, visual_encoder, audio_encoder, labelled, face,
+                                      item.face_found, item.source_fps, item.face_detector)
+                    write_features(video_dir(out, rec.split, rec.video_id), visual, audio, labels, meta, dtype=dtype)
+                    summary.done += 1
+                    summary.frames += t
+                    summary.video_seconds += t / fps
+                    if on_video is not None:
+                        on_video(rec, meta)
+                except UserError as e:
+                    item.error = str(e)
+                except Exception as e:  # one video's encoder failure is reported, the run goes on
+                    item.error = f"{rec.path}: {e.__class__.__name__}: {e}"
+            if item.error is not None:
+                summary.failed += 1
+                if len(summary.failures) < 20:  # examples for the summary; the full list is failures.jsonl
+                    summary.failures.append(item.error)
+                append_failure(out, {"video_id": rec.video_id, "split": rec.split, "source": str(rec.path),
+                                     "error": item.error, "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
+            bar.update(1)
+            elapsed = time.perf_counter() - t_start
+            bar.set_postfix_str(f"{summary.frames / max(elapsed, 1e-9):.0f} frames/s, "
+                                f"{summary.video_seconds / max(elapsed, 1e-9):.1f}x realtime, {summary.failed} failed",
+                                refresh=False)
+    finally:
+        bar.close()
+    summary.wall_seconds = time.perf_counter() - t_start
+    return summary

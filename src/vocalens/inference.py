@@ -1,0 +1,105 @@
+"""Predictor: a localizer checkpoint -> per-frame fake probabilities on extracted features.
+
+Used by `vocalens evaluate / infer / detect`. The checkpoint carries everything needed
+(``ckpt["task"]``): the model config, feature dims, fps, the encoders recorded in the store's
+meta.json, max_frames, the ablation modality and the decision threshold chosen on dev.
+
+    p = Predictor.from_checkpoint("checkpoints/localization/best.pth")
+    out = p.predict(visual, audio, audio_rate=50.0, fps=25.0)   # frame_probs [T], similarity [T], video_prob
+    out = p.predict_features(read_features(folder))
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vocalens.data.align import resample_to_frames
+from vocalens.data.dataset import apply_modality, window_starts
+from vocalens.data.store import VideoFeatures
+from vocalens.errors import UserError
+from vocalens.models.localizer import Localizer, LocalizerConfig
+from vocalens.train import checkpoint as ckpt_io
+
+CHECKPOINT_KIND = "vocalens-localizer"
+
+
+class Predictor:
+    def __init__(self, model: Localizer, config: dict, device: str | torch.device = "cpu", source: str = "<model>",
+                 window_batch: int = 16):
+        self.model = model.to(device).eval()
+        self.config = config
+        self.device = torch.device(device)
+        self.source = source
+        self.window_batch = window_batch
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device: str | torch.device = "cpu") -> "Predictor":
+        ckpt = ckpt_io.load(path, map_location="cpu")
+        cfg = ckpt.get("task") or {}
+        if cfg.get("kind") != CHECKPOINT_KIND:
+            raise UserError(f"{path}: not a VOCA-Lens localizer checkpoint (kind={cfg.get('kind')!r})")
+        model = Localizer(LocalizerConfig(**cfg["model_config"]))
+        model.load_state_dict(ckpt["model"])
+        config = dict(cfg)
+        config.setdefault("threshold", 0.5)
+        config["epoch"] = ckpt.get("epoch")
+        config["metrics"] = dict(ckpt.get("metrics") or {})
+        return cls(model, config, device, source=str(path))
+
+    @property
+    def threshold(self) -> float:
+        return float(self.config.get("threshold", 0.5))
+
+    @property
+    def max_frames(self) -> int:
+        return int(self.config.get("max_frames", 512))
+
+    def _check_dims(self, dv: int, da: int, what: str) -> None:
+        want_v, want_a = int(self.config["visual_dim"]), int(self.config["audio_dim"])
+        if (dv, da) != (want_v, want_a):
+            raise UserError(f"{what}: features are visual {dv}-d / audio {da}-d but {self.source} expects "
+                            f"visual {want_v}-d / audio {want_a}-d (extracted with other encoders?)")
+
+    @torch.no_grad()
+    def predict(self, visual: np.ndarray, audio: np.ndarray, audio_rate: float, fps: float = 25.0,
+                name: str = "features") -> dict:
+        """visual [T,Dv], audio [Ta,Da] at audio_rate Hz -> {frame_probs [T], similarity [T], video_prob}."""
+        visual = np.asarray(visual, dtype=np.float32)
+        audio = np.asarray(audio, dtype=np.float32)
+        if visual.ndim != 2 or audio.ndim != 2:
+            raise UserError(f"{name}: expected visual [T,Dv] and audio [Ta,Da], got {visual.shape} and {audio.shape}")
+        self._check_dims(visual.shape[1], audio.shape[1], name)
+        t = visual.shape[0]
+        if t == 0:
+            return {"frame_probs": np.zeros(0, np.float32), "similarity": np.zeros(0, np.float32), "video_prob": 0.0}
+        audio_f = resample_to_frames(audio, audio_rate, t, fps)
+        visual, audio_f = apply_modality(visual, audio_f, self.config.get("modality", "both"))
+        starts = window_starts(t, self.max_frames)
+        length = min(t, self.max_frames) if self.max_frames > 0 else t
+        probs = np.zeros(t, np.float64)
+        sims = np.zeros(t, np.float64)
+        counts = np.zeros(t, np.int64)
+        video_prob = 0.0
+        amp = self.device.type == "cuda"
+        for i in range(0, len(starts), self.window_batch):
+            chunk = starts[i:i + self.window_batch]
+            v = torch.from_numpy(np.stack([visual[s:s + length] for s in chunk])).to(self.device)
+            a = torch.from_numpy(np.stack([audio_f[s:s + length] for s in chunk])).to(self.device)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=amp):
+                logits, vlogit, sim = self.model(v, a)
+            p = torch.sigmoid(logits.float()).cpu().numpy()
+            s_ = sim.float().cpu().numpy()
+            for j, s in enumerate(chunk):
+                probs[s:s + length] += p[j]
+                sims[s:s + length] += s_[j]
+                counts[s:s + length] += 1
+            video_prob = max(video_prob, float(torch.sigmoid(vlogit.float()).max()))
+        counts = np.maximum(counts, 1)
+        return {"frame_probs": (probs / counts).astype(np.float32), "similarity": (sims / counts).astype(np.float32),
+                "video_prob": video_prob}
+
+    def predict_features(self, feats: VideoFeatures) -> dict:
+        return self.predict(feats.visual, feats.audio, feats.audio_rate, feats.fps, name=feats.video_id)

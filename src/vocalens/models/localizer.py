@@ -1,0 +1,115 @@
+"""The VOCA-Lens localizer: per-frame fake logits from per-frame visual and audio features.
+
+visual [B,T,Dv], audio [B,T,Da] (already on the video frames), mask [B,T] (True = real frame)
+  -> projections to d_model (Linear + LayerNorm)
+  -> similarity = cos(v, a) per frame, in [-1, 1]               (the explicit audio-visual sync signal)
+  -> cross-modal attention, v attends to a and a attends to v (residual + LayerNorm), fused by mean;
+     ``cross_attn=False``: fused = (v + a) / 2
+  -> + sinusoidal positions -> temporal Transformer encoder (pre-norm, GELU)
+  -> frame classifier on cat[encoded, similarity] (d_model + 1) -> frame_logits [B,T]
+  -> video head on [masked mean, masked max] of the encoded frames -> video_logit [B]
+     ``video_head=False``: video_logit = masked max of the frame logits (so a video score still exists)
+
+Padded frames are excluded as attention keys everywhere, from pooling and from every loss; their
+outputs are whatever the computation gives and must be ignored (they never affect valid frames).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass
+class LocalizerConfig:
+    visual_dim: int
+    audio_dim: int
+    d_model: int = 512
+    num_layers: int = 4
+    nhead: int = 8
+    dim_feedforward: int | None = None  # default 4 * d_model
+    dropout: float = 0.1
+    cross_attn: bool = True
+    video_head: bool = True
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def sinusoidal_positions(length: int, dim: int, device=None, dtype=torch.float32) -> torch.Tensor:
+    """[length, dim] fixed sin/cos positions (Vaswani et al.), any length."""
+    pos = torch.arange(length, device=device, dtype=torch.float32)[:, None]
+    i = torch.arange(0, dim, 2, device=device, dtype=torch.float32)
+    angle = pos * torch.exp(-math.log(10000.0) * i / dim)
+    pe = torch.zeros(length, dim, device=device)
+    pe[:, 0::2] = torch.sin(angle)
+    pe[:, 1::2] = torch.cos(angle[:, : dim // 2])
+    return pe.to(dtype)
+
+
+class CrossModalBlock(nn.Module):
+    """Bidirectional cross attention: video queries audio, audio queries video; mean-fused."""
+
+    def __init__(self, d_model: int, nhead: int, dropout: float):
+        super().__init__()
+        self.v2a = nn.MultiheadAttention(d_model, nhead, dropout=dropout, batch_first=True)
+        self.a2v = nn.MultiheadAttention(d_model, nhead, dropout=dropout, batch_first=True)
+        self.norm_v = nn.LayerNorm(d_model)
+        self.norm_a = nn.LayerNorm(d_model)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, v: torch.Tensor, a: torch.Tensor, pad: torch.Tensor | None) -> torch.Tensor:
+        v_att, _ = self.v2a(v, a, a, key_padding_mask=pad, need_weights=False)
+        a_att, _ = self.a2v(a, v, v, key_padding_mask=pad, need_weights=False)
+        v_enh = self.norm_v(v + self.drop(v_att))
+        a_enh = self.norm_a(a + self.drop(a_att))
+        return (v_enh + a_enh) / 2
+
+
+class Localizer(nn.Module):
+    def __init__(self, cfg: LocalizerConfig):
+        super().__init__()
+        self.cfg = cfg
+        d = cfg.d_model
+        self.v_proj = nn.Sequential(nn.Linear(cfg.visual_dim, d), nn.LayerNorm(d))
+        self.a_proj = nn.Sequential(nn.Linear(cfg.audio_dim, d), nn.LayerNorm(d))
+        self.cross = CrossModalBlock(d, cfg.nhead, cfg.dropout) if cfg.cross_attn else None
+        layer = nn.TransformerEncoderLayer(d, cfg.nhead, cfg.dim_feedforward or 4 * d, cfg.dropout,
+                                           activation="gelu", batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, cfg.num_layers, norm=nn.LayerNorm(d), enable_nested_tensor=False)
+        self.input_drop = nn.Dropout(cfg.dropout)
+        self.frame_head = nn.Sequential(nn.Linear(d + 1, d // 2), nn.GELU(), nn.Dropout(cfg.dropout),
+                                        nn.Linear(d // 2, 1))
+        self.video_head = (nn.Sequential(nn.Linear(2 * d, d // 2), nn.GELU(), nn.Dropout(cfg.dropout),
+                                         nn.Linear(d // 2, 1)) if cfg.video_head else None)
+
+    def forward(self, visual: torch.Tensor, audio: torch.Tensor, mask: torch.Tensor | None = None):
+        """-> frame_logits [B,T], video_logit [B], similarity [B,T] (all float32)."""
+        b, t, _ = visual.shape
+        if mask is None:
+            mask = torch.ones(b, t, dtype=torch.bool, device=visual.device)
+        mask = mask.bool()
+        pad = ~mask
+        v = self.v_proj(visual)
+        a = self.a_proj(audio)
+        similarity = F.cosine_similarity(v.float(), a.float(), dim=-1, eps=1e-6)  # [B,T] in [-1,1]
+        fused = self.cross(v, a, pad) if self.cross is not None else (v + a) / 2
+        x = self.input_drop(fused + sinusoidal_positions(t, fused.shape[-1], fused.device, fused.dtype))
+        encoded = self.encoder(x, src_key_padding_mask=pad)
+        frame_in = torch.cat([encoded, similarity.unsqueeze(-1).to(encoded.dtype)], dim=-1)
+        frame_logits = self.frame_head(frame_in).squeeze(-1).float()
+        m = mask.to(encoded.dtype).unsqueeze(-1)
+        if self.video_head is not None:
+            mean = (encoded * m).sum(1) / m.sum(1).clamp_min(1)
+            peak = encoded.masked_fill(pad.unsqueeze(-1), float("-inf")).amax(1)  # a short fake still shows
+            video_logit = self.video_head(torch.cat([mean, peak], -1)).squeeze(-1).float()
+        else:
+            video_logit = frame_logits.masked_fill(pad, float("-inf")).amax(1)
+        return frame_logits, video_logit, similarity
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())

@@ -1,0 +1,90 @@
+"""Localizer losses: L = L_frame + a*L_video + b*L_smooth + g*L_similarity, padding-aware.
+
+Every frame term is a mean over valid frames only (mask True), so padding never changes a loss.
+- L_frame: BCE with ``pos_weight`` on fake frames, or focal loss (``use_focal``; alpha weighs fake
+  frames, 1 - alpha real ones; pos_weight is not used with focal loss).
+- L_video: BCE of the video logit against the video (or window) label.
+- L_smooth: mean over consecutive valid frame pairs of (p[t+1] - p[t])^2, p = sigmoid(logit).
+- L_similarity: mean over valid frames of (similarity - (1 - label))^2 (real -> 1, fake -> 0).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass
+class LossConfig:
+    pos_weight: float = 1.0  # resolved value (the CLI's -1 = auto is resolved from training frames)
+    use_focal: bool = False
+    focal_alpha: float = 0.25
+    focal_gamma: float = 2.0
+    video_loss_weight: float = 0.3
+    smooth_loss_weight: float = 0.1
+    similarity_loss_weight: float = 0.2
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    m = mask.to(values.dtype)
+    return (values * m).sum() / m.sum().clamp_min(1)
+
+
+def frame_bce(logits, labels, mask, pos_weight: float = 1.0) -> torch.Tensor:
+    pw = torch.tensor(float(pos_weight), device=logits.device, dtype=torch.float32)
+    per = F.binary_cross_entropy_with_logits(logits.float(), labels.float(), pos_weight=pw, reduction="none")
+    return _masked_mean(per, mask)
+
+
+def frame_focal(logits, labels, mask, alpha: float = 0.25, gamma: float = 2.0) -> torch.Tensor:
+    logits, y = logits.float(), labels.float()
+    ce = F.binary_cross_entropy_with_logits(logits, y, reduction="none")
+    p = torch.sigmoid(logits)
+    p_t = p * y + (1 - p) * (1 - y)
+    alpha_t = alpha * y + (1 - alpha) * (1 - y)
+    return _masked_mean(alpha_t * (1 - p_t) ** gamma * ce, mask)
+
+
+def video_bce(video_logit, video_labels) -> torch.Tensor:
+    return F.binary_cross_entropy_with_logits(video_logit.float(), video_labels.float())
+
+
+def smoothness(logits, mask) -> torch.Tensor:
+    p = torch.sigmoid(logits.float())
+    pair = mask[:, 1:] & mask[:, :-1]
+    return _masked_mean((p[:, 1:] - p[:, :-1]) ** 2, pair)
+
+
+def similarity_mse(similarity, labels, mask) -> torch.Tensor:
+    return _masked_mean((similarity.float() - (1.0 - labels.float())) ** 2, mask)
+
+
+def localizer_loss(frame_logits, video_logit, similarity, labels, video_labels, mask, cfg: LossConfig):
+    """-> (total, {frame, video, smooth, similarity}) with the components detached."""
+    mask = mask.bool()
+    if cfg.use_focal:
+        l_frame = frame_focal(frame_logits, labels, mask, cfg.focal_alpha, cfg.focal_gamma)
+    else:
+        l_frame = frame_bce(frame_logits, labels, mask, cfg.pos_weight)
+    parts = {"frame": l_frame}
+    total = l_frame
+    if cfg.video_loss_weight:
+        parts["video"] = video_bce(video_logit, video_labels)
+        total = total + cfg.video_loss_weight * parts["video"]
+    if cfg.smooth_loss_weight:
+        parts["smooth"] = smoothness(frame_logits, mask)
+        total = total + cfg.smooth_loss_weight * parts["smooth"]
+    if cfg.similarity_loss_weight:
+        parts["similarity"] = similarity_mse(similarity, labels, mask)
+        total = total + cfg.similarity_loss_weight * parts["similarity"]
+    return total, {k: v.detach() for k, v in parts.items()}
+
+
+def auto_pos_weight(num_fake: int, num_real: int) -> float:
+    """neg/pos ratio of the training frames (1.0 when there are no fake frames)."""
+    return float(num_real) / float(num_fake) if num_fake > 0 else 1.0

@@ -1,0 +1,357 @@
+"""The training loop shared by every vocalens model: one process or many (torchrun / DDP).
+
+A *task* says what is trained; `fit(task, cfg)` does the rest: process group, device, seeding,
+samplers (identical global batches on 1 or N processes), DDP wrapping, bf16 autocast on CUDA,
+AdamW with linear warmup + cosine, gradient clipping, validation over *all* ranks' predictions,
+checkpoints (``best.pth``, ``last.pth``, ``checkpoint_epoch{N}.pth``, written atomically),
+exact ``--resume``, TensorBoard, ``metrics.jsonl`` and a progress bar. Only rank 0 writes.
+
+The task interface (duck-typed; subclass :class:`Task` for the defaults)::
+
+    class MyTask(Task):
+        unit = "frames"                  # what the progress bar counts (frames/s)
+        best_metric = "frame_ap"         # key of validate()'s dict that picks best.pth
+        best_mode = "max"                # or "min"
+        find_unused_parameters = False   # DDP flag, for models with branches a batch may skip
+
+        def build_model(self) -> nn.Module: ...             # on CPU; the loop moves and wraps it
+        def train_dataset(self) -> Dataset: ...             # map-style, len() + __getitem__
+        def val_dataset(self) -> Dataset | None: ...        # None: no validation
+        def lengths(self, dataset) -> list[int] | None      # optional: per-item length -> length buckets
+        def collate(self, items) -> batch                   # dict/list/tuple of tensors (+ anything else)
+        def step(self, model, batch) -> (loss, logs)        # training forward; `model` may be DDP-wrapped,
+                                                            # call it (not model.module) so gradients sync;
+                                                            # logs: {name: float or 0-d tensor} to average
+        def count(self, batch) -> int                       # units in this batch (default: batch size)
+        def predict(self, model, batch) -> list             # eval forward (unwrapped model, no_grad):
+                                                            # one picklable item per sample (numpy, not tensors)
+        def validate(self, outputs: list) -> dict[str, float]  # outputs of ALL ranks, in one list (rank 0)
+        def checkpoint_extra(self, metrics) -> dict         # what inference needs (configs, dims, threshold);
+                                                            # stored as ckpt["task"]; weights_only-safe types
+        def param_groups(self, model, weight_decay) -> list # optional: AdamW groups
+
+Batches are moved to the device recursively (tensors inside dicts/lists/tuples). `step` runs under
+autocast; compute losses in float32 (``logits.float()``). A checkpoint holds ``model`` (state dict
+of the unwrapped model), ``optimizer``, ``scheduler``, ``epoch`` (completed, 1-based), ``best``
+(``{metric, mode, score, epoch}``), ``rng``, ``config`` (the FitConfig as a dict), ``metrics`` (that
+epoch's validation) and ``task`` (``checkpoint_extra``). `fit` returns a :class:`FitResult`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from vocalens.errors import UserError
+from vocalens.train import checkpoint as ckpt_io
+from vocalens.train import dist
+from vocalens.train.sampler import GlobalBatchSampler, ShardBatchSampler
+from vocalens.train.schedule import build_scheduler
+
+
+@dataclass
+class FitConfig:
+    output_dir: str
+    epochs: int = 100
+    batch_size: int = 8  # per process; the global batch is batch_size * world_size
+    val_batch_size: int | None = None
+    lr: float = 1e-4
+    weight_decay: float = 0.01
+    warmup_epochs: float = 5.0
+    min_lr_ratio: float = 0.0
+    grad_clip: float = 1.0  # max gradient norm; 0 disables
+    seed: int = 42
+    num_workers: int = 2
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    amp: bool = True  # bf16 autocast, CUDA only
+    resume: str | None = None  # a checkpoint file, or a run folder (its last.pth)
+    best_metric: str | None = None  # default: task.best_metric
+    best_mode: str | None = None
+    save_every: int = 1  # checkpoint_epoch{N}.pth every N epochs (0: never)
+    stop_after_epoch: int | None = None  # end this run after that epoch (a clean, resumable stop)
+    progress: bool = True
+    log_every: int = 10  # TensorBoard scalars every N steps
+    tensorboard: bool = True
+
+
+@dataclass
+class FitResult:
+    model: nn.Module  # unwrapped, on the training device, final weights
+    history: list[dict] = field(default_factory=list)  # one record per epoch (also in metrics.jsonl)
+    best_score: float | None = None
+    best_epoch: int | None = None
+    last_metrics: dict = field(default_factory=dict)
+
+
+class Task:
+    """Defaults for the optional parts of the task interface (see the module docstring)."""
+
+    unit = "items"
+    best_metric = "train_loss"
+    best_mode = "min"
+    find_unused_parameters = False
+
+    def val_dataset(self):
+        return None
+
+    def lengths(self, dataset):
+        return getattr(dataset, "lengths", None)
+
+    def collate(self, items):
+        return torch.utils.data.default_collate(items)
+
+    def count(self, batch) -> int:
+        first = batch[next(iter(batch))] if isinstance(batch, dict) else batch[0]
+        return int(len(first))
+
+    def validate(self, outputs: list) -> dict:
+        return {}
+
+    def checkpoint_extra(self, metrics: dict) -> dict:
+        return {}
+
+    def param_groups(self, model: nn.Module, weight_decay: float) -> list[dict]:
+        decay, no_decay = [], []
+        for p in model.parameters():
+            if p.requires_grad:
+                (decay if p.ndim >= 2 else no_decay).append(p)
+        return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def to_device(batch: Any, device: torch.device) -> Any:
+    if torch.is_tensor(batch):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)) and not (isinstance(batch, tuple) and hasattr(batch, "_fields")):
+        return type(batch)(to_device(v, device) for v in batch)
+    return batch
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+def _scalar(v) -> float:
+    return float(v.detach().float().item()) if torch.is_tensor(v) else float(v)
+
+
+def _better(score: float, best: float | None, mode: str) -> bool:
+    if score is None or (isinstance(score, float) and math.isnan(score)):
+        return False
+    if best is None:
+        return True
+    return score > best if mode == "max" else score < best
+
+
+def _resume_path(resume: str) -> Path:
+    p = Path(resume)
+    if p.is_dir():
+        p = p / "last.pth"
+    if not p.is_file():
+        raise UserError(f"{p}: checkpoint to resume from not found")
+    return p
+
+
+def _loader(task, dataset, sampler, cfg: FitConfig, device: torch.device, epoch: int) -> DataLoader:
+    g = torch.Generator()
+    g.manual_seed(cfg.seed * 1000003 + epoch)  # worker seeds independent of the global RNG
+    return DataLoader(dataset, batch_sampler=sampler, collate_fn=task.collate, num_workers=cfg.num_workers,
+                      pin_memory=device.type == "cuda", generator=g,
+                      prefetch_factor=4 if cfg.num_workers > 0 else None)
+
+
+def evaluate(task, model: nn.Module, dataset, cfg: FitConfig, device: torch.device) -> dict:
+    """Predict on this rank's shard, gather every rank's outputs, `task.validate` them on rank 0."""
+    model = _unwrap(model)
+    sampler = ShardBatchSampler(len(dataset), cfg.val_batch_size or cfg.batch_size, task.lengths(dataset),
+                                dist.rank(), dist.world_size())
+    outputs: list = []
+    was_training = model.training
+    model.eval()
+    amp = cfg.amp and device.type == "cuda"
+    with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+        for batch in _loader(task, dataset, sampler, cfg, device, 0):
+            outputs.extend(task.predict(model, to_device(batch, device)))
+    model.train(was_training)
+    gathered = dist.all_gather_objects(outputs)
+    metrics = task.validate([o for part in gathered for o in part]) if dist.is_main() else None
+    return dist.broadcast_object(metrics)
+
+
+def fit(task, cfg: FitConfig) -> FitResult:
+    """Train `task` as `cfg` says; see the module docstring for the task interface."""
+    device = dist.pick_device(cfg.device)
+    distributed = dist.setup(device)
+    try:
+        return _fit(task, cfg, device, distributed)
+    finally:
+        if distributed:
+            dist.cleanup()
+
+
+def _fit(task, cfg: FitConfig, device: torch.device, distributed: bool) -> FitResult:
+    rank, world = dist.rank(), dist.world_size()
+    main = rank == 0
+    out = Path(cfg.output_dir)
+    best_metric = cfg.best_metric or getattr(task, "best_metric", "train_loss")
+    best_mode = cfg.best_mode or getattr(task, "best_mode", "max")
+    ckpt_io.seed_everything(cfg.seed)
+
+    train_ds = task.train_dataset()
+    val_ds = task.val_dataset()
+    if val_ds is None or len(val_ds) == 0:
+        val_ds = None
+        if not best_metric.startswith("train_"):
+            best_metric, best_mode = "train_loss", "min"  # nothing to validate on: keep the lowest loss
+    if len(train_ds) == 0:
+        raise UserError("no training items")
+    model = task.build_model().to(device)
+    optimizer = torch.optim.AdamW(task.param_groups(model, cfg.weight_decay), lr=cfg.lr)
+    sampler = GlobalBatchSampler(len(train_ds), cfg.batch_size, task.lengths(train_ds), shuffle=True,
+                                 seed=cfg.seed, rank=rank, world_size=world)
+    steps_per_epoch = len(sampler)
+    scheduler = build_scheduler(optimizer, int(round(cfg.warmup_epochs * steps_per_epoch)),
+                                cfg.epochs * steps_per_epoch, cfg.min_lr_ratio)
+
+    start_epoch, best = 1, {"metric": best_metric, "mode": best_mode, "score": None, "epoch": None}
+    if cfg.resume:
+        state = ckpt_io.load(_resume_path(cfg.resume), map_location=device)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start_epoch = int(state["epoch"]) + 1
+        cfg = dataclasses.replace(cfg, seed=int(state.get("config", {}).get("seed", cfg.seed)))
+        sampler.seed = cfg.seed  # a resumed run keeps its own data order
+        best = dict(state.get("best") or best)
+        if best.get("metric") != best_metric:  # a different selection metric restarts the race
+            best = {"metric": best_metric, "mode": best_mode, "score": None, "epoch": None}
+        ckpt_io.set_rng_state(state["rng"])
+
+    ddp_model = model
+    if distributed:
+        ddp_model = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=getattr(task, "find_unused_parameters", False))
+
+    writer = None
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        _trim_metrics(out / "metrics.jsonl", start_epoch - 1)
+        with open(out / "config.json", "w") as f:
+            json.dump({"fit": dataclasses.asdict(cfg), "world_size": world, "task": task.checkpoint_extra({})},
+                      f, indent=1, default=str)
+        if cfg.tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+            writer = SummaryWriter(str(out / "tensorboard"))
+
+    amp = cfg.amp and device.type == "cuda"
+    result = FitResult(model=model, best_score=best["score"], best_epoch=best["epoch"])
+    global_step = scheduler.last_epoch
+    for epoch in range(start_epoch, cfg.epochs + 1):
+        sampler.set_epoch(epoch)
+        ddp_model.train()
+        sums: dict[str, float] = {}
+        units, n_steps, t0 = 0, 0, time.perf_counter()
+        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}/{cfg.epochs}", unit="step",
+                   disable=not (main and cfg.progress), dynamic_ncols=True, leave=False)
+        for batch in _loader(task, train_ds, sampler, cfg, device, epoch):
+            batch = to_device(batch, device)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                loss, logs = task.step(ddp_model, batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norm = (nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip) if cfg.grad_clip > 0
+                         else torch.tensor(float("nan")))
+            optimizer.step()
+            scheduler.step()
+            global_step += 1
+            n_steps += 1
+            units += task.count(batch)
+            logs = {"loss": _scalar(loss), **{k: _scalar(v) for k, v in logs.items()}}
+            for k, v in logs.items():
+                sums[k] = sums.get(k, 0.0) + v
+            if main:
+                rate = units * world / max(time.perf_counter() - t0, 1e-9)
+                bar.set_postfix(loss=f"{logs['loss']:.4f}", **{f"{task.unit}/s": f"{rate:,.0f}"})
+                bar.update(1)
+                if writer is not None and global_step % cfg.log_every == 0:
+                    for k, v in logs.items():
+                        writer.add_scalar(f"train/{k}", v, global_step)
+                    writer.add_scalar("train/lr", scheduler.get_last_lr()[0], global_step)
+                    writer.add_scalar("train/grad_norm", _scalar(grad_norm), global_step)
+        bar.close()
+        keys = sorted(sums)
+        totals = dist.all_reduce_sum([sums[k] for k in keys] + [n_steps, units], device)
+        train_time = time.perf_counter() - t0
+        record: dict[str, Any] = {"epoch": epoch, "step": global_step, "lr": scheduler.get_last_lr()[0]}
+        record.update({f"train_{k}": totals[i] / max(totals[-2], 1) for i, k in enumerate(keys)})
+        record[f"train_{task.unit}_per_s"] = totals[-1] / max(train_time, 1e-9)
+
+        metrics = evaluate(task, ddp_model, val_ds, cfg, device) if val_ds is not None else {}
+        record.update({f"val_{k}": v for k, v in metrics.items()})
+        record["time_s"] = time.perf_counter() - t0
+        score = record.get(best_metric, record.get(f"val_{best_metric}", metrics.get(best_metric)))
+        improved = _better(score, best["score"], best_mode)
+        if improved:
+            best.update(score=float(score), epoch=epoch)
+        record["best_" + best_metric] = best["score"]
+        result.history.append(record)
+        result.last_metrics = metrics
+
+        if main:
+            state = {
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "epoch": epoch, "best": dict(best),
+                "rng": ckpt_io.rng_state(), "config": dataclasses.asdict(cfg), "metrics": dict(metrics),
+                "task": task.checkpoint_extra(metrics), "world_size": world,
+            }
+            ckpt_io.save_atomic(state, out / "last.pth")
+            if cfg.save_every and epoch % cfg.save_every == 0:
+                ckpt_io.save_atomic(state, out / f"checkpoint_epoch{epoch}.pth")
+            if improved:
+                ckpt_io.save_atomic(state, out / "best.pth")
+            with open(out / "metrics.jsonl", "a") as f:
+                f.write(json.dumps(record, default=_json_default) + "\n")
+            if writer is not None:
+                for k, v in record.items():
+                    if k not in ("epoch", "step") and isinstance(v, (int, float)) and v is not None:
+                        writer.add_scalar(f"epoch/{k}", v, epoch)
+                writer.flush()
+            shown = {k: v for k, v in record.items() if isinstance(v, float) and not math.isnan(v)}
+            tqdm.write(f"epoch {epoch}: " + " ".join(f"{k}={v:.4g}" for k, v in shown.items()))
+        dist.barrier()
+        if cfg.stop_after_epoch is not None and epoch >= cfg.stop_after_epoch:
+            break
+
+    if writer is not None:
+        writer.close()
+    result.best_score, result.best_epoch = best["score"], best["epoch"]
+    return result
+
+
+def _trim_metrics(path: Path, last_epoch: int) -> None:
+    """Drop records of epochs after the one resumed from (a resume from an older checkpoint redoes them)."""
+    if not path.is_file():
+        return
+    keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["epoch"] <= last_epoch]
+    tmp = path.with_name(f".tmp-{path.name}")
+    tmp.write_text("".join(line + "\n" for line in keep))
+    tmp.replace(path)
+
+
+def _json_default(o):
+    if isinstance(o, (np.floating, np.integer)):
+        return o.item()
+    return str(o)

@@ -1,0 +1,93 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from vocalens.models.localizer import Localizer, LocalizerConfig, sinusoidal_positions
+
+torch.set_num_threads(1)
+
+
+def make(dv=7, da=5, **kw):
+    torch.manual_seed(0)
+    cfg = dict(d_model=16, num_layers=1, nhead=2)
+    cfg.update(kw)
+    return Localizer(LocalizerConfig(dv, da, **cfg)).eval()
+
+
+def batch(b=3, t=11, dv=7, da=5, lengths=(11, 6, 2)):
+    g = torch.Generator().manual_seed(1)
+    v, a = torch.randn(b, t, dv, generator=g), torch.randn(b, t, da, generator=g)
+    mask = torch.arange(t)[None] < torch.tensor(lengths)[:, None]
+    return v, a, mask
+
+
+@pytest.mark.parametrize("dims", [(7, 5), (512, 1024), (3, 40)])
+def test_shapes_any_dims(dims):
+    dv, da = dims
+    m = make(dv, da)
+    v, a, mask = batch(dv=dv, da=da)
+    f, vl, s = m(v, a, mask)
+    assert f.shape == (3, 11) and vl.shape == (3,) and s.shape == (3, 11)
+    assert f.dtype == vl.dtype == s.dtype == torch.float32
+
+
+def test_similarity_is_cosine_of_projections():
+    m = make()
+    v, a, mask = batch()
+    _, _, s = m(v, a, mask)
+    want = F.cosine_similarity(m.v_proj(v), m.a_proj(a), dim=-1)
+    torch.testing.assert_close(s, want)
+    assert s.min() >= -1 - 1e-6 and s.max() <= 1 + 1e-6
+
+
+@pytest.mark.parametrize("kw", [{}, {"cross_attn": False}, {"video_head": False}, {"num_layers": 2, "nhead": 4}])
+def test_padding_is_invisible_to_valid_frames(kw):
+    """A video alone gives the same outputs as inside a padded batch, whatever the padding holds."""
+    m = make(**kw)
+    v, a, mask = batch()
+    v = v.masked_fill(~mask[..., None], 1e3)
+    a = a.masked_fill(~mask[..., None], -1e3)
+    f, vl, s = m(v, a, mask)
+    for i, n in enumerate(mask.sum(1).tolist()):
+        fi, vli, si = m(v[i:i + 1, :n], a[i:i + 1, :n])
+        torch.testing.assert_close(f[i, :n], fi[0], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(s[i, :n], si[0], atol=1e-6, rtol=1e-6)
+        torch.testing.assert_close(vl[i], vli[0], atol=1e-5, rtol=1e-5)
+
+
+def test_no_video_head_scores_video_by_max_valid_frame_logit():
+    m = make(video_head=False)
+    assert m.video_head is None
+    v, a, mask = batch()
+    f, vl, _ = m(v, a, mask)
+    for i, n in enumerate(mask.sum(1).tolist()):
+        assert vl[i].item() == pytest.approx(f[i, :n].max().item())
+
+
+def test_no_cross_attn_has_no_attention_block_and_fewer_params():
+    full, plain = make(), make(cross_attn=False)
+    assert plain.cross is None
+    assert plain.num_parameters() < full.num_parameters()
+
+
+def test_similarity_feeds_the_classifier():
+    """The frame classifier input is d_model + 1 wide: the explicit similarity is the last column."""
+    m = make()
+    assert m.frame_head[0].in_features == 16 + 1
+
+
+def test_every_parameter_gets_gradient():
+    m = make().train()
+    v, a, mask = batch()
+    f, vl, s = m(v, a, mask)
+    (f[mask].sum() + vl.sum() + s[mask].sum()).backward()
+    missing = [n for n, p in m.named_parameters() if p.grad is None]
+    assert not missing
+
+
+def test_sinusoidal_positions():
+    pe = sinusoidal_positions(50, 8)
+    assert pe.shape == (50, 8)
+    torch.testing.assert_close(pe[0], torch.tensor([0.0, 1.0] * 4))
+    assert pe[7, 0].item() == pytest.approx(torch.sin(torch.tensor(7.0)).item(), abs=1e-6)
+    assert len({tuple(r) for r in pe.round(decimals=4).tolist()}) == 50  # every position distinct
