@@ -172,3 +172,13 @@ def test_resume_from_an_older_checkpoint_redoes_its_epochs(store, trained, tmp_p
     assert [json.loads(x)["epoch"] for x in open(run / "metrics.jsonl")] == [1, 2, 3]  # epoch 3 once, not twice
     a, b = ckpt_io.load(trained / "last.pth"), ckpt_io.load(run / "last.pth")
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+
+
+def test_cli_errors_are_one_line(store, tmp_path, capsys):
+    assert main(["train", "--features_root", str(tmp_path / "nope")]) == 2
+    assert main(["train", "--features_root", str(store), "--d_model", "30", "--nhead", "4"]) == 2
+    assert main(["train", "--features_root", str(store), "--resume", str(tmp_path / "gone.pth"), *TINY,
+                 "--output_dir", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len([e for e in err if e.startswith("vocalens train: error:")]) == 3
+    assert "nope" in err[0] and "nhead" in err[1] and "gone.pth" in err[-1]

@@ -69,6 +69,12 @@ def run(args) -> int:
 
     if len(args.splits) not in (1, 2):
         raise UserError(f"--splits: give a training split and optionally a validation split, got {args.splits}")
+    if args.d_model % args.nhead:
+        raise UserError(f"--d_model {args.d_model} must be divisible by --nhead {args.nhead}")
+    if args.conv_kernel < 1 or args.conv_kernel % 2 == 0:
+        raise UserError(f"--conv_kernel: an odd number >= 1, got {args.conv_kernel}")
+    if not 0 <= args.sync_aug <= 1:
+        raise UserError(f"--sync_aug: a probability in [0, 1], got {args.sync_aug}")
     task = LocalizerTask(LocalizerTaskConfig(
         features_root=args.features_root, train_split=args.splits[0],
         val_split=args.splits[1] if len(args.splits) > 1 else None, max_frames=args.max_frames,
@@ -78,10 +84,6 @@ def run(args) -> int:
         smooth_loss_weight=args.smooth_loss_weight, similarity_loss_weight=args.similarity_loss_weight,
         no_cross_attn=args.no_cross_attn, no_video_head=args.no_video_head, modality=args.modality,
         conv_kernel=args.conv_kernel, sync_aug=args.sync_aug, energy=not args.no_energy))
-    if args.conv_kernel < 1 or args.conv_kernel % 2 == 0:
-        raise UserError(f"--conv_kernel: an odd number >= 1, got {args.conv_kernel}")
-    if args.d_model % args.nhead:
-        raise UserError(f"--d_model {args.d_model} must be divisible by --nhead {args.nhead}")
     cfg = FitConfig(output_dir=args.output_dir, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                     weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs, grad_clip=args.grad_clip,
                     seed=args.seed, num_workers=args.num_workers, device=args.device, amp=not args.no_amp,

@@ -18,6 +18,7 @@ from sklearn.metrics import average_precision_score, precision_recall_curve, roc
 
 from vocalens.data.dataset import FeatureDataset, collate, stitch_windows
 from vocalens.data.labels import labels_to_periods
+from vocalens.errors import UserError
 from vocalens.inference import CHECKPOINT_KIND
 from vocalens.models.localizer import Localizer, LocalizerConfig
 from vocalens.models.losses import LossConfig, auto_pos_weight, localizer_loss
@@ -126,7 +127,6 @@ class LocalizerTask(Task):
                        if cfg.val_split else None)
         if self.val_ds is not None and (self.val_ds.visual_dim, self.val_ds.audio_dim) != (
                 self.train_ds.visual_dim, self.train_ds.audio_dim):
-            from vocalens.errors import UserError
             raise UserError(f"{self.val_ds.paths[0]}: {cfg.val_split} features are {self.val_ds.visual_dim}/"
                             f"{self.val_ds.audio_dim}-d, {cfg.train_split} ones {self.train_ds.visual_dim}/"
                             f"{self.train_ds.audio_dim}-d")

@@ -207,6 +207,7 @@ def _fit(task, cfg: FitConfig, device: torch.device, distributed: bool) -> FitRe
     out = Path(cfg.output_dir)
     best_metric = cfg.best_metric or getattr(task, "best_metric", "train_loss")
     best_mode = cfg.best_mode or getattr(task, "best_mode", "max")
+    resume_from = _resume_path(cfg.resume) if cfg.resume else None  # a wrong path fails before any work
     ckpt_io.seed_everything(cfg.seed)
 
     train_ds = task.train_dataset()
@@ -226,8 +227,8 @@ def _fit(task, cfg: FitConfig, device: torch.device, distributed: bool) -> FitRe
                                 cfg.epochs * steps_per_epoch, cfg.min_lr_ratio)
 
     start_epoch, best = 1, {"metric": best_metric, "mode": best_mode, "score": None, "epoch": None}
-    if cfg.resume:
-        state = ckpt_io.load(_resume_path(cfg.resume), map_location=device)
+    if resume_from is not None:
+        state = ckpt_io.load(resume_from, map_location=device)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
