@@ -104,7 +104,7 @@ def main() -> None:
                 str(args.epochs), "--output_dir", str(Path(args.out_dir) / name), "--no_progress",
                 *VARIANTS[name], *extra]
 
-    seconds = {}
+    seconds, cpu = {}, {}
     if args.jobs > 1:  # each variant in its own process, args.jobs at a time
         env = {**os.environ, "OMP_NUM_THREADS": "1"}
         pending, running = list(args.variants), {}
@@ -117,33 +117,38 @@ def main() -> None:
                                                   stdout=log, stderr=subprocess.STDOUT), time.perf_counter())
             time.sleep(2)
             for name, (proc, t0) in list(running.items()):
-                if proc.poll() is not None:
-                    if proc.returncode:
-                        raise SystemExit(f"training {name} failed (exit {proc.returncode}); "
+                pid, status, usage = os.wait4(proc.pid, os.WNOHANG)  # rusage: this child's own CPU time
+                if pid:
+                    rc = os.waitstatus_to_exitcode(status)
+                    if rc:
+                        raise SystemExit(f"training {name} failed (exit {rc}); "
                                          f"see {Path(args.out_dir) / (name + '.log')}")
                     seconds[name] = time.perf_counter() - t0
+                    cpu[name] = usage.ru_utime + usage.ru_stime
                     del running[name]
     for name in args.variants:
         run_dir = Path(args.out_dir) / name
         if args.jobs <= 1:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             rc = vocalens(train_argv(name))
             if rc:
                 raise SystemExit(f"training {name} failed (exit {rc})")
-            seconds[name] = time.perf_counter() - t0
+            seconds[name], cpu[name] = time.perf_counter() - t0, time.process_time() - c0
         results[name] = evaluate(run_dir / "best.pth", args.features_root, args.test_split)
         results[name]["train_seconds"] = seconds[name]
+        results[name]["train_cpu_seconds"] = cpu.get(name, float("nan"))
         (run_dir / f"{args.test_split}_metrics.json").write_text(json.dumps(results[name], indent=1))
         print(name, json.dumps(results[name]["all"]))
 
     head = ["variant"] + [f"{g} {m}" for g in GROUPS for m in ("frame AUC", "frame AP", "video AUC", "AP@0.5")] + [
-        "train s"]
+        "train wall s", "train CPU s"]
     lines = ["# Localizer ablations", "",
              f"`PYTHONPATH=src python benchmarks/ablation.py "
              + (f"--toy {args.toy}" if args.toy else f"--features_root {args.features_root}")
              + f" --epochs {args.epochs}"
              + (" -- " + " ".join(extra) if extra else "") + "`; metrics on the "
-             f"`{args.test_split}` split with each variant's best.pth; a group = real videos + that manipulation type.",
+             f"`{args.test_split}` split with each variant's best.pth; a group = real videos + that manipulation type; "
+             "train wall/CPU s: the training run incl. per-epoch validation (CPU = user + system time of its process).",
              *([f"Data: {args.data_note}"] if args.data_note else []),
              "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, res in results.items():
@@ -151,7 +156,7 @@ def main() -> None:
         for g in GROUPS:
             m = res.get(g, {})
             cells += [fmt(m.get("frame_auc")), fmt(m.get("frame_ap")), fmt(m.get("video_auc")), fmt(m.get("ap@0.5"))]
-        cells.append(f"{res['train_seconds']:.0f}")
+        cells += [f"{res['train_seconds']:.0f}", f"{res['train_cpu_seconds']:.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
     if "full" in results:
         a = results["full"]["all"]
