@@ -4,7 +4,8 @@
         --out_dir runs/ablation -- --d_model 128 --num_layers 2 --nhead 4 --max_frames 256
 
 Trains, on ``{features_root}/train`` with ``dev`` for validation, each variant:
-  full                      the seed's defaults
+  full                      the defaults
+  seed_model                the seed's per-frame projections, no energy channels, no sync augmentation
   no_similarity_loss        --similarity_loss_weight 0
   no_cross_attn             --no_cross_attn
   visual_only               --modality visual (audio stream zeroed)
@@ -12,7 +13,8 @@ Trains, on ``{features_root}/train`` with ``dev`` for validation, each variant:
 then runs its best.pth over ``{features_root}/test`` with the Predictor (window by window, stitched)
 and reports frame AUC / AP, video AUC and AP@0.5 (when vocalens.eval.metrics is there) on all test
 videos and on real + each manipulation type (audio, visual, both). Arguments after ``--`` go to every
-`vocalens train` call. Writes benchmarks/results/ablation.md (and the per-variant JSON next to the runs).
+`vocalens train` call. ``--jobs N`` trains N variants at once (separate processes, one thread each).
+Writes benchmarks/results/quality.md (and the per-variant JSON next to the runs).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -34,6 +38,7 @@ from vocalens.train.localizer_task import localization_metrics
 
 VARIANTS = {
     "full": [],
+    "seed_model": ["--conv_kernel", "1", "--no_energy", "--sync_aug", "0"],  # before docs/quality.md's changes
     "no_similarity_loss": ["--similarity_loss_weight", "0"],
     "no_cross_attn": ["--no_cross_attn"],
     "visual_only": ["--modality", "visual"],
@@ -80,7 +85,9 @@ def main() -> None:
     ap.add_argument("--test_split", default="test")
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "ablation.md"))
+    ap.add_argument("--data_note", default="", help="how the feature store was made (printed under the command)")
+    ap.add_argument("--jobs", type=int, default=1, help="variants trained at once (processes of one thread each)")
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "quality.md"))
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.toy:
@@ -91,32 +98,65 @@ def main() -> None:
     if not args.features_root:
         ap.error("give --features_root or --toy N")
     results = {}
+
+    def train_argv(name):
+        return ["train", "--features_root", args.features_root, "--splits", "train", "dev", "--epochs",
+                str(args.epochs), "--output_dir", str(Path(args.out_dir) / name), "--no_progress",
+                *VARIANTS[name], *extra]
+
+    seconds, cpu = {}, {}
+    if args.jobs > 1:  # each variant in its own process, args.jobs at a time
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        pending, running = list(args.variants), {}
+        while pending or running:
+            while pending and len(running) < args.jobs:
+                name = pending.pop(0)
+                Path(args.out_dir, name).mkdir(parents=True, exist_ok=True)
+                log = open(Path(args.out_dir) / f"{name}.log", "w")
+                running[name] = (subprocess.Popen([sys.executable, "-m", "vocalens", *train_argv(name)], env=env,
+                                                  stdout=log, stderr=subprocess.STDOUT), time.perf_counter())
+            time.sleep(2)
+            for name, (proc, t0) in list(running.items()):
+                pid, status, usage = os.wait4(proc.pid, os.WNOHANG)  # rusage: this child's own CPU time
+                if pid:
+                    rc = os.waitstatus_to_exitcode(status)
+                    if rc:
+                        raise SystemExit(f"training {name} failed (exit {rc}); "
+                                         f"see {Path(args.out_dir) / (name + '.log')}")
+                    seconds[name] = time.perf_counter() - t0
+                    cpu[name] = usage.ru_utime + usage.ru_stime
+                    del running[name]
     for name in args.variants:
         run_dir = Path(args.out_dir) / name
-        t0 = time.perf_counter()
-        rc = vocalens(["train", "--features_root", args.features_root, "--splits", "train", "dev",
-                       "--epochs", str(args.epochs), "--output_dir", str(run_dir), "--no_progress",
-                       *VARIANTS[name], *extra])
-        if rc:
-            raise SystemExit(f"training {name} failed (exit {rc})")
+        if args.jobs <= 1:
+            t0, c0 = time.perf_counter(), time.process_time()
+            rc = vocalens(train_argv(name))
+            if rc:
+                raise SystemExit(f"training {name} failed (exit {rc})")
+            seconds[name], cpu[name] = time.perf_counter() - t0, time.process_time() - c0
         results[name] = evaluate(run_dir / "best.pth", args.features_root, args.test_split)
-        results[name]["train_seconds"] = time.perf_counter() - t0
+        results[name]["train_seconds"] = seconds[name]
+        results[name]["train_cpu_seconds"] = cpu.get(name, float("nan"))
         (run_dir / f"{args.test_split}_metrics.json").write_text(json.dumps(results[name], indent=1))
         print(name, json.dumps(results[name]["all"]))
 
-    head = ["variant"] + [f"{g} {m}" for g in GROUPS for m in ("frame AUC", "frame AP", "video AUC", "AP@0.5")]
+    head = ["variant"] + [f"{g} {m}" for g in GROUPS for m in ("frame AUC", "frame AP", "video AUC", "AP@0.5")] + [
+        "train wall s", "train CPU s"]
     lines = ["# Localizer ablations", "",
              f"`PYTHONPATH=src python benchmarks/ablation.py "
              + (f"--toy {args.toy}" if args.toy else f"--features_root {args.features_root}")
              + f" --epochs {args.epochs}"
              + (" -- " + " ".join(extra) if extra else "") + "`; metrics on the "
-             f"`{args.test_split}` split with each variant's best.pth; a group = real videos + that manipulation type.",
+             f"`{args.test_split}` split with each variant's best.pth; a group = real videos + that manipulation type; "
+             "train wall/CPU s: the training run incl. per-epoch validation (CPU = user + system time of its process).",
+             *([f"Data: {args.data_note}"] if args.data_note else []),
              "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, res in results.items():
         cells = [name]
         for g in GROUPS:
             m = res.get(g, {})
             cells += [fmt(m.get("frame_auc")), fmt(m.get("frame_ap")), fmt(m.get("video_auc")), fmt(m.get("ap@0.5"))]
+        cells += [f"{res['train_seconds']:.0f}", f"{res['train_cpu_seconds']:.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
     if "full" in results:
         a = results["full"]["all"]

@@ -139,3 +139,48 @@ def test_a_broken_video_is_reported_and_replaced(tmp_path, capsys):
     _ = ds[1]
     err = capsys.readouterr().err
     assert err.count("skipping") == 1 and ds.paths[1].name in err
+
+
+def test_splice_out_of_sync_moves_one_stream_from_elsewhere_and_labels_it():
+    from vocalens.data.dataset import splice_out_of_sync
+    t = 60
+    visual = np.arange(t, dtype=np.float32)[:, None] * np.ones((1, 3), np.float32)
+    audio = -np.arange(t, dtype=np.float32)[:, None] * np.ones((1, 2), np.float32)
+    labels = np.zeros(t, np.uint8)
+    labels[:3] = 1
+    for seed in range(20):
+        v, a, lab = splice_out_of_sync(visual, audio, labels, 10, 50, np.random.default_rng(seed))
+        assert lab[:3].all() and (lab[3:10] == 0).all() and (lab[50:] == 0).all()  # only inside [lo, hi)
+        assert lab[(v[:, 0] != visual[:, 0]) | (a[:, 0] != audio[:, 0])].all()  # changed frames are fake
+        assert 5 <= int(lab[10:50].sum()) <= 40
+        v, a, lab = splice_out_of_sync(visual, audio, labels, 10, 50, np.random.default_rng(seed), max_segments=1)
+        moved_v = v[:, 0] != visual[:, 0]
+        moved_a = a[:, 0] != audio[:, 0]
+        assert moved_v.any() != moved_a.any()  # one stream per stretch
+        assert np.array_equal(lab[10:50] == 1, (moved_v | moved_a)[10:50])
+        # a replaced frame carries the same stream from >= 8 frames away (values encode the time)
+        src_v = np.abs(v[moved_v, 0] - np.flatnonzero(moved_v))
+        src_a = np.abs(-a[moved_a, 0] - np.flatnonzero(moved_a))
+        assert (src_v >= 8).all() and (src_a >= 8).all()
+    assert np.array_equal(visual[:, 0], np.arange(t))  # inputs untouched
+    short = splice_out_of_sync(visual[:10], audio[:10], labels[:10], 0, 10, np.random.default_rng(0))
+    assert short[2].sum() == labels[:10].sum()  # too short for a stretch 8 frames away: unchanged
+
+
+def test_sync_aug_only_when_asked_and_then_per_item_deterministic(store):
+    plain = FeatureDataset(store, "train", max_frames=32)
+    aug = FeatureDataset(store, "train", max_frames=32, sync_aug=1.0)
+    changed = 0
+    for i in range(len(plain)):
+        p = plain[i]
+        torch.manual_seed(i)
+        x = aug[i]
+        torch.manual_seed(i)
+        y = aug[i]
+        assert torch.equal(x["labels"], y["labels"]) and torch.equal(x["audio"], y["audio"])  # same key, same item
+        assert (x["labels"] >= p["labels"]).all()  # stored fake frames stay fake
+        changed += int((x["labels"] != p["labels"]).any())
+        assert x["window_label"] == float(x["labels"].any())
+    assert changed >= len(plain) // 2
+    with pytest.raises(UserError, match="sync_aug"):
+        FeatureDataset(store, "train", sync_aug=1.5)

@@ -21,8 +21,10 @@ def _free_port() -> int:
 
 
 def _task(store):
-    # dropout 0: the processes' dropout masks cannot match one process's
-    return LocalizerTask(LocalizerTaskConfig(str(store), d_model=16, num_layers=1, nhead=2, max_frames=64, dropout=0.0))
+    # dropout 0 and no sync augmentation: with num_workers=0 both draw from each process's own RNG, which
+    # cannot match one process's (with DataLoader workers the augmentation is keyed per item and does match)
+    return LocalizerTask(LocalizerTaskConfig(str(store), d_model=16, num_layers=1, nhead=2, max_frames=64, dropout=0.0,
+                                             sync_aug=0.0))
 
 
 def _cfg(out, batch_size):
@@ -64,7 +66,7 @@ def test_two_processes_match_one_process_on_the_same_global_batches(runs):
     (r0, _), single, tmp = runs
     state = single.model.state_dict()
     for k in state:
-        torch.testing.assert_close(r0["model"][k], state[k], atol=1e-4, rtol=1e-3)  # reduction order only; a wrong batch moves weights ~1e-3
+        torch.testing.assert_close(r0["model"][k], state[k], atol=3e-4, rtol=1e-3)  # reduction order only (AdamW amplifies it in a few weights); a wrong batch moves weights ~1e-3
     for hd, hs in zip(r0["history"], single.history):
         assert hd["train_loss"] == pytest.approx(hs["train_loss"], rel=1e-4)
         # validation pools all ranks' predictions: the same frames and metrics as one process

@@ -35,12 +35,13 @@ def test_similarity_is_cosine_of_projections():
     m = make()
     v, a, mask = batch()
     _, _, s = m(v, a, mask)
-    want = F.cosine_similarity(m.v_proj(v), m.a_proj(a), dim=-1)
+    want = F.cosine_similarity(m.v_proj(v, mask), m.a_proj(a, mask), dim=-1)
     torch.testing.assert_close(s, want)
     assert s.min() >= -1 - 1e-6 and s.max() <= 1 + 1e-6
 
 
-@pytest.mark.parametrize("kw", [{}, {"cross_attn": False}, {"video_head": False}, {"num_layers": 2, "nhead": 4}])
+@pytest.mark.parametrize("kw", [{}, {"cross_attn": False}, {"video_head": False}, {"num_layers": 2, "nhead": 4},
+                                {"conv_kernel": 7, "energy": True}, {"conv_kernel": 9}, {"energy": True}])
 def test_padding_is_invisible_to_valid_frames(kw):
     """A video alone gives the same outputs as inside a padded batch, whatever the padding holds."""
     m = make(**kw)
@@ -91,3 +92,44 @@ def test_sinusoidal_positions():
     torch.testing.assert_close(pe[0], torch.tensor([0.0, 1.0] * 4))
     assert pe[7, 0].item() == pytest.approx(torch.sin(torch.tensor(7.0)).item(), abs=1e-6)
     assert len({tuple(r) for r in pe.round(decimals=4).tolist()}) == 50  # every position distinct
+
+
+def test_projection_sees_exactly_conv_kernel_frames():
+    """Changing input frame j moves projected frame i only when |i - j| <= conv_kernel // 2."""
+    for k in (1, 5):
+        m = make(conv_kernel=k, energy=False)
+        v, _, _ = batch(b=1, lengths=(11,))
+        base = m.v_proj(v)
+        v2 = v.clone()
+        v2[0, 5] += 3.0
+        changed = (m.v_proj(v2) - base).abs().amax(-1)[0] > 1e-6
+        assert changed.nonzero().flatten().tolist() == list(range(5 - k // 2, 5 + k // 2 + 1))
+
+
+def test_conv_kernel_must_be_odd():
+    with pytest.raises(ValueError, match="odd"):
+        make(conv_kernel=4)
+
+
+def test_change_energy_hand_case_and_padding():
+    from vocalens.models.localizer import change_energy
+    x = torch.tensor([[[1.0, 1.0], [3.0, 3.0], [3.0, 3.0], [0.0, 0.0]]])  # frame energies 1, 9, 9; changes 4, 4, 0
+    mask = torch.tensor([[True, True, True, False]])
+    e = change_energy(x, mask)
+    raw = torch.log(torch.tensor([[1.0, 4.0], [9.0, 4.0], [9.0, 0.0]]) + 1e-4)
+    want = (raw - raw.mean(0)) / raw.std(0, unbiased=False)
+    torch.testing.assert_close(e[0, :3], want)
+    assert e[0, 3].abs().sum() == 0
+    torch.testing.assert_close(change_energy(x[:, :3], mask[:, :3]), e[:, :3])
+    assert change_energy(torch.zeros(1, 5, 3), torch.ones(1, 5, dtype=torch.bool)).abs().sum() == 0  # ablated stream
+
+
+def test_seed_projection_checkpoints_still_load():
+    """A state dict from the seed's nn.Sequential(Linear, LayerNorm) projections loads into the default config."""
+    m = make()
+    sd = {k.replace("proj.linear.", "proj.0.").replace("proj.norm.", "proj.1."): v for k, v in m.state_dict().items()}
+    assert "v_proj.0.weight" in sd
+    fresh = make()
+    torch.nn.init.zeros_(fresh.v_proj.linear.weight)
+    fresh.load_state_dict(sd)
+    torch.testing.assert_close(fresh.v_proj.linear.weight, m.v_proj.linear.weight)

@@ -42,6 +42,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no_cross_attn", action="store_true", help="fuse by mean instead of cross-modal attention")
     p.add_argument("--no_video_head", action="store_true", help="video score = max frame logit")
     p.add_argument("--modality", choices=MODALITIES, default="both", help="ablation: zero out the other stream")
+    p.add_argument("--conv_kernel", type=int, default=7,
+                   help="frames each projection's temporal convolution sees (odd; 1 = per-frame Linear as in the seed)")
+    p.add_argument("--no_energy", action="store_true",
+                   help="no per-frame (change) energy channels in the projections (the seed's inputs only)")
+    p.add_argument("--sync_aug", type=float, default=0.5,
+                   help="chance a training window gets stretches of one stream taken from elsewhere in the same "
+                        "video, labelled fake (out-of-sync negatives; 0 = off)")
     p.add_argument("--resume", default=None, help="checkpoint (or run folder -> last.pth) to continue from exactly")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--num_workers", type=int, default=2, help="data loading processes per training process")
@@ -64,6 +71,10 @@ def run(args) -> int:
         raise UserError(f"--splits: give a training split and optionally a validation split, got {args.splits}")
     if args.d_model % args.nhead:
         raise UserError(f"--d_model {args.d_model} must be divisible by --nhead {args.nhead}")
+    if args.conv_kernel < 1 or args.conv_kernel % 2 == 0:
+        raise UserError(f"--conv_kernel: an odd number >= 1, got {args.conv_kernel}")
+    if not 0 <= args.sync_aug <= 1:
+        raise UserError(f"--sync_aug: a probability in [0, 1], got {args.sync_aug}")
     task = LocalizerTask(LocalizerTaskConfig(
         features_root=args.features_root, train_split=args.splits[0],
         val_split=args.splits[1] if len(args.splits) > 1 else None, max_frames=args.max_frames,
@@ -71,7 +82,8 @@ def run(args) -> int:
         pos_weight=args.pos_weight, use_focal=args.use_focal, focal_alpha=args.focal_alpha,
         focal_gamma=args.focal_gamma, video_loss_weight=args.video_loss_weight,
         smooth_loss_weight=args.smooth_loss_weight, similarity_loss_weight=args.similarity_loss_weight,
-        no_cross_attn=args.no_cross_attn, no_video_head=args.no_video_head, modality=args.modality))
+        no_cross_attn=args.no_cross_attn, no_video_head=args.no_video_head, modality=args.modality,
+        conv_kernel=args.conv_kernel, sync_aug=args.sync_aug, energy=not args.no_energy))
     cfg = FitConfig(output_dir=args.output_dir, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                     weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs, grad_clip=args.grad_clip,
                     seed=args.seed, num_workers=args.num_workers, device=args.device, amp=not args.no_amp,

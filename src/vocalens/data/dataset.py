@@ -8,6 +8,10 @@ window of a long video is full length. `stitch_windows` puts window outputs back
 values are averaged where windows overlap, the video probability is the max over windows (a fake
 anywhere makes the video fake).
 
+Training can add out-of-sync negatives (``sync_aug``, see `splice_out_of_sync`): stretches of one
+stream replaced by the same video's stream from elsewhere and labelled fake. Same face, voice and
+room, only the audio-visual sync is wrong, so the one thing these frames teach is the sync signal.
+
 Only meta.json is read when the dataset is built (lengths, dims, labels for pos_weight), so
 building an index over a big split is cheap and nothing holds a split in memory.
 """
@@ -57,6 +61,41 @@ def frames_of(feats: VideoFeatures) -> tuple[np.ndarray, np.ndarray]:
     return feats.visual, resample_to_frames(feats.audio, feats.audio_rate, t, feats.fps)
 
 
+def splice_out_of_sync(visual: np.ndarray, audio: np.ndarray, labels: np.ndarray, lo: int, hi: int,
+                       rng: np.random.Generator, max_segments: int = 2, min_len: int = 5, max_len: int = 40,
+                       min_shift: int = 8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Copies of (visual [T,Dv], audio [T,Da], labels [T]) where 1..max_segments stretches inside frames
+    [lo, hi) have one stream (audio or visual, at random) replaced by that stream from >= ``min_shift``
+    frames away in the same video, and are labelled fake (1). ``min_shift`` is well past the natural
+    mouth-after-sound lag (1-3 frames), so a replaced stretch is out of sync. Too short: unchanged."""
+    visual, audio, labels = visual.copy(), audio.copy(), labels.copy()
+    t = len(labels)
+    for _ in range(int(rng.integers(1, max_segments + 1))):
+        length = int(rng.integers(min_len, max_len + 1))
+        length = min(length, hi - lo, t - min_shift)
+        if length < min_len:
+            break
+        s = int(rng.integers(lo, hi - length + 1))
+        sources = [x for x in range(0, t - length + 1) if abs(x - s) >= min_shift]
+        if not sources:
+            continue
+        src = sources[int(rng.integers(len(sources)))]
+        stream = audio if rng.random() < 0.5 else visual
+        stream[s:s + length] = stream[src:src + length].copy()
+        labels[s:s + length] = 1
+    return visual, audio, labels
+
+
+def _item_rng(index: int) -> np.random.Generator:
+    """Per-item randomness that differs by epoch but not by process: in a DataLoader worker the key is
+    the loader's base seed (drawn from the loop's per-epoch generator, equal on every rank), so one
+    process and N DDP processes augment an item alike; in the main process (num_workers=0) it is a
+    draw from torch's global RNG (restored on --resume)."""
+    info = torch.utils.data.get_worker_info()
+    key = (info.seed - info.id) if info is not None else int(torch.randint(0, 2**62, ()))
+    return np.random.default_rng([key & 0x7FFFFFFFFFFFFFFF, index])
+
+
 def video_label_of(meta: dict, labels: np.ndarray | None) -> int:
     if labels is not None:
         return int(labels.any())
@@ -70,11 +109,14 @@ class FeatureDataset(Dataset):
     """Windows of the videos in ``root/split`` as dicts of tensors + metadata (see `collate`)."""
 
     def __init__(self, root: str | Path, split: str, max_frames: int = 512, modality: str = "both",
-                 require_labels: bool = False):
+                 require_labels: bool = False, sync_aug: float = 0.0):
         if modality not in MODALITIES:
             raise UserError(f"--modality: {modality!r} is not one of {', '.join(MODALITIES)}")
         self.root, self.split, self.max_frames, self.modality = Path(root), split, max_frames, modality
         self.require_labels = require_labels
+        if not 0.0 <= sync_aug <= 1.0:
+            raise UserError(f"--sync_aug: a probability in [0, 1], got {sync_aug}")
+        self.sync_aug = float(sync_aug)  # chance a window gets out-of-sync stretches (training only)
         self.paths = list_videos(root, split)
         if not self.paths:
             raise UserError(f"{Path(root) / split}: no complete feature folders")
@@ -141,10 +183,14 @@ class FeatureDataset(Dataset):
                 or feats.audio.shape[1] != self.audio_dim:
             raise UserError(f"{path}: features disagree with its meta.json (frames or dims)")
         visual, audio = frames_of(feats)
-        visual, audio = apply_modality(visual, audio, self.modality)
         t = feats.num_frames
         end = min(t, start + self.max_frames) if self.max_frames > 0 else t
         labels = feats.frame_labels if feats.frame_labels is not None else np.zeros(t, np.uint8)
+        if self.sync_aug > 0 and feats.frame_labels is not None:
+            rng = _item_rng(i)
+            if rng.random() < self.sync_aug:
+                visual, audio, labels = splice_out_of_sync(visual, audio, labels, start, end, rng)
+        visual, audio = apply_modality(visual, audio, self.modality)
         win_labels = labels[start:end]
         return {
             "visual": torch.from_numpy(np.ascontiguousarray(visual[start:end])),

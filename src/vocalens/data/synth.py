@@ -49,6 +49,11 @@ class SynthConfig:
     max_lag: float = 0.12
     same_speaker: float = 0.5  # audio fakes: chance the new speech has the original's voice
     both_in_sync: bool = True  # 'both' fakes: mouth re-driven by the new audio (LAV-DF) or by other speech
+    # blur (px, Gaussian sigma at 224 px) of a re-driven mouth: Wav2Lip renders the face at 96 px, so pasted
+    # into a 224-px crop its mouth is upsampled ~2.3x (docs/quality.md: at 0.6-1.4 px the in-sync 'both'
+    # fakes were nearly invisible to the default features)
+    min_blur: float = 1.2
+    max_blur: float = 2.8
     min_crf: int = 18
     max_crf: int = 30
 
@@ -73,6 +78,8 @@ class SynthConfig:
             raise UserError(f"--size: need an even frame size >= 64, got {self.size}")
         if not 0 <= self.min_lag <= self.max_lag:
             raise UserError(f"--min_lag/--max_lag: need 0 <= min <= max, got {self.min_lag}, {self.max_lag}")
+        if not 0 < self.min_blur <= self.max_blur:
+            raise UserError(f"min_blur/max_blur: need 0 < min <= max, got {self.min_blur}, {self.max_blur}")
         if not 0 <= self.min_crf <= self.max_crf <= 51:
             raise UserError(f"--min_crf/--max_crf: need 0 <= min <= max <= 51, got {self.min_crf}, {self.max_crf}")
         return self
@@ -274,7 +281,7 @@ def render_video(plan: VideoPlan, seed: int, cfg: SynthConfig = SynthConfig()) -
             opening = (1 - wv) * opening + wv * o2
             rounding = (1 - wv) * rounding + wv * r2
             artefact = in_fake
-            art = {"blur": float(fr.uniform(0.6, 1.4)), "shift": fr.uniform(-4, 4, 3),
+            art = {"blur": float(fr.uniform(cfg.min_blur, cfg.max_blur)), "shift": fr.uniform(-4, 4, 3),
                    "feather": float(fr.uniform(2, 4))}
     opening = np.clip(opening + jitter, 0, 1)
 

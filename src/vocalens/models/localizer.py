@@ -1,7 +1,10 @@
 """The VOCA-Lens localizer: per-frame fake logits from per-frame visual and audio features.
 
 visual [B,T,Dv], audio [B,T,Da] (already on the video frames), mask [B,T] (True = real frame)
-  -> projections to d_model (Linear + LayerNorm)
+  -> projections to d_model (Linear, then a residual temporal convolution over ``conv_kernel`` frames,
+     then LayerNorm): each frame's vector describes its neighbourhood's dynamics (mouth motion, sound
+     onsets, the few-frame lag of the mouth behind the sound), so the per-frame similarity compares
+     local dynamics rather than two single frames; ``conv_kernel=1`` is the seed's per-frame Linear
   -> similarity = cos(v, a) per frame, in [-1, 1]               (the explicit audio-visual sync signal)
   -> cross-modal attention, v attends to a and a attends to v (residual + LayerNorm), fused by mean;
      ``cross_attn=False``: fused = (v + a) / 2
@@ -35,6 +38,10 @@ class LocalizerConfig:
     dropout: float = 0.1
     cross_attn: bool = True
     video_head: bool = True
+    # defaults = the seed's per-frame projection, so configs saved before these existed load unchanged;
+    # `vocalens train` defaults to conv_kernel=7, energy=True (docs/quality.md)
+    conv_kernel: int = 1  # frames seen by each projected frame (odd; 1 = per-frame Linear as in the seed)
+    energy: bool = False  # add each stream's per-frame (change) energy channels to its projection input
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -49,6 +56,59 @@ def sinusoidal_positions(length: int, dim: int, device=None, dtype=torch.float32
     pe[:, 0::2] = torch.sin(angle)
     pe[:, 1::2] = torch.cos(angle[:, : dim // 2])
     return pe.to(dtype)
+
+
+def change_energy(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """[B,T,D] -> [B,T,2]: log mean-square of each frame and of its change from the previous frame,
+    standardised over each sequence's valid frames (0 on padding).
+
+    How much a stream changes is the sync signal in its simplest form: mouth motion goes with sound
+    onsets and offsets. A linear projection cannot compute a norm, so it is handed over explicitly.
+    """
+    diff = x[:, 1:] - x[:, :-1]
+    diff = torch.cat([diff[:, :1], diff], 1) if x.shape[1] > 1 else torch.zeros_like(x)  # frame 0: frame 1's change
+    e = torch.stack([x.float().pow(2).mean(-1), diff.float().pow(2).mean(-1)], -1).add(1e-4).log()
+    m = mask.unsqueeze(-1).float()
+    n = m.sum(1, keepdim=True).clamp_min(1)
+    mu = (e * m).sum(1, keepdim=True) / n
+    sd = (((e - mu) ** 2 * m).sum(1, keepdim=True) / n).sqrt().clamp_min(1e-3)
+    return ((e - mu) / sd * m).to(x.dtype)
+
+
+class Projection(nn.Module):
+    """[x, change_energy(x)] -> Linear to d_model, + GELU(Conv1d over ``kernel`` frames) as a residual, LayerNorm.
+
+    Padded frames are zeroed before the convolution, so a valid frame next to padding sees exactly
+    the zeros the convolution's own padding gives at a sequence end (padding stays invisible).
+    """
+
+    def __init__(self, in_dim: int, d_model: int, kernel: int, energy: bool = True):
+        super().__init__()
+        if kernel < 1 or kernel % 2 == 0:
+            raise ValueError(f"conv_kernel must be an odd number >= 1, got {kernel}")
+        self.energy = energy
+        self.linear = nn.Linear(in_dim + (2 if energy else 0), d_model)
+        self.conv = nn.Conv1d(d_model, d_model, kernel, padding=kernel // 2) if kernel > 1 else None
+        self.norm = nn.LayerNorm(d_model)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # checkpoints from before this module: the projection was nn.Sequential(Linear, LayerNorm)
+        for old, new in (("0.", "linear."), ("1.", "norm.")):
+            for name in ("weight", "bias"):
+                if prefix + old + name in state_dict and prefix + new + name not in state_dict:
+                    state_dict[prefix + new + name] = state_dict.pop(prefix + old + name)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        if mask is None:
+            mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
+        if self.energy:
+            x = torch.cat([x, change_energy(x, mask)], -1)
+        h = self.linear(x)
+        if self.conv is not None:
+            h = h * mask.unsqueeze(-1).to(h.dtype)
+            h = h + F.gelu(self.conv(h.transpose(1, 2)).transpose(1, 2))
+        return self.norm(h)
 
 
 class CrossModalBlock(nn.Module):
@@ -75,8 +135,8 @@ class Localizer(nn.Module):
         super().__init__()
         self.cfg = cfg
         d = cfg.d_model
-        self.v_proj = nn.Sequential(nn.Linear(cfg.visual_dim, d), nn.LayerNorm(d))
-        self.a_proj = nn.Sequential(nn.Linear(cfg.audio_dim, d), nn.LayerNorm(d))
+        self.v_proj = Projection(cfg.visual_dim, d, cfg.conv_kernel, cfg.energy)
+        self.a_proj = Projection(cfg.audio_dim, d, cfg.conv_kernel, cfg.energy)
         self.cross = CrossModalBlock(d, cfg.nhead, cfg.dropout) if cfg.cross_attn else None
         layer = nn.TransformerEncoderLayer(d, cfg.nhead, cfg.dim_feedforward or 4 * d, cfg.dropout,
                                            activation="gelu", batch_first=True, norm_first=True)
@@ -94,8 +154,8 @@ class Localizer(nn.Module):
             mask = torch.ones(b, t, dtype=torch.bool, device=visual.device)
         mask = mask.bool()
         pad = ~mask
-        v = self.v_proj(visual)
-        a = self.a_proj(audio)
+        v = self.v_proj(visual, mask)
+        a = self.a_proj(audio, mask)
         similarity = F.cosine_similarity(v.float(), a.float(), dim=-1, eps=1e-6)  # [B,T] in [-1,1]
         fused = self.cross(v, a, pad) if self.cross is not None else (v + a) / 2
         x = self.input_drop(fused + sinusoidal_positions(t, fused.shape[-1], fused.device, fused.dtype))

@@ -45,6 +45,9 @@ class LocalizerTaskConfig:
     no_cross_attn: bool = False
     no_video_head: bool = False
     modality: str = "both"
+    conv_kernel: int = 7  # temporal kernel of the projections (1 = the seed's per-frame Linear)
+    sync_aug: float = 0.5  # chance a training window gets out-of-sync stretches labelled fake
+    energy: bool = True  # (change) energy channels in the projections
 
 
 def _safe(fn, *args) -> float:
@@ -119,7 +122,7 @@ class LocalizerTask(Task):
     def __init__(self, cfg: LocalizerTaskConfig):
         self.cfg = cfg
         self.train_ds = FeatureDataset(cfg.features_root, cfg.train_split, cfg.max_frames, cfg.modality,
-                                       require_labels=True)
+                                       require_labels=True, sync_aug=cfg.sync_aug)
         self.val_ds = (FeatureDataset(cfg.features_root, cfg.val_split, cfg.max_frames, cfg.modality)
                        if cfg.val_split else None)
         if self.val_ds is not None and (self.val_ds.visual_dim, self.val_ds.audio_dim) != (
@@ -138,7 +141,8 @@ class LocalizerTask(Task):
         self.model_cfg = LocalizerConfig(visual_dim=self.train_ds.visual_dim, audio_dim=self.train_ds.audio_dim,
                                          d_model=cfg.d_model, num_layers=cfg.num_layers, nhead=cfg.nhead,
                                          dropout=cfg.dropout, cross_attn=not cfg.no_cross_attn,
-                                         video_head=not cfg.no_video_head)
+                                         video_head=not cfg.no_video_head, conv_kernel=cfg.conv_kernel,
+                                         energy=cfg.energy)
         self.threshold = 0.5
 
     # --- the loop's task interface ---
