@@ -91,9 +91,18 @@ def run(args) -> int:
            ["evaluate", "--features_root", str(feats), "--split", "test", "--checkpoint", str(ckpt / "best.pth"),
             "--output", str(results)])
     _stage("5/6 visualize", ["visualize", "--input", str(results), "--output_dir", str(viz), "--max_videos", "12"])
-    videos = [v for v in (_first_fake_test_video(data), _find_real_clip(args.real_clip)) if v is not None]
-    _stage("6/6 detect on raw videos (a synthetic fake, a real clip)",
-           ["detect", *map(str, videos), "--checkpoint", str(ckpt / "best.pth"), "--output_dir", str(det), "--plot"])
+    fake = _first_fake_test_video(data)
+    if fake is not None:  # synthetic videos are face crops already, like LAV-DF
+        _stage("6/6 detect on a raw synthetic fake (a face crop: --face none)",
+               ["detect", str(fake), "--checkpoint", str(ckpt / "best.pth"), "--output_dir", str(det / "synthetic"),
+                "--face", "none", "--plot"])
+    real = _find_real_clip(args.real_clip)
+    if real is not None:  # a real recording: detect, track and crop the face first
+        _stage("6/6 detect on a real clip (face detected and cropped: --face auto)",
+               ["detect", str(real), "--checkpoint", str(ckpt / "best.pth"), "--output_dir", str(det / "real"),
+                "--face", "auto", "--plot"])
+    else:
+        print("\n(no real clip found beside the checkout in ../shared/data/real-clips; pass --real_clip VIDEO)")
 
     m = json.loads(results.read_text())["metrics"]
     lav = m["temporal"].get("lavdf", {})
@@ -103,7 +112,7 @@ def run(args) -> int:
     print(f"  checkpoints    {ckpt} (best.pth, last.pth, TensorBoard: tensorboard --logdir {ckpt})")
     print(f"  results        {results}")
     print(f"  report         {viz / 'index.html'}")
-    print(f"  detections     {det / 'detections.json'}")
+    print(f"  detections     {det}/*/detections.json")
     print("\nheadline (test split):")
     print(f"  frame AUC {m['frame']['auc']:.4f}  frame AP {m['frame']['ap']:.4f}  "
           f"video AUC {m['video']['auc']:.4f}  "
