@@ -84,7 +84,9 @@ def main() -> None:
     fit = base + ["--faces", "center"]  # synthetic faces fill the frame
     ssl = work / "ssl"
     t = time.time()
-    if not (ssl / "best.pth").is_file():
+    if (ssl / "best.pth").is_file():
+        print(f"reusing the stage-1 checkpoint {ssl / 'best.pth'} (its time is not counted)")
+    else:
         call("avff", "pretrain", "--data_root", ssl_data, "--output_dir", ssl, "--epochs", args.ssl_epochs,
              "--lr", 3e-4, "--contrastive_weight", args.contrastive_weight,
              *(["--no_hard_negatives"] if args.no_hard_negatives else []), *fit)
