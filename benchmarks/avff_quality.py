@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -56,7 +57,11 @@ def main() -> None:
     ap.add_argument("--num_workers", type=int, default=1)
     ap.add_argument("--real_clips", default=str(REAL_CLIPS) if REAL_CLIPS.is_dir() else None)
     ap.add_argument("--freeze_encoders", action="store_true", help="stage 2 with frozen encoders")
+    ap.add_argument("--contrastive_weight", type=float, default=1.0, help="stage-1 InfoNCE weight")
+    ap.add_argument("--no_hard_negatives", action="store_true", help="stage-1 InfoNCE without shifted-audio negatives")
+    ap.add_argument("--shift_fakes", type=float, default=0.5, help="stage-2 shifted-audio fakes per real clip")
     args = ap.parse_args()
+    print("$ PYTHONPATH=src HF_HUB_OFFLINE=1 python benchmarks/avff_quality.py " + " ".join(sys.argv[1:]), flush=True)
     torch.set_num_threads(args.threads)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     work = Path(args.work)
@@ -79,11 +84,14 @@ def main() -> None:
     fit = base + ["--faces", "center"]  # synthetic faces fill the frame
     ssl = work / "ssl"
     t = time.time()
-    if not (ssl / "best.pth").is_file():
+    if (ssl / "best.pth").is_file():
+        print(f"reusing the stage-1 checkpoint {ssl / 'best.pth'} (its time is not counted)")
+    else:
         call("avff", "pretrain", "--data_root", ssl_data, "--output_dir", ssl, "--epochs", args.ssl_epochs,
-             "--lr", 3e-4, *fit)
+             "--lr", 3e-4, "--contrastive_weight", args.contrastive_weight,
+             *(["--no_hard_negatives"] if args.no_hard_negatives else []), *fit)
     timings["stage 1"] = time.time() - t
-    freeze = ["--freeze_encoders"] if args.freeze_encoders else []
+    freeze = (["--freeze_encoders"] if args.freeze_encoders else []) + ["--shift_fakes", args.shift_fakes]
     runs = {"with stage-1 pretraining": (work / "cls_pretrained", ["--pretrained", ssl / "best.pth"]),
             "without (random init)": (work / "cls_scratch", [])}
     results = {}
@@ -116,16 +124,14 @@ def main() -> None:
                  "--output", out, "--cache_dir", cache)
             results["forged real clips test, with stage-1 pretraining (synth)"] = json.loads(out.read_text())["metrics"]
 
-    lines = [f"AVFF video-level quality, preset `{args.preset}`, CPU {args.threads} threads; "
+    lines = ["Command: `PYTHONPATH=src HF_HUB_OFFLINE=1 python benchmarks/avff_quality.py " + " ".join(sys.argv[1:])
+             + "` (hard negatives " + ("off" if args.no_hard_negatives else "on") + f", shift_fakes {args.shift_fakes}, "
+             f"stage-1 contrastive_weight {args.contrastive_weight})", "",
+             f"AVFF video-level quality, preset `{args.preset}`, CPU {args.threads} threads; "
              f"stage 1: {args.ssl_videos} real synthetic videos x {args.ssl_epochs} epochs; stage 2: "
              f"{args.videos} labelled synthetic videos x {args.epochs} epochs, encoders "
              f"{'frozen' if args.freeze_encoders else 'fine-tuned'}, {args.clips_per_video} random clips per video "
-             f"per epoch; video score = max over clips.",
-             "Command: `PYTHONPATH=src python benchmarks/avff_quality.py " + " ".join(
-                 f"--{k} {v}" for k, v in [("ssl_videos", args.ssl_videos), ("videos", args.videos),
-                                           ("ssl_epochs", args.ssl_epochs), ("epochs", args.epochs),
-                                           ("clips_per_video", args.clips_per_video), ("splits", args.splits)])
-                 + (" --freeze_encoders" if args.freeze_encoders else "") + "`", "",
+             f"per epoch; video score = max over clips.", "",
              "| test set | subset | videos | fakes | AUC | AP | accuracy | F1 |", "|---|---|---|---|---|---|---|---|"]
     for name, metrics in results.items():
         for sub, m in metrics.items():

@@ -125,6 +125,73 @@ def test_info_nce_hand_computation():
     assert info_nce(x, x + 0.01 * torch.randn(8, 16)) < info_nce(x, x.roll(1, 0))
 
 
+def test_info_nce_hard_negatives_enter_the_visual_to_audio_term_only():
+    v = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    a = torch.tensor([[2.0, 0.0], [1.0, 1.0]])
+    n = torch.tensor([[0.0, 3.0], [1.0, 0.0]])  # normalised: (0, 1), (1, 0)
+    t = 0.5
+    s = np.array([[1.0, np.sqrt(0.5)], [0.0, np.sqrt(0.5)]]) / t
+    sn = np.array([[0.0, 1.0], [1.0, 0.0]]) / t
+    full = np.concatenate([s, sn], axis=1)
+    row = -np.mean([full[i, i] - np.log(np.exp(full[i]).sum()) for i in range(2)])
+    col = -np.mean([s[i, i] - np.log(np.exp(s[:, i]).sum()) for i in range(2)])
+    assert info_nce(v, a, t, n).item() == pytest.approx(0.5 * (row + col), rel=1e-5)
+    # a negative equal to the positive costs more than an orthogonal one
+    x = torch.randn(4, 8)
+    assert info_nce(x, x, 0.1, x.clone()) > info_nce(x, x, 0.1, torch.zeros(4, 8).index_fill_(1, torch.tensor([0]), 1))
+
+
+def test_shifted_audio_negatives_come_from_another_time_of_the_same_video(tmp_path):
+    from vocalens.avff.data import ClipDataset, VideoItem, random_shift, shifted_audio
+
+    sr = 16000
+    for seed in range(20):
+        k = random_shift(3 * sr, int(0.4 * sr), torch.Generator().manual_seed(seed))
+        assert int(0.4 * sr) <= k <= int(2.6 * sr)  # >= 0.4 s away in both directions (circular)
+    assert random_shift(100, 80) == 80  # too short: the smallest shift
+    assert np.array_equal(shifted_audio(np.arange(5, dtype=np.float32), 2), [3, 4, 0, 1, 2])
+
+    cfg = get_preset("tiny")
+    frames = np.random.default_rng(0).integers(0, 255, (75, 32, 32, 3), dtype=np.uint8)
+    audio = np.arange(3 * sr, dtype=np.float32)  # sample value = its time index
+    path = tmp_path / "v.mp4"
+    path.write_bytes(b"x")
+    from vocalens.avff import data as avff_data
+
+    prepared = avff_data.Prepared(frames, audio, 25.0, 1.0)
+    orig = avff_data.prepare
+    avff_data.prepare = lambda *a, **k: prepared
+    try:
+        item = VideoItem(path, 0, "v")
+        ds = ClipDataset([item], cfg, None, clips_per_video=8, random=True, hard_negatives=True, shift_fake_prob=1.0)
+        torch.manual_seed(0)
+        for i in range(8):
+            x = ds[i]
+            assert x["label"].item() == 1.0  # real clip turned fake by its shifted audio
+            assert torch.equal(x["wave"], x["wave_shift"])
+            assert x["wave"].shape[0] == cfg.clip_samples
+        # validation clip: the middle one (start frame 33 = sample 21120); its negative is the same
+        # contiguous audio from >= 0.4 s away (circularly), fixed across calls
+        val = ClipDataset([item], cfg, None, clips_per_video=1, random=False, hard_negatives=True)
+        x = val[0]
+        assert x["label"].item() == 0.0 and x["wave"][0].item() == 21120
+        w = x["wave_shift"].numpy()
+        assert np.array_equal(w, (w[0] + np.arange(len(w))) % (3 * sr))
+        d = abs(w[0] - 21120)
+        assert min(d, 3 * sr - d) >= 0.4 * sr
+        assert torch.equal(val[0]["wave_shift"], x["wave_shift"])
+        fake = ClipDataset([VideoItem(path, 1, "f")], cfg, None, clips_per_video=4, random=True, shift_fake_prob=1.0)
+        assert all(fake[i]["label"].item() == 1.0 and "wave_shift" not in fake[i] for i in range(4))
+        plain = ClipDataset([item], cfg, None, clips_per_video=4, random=True)
+        for i in range(4):
+            x = plain[i]
+            assert x["label"].item() == 0.0 and "wave_shift" not in x
+            w = x["wave"].numpy()
+            assert np.array_equal(w, w[0] + np.arange(len(w)))  # aligned audio: contiguous, no shift
+    finally:
+        avff_data.prepare = orig
+
+
 def test_classification_loss_hand_computation():
     logits, labels = torch.tensor([0.0, 2.0]), torch.tensor([1.0, 0.0])
     expect = np.mean([np.log(2), np.log(1 + np.exp(2))])

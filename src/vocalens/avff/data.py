@@ -161,15 +161,35 @@ def clip_label(item: VideoItem, start: int, span: int, num_frames: int, fps: flo
     return int(lab[start:start + span].any())
 
 
+def shifted_audio(audio: np.ndarray, shift: int) -> np.ndarray:
+    """The video's audio rolled by ``shift`` samples (circular): same voice and words, wrong time."""
+    return np.roll(np.asarray(audio, np.float32), int(shift))
+
+
+def random_shift(num_samples: int, min_shift: int, generator: torch.Generator | None = None) -> int:
+    """A circular shift in ``[min_shift, num_samples - min_shift]`` samples (so the clip's audio comes
+    from at least ``min_shift`` away in either direction); ``min_shift`` itself when the audio is too short."""
+    hi = num_samples - min_shift
+    if hi <= min_shift:
+        return min_shift
+    return int(torch.randint(min_shift, hi + 1, (), generator=generator))
+
+
 class ClipDataset(Dataset):
     """``clips_per_video`` aligned clips per video: random starts (``random=True``, training) or evenly
     spaced fixed starts (validation). Items: ``frames [F, 3, S, S]`` (ImageNet-normalised),
-    ``wave [N]``, ``label`` (clip label), ``index`` (video index)."""
+    ``wave [N]``, ``label`` (clip label), ``index`` (video index).
+
+    Sync negatives (same face, same voice, audio from >= ``min_shift`` s away in the same video):
+    ``hard_negatives`` adds ``wave_shift [N]`` (stage-1 contrastive negatives); ``shift_fake_prob``
+    replaces a real clip's audio by it with that probability and labels the clip fake (stage 2)."""
 
     def __init__(self, items: list[VideoItem], cfg: AVFFConfig, cache_dir, faces: str = "auto",
-                 clips_per_video: int = 1, random: bool = True, flip: bool = False):
+                 clips_per_video: int = 1, random: bool = True, flip: bool = False,
+                 hard_negatives: bool = False, shift_fake_prob: float = 0.0, min_shift: float = 0.4):
         self.items, self.cfg, self.cache_dir, self.faces = items, cfg, cache_dir, faces
         self.clips_per_video, self.random, self.flip = clips_per_video, random, flip
+        self.hard_negatives, self.shift_fake_prob, self.min_shift = hard_negatives, shift_fake_prob, min_shift
 
     def __len__(self) -> int:
         return len(self.items) * self.clips_per_video
@@ -189,9 +209,20 @@ class ClipDataset(Dataset):
         x = normalize_faces(frames[0], c.image_size)
         if self.flip and float(torch.rand(())) < 0.5:
             x = x.flip(-1)
-        return {"frames": x, "wave": torch.from_numpy(waves[0]),
-                "label": torch.tensor(float(clip_label(item, start, span, p.num_frames, c.fps))),
-                "index": torch.tensor(vi)}
+        label = clip_label(item, start, span, p.num_frames, c.fps)
+        wave = waves[0]
+        out = {}
+        if self.hard_negatives or self.shift_fake_prob > 0:
+            g = None if self.random else torch.Generator().manual_seed(i)  # fixed validation negatives
+            shift = random_shift(len(p.audio), int(round(self.min_shift * c.sample_rate)), g)
+            _, w = make_clips(p.faces, shifted_audio(p.audio, shift), [start], c.num_frames, c.frame_stride,
+                              c.fps, c.sample_rate)
+            if self.hard_negatives:
+                out["wave_shift"] = torch.from_numpy(w[0])
+            if label == 0 and self.shift_fake_prob > 0 and float(torch.rand((), generator=g)) < self.shift_fake_prob:
+                wave, label = w[0], 1
+        return {"frames": x, "wave": torch.from_numpy(np.ascontiguousarray(wave)), "label": torch.tensor(float(label)),
+                "index": torch.tensor(vi), **out}
 
 
 def video_clips(p: Prepared, cfg: AVFFConfig, hop: int | None = None):

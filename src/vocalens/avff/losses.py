@@ -40,14 +40,23 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor, masked: torch.Tensor) -
     return (per_slice * w).sum() / w.sum().clamp_min(1.0)
 
 
-def info_nce(visual: torch.Tensor, audio: torch.Tensor, temperature: float = 0.07) -> torch.Tensor:
+def info_nce(visual: torch.Tensor, audio: torch.Tensor, temperature: float = 0.07,
+             audio_negatives: torch.Tensor | None = None) -> torch.Tensor:
     """Symmetric InfoNCE between pooled clip embeddings ``[B, D]``: clip i's audio is the positive of its
-    visual and every other clip of the batch a negative (and the other way round)."""
+    visual and every other clip of the batch a negative (and the other way round).
+
+    ``audio_negatives [B', D]`` are extra negatives for every visual (time-shifted audio of the same
+    videos): other clips differ in face and voice, so without them the loss is solved by identity;
+    with them only audio-visual synchrony separates the positive from the negatives."""
     v = F.normalize(visual.float(), dim=-1)
     a = F.normalize(audio.float(), dim=-1)
     logits = v @ a.t() / temperature
     target = torch.arange(v.shape[0], device=v.device)
-    return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target))
+    v2a = logits
+    if audio_negatives is not None:
+        n = F.normalize(audio_negatives.float(), dim=-1)
+        v2a = torch.cat([logits, v @ n.t() / temperature], dim=1)
+    return 0.5 * (F.cross_entropy(v2a, target) + F.cross_entropy(logits.t(), target))
 
 
 def classification_loss(logits: torch.Tensor, labels: torch.Tensor, pos_weight: float | None = None) -> torch.Tensor:

@@ -203,7 +203,8 @@ class AVFFModel(nn.Module):
         return normalize_patches(patches)
 
     # -- the two stages -------------------------------------------------------------------------
-    def pretrain_losses(self, frames, wave, v_visible: torch.Tensor) -> dict[str, torch.Tensor]:
+    def pretrain_losses(self, frames, wave, v_visible: torch.Tensor,
+                        wave_shift: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         c = self.cfg
         a_visible = ~v_visible
         v_slices, a_slices = self.slice_tokens(frames, wave)
@@ -215,7 +216,11 @@ class AVFFModel(nn.Module):
         rec_v = masked_mse(self.visual_decoder(v_full), self.visual_targets(frames), ~v_visible)
         rec_a = masked_mse(self.audio_decoder(a_full), self.audio_targets(wave), ~a_visible)
         v_all, a_all = self.contextual(v_slices, a_slices)  # unmasked context for the global embeddings
-        nce = info_nce(v_all.mean(1), a_all.mean(1), c.temperature) if frames.shape[0] > 1 else rec_v * 0
+        neg = None
+        if wave_shift is not None:  # same clip's face, same voice, audio from another time: sync negatives
+            neg = self.audio_context(pool_slices(self.audio(wave_shift), c.num_slices)).mean(1)
+        nce = info_nce(v_all.mean(1), a_all.mean(1), c.temperature, neg) \
+            if frames.shape[0] > 1 or neg is not None else rec_v * 0
         loss = c.rec_weight * (rec_v + rec_a) + c.contrastive_weight * nce
         return {"loss": loss, "rec_visual": rec_v.detach(), "rec_audio": rec_a.detach(), "contrastive": nce.detach(),
                 "visual_embedding": v_all.mean(1).detach(), "audio_embedding": a_all.mean(1).detach()}
@@ -228,11 +233,12 @@ class AVFFModel(nn.Module):
         da = (a - self.v2a(v)).abs()
         return torch.cat([fused.mean(1), dv.mean(1), da.mean(1)], dim=-1)
 
-    def forward(self, frames, wave, v_visible: torch.Tensor | None = None):
-        """Stage 2 (no mask): real/fake logits ``[B]``. Stage 1 (``v_visible`` given): the loss dict.
+    def forward(self, frames, wave, v_visible: torch.Tensor | None = None, wave_shift: torch.Tensor | None = None):
+        """Stage 2 (no mask): real/fake logits ``[B]``. Stage 1 (``v_visible`` given): the loss dict
+        (``wave_shift``: time-shifted audio of the same clips, extra contrastive negatives).
         One forward for both so DDP's gradient hooks run in either stage."""
         if v_visible is not None:
-            return self.pretrain_losses(frames, wave, v_visible)
+            return self.pretrain_losses(frames, wave, v_visible, wave_shift)
         return self.classifier(self.embed(frames, wave)).squeeze(-1)
 
 

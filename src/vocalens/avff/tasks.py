@@ -37,6 +37,9 @@ class DataSpec:
     faces: str = "auto"
     clips_per_video: int = 4  # random clips per video per epoch (training)
     val_clips_per_video: int = 4
+    hard_negatives: bool = False  # stage 1: time-shifted audio of the same clip as contrastive negatives
+    shift_fake_prob: float = 0.0  # stage 2: real training clips turned fake by shifting their audio
+    min_shift: float = 0.4  # seconds
 
 
 class _AVFFTask(Task):
@@ -61,15 +64,17 @@ class _AVFFTask(Task):
 
     def train_dataset(self):
         self.data.train = self._decoded(self.data.train, "decode train")
-        return ClipDataset(self.data.train, self.cfg, self.data.cache_dir, self.data.faces,
-                           self.data.clips_per_video, random=True, flip=True)
+        d = self.data
+        return ClipDataset(d.train, self.cfg, d.cache_dir, d.faces, d.clips_per_video, random=True, flip=True,
+                           hard_negatives=d.hard_negatives, shift_fake_prob=d.shift_fake_prob, min_shift=d.min_shift)
 
     def val_dataset(self):
         if not self.data.val:
             return None
         self.data.val = self._decoded(self.data.val, "decode val")
         return ClipDataset(self.data.val, self.cfg, self.data.cache_dir, self.data.faces,
-                           self.data.val_clips_per_video, random=False)
+                           self.data.val_clips_per_video, random=False, hard_negatives=isinstance(self, PretrainTask),
+                           min_shift=self.data.min_shift)
 
     def collate(self, items):
         return torch.utils.data.default_collate(items)
@@ -105,7 +110,7 @@ class PretrainTask(_AVFFTask):
     def step(self, model, batch):
         b = batch["frames"].shape[0]
         v_visible, _ = complementary_masks(b, self.cfg.num_slices, device=batch["frames"].device)
-        out = model(batch["frames"], batch["wave"], v_visible)
+        out = model(batch["frames"], batch["wave"], v_visible, batch.get("wave_shift"))
         logs = {k: out[k] for k in ("loss", "rec_visual", "rec_audio", "contrastive")}
         return out["loss"], logs
 
@@ -115,8 +120,12 @@ class PretrainTask(_AVFFTask):
         v_visible, _ = complementary_masks(b, self.cfg.num_slices, generator=g, device=batch["frames"].device)
         out = model(batch["frames"], batch["wave"], v_visible)
         rec = float(out["rec_visual"] + out["rec_audio"])
+        shifted = None
+        if "wave_shift" in batch:  # embedding of the same clips' time-shifted audio (sync check)
+            shifted = model.contextual(*model.slice_tokens(batch["frames"], batch["wave_shift"]))[1].mean(1)
         return [{"rec": rec, "rec_visual": float(out["rec_visual"]), "rec_audio": float(out["rec_audio"]),
-                 "v": out["visual_embedding"][i].float().cpu().numpy(), "a": out["audio_embedding"][i].float().cpu().numpy()}
+                 "v": out["visual_embedding"][i].float().cpu().numpy(), "a": out["audio_embedding"][i].float().cpu().numpy(),
+                 **({"s": shifted[i].float().cpu().numpy()} if shifted is not None else {})}
                 for i in range(b)]
 
     def validate(self, outputs):
@@ -128,7 +137,12 @@ class PretrainTask(_AVFFTask):
         a /= np.linalg.norm(a, axis=1, keepdims=True) + 1e-8
         sim = v @ a.T
         top1 = float(np.mean(sim.argmax(1) == np.arange(len(v))))
-        return {"rec": float(np.mean([o["rec"] for o in outputs])),
+        sync = {}
+        if "s" in outputs[0]:  # is the aligned audio closer to the face than the same audio shifted in time?
+            s = np.stack([o["s"] for o in outputs])
+            s /= np.linalg.norm(s, axis=1, keepdims=True) + 1e-8
+            sync = {"sync_acc": float(np.mean((v * a).sum(1) > (v * s).sum(1)))}
+        return {**sync, "rec": float(np.mean([o["rec"] for o in outputs])),
                 "rec_visual": float(np.mean([o["rec_visual"] for o in outputs])),
                 "rec_audio": float(np.mean([o["rec_audio"] for o in outputs])),
                 "av_retrieval_top1": top1, "av_chance": 1.0 / len(v)}

@@ -53,6 +53,7 @@ def _data_args(p: argparse.ArgumentParser, train: bool = True) -> None:
         g.add_argument("--val_split", default="dev", help="'' for no validation")
         g.add_argument("--clips_per_video", type=int, default=4, help="random clips per video per epoch")
         g.add_argument("--val_clips_per_video", type=int, default=4)
+        g.add_argument("--min_shift", type=float, default=0.4, help="seconds: smallest time shift of a sync negative")
     else:
         g.add_argument("--split", default="test")
     g.add_argument("--cache_dir", default=DEFAULT_CACHE, help="decoded face crops + audio ('' for none)")
@@ -86,6 +87,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _model_args(p)
     _fit_args(p, epochs=20, lr=3e-4)
     p.add_argument("--init", help="start from an earlier stage-1 checkpoint's weights")
+    p.add_argument("--no_hard_negatives", action="store_true",
+                   help="InfoNCE negatives from other clips only (default adds the clip's own audio shifted in time)")
 
     p = sub.add_parser("train", help="stage 2: supervised real/fake on the fused embeddings")
     _data_args(p)
@@ -96,6 +99,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     frz.add_argument("--freeze_encoders", action="store_true", help="train only fusion + classifier")
     frz.add_argument("--finetune", action="store_true", help="fine-tune the encoders too (default)")
     p.add_argument("--pos_weight", type=float, help="BCE weight of fake clips (class balance)")
+    p.add_argument("--shift_fakes", type=float, default=0.0,
+                   help="probability that a real training clip gets its own audio from >= --min_shift s away "
+                        "and the label fake (extra sync negatives; default 0)")
 
     p = sub.add_parser("evaluate", help="video-level AUC/AP/accuracy/F1, by manipulation type")
     p.add_argument("--checkpoint", required=True)
@@ -172,7 +178,9 @@ def _spec(args, train_items, val_items):
     from vocalens.avff.tasks import DataSpec
 
     return DataSpec(train=train_items, val=val_items, cache_dir=args.cache_dir or None, faces=args.faces,
-                    clips_per_video=args.clips_per_video, val_clips_per_video=args.val_clips_per_video)
+                    clips_per_video=args.clips_per_video, val_clips_per_video=args.val_clips_per_video,
+                    hard_negatives=not getattr(args, "no_hard_negatives", True),
+                    shift_fake_prob=getattr(args, "shift_fakes", 0.0) or 0.0, min_shift=args.min_shift)
 
 
 def run_pretrain(args) -> int:
