@@ -6,6 +6,7 @@ BENCHMARKS.md from those files, with the machine they ran on.
 
     python benchmarks/run_all.py                 # all
     python benchmarks/run_all.py extract train   # some
+    python benchmarks/run_all.py --collect       # only rebuild BENCHMARKS.md from benchmarks/results/
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ def machine() -> str:
 
 
 def main(argv: list[str]) -> int:
-    wanted = argv or [p.stem[len("bench_"):] for p in sorted(HERE.glob("bench_*.py"))]
+    collect_only = "--collect" in argv
+    argv = [a for a in argv if a != "--collect"]
+    wanted = [] if collect_only else (argv or [p.stem[len("bench_"):] for p in sorted(HERE.glob("bench_*.py"))])
     wanted = sorted(wanted, key=lambda n: ORDER.index(n) if n in ORDER else len(ORDER))
     env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT / "src"))
     failed = []
@@ -52,7 +55,10 @@ def main(argv: list[str]) -> int:
     parts = ["# Benchmarks", "",
              "Every figure below is written by `make bench` (`python benchmarks/run_all.py`); each section",
              "names the script that produced it. Ratios compare against a baseline measured in the same run.", "",
-             f"Machine: {machine()}.", ""]
+             f"Machine: {machine()}.", "",
+             "Each section states the load average it was measured at: several were taken while other jobs",
+             "shared the two cores, and their wall-clock times are inflated accordingly (CPU-second columns",
+             "are the steadier figure). `quality*.md` and `avff_quality.md` are model-quality runs, not speed.", ""]
     for name in ORDER + sorted(set(p.stem for p in (HERE / "results").glob("*.md")) - set(ORDER)):
         f = HERE / "results" / f"{name}.md"
         if f.is_file():
