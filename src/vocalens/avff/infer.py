@@ -86,18 +86,13 @@ def score_video(model: AVFFModel, p: Prepared, batch_size: int = 8, device="cpu"
 
 
 def binary_metrics(labels, scores, threshold: float = 0.5) -> dict:
-    """AUC, AP, accuracy and F1 (scikit-learn); AUC/AP are NaN when only one class is present."""
-    from sklearn.metrics import accuracy_score, average_precision_score, f1_score, roc_auc_score
+    """AUC, AP, accuracy and F1 of video scores (``vocalens.eval.metrics.binary_metrics``, AVFF's keys)."""
+    from vocalens.eval.metrics import binary_metrics as shared
 
-    y = np.asarray(labels, dtype=int)
-    s = np.asarray(scores, dtype=np.float64)
-    pred = (s >= threshold).astype(int)
-    both = len(np.unique(y)) == 2
-    return {"n": int(len(y)), "n_fake": int(y.sum()),
-            "auc": float(roc_auc_score(y, s)) if both else float("nan"),
-            "ap": float(average_precision_score(y, s)) if both else float("nan"),
-            "accuracy": float(accuracy_score(y, pred)) if len(y) else float("nan"),
-            "f1": float(f1_score(y, pred, zero_division=0)) if len(y) else float("nan")}
+    m = shared(scores, labels, threshold)
+    empty = m["n"] == 0
+    return {"n": m["n"], "n_fake": m["n_positive"], "auc": m["auc"], "ap": m["ap"],
+            "accuracy": m["accuracy"], "f1": float("nan") if empty else m["f1"]}
 
 
 def metrics_by_manipulation(labels, scores, manipulations, threshold: float = 0.5) -> dict:
