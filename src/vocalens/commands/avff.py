@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 from vocalens.errors import UserError
@@ -220,11 +218,9 @@ def run_train(args) -> int:
 
 
 def _write_json(path: Path, obj) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.name}-", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=2, allow_nan=True)
-    os.replace(tmp, path)
+    from vocalens.fileio import write_json_atomic
+
+    write_json_atomic(path, obj, indent=2, allow_nan=True)
 
 
 def run_evaluate(args) -> int:
