@@ -15,11 +15,20 @@ from pathlib import Path
 from typing import Iterator
 
 
-def file_mode() -> int:
-    """0666 minus the umask."""
+def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
-    return 0o666 & ~mask
+    return mask
+
+
+def file_mode() -> int:
+    """0666 minus the umask (what ``open(path, "w")`` gives; ``mkstemp`` makes 0600)."""
+    return 0o666 & ~_umask()
+
+
+def dir_mode() -> int:
+    """0777 minus the umask (what ``mkdir`` gives; ``mkdtemp`` makes 0700)."""
+    return 0o777 & ~_umask()
 
 
 @contextmanager

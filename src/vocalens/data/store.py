@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from vocalens.errors import UserError
+from vocalens.fileio import dir_mode
 
 VISUAL_FILE = "visual_embeddings.npz"
 AUDIO_FILE = "audio_embeddings.npz"
@@ -49,12 +50,6 @@ class VideoFeatures:
         return float(self.meta.get("audio_rate", self.fps))
 
 
-def _dir_mode() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o777 & ~umask
-
-
 def video_dir(root: str | Path, split: str, video_id: str) -> Path:
     return Path(root) / split / video_id
 
@@ -71,7 +66,7 @@ def write_features(path: str | Path, visual: np.ndarray, audio: np.ndarray, fram
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{path.name}-", dir=path.parent))
     try:
-        os.chmod(tmp, _dir_mode())  # mkdtemp makes 0700; the store is shared like any dataset
+        os.chmod(tmp, dir_mode())  # mkdtemp makes 0700; the store is shared like any dataset
         vis = {"embeddings": np.asarray(visual, dtype=dtype)}
         if frame_labels is not None:
             fl = np.asarray(frame_labels, dtype=np.uint8)
