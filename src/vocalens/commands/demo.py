@@ -58,11 +58,9 @@ def _stage(title: str, argv: list[str]) -> None:
 
 
 def _first_fake_test_video(data: Path) -> Path | None:
-    meta = json.loads((data / "metadata.min.json").read_text())
-    for item in meta:
-        if item["split"] == "test" and item["fake_periods"]:
-            return data / item["file"]
-    return None
+    from vocalens.data.metadata import read_lavdf
+
+    return next((r.path for r in read_lavdf(data, splits=["test"]) if r.fake_periods), None)
 
 
 def run(args) -> int:
