@@ -2,6 +2,7 @@
 
     PYTHONPATH=src python benchmarks/ablation.py --features_root feats --epochs 20 \
         --out_dir runs/ablation -- --d_model 128 --num_layers 2 --nhead 4 --max_frames 256
+    PYTHONPATH=src python benchmarks/ablation.py --synth 2400 --epochs 8 ...   # makes its own data first
 
 Trains, on ``{features_root}/train`` with ``dev`` for validation, each variant:
   full                      the defaults
@@ -33,6 +34,7 @@ import torch
 
 from vocalens.cli import main as vocalens
 from vocalens.data.store import list_videos, read_features
+from vocalens.fileio import write_json_atomic
 from vocalens.inference import Predictor
 from vocalens.train.localizer_task import localization_metrics
 
@@ -77,6 +79,11 @@ def main() -> None:
     argv = argv[:argv.index("--")] if "--" in argv else argv
     ap = argparse.ArgumentParser()
     ap.add_argument("--features_root", help="feature store with train/dev/test (or use --toy)")
+    ap.add_argument("--synth", type=int, default=0, metavar="N",
+                    help="make the data first: `vocalens synth` of N videos (<= --max_duration s, seed 0) into "
+                         "OUT_DIR/data, `vocalens extract --face none` into OUT_DIR/features, and use it "
+                         "(both skipped when already complete)")
+    ap.add_argument("--max_duration", type=float, default=6.0, help="longest video of --synth, s (default 6)")
     ap.add_argument("--toy", type=int, default=0, metavar="N",
                     help="write a toy store (vocalens.train.toy: A/V agreement is the only cue) of N train videos "
                          "(N/2 dev, N/2 test) under OUT_DIR/toy_features and use it")
@@ -86,6 +93,9 @@ def main() -> None:
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--data_note", default="", help="how the feature store was made (printed under the command)")
+    ap.add_argument("--reuse", action="store_true",
+                    help="a variant whose OUT_DIR/<variant>/<test_split>_metrics.json exists is not trained again: "
+                         "its row is read from there (to add variants to a table, or finish a killed run)")
     ap.add_argument("--jobs", type=int, default=1, help="variants trained at once (processes of one thread each)")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "quality.md"))
     args = ap.parse_args(argv)
@@ -95,8 +105,23 @@ def main() -> None:
         args.features_root = str(write_toy_store(Path(args.out_dir) / "toy_features",
                                                  {"train": args.toy, "dev": args.toy // 2, "test": args.toy // 2},
                                                  frames=(40, 80), noise=0.05))
+    if args.synth:
+        data, feats = Path(args.out_dir) / "data", Path(args.out_dir) / "features"
+        if not (data / "metadata.json").is_file():
+            rc = vocalens(["synth", "--output_root", str(data), "--num_videos", str(args.synth),
+                           "--max_duration", str(args.max_duration), "--seed", "0", "--workers", "2"])
+            if rc:
+                raise SystemExit(f"vocalens synth failed (exit {rc})")
+        rc = vocalens(["extract", "--dataset_root", str(data), "--output_root", str(feats), "--face", "none",
+                       "--skip_existing"])
+        if rc:
+            raise SystemExit(f"vocalens extract failed (exit {rc})")
+        args.features_root = str(feats)
+        args.data_note = args.data_note or (
+            f"`vocalens synth --output_root data --num_videos {args.synth} --max_duration {args.max_duration:g} "
+            f"--seed 0` then `vocalens extract --dataset_root data --output_root features --face none`")
     if not args.features_root:
-        ap.error("give --features_root or --toy N")
+        ap.error("give --features_root, --synth N or --toy N")
     results = {}
 
     def train_argv(name):
@@ -105,9 +130,15 @@ def main() -> None:
                 *VARIANTS[name], *extra]
 
     seconds, cpu = {}, {}
+    for name in list(args.variants):
+        done = Path(args.out_dir) / name / f"{args.test_split}_metrics.json"
+        if args.reuse and done.is_file():
+            results[name] = json.loads(done.read_text())
+            print(f"{name}: reusing {done}")
+    todo = [n for n in args.variants if n not in results]
     if args.jobs > 1:  # each variant in its own process, args.jobs at a time
         env = {**os.environ, "OMP_NUM_THREADS": "1"}
-        pending, running = list(args.variants), {}
+        pending, running = list(todo), {}
         while pending or running:
             while pending and len(running) < args.jobs:
                 name = pending.pop(0)
@@ -126,7 +157,7 @@ def main() -> None:
                     seconds[name] = time.perf_counter() - t0
                     cpu[name] = usage.ru_utime + usage.ru_stime
                     del running[name]
-    for name in args.variants:
+    for name in todo:
         run_dir = Path(args.out_dir) / name
         if args.jobs <= 1:
             t0, c0 = time.perf_counter(), time.process_time()
@@ -137,22 +168,23 @@ def main() -> None:
         results[name] = evaluate(run_dir / "best.pth", args.features_root, args.test_split)
         results[name]["train_seconds"] = seconds[name]
         results[name]["train_cpu_seconds"] = cpu.get(name, float("nan"))
-        (run_dir / f"{args.test_split}_metrics.json").write_text(json.dumps(results[name], indent=1))
+        write_json_atomic(run_dir / f"{args.test_split}_metrics.json", results[name])
         print(name, json.dumps(results[name]["all"]))
 
     head = ["variant"] + [f"{g} {m}" for g in GROUPS for m in ("frame AUC", "frame AP", "video AUC", "AP@0.5")] + [
         "train wall s", "train CPU s"]
     lines = ["# Localizer ablations", "",
              f"`PYTHONPATH=src python benchmarks/ablation.py "
-             + (f"--toy {args.toy}" if args.toy else f"--features_root {args.features_root}")
+             + (f"--toy {args.toy}" if args.toy else f"--synth {args.synth}" if args.synth
+                else f"--features_root {args.features_root}")
              + f" --epochs {args.epochs}"
              + (" -- " + " ".join(extra) if extra else "") + "`; metrics on the "
              f"`{args.test_split}` split with each variant's best.pth; a group = real videos + that manipulation type; "
              "train wall/CPU s: the training run incl. per-epoch validation (CPU = user + system time of its process).",
              *([f"Data: {args.data_note}"] if args.data_note else []),
              "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for name, res in results.items():
-        cells = [name]
+    for name in args.variants:
+        res, cells = results[name], [name]
         for g in GROUPS:
             m = res.get(g, {})
             cells += [fmt(m.get("frame_auc")), fmt(m.get("frame_ap")), fmt(m.get("video_auc")), fmt(m.get("ap@0.5"))]

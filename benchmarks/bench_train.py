@@ -6,6 +6,9 @@
 Measures, in one run (seeded, toy features with the seed's dims: visual 512, audio 1024 at 50 Hz):
 - model step alone (forward + backward + AdamW on a ready batch): frames/s and model FLOPs per frame
   (torch.utils.flop_counter over forward + backward), hence achieved FLOP/s;
+- the hardware's ceiling in the same run: a large square matmul's FLOP/s (fp32 on CPU; fp32 and bf16
+  on CUDA), so the model step is reported as a fraction of what the hardware does at best;
+- where the step's time goes: torch.profiler self time by operator, largest first;
 - feature loader alone (FeatureDataset + collate through a DataLoader, 0 and N workers): frames/s;
 - padding wasted by random batches vs length-bucketed batches on a LAV-DF-like length mix.
 On CUDA (when present) the model step also runs under bf16 autocast. Writes benchmarks/results/train.md.
@@ -87,6 +90,40 @@ def time_loader(ds, batch_size, workers, max_batches) -> tuple[float, int]:
     return frames / max(time.perf_counter() - t0, 1e-9), n
 
 
+def matmul_ceiling(device: str, dtype=torch.float32, n: int = 2048, reps: int = 5) -> float:
+    """FLOP/s of an n x n x n matmul: the best this device does on dense work at this dtype."""
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(n, n, generator=g).to(device, dtype)
+    b = torch.randn(n, n, generator=g).to(device, dtype)
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    a @ b
+    sync()
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    sync()
+    return 2 * n ** 3 * reps / (time.perf_counter() - t0)
+
+
+def op_breakdown(model, batch, amp_dtype=None, top: int = 8) -> list[tuple[str, float]]:
+    """[(operator, share of the step's self time)] of one training step, largest first."""
+    from torch.profiler import ProfilerActivity, profile
+
+    cuda = batch["visual"].is_cuda
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    train_step(model, opt, batch, amp_dtype)  # warm-up outside the profile
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    with profile(activities=acts) as prof:
+        train_step(model, opt, batch, amp_dtype)
+        if cuda:
+            torch.cuda.synchronize()
+    key = "self_device_time_total" if cuda else "self_cpu_time_total"
+    events = [e for e in prof.key_averages() if getattr(e, key, 0) > 0]
+    total = sum(getattr(e, key) for e in events) or 1.0
+    events.sort(key=lambda e: -getattr(e, key))
+    return [(e.key, getattr(e, key) / total) for e in events[:top]]
+
+
 def padding_waste(lengths, batch_size, bucketed: bool) -> float:
     s = GlobalBatchSampler(len(lengths), batch_size, lengths if bucketed else None, seed=0)
     padded = real = 0
@@ -118,16 +155,28 @@ def main() -> None:
     per_frame = flops / (b * t)
     sec = time_model(model, batch, args.steps)
     cpu_fps = b * t / sec
+    ceiling = matmul_ceiling("cpu")
     rows.append(("model step alone, CPU fp32", f"{cpu_fps:,.0f}", f"{sec * 1000:,.0f} ms/step",
-                 f"{flops / sec / 1e9:,.1f} GFLOP/s"))
+                 f"{flops / sec / 1e9:,.1f} GFLOP/s = {flops / sec / ceiling:.0%} of the CPU's matmul "
+                 f"ceiling ({ceiling / 1e9:,.1f} GFLOP/s, 2048^3 fp32, same threads)"))
+    breakdowns = [("CPU fp32", op_breakdown(model, batch))]
+    torch.manual_seed(0)
+    slow = Localizer(LocalizerConfig(dv, da, d_model=d, num_layers=layers, nhead=heads, attn_dropout=0.1)).train()
+    sec_slow = time_model(slow, batch, args.steps)
+    rows.append(("model step alone, CPU fp32, attention dropout 0.1 (before)", f"{b * t / sec_slow:,.0f}",
+                 f"{sec_slow * 1000:,.0f} ms/step", f"default (attention dropout 0) is {sec_slow / sec:.2f}x faster"))
+    del slow
 
     if torch.cuda.is_available():
         gm = Localizer(cfg).cuda().train()
         gb = make_batch(b, t, dv, da, "cuda")
         for name, dt in (("fp32", None), ("bf16 autocast", torch.bfloat16)):
             s = time_model(gm, gb, max(args.steps, 20), dt)
+            peak = matmul_ceiling("cuda", dt or torch.float32, n=8192, reps=20)
             rows.append((f"model step alone, {torch.cuda.get_device_name()} {name}", f"{b * t / s:,.0f}",
-                         f"{s * 1000:,.1f} ms/step", f"{flops / s / 1e12:,.1f} TFLOP/s"))
+                         f"{s * 1000:,.1f} ms/step", f"{flops / s / 1e12:,.1f} TFLOP/s = {flops / s / peak:.0%} of "
+                         f"the GPU's matmul ceiling ({peak / 1e12:,.1f} TFLOP/s, 8192^3 {name.split()[0]})"))
+            breakdowns.append((f"CUDA {name}", op_breakdown(gm, gb, dt)))
 
     with tempfile.TemporaryDirectory() as tmp:
         n_videos = 40 if args.quick else 48
@@ -160,6 +209,9 @@ def main() -> None:
         f"{100 * waste_rand:.1f}% of the frames computed, length-bucketed batches {100 * waste_buck:.1f}% "
         f"({waste_rand / max(waste_buck, 1e-9):.0f}x less).",
     ]
+    for name, ops in breakdowns:
+        lines += ["", f"Where a {name} step's time goes (torch.profiler self time, top operators):", "",
+                  "| operator | share |", "|---|---:|", *[f"| `{k}` | {v:.1%} |" for k, v in ops]]
     text = "\n".join(lines) + "\n"
     print(text)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -133,3 +133,13 @@ def test_seed_projection_checkpoints_still_load():
     torch.nn.init.zeros_(fresh.v_proj.linear.weight)
     fresh.load_state_dict(sd)
     torch.testing.assert_close(fresh.v_proj.linear.weight, m.v_proj.linear.weight)
+
+
+@pytest.mark.parametrize("p", [0.0, 0.25])
+def test_attn_dropout_reaches_every_attention_and_only_there(p):
+    m = make(attn_dropout=p, dropout=0.1, num_layers=2)
+    attn = [mod for mod in m.modules() if isinstance(mod, torch.nn.MultiheadAttention)]
+    assert len(attn) == 4  # 2 cross-modal + 2 encoder layers
+    assert all(mod.dropout == p for mod in attn)
+    assert all(mod.p == 0.1 for mod in m.modules() if isinstance(mod, torch.nn.Dropout))
+    assert LocalizerConfig(3, 4).attn_dropout == 0.0

@@ -20,9 +20,9 @@ REAL_CLIP_NAMES = ("LipNet__bbaf2n.mpg", "video-retalking__2.mp4")
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output_dir", default="demo_out", help="where everything goes (default: demo_out)")
-    p.add_argument("--num_videos", type=int, default=240, help="synthetic videos (default 240)")
+    p.add_argument("--num_videos", type=int, default=600, help="synthetic videos (default 600)")
     p.add_argument("--max_duration", type=float, default=6.0, help="longest synthetic video, s (default 6)")
-    p.add_argument("--epochs", type=int, default=25, help="training epochs (default 25)")
+    p.add_argument("--epochs", type=int, default=12, help="training epochs (default 12)")
     p.add_argument("--d_model", type=int, default=128, help="localizer width (default 128; the seed's is 512)")
     p.add_argument("--num_layers", type=int, default=2, help="Transformer layers (default 2; the seed's is 4)")
     p.add_argument("--seed", type=int, default=0)
@@ -80,7 +80,7 @@ def run(args) -> int:
             "--face", "none", "--skip_existing", "--num_workers", str(args.workers)])
     train_argv = ["train", "--features_root", str(feats), "--splits", "train", "dev", "--output_dir", str(ckpt),
                   "--epochs", str(args.epochs), "--d_model", str(args.d_model), "--num_layers", str(args.num_layers),
-                  "--nhead", "4", "--batch_size", "8", "--lr", "1e-3", "--warmup_epochs", "2",
+                  "--nhead", "4", "--batch_size", "8", "--lr", "1e-3", "--warmup_epochs", "1",
                   "--max_frames", "256", "--seed", str(args.seed)]
     if (ckpt / "last.pth").is_file():
         train_argv += ["--resume", str(ckpt / "last.pth")]

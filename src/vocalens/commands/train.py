@@ -31,7 +31,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--d_model", type=int, default=512)
     p.add_argument("--num_layers", type=int, default=4)
     p.add_argument("--nhead", type=int, default=8)
-    p.add_argument("--dropout", type=float, default=0.1)
+    p.add_argument("--dropout", type=float, default=0.1, help="residual, feed-forward, input and head dropout")
+    p.add_argument("--attn_dropout", type=float, default=0.0,
+                   help="dropout on attention weights (default 0: lets torch use fused attention, 1.7x faster on CPU)")
     p.add_argument("--pos_weight", type=float, default=-1.0, help="BCE weight of fake frames (-1: real/fake ratio)")
     p.add_argument("--use_focal", action="store_true", help="focal loss instead of BCE for frames")
     p.add_argument("--focal_alpha", type=float, default=0.25)
@@ -78,7 +80,7 @@ def run(args) -> int:
     task = LocalizerTask(LocalizerTaskConfig(
         features_root=args.features_root, train_split=args.splits[0],
         val_split=args.splits[1] if len(args.splits) > 1 else None, max_frames=args.max_frames,
-        d_model=args.d_model, num_layers=args.num_layers, nhead=args.nhead, dropout=args.dropout,
+        d_model=args.d_model, num_layers=args.num_layers, nhead=args.nhead, dropout=args.dropout, attn_dropout=args.attn_dropout,
         pos_weight=args.pos_weight, use_focal=args.use_focal, focal_alpha=args.focal_alpha,
         focal_gamma=args.focal_gamma, video_loss_weight=args.video_loss_weight,
         smooth_loss_weight=args.smooth_loss_weight, similarity_loss_weight=args.similarity_loss_weight,

@@ -35,7 +35,11 @@ class LocalizerConfig:
     num_layers: int = 4
     nhead: int = 8
     dim_feedforward: int | None = None  # default 4 * d_model
-    dropout: float = 0.1
+    dropout: float = 0.1  # residual, feed-forward, input and head dropout
+    # dropout on the attention weights. 0 (default) lets torch use its fused attention kernels: the
+    # [B, heads, T, T] random mask alone was 27% of a CPU training step, and a step runs 1.7x faster
+    # without it (benchmarks/results/train.md). Inference is unaffected either way.
+    attn_dropout: float = 0.0
     cross_attn: bool = True
     video_head: bool = True
     # defaults = the seed's per-frame projection, so configs saved before these existed load unchanged;
@@ -114,10 +118,10 @@ class Projection(nn.Module):
 class CrossModalBlock(nn.Module):
     """Bidirectional cross attention: video queries audio, audio queries video; mean-fused."""
 
-    def __init__(self, d_model: int, nhead: int, dropout: float):
+    def __init__(self, d_model: int, nhead: int, dropout: float, attn_dropout: float = 0.0):
         super().__init__()
-        self.v2a = nn.MultiheadAttention(d_model, nhead, dropout=dropout, batch_first=True)
-        self.a2v = nn.MultiheadAttention(d_model, nhead, dropout=dropout, batch_first=True)
+        self.v2a = nn.MultiheadAttention(d_model, nhead, dropout=attn_dropout, batch_first=True)
+        self.a2v = nn.MultiheadAttention(d_model, nhead, dropout=attn_dropout, batch_first=True)
         self.norm_v = nn.LayerNorm(d_model)
         self.norm_a = nn.LayerNorm(d_model)
         self.drop = nn.Dropout(dropout)
@@ -137,9 +141,10 @@ class Localizer(nn.Module):
         d = cfg.d_model
         self.v_proj = Projection(cfg.visual_dim, d, cfg.conv_kernel, cfg.energy)
         self.a_proj = Projection(cfg.audio_dim, d, cfg.conv_kernel, cfg.energy)
-        self.cross = CrossModalBlock(d, cfg.nhead, cfg.dropout) if cfg.cross_attn else None
+        self.cross = CrossModalBlock(d, cfg.nhead, cfg.dropout, cfg.attn_dropout) if cfg.cross_attn else None
         layer = nn.TransformerEncoderLayer(d, cfg.nhead, cfg.dim_feedforward or 4 * d, cfg.dropout,
                                            activation="gelu", batch_first=True, norm_first=True)
+        layer.self_attn.dropout = cfg.attn_dropout  # before the encoder copies the layer
         self.encoder = nn.TransformerEncoder(layer, cfg.num_layers, norm=nn.LayerNorm(d), enable_nested_tensor=False)
         self.input_drop = nn.Dropout(cfg.dropout)
         self.frame_head = nn.Sequential(nn.Linear(d + 1, d // 2), nn.GELU(), nn.Dropout(cfg.dropout),

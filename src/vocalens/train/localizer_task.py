@@ -35,6 +35,7 @@ class LocalizerTaskConfig:
     num_layers: int = 4
     nhead: int = 8
     dropout: float = 0.1
+    attn_dropout: float = 0.0  # on attention weights (0: fused attention kernels)
     pos_weight: float = -1.0  # -1: neg/pos ratio of the training frames
     use_focal: bool = False
     focal_alpha: float = 0.25
@@ -140,7 +141,7 @@ class LocalizerTask(Task):
                                    similarity_loss_weight=cfg.similarity_loss_weight)
         self.model_cfg = LocalizerConfig(visual_dim=self.train_ds.visual_dim, audio_dim=self.train_ds.audio_dim,
                                          d_model=cfg.d_model, num_layers=cfg.num_layers, nhead=cfg.nhead,
-                                         dropout=cfg.dropout, cross_attn=not cfg.no_cross_attn,
+                                         dropout=cfg.dropout, attn_dropout=cfg.attn_dropout, cross_attn=not cfg.no_cross_attn,
                                          video_head=not cfg.no_video_head, conv_kernel=cfg.conv_kernel,
                                          energy=cfg.energy)
         self.threshold = 0.5
