@@ -27,7 +27,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from vocalens.avff.losses import info_nce, masked_mse, normalize_patches
+from vocalens.avff.losses import info_nce, masked_mse, normalize_patches, slice_info_nce
 from vocalens.avff.preprocess import clip_log_mel
 from vocalens.avff.presets import AVFFConfig
 from vocalens.errors import UserError
@@ -153,7 +153,8 @@ class AVFFModel(nn.Module):
         self.audio_decoder = Decoder(k, d, cfg.decoder_dim, cfg.heads, cfg.decoder_layers,
                                      cfg.n_mels * (cfg.mel_frames // k), cfg.dropout)
         self.fusion = CrossModalFusion(d, cfg.heads)
-        self.classifier = nn.Sequential(nn.LayerNorm(3 * d), nn.Linear(3 * d, d), nn.GELU(), nn.Dropout(cfg.dropout),
+        n_in = 3 * d if cfg.head == "mean" else 2 * (3 * d + 1)
+        self.classifier = nn.Sequential(nn.LayerNorm(n_in), nn.Linear(n_in, d), nn.GELU(), nn.Dropout(cfg.dropout),
                                         nn.Linear(d, 1))
 
     # -- groups of parameters, so a stage can freeze what it does not train ----------------------
@@ -218,20 +219,28 @@ class AVFFModel(nn.Module):
         v_all, a_all = self.contextual(v_slices, a_slices)  # unmasked context for the global embeddings
         neg = None
         if wave_shift is not None:  # same clip's face, same voice, audio from another time: sync negatives
-            neg = self.audio_context(pool_slices(self.audio(wave_shift), c.num_slices)).mean(1)
-        nce = info_nce(v_all.mean(1), a_all.mean(1), c.temperature, neg) \
-            if frames.shape[0] > 1 or neg is not None else rec_v * 0
+            neg = self.audio_context(pool_slices(self.audio(wave_shift), c.num_slices))
+        if frames.shape[0] == 1 and neg is None:
+            nce = rec_v * 0
+        elif c.contrastive == "slice":
+            nce = slice_info_nce(v_all, a_all, c.temperature, neg)
+        else:
+            nce = info_nce(v_all.mean(1), a_all.mean(1), c.temperature, None if neg is None else neg.mean(1))
         loss = c.rec_weight * (rec_v + rec_a) + c.contrastive_weight * nce
         return {"loss": loss, "rec_visual": rec_v.detach(), "rec_audio": rec_a.detach(), "contrastive": nce.detach(),
                 "visual_embedding": v_all.mean(1).detach(), "audio_embedding": a_all.mean(1).detach()}
 
     def embed(self, frames, wave) -> torch.Tensor:
-        """Clip embedding the classifier reads: ``[B, 3*dim]``."""
+        """Clip embedding the classifier reads: ``[B, 3*dim]`` (head 'mean') or ``[B, 2*(3*dim+1)]`` ('slices')."""
         v, a = self.contextual(*self.slice_tokens(frames, wave))
         fused = self.fusion(v, a)
         dv = (v - self.a2v(a)).abs()
         da = (a - self.v2a(v)).abs()
-        return torch.cat([fused.mean(1), dv.mean(1), da.mean(1)], dim=-1)
+        if self.cfg.head == "mean":
+            return torch.cat([fused.mean(1), dv.mean(1), da.mean(1)], dim=-1)
+        sync = F.cosine_similarity(v.float(), a.float(), dim=-1).unsqueeze(-1).to(v.dtype)  # [B, K, 1]
+        tokens = torch.cat([fused, dv, da, sync], dim=-1)
+        return torch.cat([tokens.mean(1), tokens.amax(1)], dim=-1)
 
     def forward(self, frames, wave, v_visible: torch.Tensor | None = None, wave_shift: torch.Tensor | None = None):
         """Stage 2 (no mask): real/fake logits ``[B]``. Stage 1 (``v_visible`` given): the loss dict

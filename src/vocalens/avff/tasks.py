@@ -40,6 +40,7 @@ class DataSpec:
     hard_negatives: bool = False  # stage 1: time-shifted audio of the same clip as contrastive negatives
     shift_fake_prob: float = 0.0  # stage 2: real training clips turned fake by shifting their audio
     min_shift: float = 0.4  # seconds
+    label_fraction: float = 0.0  # stage 2: soft clip targets min(1, fake fraction / this); 0 = any fake frame
 
 
 class _AVFFTask(Task):
@@ -66,7 +67,8 @@ class _AVFFTask(Task):
         self.data.train = self._decoded(self.data.train, "decode train")
         d = self.data
         return ClipDataset(d.train, self.cfg, d.cache_dir, d.faces, d.clips_per_video, random=True, flip=True,
-                           hard_negatives=d.hard_negatives, shift_fake_prob=d.shift_fake_prob, min_shift=d.min_shift)
+                           hard_negatives=d.hard_negatives, shift_fake_prob=d.shift_fake_prob, min_shift=d.min_shift,
+                           label_fraction=d.label_fraction if isinstance(self, ClassifyTask) else 0.0)
 
     def val_dataset(self):
         if not self.data.val:
@@ -178,7 +180,7 @@ class ClassifyTask(_AVFFTask):
     def step(self, model, batch):
         logits = model(batch["frames"], batch["wave"])
         loss = classification_loss(logits, batch["label"], self.pos_weight)
-        acc = ((logits.detach() > 0).float() == batch["label"]).float().mean()
+        acc = ((logits.detach() > 0) == (batch["label"] >= 0.5)).float().mean()
         return loss, {"loss": loss.detach(), "acc": acc}
 
     def predict(self, model, batch):
