@@ -142,3 +142,20 @@ def test_slice_head_holds_the_mean_and_the_max_over_slices():
     half = e.shape[1] // 2
     mean_part, max_part = e[0, :half], e[0, half:]
     assert torch.all(max_part >= mean_part - 1e-5)
+
+
+def test_sync_hits_count_slices_where_the_aligned_audio_wins():
+    from vocalens.avff.tasks import sync_hits
+
+    torch.manual_seed(0)
+    cfg = get_preset("tiny", audio_encoder="mel")
+    model = build_model(cfg).eval()
+    frames = torch.randn(3, cfg.num_frames, 3, cfg.image_size, cfg.image_size)
+    wave = torch.randn(3, cfg.clip_samples)
+    same = sync_hits(model, frames, wave, wave.clone(), per_slice=True)
+    assert same.tolist() == [0.0, 0.0, 0.0]  # a tie is no hit
+    other = sync_hits(model, frames, wave, torch.randn(3, cfg.clip_samples), per_slice=True)
+    assert other.shape == (3,)
+    assert torch.allclose(other * cfg.num_slices, (other * cfg.num_slices).round())  # whole slices
+    clip = sync_hits(model, frames, wave, torch.randn(3, cfg.clip_samples), per_slice=False)
+    assert set(clip.tolist()) <= {0.0, 1.0}

@@ -17,7 +17,7 @@ import torch
 from vocalens.avff.data import ClipDataset, VideoItem, prepare_all
 from vocalens.avff.infer import binary_metrics, read_checkpoint
 from vocalens.avff.losses import classification_loss, complementary_masks
-from vocalens.avff.model import backbone_configs, build_model, model_summary
+from vocalens.avff.model import backbone_configs, build_model, model_summary, pool_slices
 from vocalens.avff.presets import AVFFConfig
 from vocalens.errors import UserError
 
@@ -89,6 +89,21 @@ class _AVFFTask(Task):
                 "threshold": 0.5, "metrics": {k: float(v) for k, v in (metrics or {}).items()}}
 
 
+@torch.no_grad()
+def sync_hits(model, frames, wave, wave_shift, per_slice: bool) -> torch.Tensor:
+    """Per clip, the fraction of comparisons where the face embedding is closer (cosine) to its aligned
+    audio than to the same audio shifted in time: per slice (``per_slice``) or on clip means. Chance 0.5."""
+    import torch.nn.functional as F
+
+    v_sl, a_sl = model.slice_tokens(frames, wave)
+    v, a = model.contextual(v_sl, a_sl)
+    s = model.audio_context(pool_slices(model.audio(wave_shift), model.cfg.num_slices))
+    if not per_slice:
+        v, a, s = v.mean(1, keepdim=True), a.mean(1, keepdim=True), s.mean(1, keepdim=True)
+    hit = F.cosine_similarity(v.float(), a.float(), dim=-1) > F.cosine_similarity(v.float(), s.float(), dim=-1)
+    return hit.float().mean(1).cpu()
+
+
 class PretrainTask(_AVFFTask):
     best_metric = "rec"
     best_mode = "min"
@@ -122,12 +137,13 @@ class PretrainTask(_AVFFTask):
         v_visible, _ = complementary_masks(b, self.cfg.num_slices, generator=g, device=batch["frames"].device)
         out = model(batch["frames"], batch["wave"], v_visible)
         rec = float(out["rec_visual"] + out["rec_audio"])
-        shifted = None
-        if "wave_shift" in batch:  # embedding of the same clips' time-shifted audio (sync check)
-            shifted = model.contextual(*model.slice_tokens(batch["frames"], batch["wave_shift"]))[1].mean(1)
+        sync = None
+        if "wave_shift" in batch:  # is the face closer to its aligned audio than to the same audio shifted?
+            sync = sync_hits(model, batch["frames"], batch["wave"], batch["wave_shift"],
+                             per_slice=self.cfg.contrastive == "slice")
         return [{"rec": rec, "rec_visual": float(out["rec_visual"]), "rec_audio": float(out["rec_audio"]),
                  "v": out["visual_embedding"][i].float().cpu().numpy(), "a": out["audio_embedding"][i].float().cpu().numpy(),
-                 **({"s": shifted[i].float().cpu().numpy()} if shifted is not None else {})}
+                 **({"sync": float(sync[i])} if sync is not None else {})}
                 for i in range(b)]
 
     def validate(self, outputs):
@@ -139,11 +155,7 @@ class PretrainTask(_AVFFTask):
         a /= np.linalg.norm(a, axis=1, keepdims=True) + 1e-8
         sim = v @ a.T
         top1 = float(np.mean(sim.argmax(1) == np.arange(len(v))))
-        sync = {}
-        if "s" in outputs[0]:  # is the aligned audio closer to the face than the same audio shifted in time?
-            s = np.stack([o["s"] for o in outputs])
-            s /= np.linalg.norm(s, axis=1, keepdims=True) + 1e-8
-            sync = {"sync_acc": float(np.mean((v * a).sum(1) > (v * s).sum(1)))}
+        sync = {"sync_acc": float(np.mean([o["sync"] for o in outputs]))} if "sync" in outputs[0] else {}
         return {**sync, "rec": float(np.mean([o["rec"] for o in outputs])),
                 "rec_visual": float(np.mean([o["rec_visual"] for o in outputs])),
                 "rec_audio": float(np.mean([o["rec_audio"] for o in outputs])),
