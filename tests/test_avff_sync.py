@@ -112,9 +112,10 @@ def test_old_checkpoint_configs_keep_the_old_behaviour():
     assert (small.crop, small.contrastive, small.head) == ("mouth", "slice", "slices")
 
 
+@pytest.mark.parametrize("audio", ["wav2vec2", "mel"])
 @pytest.mark.parametrize("stage", ["pretrain", "classify"])
-def test_slice_head_and_slice_loss_train_every_parameter(stage):
-    cfg = get_preset("tiny", contrastive="slice", head="slices", crop="mouth")
+def test_slice_head_and_slice_loss_train_every_parameter(stage, audio):
+    cfg = get_preset("tiny", contrastive="slice", head="slices", crop="mouth", temporal_delta=True, audio_encoder=audio)
     model = build_model(cfg).train()
     model.set_stage(stage)
     frames = torch.randn(3, cfg.num_frames, 3, cfg.image_size, cfg.image_size)
@@ -159,3 +160,29 @@ def test_sync_hits_count_slices_where_the_aligned_audio_wins():
     assert torch.allclose(other * cfg.num_slices, (other * cfg.num_slices).round())  # whole slices
     clip = sync_hits(model, frames, wave, torch.randn(3, cfg.clip_samples), per_slice=False)
     assert set(clip.tolist()) <= {0.0, 1.0}
+
+
+def test_temporal_delta_channels_drop_what_is_constant_over_the_clip():
+    """With temporal_delta the ViT gets 6 channels and the mel stream 2 x n_mels inputs; a clip whose
+    frames are all the same has all-zero delta channels, so only the first 3 channels matter."""
+    torch.manual_seed(0)
+    cfg = get_preset("tiny", audio_encoder="mel", temporal_delta=True)
+    model = build_model(cfg).eval()
+    assert model.visual.backbone.config.num_channels == 6
+    assert model.audio.embed.in_features == 2 * cfg.n_mels
+    seen = {}
+    model.visual.backbone.embeddings.register_forward_hook(lambda m, i, o: seen.setdefault("x", i[0]))
+    still = torch.randn(1, 1, 3, cfg.image_size, cfg.image_size).expand(1, cfg.num_frames, -1, -1, -1)
+    with torch.no_grad():
+        model.visual(still)
+    x = seen["x"]
+    assert x.shape[1] == 6 and x[:, 3:].abs().max() < 1e-5 and torch.equal(x[:, :3], still.flatten(0, 1))
+
+
+def test_temporal_delta_with_a_three_channel_vit_folder_is_a_user_error(tmp_path):
+    from transformers import ViTConfig, ViTModel
+
+    ViTModel(ViTConfig(image_size=32, patch_size=16, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                       intermediate_size=64), add_pooling_layer=False).save_pretrained(tmp_path / "vit")
+    with pytest.raises(UserError, match="input channels"):
+        build_model(get_preset("tiny", visual_weights=str(tmp_path / "vit"), temporal_delta=True))

@@ -51,9 +51,12 @@ class VisualEncoder(nn.Module):
         super().__init__()
         self.backbone = backbone
         self.proj = nn.Linear(backbone.config.hidden_size, cfg.dim)
+        self.temporal_delta = cfg.temporal_delta
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:  # [B, F, 3, S, S] -> [B, F, dim]
         b, f = frames.shape[:2]
+        if self.temporal_delta:  # + each frame minus the clip's mean frame (motion, local change)
+            frames = torch.cat([frames, frames - frames.mean(1, keepdim=True)], dim=2)
         out = self.backbone(pixel_values=frames.flatten(0, 1)).last_hidden_state[:, 0]
         return self.proj(out).view(b, f, -1)
 
@@ -78,7 +81,7 @@ class MelAudioEncoder(nn.Module):
     def __init__(self, cfg: AVFFConfig):
         super().__init__()
         self.cfg = cfg
-        self.embed = nn.Linear(cfg.n_mels, cfg.mel_hidden)
+        self.embed = nn.Linear(cfg.n_mels * (2 if cfg.temporal_delta else 1), cfg.mel_hidden)
         self.pos = nn.Parameter(torch.zeros(1, cfg.mel_frames, cfg.mel_hidden))
         nn.init.trunc_normal_(self.pos, std=0.02)
         self.encoder = _transformer(cfg.mel_hidden, cfg.mel_heads, cfg.mel_layers, cfg.dropout)
@@ -89,6 +92,8 @@ class MelAudioEncoder(nn.Module):
         c = self.cfg
         mel = clip_log_mel(wave.float(), c.n_fft, c.hop_length, c.n_mels, c.mel_frames, c.sample_rate)
         mel = (mel - mel.mean((1, 2), keepdim=True)) / (mel.std((1, 2), keepdim=True) + 1e-5)
+        if c.temporal_delta:  # + each frame minus the clip's mean spectrum (timbre out, changes in)
+            mel = torch.cat([mel, mel - mel.mean(2, keepdim=True)], dim=1)
         x = self.embed(mel.transpose(1, 2).to(self.embed.weight.dtype)) + self.pos[:, : mel.shape[-1]]
         return self.proj(self.norm(self.encoder(x)))
 
@@ -267,7 +272,8 @@ def vit_backbone(cfg: AVFFConfig, load_weights: bool = True) -> nn.Module:
         return ViTModel.from_pretrained(str(_check_folder(cfg.visual_weights, "ViT")), add_pooling_layer=False)
     if cfg.visual_weights:  # architecture from the folder, weights come from a checkpoint next
         return ViTModel(ViTConfig.from_pretrained(str(_check_folder(cfg.visual_weights, "ViT"))), add_pooling_layer=False)
-    conf = ViTConfig(image_size=cfg.image_size, patch_size=cfg.patch_size, hidden_size=cfg.vit_hidden,
+    conf = ViTConfig(image_size=cfg.image_size, patch_size=cfg.patch_size, num_channels=6 if cfg.temporal_delta else 3,
+                     hidden_size=cfg.vit_hidden,
                      num_hidden_layers=cfg.vit_layers, num_attention_heads=cfg.vit_heads,
                      intermediate_size=4 * cfg.vit_hidden, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     return ViTModel(conf, add_pooling_layer=False)
@@ -316,6 +322,9 @@ def build_model(cfg: AVFFConfig, load_weights: bool = True, backbones: dict | No
     if vb.config.image_size != cfg.image_size:
         raise UserError(f"{cfg.visual_weights}: ViT expects {vb.config.image_size} px images but the preset "
                         f"uses image_size={cfg.image_size}; pass --image_size {vb.config.image_size}")
+    if vb.config.num_channels != (6 if cfg.temporal_delta else 3):
+        raise UserError(f"{cfg.visual_weights}: ViT takes {vb.config.num_channels} input channels but "
+                        f"temporal_delta={cfg.temporal_delta} needs {6 if cfg.temporal_delta else 3}")
     ab = wav2vec2_backbone(cfg, load_weights) if cfg.audio_encoder == "wav2vec2" else None
     return AVFFModel(cfg, vb, ab)
 

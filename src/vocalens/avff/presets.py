@@ -62,6 +62,10 @@ class AVFFConfig:
     # 'slices' = per slice [fused, |v - A2V(a)|, |a - V2A(v)|, cos(v, a)] pooled by mean and max over
     # slices (a fake part of a clip is not averaged away; the cosine is stage 1's sync score)
     head: str = "mean"
+    # each stream also sees its input minus the clip's mean (face frames: 3 more ViT channels; log-mel:
+    # n_mels more inputs per frame): identity, lighting and voice timbre drop out of those channels,
+    # mouth motion, sound onsets and a locally changed (re-driven, softened) mouth stay
+    temporal_delta: bool = False
 
     @property
     def frames_per_slice(self) -> int:
@@ -124,7 +128,8 @@ PRESETS: dict[str, AVFFConfig] = {
     "base": AVFFConfig(),
     # trains on a 2-core CPU in minutes: small ViT on 64 px lower-face crops, mel-transformer audio,
     # per-slice (lip-sync) InfoNCE in stage 1, slice mean+max classifier input (docs/avff.md)
-    "small": AVFFConfig(crop="mouth", contrastive="slice", head="slices", image_size=64, patch_size=16, vit_hidden=128, vit_layers=3, vit_heads=4,
+    "small": AVFFConfig(crop="mouth", contrastive="slice", head="slices", temporal_delta=True, image_size=64,
+                        patch_size=16, vit_hidden=128, vit_layers=3, vit_heads=4,
                         audio_encoder="mel", mel_hidden=128, mel_layers=2, mel_heads=4,
                         w2v_hidden=128, w2v_layers=2, w2v_heads=4, w2v_conv_dim=(128,) * 7,
                         dim=128, heads=4, temporal_layers=1, cross_layers=1, decoder_layers=1,
