@@ -45,19 +45,20 @@ def _transformer(dim: int, heads: int, layers: int, dropout: float) -> nn.Transf
 
 
 class VisualEncoder(nn.Module):
-    """transformers ViTModel on each face crop; the CLS token projected 768 -> dim."""
+    """transformers ViTModel on each face crop; its CLS token (or mean patch token) projected 768 -> dim."""
 
     def __init__(self, cfg: AVFFConfig, backbone: nn.Module):
         super().__init__()
         self.backbone = backbone
         self.proj = nn.Linear(backbone.config.hidden_size, cfg.dim)
-        self.temporal_delta = cfg.temporal_delta
+        self.temporal_delta, self.pool = cfg.temporal_delta, cfg.visual_pool
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:  # [B, F, 3, S, S] -> [B, F, dim]
         b, f = frames.shape[:2]
         if self.temporal_delta:  # + each frame minus the clip's mean frame (motion, local change)
             frames = torch.cat([frames, frames - frames.mean(1, keepdim=True)], dim=2)
-        out = self.backbone(pixel_values=frames.flatten(0, 1)).last_hidden_state[:, 0]
+        hidden = self.backbone(pixel_values=frames.flatten(0, 1)).last_hidden_state
+        out = hidden[:, 0] if self.pool == "cls" else hidden[:, 1:].mean(1)
         return self.proj(out).view(b, f, -1)
 
 

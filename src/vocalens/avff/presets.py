@@ -66,6 +66,9 @@ class AVFFConfig:
     # n_mels more inputs per frame): identity, lighting and voice timbre drop out of those channels,
     # mouth motion, sound onsets and a locally changed (re-driven, softened) mouth stay
     temporal_delta: bool = False
+    # frame token from the ViT: its 'cls' token (pretrained ViTs) or the 'mean' of its patch tokens
+    # (a small ViT trained from scratch: at initialisation CLS barely depends on the image, so it learns slowly)
+    visual_pool: str = "cls"
 
     @property
     def frames_per_slice(self) -> int:
@@ -101,6 +104,8 @@ class AVFFConfig:
             raise UserError(f"avff config: crop must be 'face' or 'mouth' (got {self.crop!r})")
         if self.contrastive not in ("clip", "slice"):
             raise UserError(f"avff config: contrastive must be 'clip' or 'slice' (got {self.contrastive!r})")
+        if self.visual_pool not in ("cls", "mean"):
+            raise UserError(f"avff config: visual_pool must be 'cls' or 'mean' (got {self.visual_pool!r})")
         if self.head not in ("mean", "slices"):
             raise UserError(f"avff config: head must be 'mean' or 'slices' (got {self.head!r})")
         if self.image_size % self.patch_size:
@@ -128,7 +133,8 @@ PRESETS: dict[str, AVFFConfig] = {
     "base": AVFFConfig(),
     # trains on a 2-core CPU in minutes: small ViT on 64 px lower-face crops, mel-transformer audio,
     # per-slice (lip-sync) InfoNCE in stage 1, slice mean+max classifier input (docs/avff.md)
-    "small": AVFFConfig(crop="mouth", contrastive="slice", head="slices", temporal_delta=True, image_size=64,
+    "small": AVFFConfig(crop="mouth", contrastive="slice", head="slices", temporal_delta=True, visual_pool="mean",
+                        image_size=64,
                         patch_size=16, vit_hidden=128, vit_layers=3, vit_heads=4,
                         audio_encoder="mel", mel_hidden=128, mel_layers=2, mel_heads=4,
                         w2v_hidden=128, w2v_layers=2, w2v_heads=4, w2v_conv_dim=(128,) * 7,
