@@ -96,7 +96,7 @@ def test_slice_info_nce_ignores_slice_position_but_not_timing():
 
 
 def test_config_rejects_unknown_choices():
-    for kw in ({"crop": "eyes"}, {"contrastive": "frame"}, {"head": "max"}):
+    for kw in ({"crop": "eyes"}, {"contrastive": "frame"}, {"head": "max"}, {"visual_pool": "max"}):
         with pytest.raises(UserError):
             get_preset("tiny", **kw)
 
@@ -104,12 +104,14 @@ def test_config_rejects_unknown_choices():
 def test_old_checkpoint_configs_keep_the_old_behaviour():
     """A config stored before these fields existed reads back as whole-face, clip InfoNCE, mean head."""
     d = get_preset("small").to_dict()
-    for k in ("crop", "contrastive", "head"):
+    for k in ("crop", "contrastive", "head", "temporal_delta", "visual_pool"):
         d.pop(k)
     cfg = AVFFConfig.from_dict(d)
-    assert (cfg.crop, cfg.contrastive, cfg.head) == ("face", "clip", "mean")
+    assert (cfg.crop, cfg.contrastive, cfg.head, cfg.temporal_delta, cfg.visual_pool) == \
+        ("face", "clip", "mean", False, "cls")
     small = get_preset("small")
-    assert (small.crop, small.contrastive, small.head) == ("mouth", "slice", "slices")
+    assert (small.crop, small.contrastive, small.head, small.temporal_delta, small.visual_pool) == \
+        ("mouth", "slice", "slices", True, "mean")
 
 
 @pytest.mark.parametrize("audio", ["wav2vec2", "mel"])
@@ -186,3 +188,20 @@ def test_temporal_delta_with_a_three_channel_vit_folder_is_a_user_error(tmp_path
                        intermediate_size=64), add_pooling_layer=False).save_pretrained(tmp_path / "vit")
     with pytest.raises(UserError, match="input channels"):
         build_model(get_preset("tiny", visual_weights=str(tmp_path / "vit"), temporal_delta=True))
+
+
+def test_frame_embeddings_cut_the_lower_face_from_extract_face_crops():
+    """The extract registry hands whole face crops of any size; a crop='mouth' model embeds the same
+    region it was trained on (so a face whose upper half changes gives the same embedding)."""
+    from vocalens.avff.infer import frame_embeddings
+
+    torch.manual_seed(0)
+    cfg = get_preset("tiny", crop="mouth", temporal_delta=True, visual_pool="mean")
+    model = build_model(cfg).eval()
+    rng = np.random.default_rng(0)
+    faces = rng.integers(0, 256, (5, 96, 96, 3), dtype=np.uint8)
+    other = faces.copy()
+    other[:, :40] = 0  # above the lower-face region (it starts at 0.49 * 96 = 47)
+    a, b = frame_embeddings(model, faces), frame_embeddings(model, other)
+    assert a.shape == (5, cfg.dim)
+    np.testing.assert_allclose(a, b, atol=1e-5)
