@@ -205,3 +205,22 @@ def test_frame_embeddings_cut_the_lower_face_from_extract_face_crops():
     a, b = frame_embeddings(model, faces), frame_embeddings(model, other)
     assert a.shape == (5, cfg.dim)
     np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_cli_flags_override_the_preset():
+    import argparse
+
+    from vocalens.commands import avff
+
+    p = argparse.ArgumentParser()
+    avff.add_arguments(p)
+    base = ["pretrain", "--data_root", "d", "--output_dir", "o"]
+    cfg = avff._config(p.parse_args(base))
+    assert (cfg.crop, cfg.temporal_delta, cfg.visual_pool, cfg.contrastive, cfg.head) == \
+        ("mouth", True, "mean", "slice", "slices")
+    cfg = avff._config(p.parse_args(base + ["--crop", "face", "--no-temporal_delta", "--visual_pool", "cls",
+                                            "--contrastive", "clip", "--head", "mean", "--patch_size", "8"]))
+    assert (cfg.crop, cfg.temporal_delta, cfg.visual_pool, cfg.contrastive, cfg.head, cfg.patch_size) == \
+        ("face", False, "cls", "clip", "mean", 8)
+    args = p.parse_args(["train", "--data_root", "d", "--output_dir", "o", "--label_fraction", "0.25"])
+    assert avff._spec(args, [], []).label_fraction == 0.25

@@ -43,6 +43,9 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--rec_weight", type=float, help="stage-1 reconstruction weight (preset: 1.0)")
     g.add_argument("--contrastive", choices=["clip", "slice"], help="stage-1 InfoNCE on clip means or per slice")
     g.add_argument("--head", choices=["mean", "slices"], help="stage-2 classifier input (see docs/avff.md)")
+    g.add_argument("--temporal_delta", action=argparse.BooleanOptionalAction, default=None,
+                   help="streams also see their input minus the clip mean (small: on)")
+    g.add_argument("--visual_pool", choices=["cls", "mean"], help="ViT frame token: CLS or mean patch token")
 
 
 def _data_args(p: argparse.ArgumentParser, train: bool = True) -> None:
@@ -150,7 +153,7 @@ def _config(args):
 
     keys = ("audio_encoder", "visual_weights", "audio_weights", "crop", "image_size", "patch_size", "num_frames",
             "frame_stride", "num_slices", "n_mels", "n_fft", "hop_length", "contrastive_weight", "rec_weight",
-            "contrastive", "head")
+            "contrastive", "head", "temporal_delta", "visual_pool")
     return get_preset(args.preset, **{k: getattr(args, k, None) for k in keys})
 
 
