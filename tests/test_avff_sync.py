@@ -110,6 +110,7 @@ def test_old_checkpoint_configs_keep_the_old_behaviour():
     assert (cfg.crop, cfg.contrastive, cfg.head, cfg.temporal_delta, cfg.visual_pool) == \
         ("face", "clip", "mean", False, "cls")
     small = get_preset("small")
+    assert small.contrastive_weight == 1.0
     assert (small.crop, small.contrastive, small.head, small.temporal_delta, small.visual_pool) == \
         ("mouth", "slice", "slices", True, "mean")
 

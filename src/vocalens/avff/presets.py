@@ -134,8 +134,7 @@ PRESETS: dict[str, AVFFConfig] = {
     # trains on a 2-core CPU in minutes: small ViT on 64 px lower-face crops, mel-transformer audio,
     # per-slice (lip-sync) InfoNCE in stage 1, slice mean+max classifier input (docs/avff.md)
     "small": AVFFConfig(crop="mouth", contrastive="slice", head="slices", temporal_delta=True, visual_pool="mean",
-                        image_size=64,
-                        patch_size=16, vit_hidden=128, vit_layers=3, vit_heads=4,
+                        contrastive_weight=1.0, image_size=64, patch_size=16, vit_hidden=128, vit_layers=3, vit_heads=4,
                         audio_encoder="mel", mel_hidden=128, mel_layers=2, mel_heads=4,
                         w2v_hidden=128, w2v_layers=2, w2v_heads=4, w2v_conv_dim=(128,) * 7,
                         dim=128, heads=4, temporal_layers=1, cross_layers=1, decoder_layers=1,

@@ -39,7 +39,7 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--n_mels", type=int)
     g.add_argument("--n_fft", type=int)
     g.add_argument("--hop_length", type=int)
-    g.add_argument("--contrastive_weight", type=float, help="stage-1 InfoNCE weight (preset: 0.1)")
+    g.add_argument("--contrastive_weight", type=float, help="stage-1 InfoNCE weight (preset: small 1.0, tiny/base 0.1)")
     g.add_argument("--rec_weight", type=float, help="stage-1 reconstruction weight (preset: 1.0)")
     g.add_argument("--contrastive", choices=["clip", "slice"], help="stage-1 InfoNCE on clip means or per slice")
     g.add_argument("--head", choices=["mean", "slices"], help="stage-2 classifier input (see docs/avff.md)")
