@@ -22,7 +22,7 @@ import torch
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from vocalens.avff.preprocess import face_crops, make_clips, normalize_faces
+from vocalens.avff.preprocess import crop_source_size, face_crops, make_clips, normalize_faces, region_crops
 from vocalens.avff.presets import AVFFConfig
 from vocalens.data.labels import frame_labels
 from vocalens.errors import MediaError, UserError
@@ -95,32 +95,35 @@ def read_items(source: str | Path, splits=None, metadata: str | None = None) -> 
                       r.manipulation if has_labels else "unknown", tuple(r.fake_periods)) for r in recs]
 
 
-def _cache_key(path: Path, image_size: int, faces: str) -> str:
+def _cache_key(path: Path, image_size: int, faces: str, crop: str = "face") -> str:
     st = path.stat()
-    raw = f"{path.resolve()}|{st.st_size}|{int(st.st_mtime)}|{image_size}|{faces}"
+    raw = f"{path.resolve()}|{st.st_size}|{int(st.st_mtime)}|{image_size}|{faces}" + ("" if crop == "face" else f"|{crop}")
     return hashlib.sha1(raw.encode()).hexdigest()[:20]
 
 
-def decode(path: str | Path, image_size: int, faces: str = "auto", fps: float = 25.0) -> Prepared:
-    """Decode a video and crop faces (no cache)."""
+def decode(path: str | Path, image_size: int, faces: str = "auto", fps: float = 25.0, crop: str = "face") -> Prepared:
+    """Decode a video and crop faces, or their ``crop`` region (``'mouth'``: the lower face) cut from a
+    face crop large enough that the region comes out at ``image_size`` px (no cache)."""
     from vocalens.media.video import load_video
 
     media = load_video(path, fps=fps, max_side=640)
-    crops, found = face_crops(media.frames, image_size, faces)
+    crops, found = face_crops(media.frames, crop_source_size(image_size, crop), faces)
+    if crop != "face":
+        crops = region_crops(crops, crop, image_size)
     return Prepared(crops, media.audio.astype(np.float32), fps, found)
 
 
 def prepare(path: str | Path, image_size: int, cache_dir: str | Path | None, faces: str = "auto",
-            fps: float = 25.0) -> Prepared:
+            fps: float = 25.0, crop: str = "face") -> Prepared:
     """Decoded face crops + audio of one video, from the cache when present (MediaError if unreadable)."""
     path = Path(path)
     if not path.is_file():
         raise MediaError(f"{path}: file not found")
     if cache_dir is None:
-        return decode(path, image_size, faces, fps)
-    entry = Path(cache_dir) / _cache_key(path, image_size, faces)
+        return decode(path, image_size, faces, fps, crop)
+    entry = Path(cache_dir) / _cache_key(path, image_size, faces, crop)
     if not (entry / "meta.json").is_file():
-        p = decode(path, image_size, faces, fps)
+        p = decode(path, image_size, faces, fps, crop)
         entry.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{entry.name}-", dir=entry.parent))
         np.save(tmp / "faces.npy", p.faces)
@@ -142,7 +145,7 @@ def prepare_all(items: list[VideoItem], cfg: AVFFConfig, cache_dir, faces: str =
     ok, bad = [], []
     for it in tqdm(items, desc=desc, unit="video", disable=not progress):
         try:
-            prepare(it.path, cfg.image_size, cache_dir, faces, cfg.fps)
+            prepare(it.path, cfg.image_size, cache_dir, faces, cfg.fps, cfg.crop)
             ok.append(it)
         except MediaError as e:
             bad.append(str(e))
@@ -150,15 +153,32 @@ def prepare_all(items: list[VideoItem], cfg: AVFFConfig, cache_dir, faces: str =
     return ok, bad
 
 
+def clip_fake_fraction(item: VideoItem, start: int, span: int, num_frames: int, fps: float) -> float:
+    """Fraction of the clip's span ``[start, start + span)`` whose frames are fake (frame rule of
+    vocalens.data.labels; frames past the video's end count as its last frame); a fake video without
+    periods is fake everywhere."""
+    if item.label <= 0:
+        return 0.0
+    if not item.fake_periods:
+        return 1.0
+    lab = frame_labels(item.fake_periods, num_frames, fps)
+    idx = np.minimum(np.arange(start, start + span), num_frames - 1)
+    return float(lab[idx].mean())
+
+
 def clip_label(item: VideoItem, start: int, span: int, num_frames: int, fps: float) -> int:
     """A clip is fake when any frame of its span is fake (frame rule of vocalens.data.labels); a fake
     video without periods is fake everywhere."""
-    if item.label <= 0:
-        return max(item.label, 0)
-    if not item.fake_periods:
-        return 1
-    lab = frame_labels(item.fake_periods, num_frames, fps)
-    return int(lab[start:start + span].any())
+    return int(clip_fake_fraction(item, start, span, num_frames, fps) > 0)
+
+
+def training_target(fake_fraction: float, label_fraction: float = 0.0) -> float:
+    """Stage-2 training target of a clip: 1 when any frame is fake (``label_fraction`` 0, the project's
+    rule), else ``min(1, fake_fraction / label_fraction)``: a clip with one fake frame in 32 looks
+    real and gets a target near 0 instead of 1; real clips stay 0, clips at least that fake 1."""
+    if label_fraction <= 0:
+        return float(fake_fraction > 0)
+    return float(min(1.0, fake_fraction / label_fraction))
 
 
 def shifted_audio(audio: np.ndarray, shift: int) -> np.ndarray:
@@ -178,7 +198,8 @@ def random_shift(num_samples: int, min_shift: int, generator: torch.Generator | 
 class ClipDataset(Dataset):
     """``clips_per_video`` aligned clips per video: random starts (``random=True``, training) or evenly
     spaced fixed starts (validation). Items: ``frames [F, 3, S, S]`` (ImageNet-normalised),
-    ``wave [N]``, ``label`` (clip label), ``index`` (video index).
+    ``wave [N]``, ``label`` (clip label, or the soft :func:`training_target` with ``label_fraction``),
+    ``index`` (video index).
 
     Sync negatives (same face, same voice, audio from >= ``min_shift`` s away in the same video):
     ``hard_negatives`` adds ``wave_shift [N]`` (stage-1 contrastive negatives); ``shift_fake_prob``
@@ -186,8 +207,10 @@ class ClipDataset(Dataset):
 
     def __init__(self, items: list[VideoItem], cfg: AVFFConfig, cache_dir, faces: str = "auto",
                  clips_per_video: int = 1, random: bool = True, flip: bool = False,
-                 hard_negatives: bool = False, shift_fake_prob: float = 0.0, min_shift: float = 0.4):
+                 hard_negatives: bool = False, shift_fake_prob: float = 0.0, min_shift: float = 0.4,
+                 label_fraction: float = 0.0):
         self.items, self.cfg, self.cache_dir, self.faces = items, cfg, cache_dir, faces
+        self.label_fraction = label_fraction
         self.clips_per_video, self.random, self.flip = clips_per_video, random, flip
         self.hard_negatives, self.shift_fake_prob, self.min_shift = hard_negatives, shift_fake_prob, min_shift
 
@@ -198,7 +221,7 @@ class ClipDataset(Dataset):
         c = self.cfg
         vi, j = divmod(i, self.clips_per_video)
         item = self.items[vi]
-        p = prepare(item.path, c.image_size, self.cache_dir, self.faces, c.fps)
+        p = prepare(item.path, c.image_size, self.cache_dir, self.faces, c.fps, c.crop)
         span = c.span_frames
         last = max(0, p.num_frames - span)
         if self.random:
@@ -209,7 +232,7 @@ class ClipDataset(Dataset):
         x = normalize_faces(frames[0], c.image_size)
         if self.flip and float(torch.rand(())) < 0.5:
             x = x.flip(-1)
-        label = clip_label(item, start, span, p.num_frames, c.fps)
+        label = training_target(clip_fake_fraction(item, start, span, p.num_frames, c.fps), self.label_fraction)
         wave = waves[0]
         out = {}
         if self.hard_negatives or self.shift_fake_prob > 0:
@@ -220,7 +243,7 @@ class ClipDataset(Dataset):
             if self.hard_negatives:
                 out["wave_shift"] = torch.from_numpy(w[0])
             if label == 0 and self.shift_fake_prob > 0 and float(torch.rand((), generator=g)) < self.shift_fake_prob:
-                wave, label = w[0], 1
+                wave, label = w[0], 1.0
         return {"frames": x, "wave": torch.from_numpy(np.ascontiguousarray(wave)), "label": torch.tensor(float(label)),
                 "index": torch.tensor(vi), **out}
 

@@ -10,7 +10,7 @@ import torch
 
 from vocalens.avff.data import Prepared, video_clips
 from vocalens.avff.model import AVFFModel, build_model
-from vocalens.avff.preprocess import normalize_faces
+from vocalens.avff.preprocess import normalize_faces, region_crops
 from vocalens.avff.presets import AVFFConfig
 from vocalens.errors import UserError
 
@@ -112,7 +112,10 @@ def frame_embeddings(model: AVFFModel, faces: np.ndarray, batch_size: int = 32, 
     """Stage-1 visual embeddings per frame: ``faces [T, H, W, 3]`` uint8 -> ``[T, dim]`` float32."""
     out = []
     for i in range(0, len(faces), batch_size):
-        x = normalize_faces(np.asarray(faces[i:i + batch_size]), model.cfg.image_size).to(device)
+        chunk = np.asarray(faces[i:i + batch_size])
+        if model.cfg.crop != "face":  # face crops from the extract pipeline -> the region the model saw
+            chunk = region_crops(chunk, model.cfg.crop, model.cfg.image_size)
+        x = normalize_faces(chunk, model.cfg.image_size).to(device)
         out.append(model.visual(x[None])[0].float().cpu())
     return torch.cat(out).numpy() if out else np.zeros((0, model.cfg.dim), np.float32)
 

@@ -59,6 +59,26 @@ def info_nce(visual: torch.Tensor, audio: torch.Tensor, temperature: float = 0.0
     return 0.5 * (F.cross_entropy(v2a, target) + F.cross_entropy(logits.t(), target))
 
 
+def slice_info_nce(visual: torch.Tensor, audio: torch.Tensor, temperature: float = 0.07,
+                   audio_negatives: torch.Tensor | None = None) -> torch.Tensor:
+    """InfoNCE per time slice, averaged over slices: ``visual, audio [B, K, D]``. Slice k of clip i's
+    face has one positive, slice k of its own audio; the negatives are slice k of the other clips'
+    audio and of every ``audio_negatives [B', K, D]`` (the clips' audio shifted in time). All
+    candidates sit at the same slice position, so position embeddings cannot tell them apart: only
+    what is said at that moment can (a lip-sync loss, as in SyncNet). Symmetric for audio -> visual."""
+    v = F.normalize(visual.float(), dim=-1).transpose(0, 1)  # [K, B, D]
+    a = F.normalize(audio.float(), dim=-1).transpose(0, 1)
+    k, b = v.shape[:2]
+    logits = v @ a.transpose(1, 2) / temperature  # [K, B, B]
+    v2a = logits
+    if audio_negatives is not None:
+        n = F.normalize(audio_negatives.float(), dim=-1).transpose(0, 1)  # [K, B', D]
+        v2a = torch.cat([logits, v @ n.transpose(1, 2) / temperature], dim=2)
+    target = torch.arange(b, device=v.device).repeat(k)
+    return 0.5 * (F.cross_entropy(v2a.reshape(k * b, -1), target)
+                  + F.cross_entropy(logits.transpose(1, 2).reshape(k * b, -1), target))
+
+
 def classification_loss(logits: torch.Tensor, labels: torch.Tensor, pos_weight: float | None = None) -> torch.Tensor:
     """Binary cross-entropy with logits; ``pos_weight`` balances fake/real when the classes are skewed."""
     pw = None if pos_weight is None else torch.tensor(float(pos_weight), device=logits.device)

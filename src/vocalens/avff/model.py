@@ -27,7 +27,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from vocalens.avff.losses import info_nce, masked_mse, normalize_patches
+from vocalens.avff.losses import info_nce, masked_mse, normalize_patches, slice_info_nce
 from vocalens.avff.preprocess import clip_log_mel
 from vocalens.avff.presets import AVFFConfig
 from vocalens.errors import UserError
@@ -45,16 +45,20 @@ def _transformer(dim: int, heads: int, layers: int, dropout: float) -> nn.Transf
 
 
 class VisualEncoder(nn.Module):
-    """transformers ViTModel on each face crop; the CLS token projected 768 -> dim."""
+    """transformers ViTModel on each face crop; its CLS token (or mean patch token) projected 768 -> dim."""
 
     def __init__(self, cfg: AVFFConfig, backbone: nn.Module):
         super().__init__()
         self.backbone = backbone
         self.proj = nn.Linear(backbone.config.hidden_size, cfg.dim)
+        self.temporal_delta, self.pool = cfg.temporal_delta, cfg.visual_pool
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:  # [B, F, 3, S, S] -> [B, F, dim]
         b, f = frames.shape[:2]
-        out = self.backbone(pixel_values=frames.flatten(0, 1)).last_hidden_state[:, 0]
+        if self.temporal_delta:  # + each frame minus the clip's mean frame (motion, local change)
+            frames = torch.cat([frames, frames - frames.mean(1, keepdim=True)], dim=2)
+        hidden = self.backbone(pixel_values=frames.flatten(0, 1)).last_hidden_state
+        out = hidden[:, 0] if self.pool == "cls" else hidden[:, 1:].mean(1)
         return self.proj(out).view(b, f, -1)
 
 
@@ -78,7 +82,7 @@ class MelAudioEncoder(nn.Module):
     def __init__(self, cfg: AVFFConfig):
         super().__init__()
         self.cfg = cfg
-        self.embed = nn.Linear(cfg.n_mels, cfg.mel_hidden)
+        self.embed = nn.Linear(cfg.n_mels * (2 if cfg.temporal_delta else 1), cfg.mel_hidden)
         self.pos = nn.Parameter(torch.zeros(1, cfg.mel_frames, cfg.mel_hidden))
         nn.init.trunc_normal_(self.pos, std=0.02)
         self.encoder = _transformer(cfg.mel_hidden, cfg.mel_heads, cfg.mel_layers, cfg.dropout)
@@ -89,6 +93,8 @@ class MelAudioEncoder(nn.Module):
         c = self.cfg
         mel = clip_log_mel(wave.float(), c.n_fft, c.hop_length, c.n_mels, c.mel_frames, c.sample_rate)
         mel = (mel - mel.mean((1, 2), keepdim=True)) / (mel.std((1, 2), keepdim=True) + 1e-5)
+        if c.temporal_delta:  # + each frame minus the clip's mean spectrum (timbre out, changes in)
+            mel = torch.cat([mel, mel - mel.mean(2, keepdim=True)], dim=1)
         x = self.embed(mel.transpose(1, 2).to(self.embed.weight.dtype)) + self.pos[:, : mel.shape[-1]]
         return self.proj(self.norm(self.encoder(x)))
 
@@ -153,7 +159,8 @@ class AVFFModel(nn.Module):
         self.audio_decoder = Decoder(k, d, cfg.decoder_dim, cfg.heads, cfg.decoder_layers,
                                      cfg.n_mels * (cfg.mel_frames // k), cfg.dropout)
         self.fusion = CrossModalFusion(d, cfg.heads)
-        self.classifier = nn.Sequential(nn.LayerNorm(3 * d), nn.Linear(3 * d, d), nn.GELU(), nn.Dropout(cfg.dropout),
+        n_in = 3 * d if cfg.head == "mean" else 2 * (3 * d + 1)
+        self.classifier = nn.Sequential(nn.LayerNorm(n_in), nn.Linear(n_in, d), nn.GELU(), nn.Dropout(cfg.dropout),
                                         nn.Linear(d, 1))
 
     # -- groups of parameters, so a stage can freeze what it does not train ----------------------
@@ -218,20 +225,28 @@ class AVFFModel(nn.Module):
         v_all, a_all = self.contextual(v_slices, a_slices)  # unmasked context for the global embeddings
         neg = None
         if wave_shift is not None:  # same clip's face, same voice, audio from another time: sync negatives
-            neg = self.audio_context(pool_slices(self.audio(wave_shift), c.num_slices)).mean(1)
-        nce = info_nce(v_all.mean(1), a_all.mean(1), c.temperature, neg) \
-            if frames.shape[0] > 1 or neg is not None else rec_v * 0
+            neg = self.audio_context(pool_slices(self.audio(wave_shift), c.num_slices))
+        if frames.shape[0] == 1 and neg is None:
+            nce = rec_v * 0
+        elif c.contrastive == "slice":
+            nce = slice_info_nce(v_all, a_all, c.temperature, neg)
+        else:
+            nce = info_nce(v_all.mean(1), a_all.mean(1), c.temperature, None if neg is None else neg.mean(1))
         loss = c.rec_weight * (rec_v + rec_a) + c.contrastive_weight * nce
         return {"loss": loss, "rec_visual": rec_v.detach(), "rec_audio": rec_a.detach(), "contrastive": nce.detach(),
                 "visual_embedding": v_all.mean(1).detach(), "audio_embedding": a_all.mean(1).detach()}
 
     def embed(self, frames, wave) -> torch.Tensor:
-        """Clip embedding the classifier reads: ``[B, 3*dim]``."""
+        """Clip embedding the classifier reads: ``[B, 3*dim]`` (head 'mean') or ``[B, 2*(3*dim+1)]`` ('slices')."""
         v, a = self.contextual(*self.slice_tokens(frames, wave))
         fused = self.fusion(v, a)
         dv = (v - self.a2v(a)).abs()
         da = (a - self.v2a(v)).abs()
-        return torch.cat([fused.mean(1), dv.mean(1), da.mean(1)], dim=-1)
+        if self.cfg.head == "mean":
+            return torch.cat([fused.mean(1), dv.mean(1), da.mean(1)], dim=-1)
+        sync = F.cosine_similarity(v.float(), a.float(), dim=-1).unsqueeze(-1).to(v.dtype)  # [B, K, 1]
+        tokens = torch.cat([fused, dv, da, sync], dim=-1)
+        return torch.cat([tokens.mean(1), tokens.amax(1)], dim=-1)
 
     def forward(self, frames, wave, v_visible: torch.Tensor | None = None, wave_shift: torch.Tensor | None = None):
         """Stage 2 (no mask): real/fake logits ``[B]``. Stage 1 (``v_visible`` given): the loss dict
@@ -258,7 +273,8 @@ def vit_backbone(cfg: AVFFConfig, load_weights: bool = True) -> nn.Module:
         return ViTModel.from_pretrained(str(_check_folder(cfg.visual_weights, "ViT")), add_pooling_layer=False)
     if cfg.visual_weights:  # architecture from the folder, weights come from a checkpoint next
         return ViTModel(ViTConfig.from_pretrained(str(_check_folder(cfg.visual_weights, "ViT"))), add_pooling_layer=False)
-    conf = ViTConfig(image_size=cfg.image_size, patch_size=cfg.patch_size, hidden_size=cfg.vit_hidden,
+    conf = ViTConfig(image_size=cfg.image_size, patch_size=cfg.patch_size, num_channels=6 if cfg.temporal_delta else 3,
+                     hidden_size=cfg.vit_hidden,
                      num_hidden_layers=cfg.vit_layers, num_attention_heads=cfg.vit_heads,
                      intermediate_size=4 * cfg.vit_hidden, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     return ViTModel(conf, add_pooling_layer=False)
@@ -307,6 +323,9 @@ def build_model(cfg: AVFFConfig, load_weights: bool = True, backbones: dict | No
     if vb.config.image_size != cfg.image_size:
         raise UserError(f"{cfg.visual_weights}: ViT expects {vb.config.image_size} px images but the preset "
                         f"uses image_size={cfg.image_size}; pass --image_size {vb.config.image_size}")
+    if vb.config.num_channels != (6 if cfg.temporal_delta else 3):
+        raise UserError(f"{cfg.visual_weights}: ViT takes {vb.config.num_channels} input channels but "
+                        f"temporal_delta={cfg.temporal_delta} needs {6 if cfg.temporal_delta else 3}")
     ab = wav2vec2_backbone(cfg, load_weights) if cfg.audio_encoder == "wav2vec2" else None
     return AVFFModel(cfg, vb, ab)
 

@@ -66,6 +66,34 @@ def face_crops(frames: np.ndarray, size: int, method: str = "auto") -> tuple[np.
     return center_crops(frames, size), 0.0
 
 
+# The lower face (mouth, lips, jaw) inside a face crop framed like `vocalens.media.faces.crop_faces`
+# (margin 0.25): (top, left, side) as fractions of the crop. It holds the faces module's mouth box
+# (rows 0.59-0.81, cols 0.33-0.67) with slack for head motion and an open jaw. The synthetic fakes'
+# cues (a re-driven, softened mouth; lips out of time with the voice) live here: in a 64 px whole-face
+# crop the mouth is ~20 x 14 px, in a 64 px lower-face crop ~45 x 30 px.
+CROP_REGIONS = {"face": (0.0, 0.0, 1.0), "mouth": (0.49, 0.29, 0.42)}
+
+
+def crop_source_size(image_size: int, crop: str) -> int:
+    """Side of the face crop to cut ``crop`` from so that the region comes out at ``image_size`` px."""
+    return int(round(image_size / CROP_REGIONS[crop][2]))
+
+
+def region_crops(faces: np.ndarray, crop: str, size: int) -> np.ndarray:
+    """``crop`` region of face crops ``[T, H, W, 3]`` uint8, resized (area) to ``size``: ``[T, size, size, 3]``."""
+    top, left, side = CROP_REGIONS[crop]
+    faces = np.asarray(faces)
+    h, w = faces.shape[1:3]
+    y0, x0 = int(round(top * h)), int(round(left * w))
+    y1, x1 = min(h, y0 + max(1, int(round(side * h)))), min(w, x0 + max(1, int(round(side * w))))
+    x = faces[:, y0:y1, x0:x1]
+    if x.shape[1:3] == (size, size):
+        return np.ascontiguousarray(x)
+    t = torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2).float()
+    t = F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    return t.round().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
 def clip_starts(num_video_frames: int, span: int, hop: int | None = None) -> list[int]:
     """Start frames of the clips that tile a whole video: every ``hop`` frames (default: the span,
     no overlap), plus a last clip ending at the video's end so no tail is left out."""

@@ -20,7 +20,9 @@ class AVFFConfig:
     frame_stride: int = 2
     num_slices: int = 8
     sample_rate: int = 16000
-    # visual stream: transformers ViTModel on face crops
+    # visual stream: transformers ViTModel on face crops ('face') or their lower-face region ('mouth',
+    # vocalens.avff.preprocess.CROP_REGIONS), resized to image_size
+    crop: str = "face"
     image_size: int = 224
     patch_size: int = 16
     vit_hidden: int = 768
@@ -53,6 +55,20 @@ class AVFFConfig:
     # stage-1 loss weights
     rec_weight: float = 1.0
     contrastive_weight: float = 0.1
+    # stage-1 InfoNCE on 'clip' embeddings (slice-mean) or on every 'slice' token (each slice's face
+    # against its own audio, the same slice of other clips and of the time-shifted audio: a lip-sync loss)
+    contrastive: str = "clip"
+    # stage-2 classifier input: 'mean' = [mean fused, mean |v - A2V(a)|, mean |a - V2A(v)|];
+    # 'slices' = per slice [fused, |v - A2V(a)|, |a - V2A(v)|, cos(v, a)] pooled by mean and max over
+    # slices (a fake part of a clip is not averaged away; the cosine is stage 1's sync score)
+    head: str = "mean"
+    # each stream also sees its input minus the clip's mean (face frames: 3 more ViT channels; log-mel:
+    # n_mels more inputs per frame): identity, lighting and voice timbre drop out of those channels,
+    # mouth motion, sound onsets and a locally changed (re-driven, softened) mouth stay
+    temporal_delta: bool = False
+    # frame token from the ViT: its 'cls' token (pretrained ViTs) or the 'mean' of its patch tokens
+    # (a small ViT trained from scratch: at initialisation CLS barely depends on the image, so it learns slowly)
+    visual_pool: str = "cls"
 
     @property
     def frames_per_slice(self) -> int:
@@ -84,6 +100,14 @@ class AVFFConfig:
             raise UserError(f"avff config: num_slices must be even and >= 2 (got {self.num_slices})")
         if self.audio_encoder not in ("wav2vec2", "mel"):
             raise UserError(f"avff config: audio_encoder must be 'wav2vec2' or 'mel' (got {self.audio_encoder!r})")
+        if self.crop not in ("face", "mouth"):
+            raise UserError(f"avff config: crop must be 'face' or 'mouth' (got {self.crop!r})")
+        if self.contrastive not in ("clip", "slice"):
+            raise UserError(f"avff config: contrastive must be 'clip' or 'slice' (got {self.contrastive!r})")
+        if self.visual_pool not in ("cls", "mean"):
+            raise UserError(f"avff config: visual_pool must be 'cls' or 'mean' (got {self.visual_pool!r})")
+        if self.head not in ("mean", "slices"):
+            raise UserError(f"avff config: head must be 'mean' or 'slices' (got {self.head!r})")
         if self.image_size % self.patch_size:
             raise UserError(f"avff config: image_size {self.image_size} is not a multiple of patch_size {self.patch_size}")
         if self.mel_frames < self.num_slices:
@@ -107,8 +131,10 @@ class AVFFConfig:
 PRESETS: dict[str, AVFFConfig] = {
     # the seed's sizes: ViT-B/16 at 224 + wav2vec2-base, 512-d fusion. For GPUs (bf16).
     "base": AVFFConfig(),
-    # trains on a 2-core CPU in minutes: small ViT on 64 px faces, mel-transformer audio
-    "small": AVFFConfig(image_size=64, patch_size=16, vit_hidden=128, vit_layers=3, vit_heads=4,
+    # trains on a 2-core CPU in minutes: small ViT on 64 px lower-face crops, mel-transformer audio,
+    # per-slice (lip-sync) InfoNCE in stage 1, slice mean+max classifier input (docs/avff.md)
+    "small": AVFFConfig(crop="mouth", contrastive="slice", head="slices", temporal_delta=True, visual_pool="mean",
+                        contrastive_weight=1.0, image_size=64, patch_size=16, vit_hidden=128, vit_layers=3, vit_heads=4,
                         audio_encoder="mel", mel_hidden=128, mel_layers=2, mel_heads=4,
                         w2v_hidden=128, w2v_layers=2, w2v_heads=4, w2v_conv_dim=(128,) * 7,
                         dim=128, heads=4, temporal_layers=1, cross_layers=1, decoder_layers=1,

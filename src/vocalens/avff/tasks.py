@@ -17,7 +17,7 @@ import torch
 from vocalens.avff.data import ClipDataset, VideoItem, prepare_all
 from vocalens.avff.infer import binary_metrics, read_checkpoint
 from vocalens.avff.losses import classification_loss, complementary_masks
-from vocalens.avff.model import backbone_configs, build_model, model_summary
+from vocalens.avff.model import backbone_configs, build_model, model_summary, pool_slices
 from vocalens.avff.presets import AVFFConfig
 from vocalens.errors import UserError
 
@@ -40,6 +40,7 @@ class DataSpec:
     hard_negatives: bool = False  # stage 1: time-shifted audio of the same clip as contrastive negatives
     shift_fake_prob: float = 0.0  # stage 2: real training clips turned fake by shifting their audio
     min_shift: float = 0.4  # seconds
+    label_fraction: float = 0.0  # stage 2: soft clip targets min(1, fake fraction / this); 0 = any fake frame
 
 
 class _AVFFTask(Task):
@@ -66,7 +67,8 @@ class _AVFFTask(Task):
         self.data.train = self._decoded(self.data.train, "decode train")
         d = self.data
         return ClipDataset(d.train, self.cfg, d.cache_dir, d.faces, d.clips_per_video, random=True, flip=True,
-                           hard_negatives=d.hard_negatives, shift_fake_prob=d.shift_fake_prob, min_shift=d.min_shift)
+                           hard_negatives=d.hard_negatives, shift_fake_prob=d.shift_fake_prob, min_shift=d.min_shift,
+                           label_fraction=d.label_fraction if isinstance(self, ClassifyTask) else 0.0)
 
     def val_dataset(self):
         if not self.data.val:
@@ -85,6 +87,21 @@ class _AVFFTask(Task):
     def _extra(self, stage: str, metrics: dict) -> dict:
         return {"model": "avff", "stage": stage, "avff_config": self.cfg.to_dict(), "backbones": self._backbones,
                 "threshold": 0.5, "metrics": {k: float(v) for k, v in (metrics or {}).items()}}
+
+
+@torch.no_grad()
+def sync_hits(model, frames, wave, wave_shift, per_slice: bool) -> torch.Tensor:
+    """Per clip, the fraction of comparisons where the face embedding is closer (cosine) to its aligned
+    audio than to the same audio shifted in time: per slice (``per_slice``) or on clip means. Chance 0.5."""
+    import torch.nn.functional as F
+
+    v_sl, a_sl = model.slice_tokens(frames, wave)
+    v, a = model.contextual(v_sl, a_sl)
+    s = model.audio_context(pool_slices(model.audio(wave_shift), model.cfg.num_slices))
+    if not per_slice:
+        v, a, s = v.mean(1, keepdim=True), a.mean(1, keepdim=True), s.mean(1, keepdim=True)
+    hit = F.cosine_similarity(v.float(), a.float(), dim=-1) > F.cosine_similarity(v.float(), s.float(), dim=-1)
+    return hit.float().mean(1).cpu()
 
 
 class PretrainTask(_AVFFTask):
@@ -120,12 +137,13 @@ class PretrainTask(_AVFFTask):
         v_visible, _ = complementary_masks(b, self.cfg.num_slices, generator=g, device=batch["frames"].device)
         out = model(batch["frames"], batch["wave"], v_visible)
         rec = float(out["rec_visual"] + out["rec_audio"])
-        shifted = None
-        if "wave_shift" in batch:  # embedding of the same clips' time-shifted audio (sync check)
-            shifted = model.contextual(*model.slice_tokens(batch["frames"], batch["wave_shift"]))[1].mean(1)
+        sync = None
+        if "wave_shift" in batch:  # is the face closer to its aligned audio than to the same audio shifted?
+            sync = sync_hits(model, batch["frames"], batch["wave"], batch["wave_shift"],
+                             per_slice=self.cfg.contrastive == "slice")
         return [{"rec": rec, "rec_visual": float(out["rec_visual"]), "rec_audio": float(out["rec_audio"]),
                  "v": out["visual_embedding"][i].float().cpu().numpy(), "a": out["audio_embedding"][i].float().cpu().numpy(),
-                 **({"s": shifted[i].float().cpu().numpy()} if shifted is not None else {})}
+                 **({"sync": float(sync[i])} if sync is not None else {})}
                 for i in range(b)]
 
     def validate(self, outputs):
@@ -137,11 +155,7 @@ class PretrainTask(_AVFFTask):
         a /= np.linalg.norm(a, axis=1, keepdims=True) + 1e-8
         sim = v @ a.T
         top1 = float(np.mean(sim.argmax(1) == np.arange(len(v))))
-        sync = {}
-        if "s" in outputs[0]:  # is the aligned audio closer to the face than the same audio shifted in time?
-            s = np.stack([o["s"] for o in outputs])
-            s /= np.linalg.norm(s, axis=1, keepdims=True) + 1e-8
-            sync = {"sync_acc": float(np.mean((v * a).sum(1) > (v * s).sum(1)))}
+        sync = {"sync_acc": float(np.mean([o["sync"] for o in outputs]))} if "sync" in outputs[0] else {}
         return {**sync, "rec": float(np.mean([o["rec"] for o in outputs])),
                 "rec_visual": float(np.mean([o["rec_visual"] for o in outputs])),
                 "rec_audio": float(np.mean([o["rec_audio"] for o in outputs])),
@@ -178,7 +192,7 @@ class ClassifyTask(_AVFFTask):
     def step(self, model, batch):
         logits = model(batch["frames"], batch["wave"])
         loss = classification_loss(logits, batch["label"], self.pos_weight)
-        acc = ((logits.detach() > 0).float() == batch["label"]).float().mean()
+        acc = ((logits.detach() > 0) == (batch["label"] >= 0.5)).float().mean()
         return loss, {"loss": loss.detach(), "acc": acc}
 
     def predict(self, model, batch):

@@ -30,15 +30,22 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--audio_encoder", choices=["wav2vec2", "mel"], help="override the preset's audio stream")
     g.add_argument("--visual_weights", help="local folder of a saved transformers ViTModel (save_pretrained)")
     g.add_argument("--audio_weights", help="local folder of a saved transformers Wav2Vec2Model")
+    g.add_argument("--crop", choices=["face", "mouth"], help="visual input: whole face crop or its lower face")
     g.add_argument("--image_size", type=int, help="face crop size (must match --visual_weights)")
+    g.add_argument("--patch_size", type=int, help="ViT patch side in pixels")
     g.add_argument("--num_frames", type=int, help="frames per clip")
     g.add_argument("--frame_stride", type=int, help="take every N-th frame of the 25 fps grid")
     g.add_argument("--num_slices", type=int, help="time slices per clip (masking unit)")
     g.add_argument("--n_mels", type=int)
     g.add_argument("--n_fft", type=int)
     g.add_argument("--hop_length", type=int)
-    g.add_argument("--contrastive_weight", type=float, help="stage-1 InfoNCE weight (preset: 0.1)")
+    g.add_argument("--contrastive_weight", type=float, help="stage-1 InfoNCE weight (preset: small 1.0, tiny/base 0.1)")
     g.add_argument("--rec_weight", type=float, help="stage-1 reconstruction weight (preset: 1.0)")
+    g.add_argument("--contrastive", choices=["clip", "slice"], help="stage-1 InfoNCE on clip means or per slice")
+    g.add_argument("--head", choices=["mean", "slices"], help="stage-2 classifier input (see docs/avff.md)")
+    g.add_argument("--temporal_delta", action=argparse.BooleanOptionalAction, default=None,
+                   help="streams also see their input minus the clip mean (small: on)")
+    g.add_argument("--visual_pool", choices=["cls", "mean"], help="ViT frame token: CLS or mean patch token")
 
 
 def _data_args(p: argparse.ArgumentParser, train: bool = True) -> None:
@@ -97,6 +104,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     frz.add_argument("--freeze_encoders", action="store_true", help="train only fusion + classifier")
     frz.add_argument("--finetune", action="store_true", help="fine-tune the encoders too (default)")
     p.add_argument("--pos_weight", type=float, help="BCE weight of fake clips (class balance)")
+    p.add_argument("--label_fraction", type=float, default=0.0,
+                   help="soft clip targets min(1, fake fraction of the clip / F) for training (default 0: a clip "
+                        "is fake when any frame is); validation and evaluation keep the any-fake-frame rule")
     p.add_argument("--shift_fakes", type=float, default=0.0,
                    help="probability that a real training clip gets its own audio from >= --min_shift s away "
                         "and the label fake (extra sync negatives; default 0)")
@@ -141,8 +151,9 @@ def _device(name: str) -> str:
 def _config(args):
     from vocalens.avff.presets import get_preset
 
-    keys = ("audio_encoder", "visual_weights", "audio_weights", "image_size", "num_frames", "frame_stride",
-            "num_slices", "n_mels", "n_fft", "hop_length", "contrastive_weight", "rec_weight")
+    keys = ("audio_encoder", "visual_weights", "audio_weights", "crop", "image_size", "patch_size", "num_frames",
+            "frame_stride", "num_slices", "n_mels", "n_fft", "hop_length", "contrastive_weight", "rec_weight",
+            "contrastive", "head", "temporal_delta", "visual_pool")
     return get_preset(args.preset, **{k: getattr(args, k, None) for k in keys})
 
 
@@ -178,7 +189,8 @@ def _spec(args, train_items, val_items):
     return DataSpec(train=train_items, val=val_items, cache_dir=args.cache_dir or None, faces=args.faces,
                     clips_per_video=args.clips_per_video, val_clips_per_video=args.val_clips_per_video,
                     hard_negatives=not getattr(args, "no_hard_negatives", True),
-                    shift_fake_prob=getattr(args, "shift_fakes", 0.0) or 0.0, min_shift=args.min_shift)
+                    shift_fake_prob=getattr(args, "shift_fakes", 0.0) or 0.0, min_shift=args.min_shift,
+                    label_fraction=getattr(args, "label_fraction", 0.0) or 0.0)
 
 
 def run_pretrain(args) -> int:
@@ -239,7 +251,7 @@ def run_evaluate(args) -> int:
     results, skipped = [], []
     for it in tqdm(items, desc="avff evaluate", unit="video"):
         try:
-            p = prepare(it.path, cfg.image_size, args.cache_dir or None, args.faces, cfg.fps)
+            p = prepare(it.path, cfg.image_size, args.cache_dir or None, args.faces, cfg.fps, cfg.crop)
         except MediaError as e:
             skipped.append(str(e))
             tqdm.write(f"skipped: {e}")
@@ -297,7 +309,7 @@ def run_detect(args) -> int:
     failed = 0
     for video in args.videos:
         try:
-            p = prepare(video, cfg.image_size, None, args.faces, cfg.fps)
+            p = prepare(video, cfg.image_size, None, args.faces, cfg.fps, cfg.crop)
         except MediaError as e:
             print(f"skipped: {e}", file=sys.stderr)
             failed += 1
