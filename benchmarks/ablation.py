@@ -37,6 +37,7 @@ from vocalens.data.store import list_videos, read_features
 from vocalens.fileio import write_json_atomic
 from vocalens.inference import Predictor
 from vocalens.train.localizer_task import localization_metrics
+from _common import publish
 
 VARIANTS = {
     "full": [],
@@ -174,7 +175,7 @@ def main() -> None:
     head = ["variant"] + [f"{g} {m}" for g in GROUPS for m in ("frame AUC", "frame AP", "video AUC", "AP@0.5")] + [
         "train wall s", "train CPU s"]
     lines = ["# Localizer ablations", "",
-             f"`PYTHONPATH=src python benchmarks/ablation.py "
+             "`PYTHONPATH=src python benchmarks/ablation.py "
              + (f"--toy {args.toy}" if args.toy else f"--synth {args.synth}" if args.synth
                 else f"--features_root {args.features_root}")
              + f" --epochs {args.epochs}"
@@ -196,10 +197,7 @@ def main() -> None:
         lines += ["", f"Quality target (full model: frame AUC >= 0.90, video AUC >= 0.95): "
                       f"{'met' if ok else 'NOT met'} (frame AUC {fmt(a.get('frame_auc'))}, "
                       f"video AUC {fmt(a.get('video_auc'))})."]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text)
+    publish(lines, args.out)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 
 from vocalens.cli import main as cli
+from _common import publish
 
 REAL_CLIPS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real-clips"
 
@@ -165,11 +166,7 @@ def main() -> None:
     lines += ["", "| stage | training + validation time (s, from metrics.jsonl) |", "|---|---|"] + [
         f"| {k} | {v:.0f} |" for k, v in timings.items() if not k.startswith("synth")]
     lines.append(f"\nThis invocation: {time.time() - t0:.0f} s wall (reused data sets and runs are not redone).")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    out = Path(__file__).parent / "results" / "avff_quality.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
+    publish(lines, Path(__file__).parent / "results" / "avff_quality.md")
 
 
 if __name__ == "__main__":

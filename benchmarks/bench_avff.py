@@ -19,6 +19,7 @@ import torch
 from vocalens.avff.losses import complementary_masks
 from vocalens.avff.model import build_model, count_parameters
 from vocalens.avff.presets import get_preset
+from _common import publish
 
 
 def _sync(device):
@@ -112,11 +113,7 @@ def main() -> None:
     for r in rows:
         lines.append(f"| {r['config']} | {r['what']} | {r['params_M']:.2f} | {r['clip_s']:.2f} | {r['sec_per_batch']:.3f} "
                      f"| {r['clips_per_s']:.1f} | {r['ratio']:.2f}x |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    out = Path(__file__).parent / "results" / ("avff.md" if device.type == "cpu" else f"avff_{device.type}_{args.preset}.md")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
+    publish(lines, Path(__file__).parent / "results" / ("avff.md" if device.type == "cpu" else f"avff_{device.type}_{args.preset}.md"))
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ if os.environ.get("MEDIAPIPE_PATH"):  # mediapipe installed beside the venv (it 
 
 from vocalens.media import faces  # noqa: E402
 from vocalens.media.video import load_video  # noqa: E402
+from _common import publish
 
 
 def jitter(boxes: np.ndarray, ok: np.ndarray) -> float:
@@ -167,11 +168,7 @@ def main() -> int:
     if "mediapipe" not in names:
         lines += ["", "mediapipe was not importable in this run, so it is not in the table (see docs/faces.md for "
                   "how to install it beside the venv and for its numbers)."]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    out = ROOT / "benchmarks" / "results" / "faces.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
+    publish(lines, ROOT / "benchmarks" / "results" / "faces.md")
     return 0
 
 

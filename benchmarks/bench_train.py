@@ -32,6 +32,7 @@ from vocalens.models.localizer import Localizer, LocalizerConfig
 from vocalens.models.losses import LossConfig, localizer_loss
 from vocalens.train.sampler import GlobalBatchSampler
 from vocalens.train.toy import write_toy_store
+from _common import publish
 
 
 def make_batch(b, t, dv, da, device, seed=0):
@@ -80,7 +81,7 @@ def time_loader(ds, batch_size, workers, max_batches) -> tuple[float, int]:
                     prefetch_factor=4 if workers else None)
     frames, n = 0, 0
     it = iter(dl)
-    first = next(it)  # worker start-up is not throughput
+    next(it)  # worker start-up is not throughput
     t0 = time.perf_counter()
     for batch in it:
         frames += int(batch["mask"].sum())
@@ -212,10 +213,7 @@ def main() -> None:
     for name, ops in breakdowns:
         lines += ["", f"Where a {name} step's time goes (torch.profiler self time, top operators):", "",
                   "| operator | share |", "|---|---:|", *[f"| `{k}` | {v:.1%} |" for k, v in ops]]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text)
+    publish(lines, args.out)
 
 
 if __name__ == "__main__":
