@@ -181,7 +181,8 @@ def test_cli_errors_are_one_line(store, tmp_path, capsys):
                  "--output_dir", str(tmp_path / "o")]) == 2
     assert main(["train", "--features_root", str(store), "--conv_kernel", "4"]) == 2
     assert main(["train", "--features_root", str(store), "--sync_aug", "1.5"]) == 2
+    assert main(["train", "--features_root", str(store), "--attn_dropout", "1.5"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len([e for e in err if e.startswith("vocalens train: error:")]) == 5
+    assert len([e for e in err if e.startswith("vocalens train: error:")]) == 6
     assert "nope" in err[0] and "nhead" in err[1] and "gone.pth" in err[2]
-    assert "--conv_kernel" in err[3] and "--sync_aug" in err[4]
+    assert "--conv_kernel" in err[3] and "--sync_aug" in err[4] and "--attn_dropout" in err[5]

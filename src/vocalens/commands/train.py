@@ -73,6 +73,9 @@ def run(args) -> int:
         raise UserError(f"--splits: give a training split and optionally a validation split, got {args.splits}")
     if args.d_model % args.nhead:
         raise UserError(f"--d_model {args.d_model} must be divisible by --nhead {args.nhead}")
+    for flag in ("dropout", "attn_dropout"):
+        if not 0 <= getattr(args, flag) < 1:
+            raise UserError(f"--{flag}: a probability in [0, 1), got {getattr(args, flag)}")
     if args.conv_kernel < 1 or args.conv_kernel % 2 == 0:
         raise UserError(f"--conv_kernel: an odd number >= 1, got {args.conv_kernel}")
     if not 0 <= args.sync_aug <= 1:
