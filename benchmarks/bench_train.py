@@ -20,6 +20,7 @@ import argparse
 import platform
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -162,7 +163,7 @@ def main() -> None:
                  f"ceiling ({ceiling / 1e9:,.1f} GFLOP/s, 2048^3 fp32, same threads)"))
     breakdowns = [("CPU fp32", op_breakdown(model, batch))]
     torch.manual_seed(0)
-    slow = Localizer(LocalizerConfig(dv, da, d_model=d, num_layers=layers, nhead=heads, attn_dropout=0.1)).train()
+    slow = Localizer(replace(cfg, attn_dropout=0.1)).train()
     sec_slow = time_model(slow, batch, args.steps)
     rows.append(("model step alone, CPU fp32, attention dropout 0.1 (before)", f"{b * t / sec_slow:,.0f}",
                  f"{sec_slow * 1000:,.0f} ms/step", f"default (attention dropout 0) is {sec_slow / sec:.2f}x faster"))

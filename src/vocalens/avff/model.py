@@ -273,7 +273,7 @@ def vit_backbone(cfg: AVFFConfig, load_weights: bool = True) -> nn.Module:
         return ViTModel.from_pretrained(str(_check_folder(cfg.visual_weights, "ViT")), add_pooling_layer=False)
     if cfg.visual_weights:  # architecture from the folder, weights come from a checkpoint next
         return ViTModel(ViTConfig.from_pretrained(str(_check_folder(cfg.visual_weights, "ViT"))), add_pooling_layer=False)
-    conf = ViTConfig(image_size=cfg.image_size, patch_size=cfg.patch_size, num_channels=6 if cfg.temporal_delta else 3,
+    conf = ViTConfig(image_size=cfg.image_size, patch_size=cfg.patch_size, num_channels=cfg.visual_channels,
                      hidden_size=cfg.vit_hidden,
                      num_hidden_layers=cfg.vit_layers, num_attention_heads=cfg.vit_heads,
                      intermediate_size=4 * cfg.vit_hidden, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
@@ -323,9 +323,9 @@ def build_model(cfg: AVFFConfig, load_weights: bool = True, backbones: dict | No
     if vb.config.image_size != cfg.image_size:
         raise UserError(f"{cfg.visual_weights}: ViT expects {vb.config.image_size} px images but the preset "
                         f"uses image_size={cfg.image_size}; pass --image_size {vb.config.image_size}")
-    if vb.config.num_channels != (6 if cfg.temporal_delta else 3):
+    if vb.config.num_channels != cfg.visual_channels:
         raise UserError(f"{cfg.visual_weights}: ViT takes {vb.config.num_channels} input channels but "
-                        f"temporal_delta={cfg.temporal_delta} needs {6 if cfg.temporal_delta else 3}")
+                        f"temporal_delta={cfg.temporal_delta} needs {cfg.visual_channels}")
     ab = wav2vec2_backbone(cfg, load_weights) if cfg.audio_encoder == "wav2vec2" else None
     return AVFFModel(cfg, vb, ab)
 

@@ -80,7 +80,7 @@ def crop_source_size(image_size: int, crop: str) -> int:
 
 
 def region_crops(faces: np.ndarray, crop: str, size: int) -> np.ndarray:
-    """``crop`` region of face crops ``[T, H, W, 3]`` uint8, resized (area) to ``size``: ``[T, size, size, 3]``."""
+    """``crop`` region of face crops ``[T, H, W, 3]`` uint8, resized (bilinear, antialiased) to ``size``: ``[T, size, size, 3]``."""
     top, left, side = CROP_REGIONS[crop]
     faces = np.asarray(faces)
     h, w = faces.shape[1:3]

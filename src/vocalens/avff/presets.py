@@ -71,6 +71,11 @@ class AVFFConfig:
     visual_pool: str = "cls"
 
     @property
+    def visual_channels(self) -> int:
+        """Channels of the ViT input: RGB, plus RGB minus the clip mean with ``temporal_delta``."""
+        return 6 if self.temporal_delta else 3
+
+    @property
     def frames_per_slice(self) -> int:
         return self.num_frames // self.num_slices
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from vocalens.avff.data import ClipDataset, VideoItem, prepare_all
 from vocalens.avff.infer import binary_metrics, read_checkpoint
@@ -68,7 +69,7 @@ class _AVFFTask(Task):
         d = self.data
         return ClipDataset(d.train, self.cfg, d.cache_dir, d.faces, d.clips_per_video, random=True, flip=True,
                            hard_negatives=d.hard_negatives, shift_fake_prob=d.shift_fake_prob, min_shift=d.min_shift,
-                           label_fraction=d.label_fraction if isinstance(self, ClassifyTask) else 0.0)
+                           label_fraction=d.label_fraction)
 
     def val_dataset(self):
         if not self.data.val:
@@ -93,8 +94,6 @@ class _AVFFTask(Task):
 def sync_hits(model, frames, wave, wave_shift, per_slice: bool) -> torch.Tensor:
     """Per clip, the fraction of comparisons where the face embedding is closer (cosine) to its aligned
     audio than to the same audio shifted in time: per slice (``per_slice``) or on clip means. Chance 0.5."""
-    import torch.nn.functional as F
-
     v_sl, a_sl = model.slice_tokens(frames, wave)
     v, a = model.contextual(v_sl, a_sl)
     s = model.audio_context(pool_slices(model.audio(wave_shift), model.cfg.num_slices))
