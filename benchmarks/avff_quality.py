@@ -71,6 +71,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1, help="vocalens synth processes")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--num_workers", type=int, default=0)
+    ap.add_argument("--ssl_lr", type=float, default=5e-4, help="stage-1 learning rate")
+    ap.add_argument("--cls_lr", type=float, default=1e-3, help="stage-2 learning rate (both runs and the forged split)")
     ap.add_argument("--label_fraction", type=float, default=0.25, help="stage-2 soft clip targets (docs/avff.md)")
     ap.add_argument("--real_clips", default=str(REAL_CLIPS) if REAL_CLIPS.is_dir() else None)
     ap.add_argument("--freeze_encoders", action="store_true", help="stage 2 with frozen encoders")
@@ -110,7 +112,7 @@ def main() -> None:
         print(f"reusing the stage-1 checkpoint {ssl / 'best.pth'} (its time is not counted)")
     else:
         call("avff", "pretrain", "--data_root", ssl_data, "--output_dir", ssl, "--epochs", args.ssl_epochs,
-             "--lr", 5e-4, "--warmup_epochs", 0.3, "--contrastive_weight", args.contrastive_weight,
+             "--lr", args.ssl_lr, "--warmup_epochs", 0.3, "--contrastive_weight", args.contrastive_weight,
              "--clips_per_video", args.clips_per_video,
              *(["--no_hard_negatives"] if args.no_hard_negatives else []), *fit)
     timings["stage 1"] = train_seconds(ssl)
@@ -123,7 +125,7 @@ def main() -> None:
     for name, (run, extra) in runs.items():
         t = time.time()
         if not (run / "best.pth").is_file():
-            call("avff", "train", "--data_root", data, "--output_dir", run, "--epochs", args.epochs, "--lr", 3e-4,
+            call("avff", "train", "--data_root", data, "--output_dir", run, "--epochs", args.epochs, "--lr", args.cls_lr,
                  *extra, *freeze, *fit, *limit)
         timings[f"stage 2, {name}"] = train_seconds(run)
         out = run / "eval_test.json"
@@ -143,7 +145,7 @@ def main() -> None:
             run = work / "cls_forged"
             if not (run / "best.pth").is_file():
                 call("avff", "train", "--data_root", forged, "--output_dir", run, "--epochs", args.epochs,
-                     "--lr", 3e-4, "--pretrained", ssl / "best.pth", *freeze, *base)
+                     "--lr", args.cls_lr, "--pretrained", ssl / "best.pth", *freeze, *base)
             out = run / "eval_test.json"
             call("avff", "evaluate", "--checkpoint", run / "best.pth", "--data_root", forged, "--split", "test",
                  "--output", out, "--cache_dir", cache)

@@ -6,10 +6,11 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from vocalens.avff.data import VideoItem, clip_fake_fraction, clip_label, training_target
 from vocalens.avff.losses import complementary_masks, info_nce, slice_info_nce
-from vocalens.avff.model import build_model
+from vocalens.avff.model import build_model, laplacian_magnitude
 from vocalens.avff.preprocess import CROP_REGIONS, crop_source_size, region_crops
 from vocalens.avff.presets import AVFFConfig, get_preset
 from vocalens.errors import UserError
@@ -104,21 +105,22 @@ def test_config_rejects_unknown_choices():
 def test_old_checkpoint_configs_keep_the_old_behaviour():
     """A config stored before these fields existed reads back as whole-face, clip InfoNCE, mean head."""
     d = get_preset("small").to_dict()
-    for k in ("crop", "contrastive", "head", "temporal_delta", "visual_pool"):
+    for k in ("crop", "contrastive", "head", "temporal_delta", "visual_pool", "highpass", "stream_heads"):
         d.pop(k)
     cfg = AVFFConfig.from_dict(d)
-    assert (cfg.crop, cfg.contrastive, cfg.head, cfg.temporal_delta, cfg.visual_pool) == \
-        ("face", "clip", "mean", False, "cls")
+    assert (cfg.crop, cfg.contrastive, cfg.head, cfg.temporal_delta, cfg.visual_pool, cfg.highpass, cfg.stream_heads) == \
+        ("face", "clip", "mean", False, "cls", False, False)
     small = get_preset("small")
     assert small.contrastive_weight == 1.0
-    assert (small.crop, small.contrastive, small.head, small.temporal_delta, small.visual_pool) == \
-        ("mouth", "slice", "slices", True, "mean")
+    assert (small.crop, small.contrastive, small.head, small.temporal_delta, small.visual_pool, small.highpass,
+            small.stream_heads) == ("mouth", "slice", "slices", True, "mean", True, True)
 
 
 @pytest.mark.parametrize("audio", ["wav2vec2", "mel"])
 @pytest.mark.parametrize("stage", ["pretrain", "classify"])
 def test_slice_head_and_slice_loss_train_every_parameter(stage, audio):
-    cfg = get_preset("tiny", contrastive="slice", head="slices", crop="mouth", temporal_delta=True, audio_encoder=audio)
+    cfg = get_preset("tiny", contrastive="slice", head="slices", crop="mouth", temporal_delta=True, audio_encoder=audio,
+                     highpass=True, stream_heads=True)
     model = build_model(cfg).train()
     model.set_stage(stage)
     frames = torch.randn(3, cfg.num_frames, 3, cfg.image_size, cfg.image_size)
@@ -220,8 +222,68 @@ def test_cli_flags_override_the_preset():
     assert (cfg.crop, cfg.temporal_delta, cfg.visual_pool, cfg.contrastive, cfg.head) == \
         ("mouth", True, "mean", "slice", "slices")
     cfg = avff._config(p.parse_args(base + ["--crop", "face", "--no-temporal_delta", "--visual_pool", "cls",
-                                            "--contrastive", "clip", "--head", "mean", "--patch_size", "8"]))
-    assert (cfg.crop, cfg.temporal_delta, cfg.visual_pool, cfg.contrastive, cfg.head, cfg.patch_size) == \
-        ("face", False, "cls", "clip", "mean", 8)
+                                            "--contrastive", "clip", "--head", "mean", "--patch_size", "8",
+                                            "--no-highpass", "--no-stream_heads"]))
+    assert (cfg.crop, cfg.temporal_delta, cfg.visual_pool, cfg.contrastive, cfg.head, cfg.patch_size, cfg.highpass,
+            cfg.stream_heads) == ("face", False, "cls", "clip", "mean", 8, False, False)
     args = p.parse_args(["train", "--data_root", "d", "--output_dir", "o", "--label_fraction", "0.25"])
     assert avff._spec(args, [], []).label_fraction == 0.25
+
+
+def test_laplacian_magnitude_is_zero_on_flat_and_linear_images_and_sees_detail():
+    """|Laplacian| per channel: 0 on a flat or linearly shaded image (replicate padding: borders too), and
+    a blurred copy of a detailed image has less of it (the softened-mouth cue)."""
+
+    flat = torch.full((2, 3, 16, 16), 0.7)
+    ramp = torch.linspace(-1, 1, 16).view(1, 1, 1, 16).expand(2, 3, 16, 16)
+    assert laplacian_magnitude(flat).abs().max() < 1e-6
+    assert laplacian_magnitude(ramp)[..., 1:-1].abs().max() < 1e-5
+    torch.manual_seed(0)
+    sharp = torch.randn(1, 3, 16, 16)
+    blurred = F.avg_pool2d(F.pad(sharp, (1, 1, 1, 1), mode="replicate"), 3, stride=1)
+    assert laplacian_magnitude(blurred).mean() < 0.5 * laplacian_magnitude(sharp).mean()
+    point = torch.zeros(1, 1, 5, 5)
+    point[0, 0, 2, 2] = 1.0
+    expected = torch.zeros(5, 5)
+    expected[2, 2] = 4.0
+    expected[1, 2] = expected[3, 2] = expected[2, 1] = expected[2, 3] = 1.0
+    torch.testing.assert_close(laplacian_magnitude(point)[0, 0], expected)
+
+
+def test_highpass_adds_three_vit_channels_after_rgb_and_delta():
+    torch.manual_seed(0)
+    cfg = get_preset("tiny", temporal_delta=True, highpass=True)
+    model = build_model(cfg).eval()
+    assert cfg.visual_channels == model.visual.backbone.config.num_channels == 9
+    seen = {}
+    model.visual.backbone.embeddings.register_forward_hook(lambda m, i, o: seen.setdefault("x", i[0]))
+    frames = torch.randn(1, cfg.num_frames, 3, cfg.image_size, cfg.image_size)
+    with torch.no_grad():
+        model.visual(frames)
+
+    x = seen["x"]
+    torch.testing.assert_close(x[:, :3], frames.flatten(0, 1))
+    torch.testing.assert_close(x[:, 6:], laplacian_magnitude(frames.flatten(0, 1)))
+    assert get_preset("tiny", highpass=True).visual_channels == 6
+
+
+def test_stream_heads_add_a_linear_logit_per_stream_to_the_joint_one():
+    """logit = joint classifier + visual head(mean, max of visual slice tokens) + audio head(same for audio);
+    each stream head is a plain linear readout, trained in stage 2 even with frozen encoders."""
+    torch.manual_seed(0)
+    cfg = get_preset("tiny", head="slices", stream_heads=True, audio_encoder="mel")
+    model = build_model(cfg).eval()
+    frames = torch.randn(3, cfg.num_frames, 3, cfg.image_size, cfg.image_size)
+    wave = torch.randn(3, cfg.clip_samples)
+    with torch.no_grad():
+        v, a = model.slice_tokens(frames, wave)
+        joint = model.classifier(model.embed(frames, wave)).squeeze(-1)
+        vh, ah = model.stream_heads
+        expected = joint + vh(torch.cat([v.mean(1), v.amax(1)], -1)).squeeze(-1) \
+            + ah(torch.cat([a.mean(1), a.amax(1)], -1)).squeeze(-1)
+        torch.testing.assert_close(model(frames, wave), expected)
+        vh.weight.zero_(), vh.bias.zero_(), ah.weight.zero_(), ah.bias.zero_()
+        torch.testing.assert_close(model(frames, wave), joint)
+    model.set_stage("classify", freeze_encoders=True)
+    assert all(p.requires_grad for p in model.stream_heads.parameters())
+    assert build_model(get_preset("tiny")).stream_heads is None

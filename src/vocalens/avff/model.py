@@ -38,6 +38,22 @@ def pool_slices(x: torch.Tensor, k: int) -> torch.Tensor:
     return F.adaptive_avg_pool1d(x.transpose(1, 2), k).transpose(1, 2)
 
 
+_LAPLACIAN = torch.tensor([[0.0, -1.0, 0.0], [-1.0, 4.0, -1.0], [0.0, -1.0, 0.0]])
+
+
+def laplacian_magnitude(frames: torch.Tensor) -> torch.Tensor:
+    """``|Laplacian|`` of every channel of ``[..., C, H, W]`` images (replicate padding), same shape."""
+    shape = frames.shape
+    x = frames.reshape(-1, 1, *shape[-2:])
+    k = _LAPLACIAN.to(device=x.device, dtype=x.dtype).view(1, 1, 3, 3)
+    return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), k).abs().reshape(shape)
+
+
+def _mean_max(tokens: torch.Tensor) -> torch.Tensor:
+    """``[B, K, D]`` -> ``[B, 2D]``: mean and max over the K slices (a short fake part is not averaged away)."""
+    return torch.cat([tokens.mean(1), tokens.amax(1)], dim=-1)
+
+
 def _transformer(dim: int, heads: int, layers: int, dropout: float) -> nn.TransformerEncoder:
     layer = nn.TransformerEncoderLayer(dim, heads, 4 * dim, dropout, activation="gelu", batch_first=True,
                                        norm_first=True)
@@ -51,12 +67,16 @@ class VisualEncoder(nn.Module):
         super().__init__()
         self.backbone = backbone
         self.proj = nn.Linear(backbone.config.hidden_size, cfg.dim)
-        self.temporal_delta, self.pool = cfg.temporal_delta, cfg.visual_pool
+        self.temporal_delta, self.highpass, self.pool = cfg.temporal_delta, cfg.highpass, cfg.visual_pool
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:  # [B, F, 3, S, S] -> [B, F, dim]
         b, f = frames.shape[:2]
+        parts = [frames]
         if self.temporal_delta:  # + each frame minus the clip's mean frame (motion, local change)
-            frames = torch.cat([frames, frames - frames.mean(1, keepdim=True)], dim=2)
+            parts.append(frames - frames.mean(1, keepdim=True))
+        if self.highpass:  # + fine-detail magnitude (a softened, pasted mouth has less)
+            parts.append(laplacian_magnitude(frames))
+        frames = torch.cat(parts, dim=2) if len(parts) > 1 else frames
         hidden = self.backbone(pixel_values=frames.flatten(0, 1)).last_hidden_state
         out = hidden[:, 0] if self.pool == "cls" else hidden[:, 1:].mean(1)
         return self.proj(out).view(b, f, -1)
@@ -162,17 +182,24 @@ class AVFFModel(nn.Module):
         n_in = 3 * d if cfg.head == "mean" else 2 * (3 * d + 1)
         self.classifier = nn.Sequential(nn.LayerNorm(n_in), nn.Linear(n_in, d), nn.GELU(), nn.Dropout(cfg.dropout),
                                         nn.Linear(d, 1))
+        # + a linear logit per stream on its own slice tokens (mean and max over slices), added to the
+        # joint one: a short path from each encoder to the loss, so neither waits for the fusion to
+        # become informative (measured: docs/avff.md, "stream heads")
+        self.stream_heads = nn.ModuleList([nn.Linear(2 * d, 1), nn.Linear(2 * d, 1)]) if cfg.stream_heads else None
 
     # -- groups of parameters, so a stage can freeze what it does not train ----------------------
     def encoder_modules(self) -> list[nn.Module]:
         return [self.visual, self.audio, self.visual_context, self.audio_context, self.a2v, self.v2a]
+
+    def head_modules(self) -> list[nn.Module]:
+        return [self.fusion, self.classifier] + ([self.stream_heads] if self.stream_heads is not None else [])
 
     def set_stage(self, stage: str, freeze_encoders: bool = False) -> None:
         """'pretrain': encoders, cross-modal nets, decoders train; fusion/classifier frozen.
         'classify': fusion + classifier train; encoders too unless ``freeze_encoders``; decoders frozen.
         (Frozen parameters take no gradient, so DDP needs no unused-parameter search.)"""
         train = {"pretrain": self.encoder_modules() + [self.visual_decoder, self.audio_decoder],
-                 "classify": ([] if freeze_encoders else self.encoder_modules()) + [self.fusion, self.classifier]}[stage]
+                 "classify": ([] if freeze_encoders else self.encoder_modules()) + self.head_modules()}[stage]
         for p in self.parameters():
             p.requires_grad_(False)
         for m in train:
@@ -238,15 +265,25 @@ class AVFFModel(nn.Module):
 
     def embed(self, frames, wave) -> torch.Tensor:
         """Clip embedding the classifier reads: ``[B, 3*dim]`` (head 'mean') or ``[B, 2*(3*dim+1)]`` ('slices')."""
-        v, a = self.contextual(*self.slice_tokens(frames, wave))
+        return self._joint_embedding(*self.contextual(*self.slice_tokens(frames, wave)))
+
+    def _joint_embedding(self, v: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         fused = self.fusion(v, a)
         dv = (v - self.a2v(a)).abs()
         da = (a - self.v2a(v)).abs()
         if self.cfg.head == "mean":
             return torch.cat([fused.mean(1), dv.mean(1), da.mean(1)], dim=-1)
         sync = F.cosine_similarity(v.float(), a.float(), dim=-1).unsqueeze(-1).to(v.dtype)  # [B, K, 1]
-        tokens = torch.cat([fused, dv, da, sync], dim=-1)
-        return torch.cat([tokens.mean(1), tokens.amax(1)], dim=-1)
+        return _mean_max(torch.cat([fused, dv, da, sync], dim=-1))
+
+    def classify(self, frames, wave) -> torch.Tensor:
+        """Real/fake logits ``[B]``: the joint classifier's, plus the per-stream ones with ``stream_heads``."""
+        v_slices, a_slices = self.slice_tokens(frames, wave)
+        logits = self.classifier(self._joint_embedding(*self.contextual(v_slices, a_slices))).squeeze(-1)
+        if self.stream_heads is not None:
+            for head, tokens in zip(self.stream_heads, (v_slices, a_slices)):
+                logits = logits + head(_mean_max(tokens)).squeeze(-1)
+        return logits
 
     def forward(self, frames, wave, v_visible: torch.Tensor | None = None, wave_shift: torch.Tensor | None = None):
         """Stage 2 (no mask): real/fake logits ``[B]``. Stage 1 (``v_visible`` given): the loss dict
@@ -254,7 +291,7 @@ class AVFFModel(nn.Module):
         One forward for both so DDP's gradient hooks run in either stage."""
         if v_visible is not None:
             return self.pretrain_losses(frames, wave, v_visible, wave_shift)
-        return self.classifier(self.embed(frames, wave)).squeeze(-1)
+        return self.classify(frames, wave)
 
 
 # -- construction: the only place that opens weights folders -------------------------------------
@@ -325,7 +362,7 @@ def build_model(cfg: AVFFConfig, load_weights: bool = True, backbones: dict | No
                         f"uses image_size={cfg.image_size}; pass --image_size {vb.config.image_size}")
     if vb.config.num_channels != cfg.visual_channels:
         raise UserError(f"{cfg.visual_weights}: ViT takes {vb.config.num_channels} input channels but "
-                        f"temporal_delta={cfg.temporal_delta} needs {cfg.visual_channels}")
+                        f"temporal_delta={cfg.temporal_delta}, highpass={cfg.highpass} need {cfg.visual_channels}")
     ab = wav2vec2_backbone(cfg, load_weights) if cfg.audio_encoder == "wav2vec2" else None
     return AVFFModel(cfg, vb, ab)
 
@@ -338,7 +375,7 @@ def model_summary(model: AVFFModel) -> str:
     parts = {"visual": model.visual, "audio": model.audio, "context+cross": nn.ModuleList(
         [model.visual_context, model.audio_context, model.a2v, model.v2a]),
         "decoders": nn.ModuleList([model.visual_decoder, model.audio_decoder]),
-        "fusion+classifier": nn.ModuleList([model.fusion, model.classifier])}
+        "fusion+classifier": nn.ModuleList(model.head_modules())}
     return ", ".join(f"{k} {count_parameters(m) / 1e6:.2f}M" for k, m in parts.items())
 
 

@@ -62,6 +62,8 @@ class AVFFConfig:
     # 'slices' = per slice [fused, |v - A2V(a)|, |a - V2A(v)|, cos(v, a)] pooled by mean and max over
     # slices (a fake part of a clip is not averaged away; the cosine is stage 1's sync score)
     head: str = "mean"
+    # add a linear logit per stream on its slice tokens (mean + max over slices) to the joint classifier's
+    stream_heads: bool = False
     # each stream also sees its input minus the clip's mean (face frames: 3 more ViT channels; log-mel:
     # n_mels more inputs per frame): identity, lighting and voice timbre drop out of those channels,
     # mouth motion, sound onsets and a locally changed (re-driven, softened) mouth stay
@@ -69,11 +71,16 @@ class AVFFConfig:
     # frame token from the ViT: its 'cls' token (pretrained ViTs) or the 'mean' of its patch tokens
     # (a small ViT trained from scratch: at initialisation CLS barely depends on the image, so it learns slowly)
     visual_pool: str = "cls"
+    # the ViT also sees each frame's high-frequency magnitude |Laplacian| per colour channel (3 more
+    # channels): a re-driven mouth is rendered small and pasted back softened, and a patch embedding
+    # (linear) cannot measure "how much fine detail" without a nonlinearity first (forgery detectors'
+    # high-frequency residual input, e.g. Luo et al. CVPR 2021)
+    highpass: bool = False
 
     @property
     def visual_channels(self) -> int:
-        """Channels of the ViT input: RGB, plus RGB minus the clip mean with ``temporal_delta``."""
-        return 6 if self.temporal_delta else 3
+        """Channels of the ViT input: RGB, + RGB minus the clip mean (``temporal_delta``), + |Laplacian| (``highpass``)."""
+        return 3 + 3 * self.temporal_delta + 3 * self.highpass
 
     @property
     def frames_per_slice(self) -> int:
@@ -139,6 +146,7 @@ PRESETS: dict[str, AVFFConfig] = {
     # trains on a 2-core CPU in minutes: small ViT on 64 px lower-face crops, mel-transformer audio,
     # per-slice (lip-sync) InfoNCE in stage 1, slice mean+max classifier input (docs/avff.md)
     "small": AVFFConfig(crop="mouth", contrastive="slice", head="slices", temporal_delta=True, visual_pool="mean",
+                        highpass=True, stream_heads=True,
                         contrastive_weight=1.0, image_size=64, patch_size=16, vit_hidden=128, vit_layers=3, vit_heads=4,
                         audio_encoder="mel", mel_hidden=128, mel_layers=2, mel_heads=4,
                         w2v_hidden=128, w2v_layers=2, w2v_heads=4, w2v_conv_dim=(128,) * 7,

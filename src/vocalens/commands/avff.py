@@ -45,6 +45,10 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--head", choices=["mean", "slices"], help="stage-2 classifier input (see docs/avff.md)")
     g.add_argument("--temporal_delta", action=argparse.BooleanOptionalAction, default=None,
                    help="streams also see their input minus the clip mean (small: on)")
+    g.add_argument("--stream_heads", action=argparse.BooleanOptionalAction, default=None,
+                   help="add a linear logit per stream to the joint classifier's (small: on)")
+    g.add_argument("--highpass", action=argparse.BooleanOptionalAction, default=None,
+                   help="the ViT also sees each frame's |Laplacian| (fine-detail magnitude)")
     g.add_argument("--visual_pool", choices=["cls", "mean"], help="ViT frame token: CLS or mean patch token")
 
 
@@ -153,7 +157,7 @@ def _config(args):
 
     keys = ("audio_encoder", "visual_weights", "audio_weights", "crop", "image_size", "patch_size", "num_frames",
             "frame_stride", "num_slices", "n_mels", "n_fft", "hop_length", "contrastive_weight", "rec_weight",
-            "contrastive", "head", "temporal_delta", "visual_pool")
+            "contrastive", "head", "temporal_delta", "highpass", "stream_heads", "visual_pool")
     return get_preset(args.preset, **{k: getattr(args, k, None) for k in keys})
 
 
