@@ -21,9 +21,11 @@ import torch
 import torch.nn.functional as F
 
 from vocalens.avff.data import ClipDataset, prepare_all, read_items
+from vocalens.avff.infer import metrics_by_manipulation
 from vocalens.avff.model import build_model
 from vocalens.avff.presets import get_preset
 from vocalens.eval.metrics import binary_metrics
+from vocalens.train.schedule import build_scheduler
 from _common import publish
 
 VARIANTS = {
@@ -51,12 +53,9 @@ def evaluate(model, dev: dict) -> dict:
                        for i in range(0, len(dev["label"]), 64)]).numpy()
     model.train()
     video = probs.reshape(-1, dev["clips"]).max(1)  # clips are stored video by video
-    y, kind = dev["video_label"], dev["kind"]
-    out = {"clip AUC": binary_metrics(probs, dev["label"].numpy())["auc"], "video AUC": binary_metrics(video, y)["auc"]}
-    for k in ("audio", "visual", "both"):
-        m = (kind == k) | (kind == "real")
-        out[k] = binary_metrics(video[m], y[m])["auc"]
-    return out
+    by = metrics_by_manipulation(dev["video_label"], video, dev["kind"])
+    return {"clip AUC": binary_metrics(probs, dev["label"].numpy())["auc"], "video AUC": by["all"]["auc"],
+            **{k: by[k]["auc"] for k in ("audio", "visual", "both")}}
 
 
 def train_variant(overrides: dict, train: dict, dev: dict, args) -> list[tuple[int, float, dict]]:
@@ -65,9 +64,7 @@ def train_variant(overrides: dict, train: dict, dev: dict, args) -> list[tuple[i
     model.set_stage("classify")
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.05)
-    warm = max(1, args.steps // 10)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + np.cos(np.pi * min(s, args.steps) / args.steps)))
+    sched = build_scheduler(opt, max(1, args.steps // 10), args.steps)  # the shared loop's warmup + cosine
     g = torch.Generator().manual_seed(args.seed)
     n, losses, rows = len(train["label"]), [], []
     for step in range(1, args.steps + 1):
