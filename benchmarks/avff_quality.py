@@ -1,19 +1,19 @@
 """AVFF quality on synthetic (and forged real) data: video AUC of stage 2 with vs without stage-1
 pretraining, and on a forged-real-clip test split when `vocalens forge` and the real clips exist.
 
-    PYTHONPATH=src HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 taskset -c 1 python benchmarks/avff_quality.py --work /tmp/avff_quality
+    PYTHONPATH=src HF_HUB_OFFLINE=1 OMP_NUM_THREADS=2 python benchmarks/avff_quality.py --work /tmp/avff_quality --threads 2
 
 Steps (all through the `vocalens` CLI, seeded):
  1. `vocalens synth` a real-only set for stage 1 (300 videos) and a labelled set (1200 videos <= 6 s,
     synth's default 25% real, the rest audio/visual/both partial fakes) for stage 2, unless
     --ssl_data / --data name existing ones;
  2. `vocalens avff pretrain` on the real-only set;
- 3. `vocalens avff train` on the labelled train split twice, from the stage-1 checkpoint and from
-    scratch, with the same seed, epochs and data;
+ 3. `vocalens avff train` on the labelled train split twice, from the stage-1 checkpoint (encoders at
+    --encoder_lr_scale x the lr) and from scratch, with the same seed, epochs and data;
  4. `vocalens avff evaluate` both on the labelled test split;
  5. with --real_clips: `vocalens forge` partial fakes of the real clips, stage 2 from the stage-1
     checkpoint on its train split, evaluate on its test split.
-Writes the table to benchmarks/results/avff_quality.md. Existing datasets/runs in --work are reused
+Writes the table to --output (benchmarks/results/avff_quality.md). Existing datasets/runs in --work are reused
 (delete --work to start over).
 """
 
@@ -60,8 +60,8 @@ def main() -> None:
     ap.add_argument("--ssl_data", help="an existing real-only LAV-DF-layout set for stage 1 instead of synthesising one")
     ap.add_argument("--data", help="an existing labelled LAV-DF-layout set for stage 2 instead of synthesising one")
     ap.add_argument("--limit", type=int, default=500, help="first N videos of each labelled split (train, dev, test)")
-    ap.add_argument("--ssl_epochs", type=int, default=3)
-    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--ssl_epochs", type=int, default=4)
+    ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--clips_per_video", type=int, default=8, help="stage-1 random clips per video per epoch")
     ap.add_argument("--cls_clips_per_video", type=int, default=4, help="stage-2 random clips per video per epoch")
     ap.add_argument("--batch_size", type=int, default=16)
@@ -78,7 +78,10 @@ def main() -> None:
     ap.add_argument("--freeze_encoders", action="store_true", help="stage 2 with frozen encoders")
     ap.add_argument("--contrastive_weight", type=float, default=1.0, help="stage-1 InfoNCE weight")
     ap.add_argument("--no_hard_negatives", action="store_true", help="stage-1 InfoNCE without shifted-audio negatives")
-    ap.add_argument("--shift_fakes", type=float, default=0.0, help="stage-2 shifted-audio fakes per real clip")
+    ap.add_argument("--shift_fakes", type=float, default=0.3, help="stage-2 shifted-audio fakes per real clip")
+    ap.add_argument("--output", default=str(Path(__file__).parent / "results" / "avff_quality.md"))
+    ap.add_argument("--encoder_lr_scale", type=float, default=0.1,
+                    help="stage 2 from stage 1: encoders at this times --cls_lr (from scratch: always 1)")
     args = ap.parse_args()
     print("$ PYTHONPATH=src HF_HUB_OFFLINE=1 python benchmarks/avff_quality.py " + " ".join(sys.argv[1:]), flush=True)
     torch.set_num_threads(args.threads)
@@ -119,7 +122,8 @@ def main() -> None:
     freeze = (["--freeze_encoders"] if args.freeze_encoders else []) + [
         "--shift_fakes", args.shift_fakes, "--label_fraction", args.label_fraction,
         "--clips_per_video", args.cls_clips_per_video, "--warmup_epochs", 0.5]
-    runs = {"with stage-1 pretraining": (work / "cls_pretrained", ["--pretrained", ssl / "best.pth"]),
+    from_ssl = ["--pretrained", ssl / "best.pth", "--encoder_lr_scale", args.encoder_lr_scale]
+    runs = {"with stage-1 pretraining": (work / "cls_pretrained", from_ssl),
             "without (random init)": (work / "cls_scratch", [])}
     results = {}
     for name, (run, extra) in runs.items():
@@ -145,7 +149,7 @@ def main() -> None:
             run = work / "cls_forged"
             if not (run / "best.pth").is_file():
                 call("avff", "train", "--data_root", forged, "--output_dir", run, "--epochs", args.epochs,
-                     "--lr", args.cls_lr, "--pretrained", ssl / "best.pth", *freeze, *base)
+                     "--lr", args.cls_lr, *from_ssl, *freeze, *base)
             out = run / "eval_test.json"
             call("avff", "evaluate", "--checkpoint", run / "best.pth", "--data_root", forged, "--split", "test",
                  "--output", out, "--cache_dir", cache)
@@ -153,7 +157,8 @@ def main() -> None:
 
     lines = ["Command: `PYTHONPATH=src HF_HUB_OFFLINE=1 python benchmarks/avff_quality.py " + " ".join(sys.argv[1:])
              + "` (hard negatives " + ("off" if args.no_hard_negatives else "on") + f", shift_fakes {args.shift_fakes}, "
-             f"stage-1 contrastive_weight {args.contrastive_weight})", "",
+             f"stage-1 contrastive_weight {args.contrastive_weight}, stage 2 from stage 1 with encoder_lr_scale "
+             f"{args.encoder_lr_scale})", "",
              f"AVFF video-level quality, preset `{args.preset}`, CPU {args.threads} thread(s); "
              f"stage 1: real videos of {ssl_data} x {args.ssl_epochs} epochs, {args.clips_per_video} random clips "
              f"per video per epoch; stage 2: train split of {data}" + (f" (first {args.limit} videos of each split)"
@@ -168,7 +173,7 @@ def main() -> None:
     lines += ["", "| stage | training + validation time (s, from metrics.jsonl) |", "|---|---|"] + [
         f"| {k} | {v:.0f} |" for k, v in timings.items() if not k.startswith("synth")]
     lines.append(f"\nThis invocation: {time.time() - t0:.0f} s wall (reused data sets and runs are not redone).")
-    publish(lines, Path(__file__).parent / "results" / "avff_quality.md")
+    publish(lines, args.output)
 
 
 if __name__ == "__main__":

@@ -287,3 +287,54 @@ def test_stream_heads_add_a_linear_logit_per_stream_to_the_joint_one():
     model.set_stage("classify", freeze_encoders=True)
     assert all(p.requires_grad for p in model.stream_heads.parameters())
     assert build_model(get_preset("tiny")).stream_heads is None
+
+
+def test_stage_two_head_flags_apply_over_a_stage_one_checkpoint(tmp_path):
+    """`avff train --pretrained` keeps the stage-1 architecture but takes the stage-2 head flags, and
+    starts the (never trained, possibly re-shaped) heads fresh while the encoders load."""
+    import argparse
+
+    from vocalens.avff.model import backbone_configs
+    from vocalens.avff.tasks import ClassifyTask, DataSpec
+    from vocalens.commands import avff
+
+    torch.manual_seed(0)
+    cfg = get_preset("tiny")  # head 'mean', no stream heads
+    ssl = build_model(cfg)
+    ckpt = tmp_path / "ssl.pth"
+    torch.save({"model": ssl.state_dict(), "task": {"stage": "pretrain", "avff_config": cfg.to_dict(),
+                                                    "backbones": backbone_configs(ssl)}}, ckpt)
+    p = argparse.ArgumentParser()
+    avff.add_arguments(p)
+    args = p.parse_args(["train", "--data_root", "d", "--output_dir", "o", "--pretrained", str(ckpt),
+                         "--head", "slices", "--stream_heads", "--crop", "mouth"])
+    new = avff._stage_two_config(args)
+    assert (new.head, new.stream_heads) == ("slices", True)
+    assert new.crop == cfg.crop  # not a head flag: the checkpoint's architecture wins
+    assert avff._encoder_lr_scale(args) == 0.1  # from stage 1: encoders fine-tune at a tenth of the lr
+    scratch = p.parse_args(["train", "--data_root", "d", "--output_dir", "o"])
+    assert avff._encoder_lr_scale(scratch) == 1.0
+    assert avff._encoder_lr_scale(p.parse_args(["train", "--data_root", "d", "--output_dir", "o",
+                                                "--encoder_lr_scale", "0.5"])) == 0.5
+    model = ClassifyTask(new, DataSpec([], [], None), pretrained=str(ckpt)).build_model()
+    w = "visual.backbone.embeddings.patch_embeddings.projection.weight"
+    torch.testing.assert_close(model.state_dict()[w], ssl.state_dict()[w])
+    assert model.classifier[0].normalized_shape[0] == 2 * (3 * cfg.dim + 1) != ssl.classifier[0].normalized_shape[0]
+
+
+def test_encoder_lr_scale_gives_fine_tuned_encoders_a_smaller_lr():
+    from vocalens.avff.tasks import ClassifyTask, DataSpec
+    from vocalens.train.loop import FitConfig, build_optimizer
+
+    cfg = get_preset("tiny", head="slices", stream_heads=True)
+    task = ClassifyTask(cfg, DataSpec([], [], None), encoder_lr_scale=0.1)
+    model = task.build_model()
+    opt = build_optimizer(task, model, FitConfig(output_dir="unused", lr=1e-3, weight_decay=0.05))
+    lr_of = {id(p): (g["lr"], g["weight_decay"]) for g in opt.param_groups for p in g["params"]}
+    head = model.stream_heads[0]
+    assert lr_of[id(head.weight)] == (1e-3, 0.05) and lr_of[id(head.bias)] == (1e-3, 0.0)
+    assert lr_of[id(model.visual.proj.weight)] == (pytest.approx(1e-4), 0.05)
+    assert lr_of[id(model.a2v.pos)][0] == pytest.approx(1e-4)
+    trainable = {id(p) for p in model.parameters() if p.requires_grad}
+    assert set(lr_of) == trainable and len(lr_of) == sum(len(g["params"]) for g in opt.param_groups)
+    assert id(model.visual_decoder.inp.weight) not in lr_of  # stage-1 decoders are not trained in stage 2

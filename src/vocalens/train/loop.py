@@ -28,7 +28,8 @@ The task interface (duck-typed; subclass :class:`Task` for the defaults)::
         def validate(self, outputs: list) -> dict[str, float]  # outputs of ALL ranks, in one list (rank 0)
         def checkpoint_extra(self, metrics) -> dict         # what inference needs (configs, dims, threshold);
                                                             # stored as ckpt["task"]; weights_only-safe types
-        def param_groups(self, model, weight_decay) -> list # optional: AdamW groups
+        def param_groups(self, model, weight_decay) -> list # optional: AdamW groups (a group's "lr_scale"
+                                                            # multiplies the run's lr for it)
 
 Batches are moved to the device recursively (tensors inside dicts/lists/tuples). `step` runs under
 autocast; compute losses in float32 (``logits.float()``). A checkpoint holds ``model`` (state dict
@@ -201,6 +202,15 @@ def fit(task, cfg: FitConfig) -> FitResult:
             dist.cleanup()
 
 
+def build_optimizer(task, model: nn.Module, cfg: FitConfig) -> torch.optim.AdamW:
+    """AdamW over the task's parameter groups; a group's ``lr_scale`` sets its lr to that times ``cfg.lr``
+    (the scheduler then scales every group alike)."""
+    groups = task.param_groups(model, cfg.weight_decay)
+    for g in groups:
+        g["lr"] = cfg.lr * g.pop("lr_scale", 1.0)
+    return torch.optim.AdamW(groups, lr=cfg.lr)
+
+
 def _fit(task, cfg: FitConfig, device: torch.device, distributed: bool) -> FitResult:
     rank, world = dist.rank(), dist.world_size()
     main = rank == 0
@@ -219,7 +229,7 @@ def _fit(task, cfg: FitConfig, device: torch.device, distributed: bool) -> FitRe
     if len(train_ds) == 0:
         raise UserError("no training items")
     model = task.build_model().to(device)
-    optimizer = torch.optim.AdamW(task.param_groups(model, cfg.weight_decay), lr=cfg.lr)
+    optimizer = build_optimizer(task, model, cfg)
     sampler = GlobalBatchSampler(len(train_ds), cfg.batch_size, task.lengths(train_ds), shuffle=True,
                                  seed=cfg.seed, rank=rank, world_size=world)
     steps_per_epoch = len(sampler)
