@@ -338,3 +338,39 @@ def test_encoder_lr_scale_gives_fine_tuned_encoders_a_smaller_lr():
     trainable = {id(p) for p in model.parameters() if p.requires_grad}
     assert set(lr_of) == trainable and len(lr_of) == sum(len(g["params"]) for g in opt.param_groups)
     assert id(model.visual_decoder.inp.weight) not in lr_of  # stage-1 decoders are not trained in stage 2
+
+
+def test_resuming_a_run_whose_optimizer_groups_differ_is_a_one_line_user_error(tmp_path):
+    """A stage-2 run written before the encoder/head groups (2 AdamW groups) cannot resume into 4."""
+    from vocalens.avff.tasks import ClassifyTask, DataSpec
+    from vocalens.train import loop
+    from vocalens.train.loop import FitConfig, Task, build_optimizer
+
+    cfg = get_preset("tiny")
+    task = ClassifyTask(cfg, DataSpec([], [], None))
+    model = task.build_model()
+    old = torch.optim.AdamW(Task.param_groups(task, model, 0.01), lr=1e-3)  # the loop's default grouping
+    ckpt = tmp_path / "last.pth"
+    torch.save({"model": model.state_dict(), "optimizer": old.state_dict(), "scheduler": {}, "epoch": 1}, ckpt)
+    assert len(build_optimizer(task, model, FitConfig(output_dir=str(tmp_path))).param_groups) == 4
+    with pytest.raises(UserError, match="optimizer state has 2 parameter groups, this run has 4"):
+        loop._fit(_OneBatch(task), FitConfig(output_dir=str(tmp_path / "run"), epochs=2, resume=str(ckpt)),
+                  torch.device("cpu"), distributed=False)
+
+
+class _OneBatch:
+    """A ClassifyTask with one in-memory training clip, so the loop reaches its resume step."""
+
+    def __init__(self, task):
+        self.task = task
+
+    def __getattr__(self, name):
+        return getattr(self.task, name)
+
+    def train_dataset(self):
+        cfg = self.task.cfg
+        return [{"frames": torch.zeros(cfg.num_frames, 3, cfg.image_size, cfg.image_size),
+                 "wave": torch.zeros(cfg.clip_samples), "label": torch.tensor(0.0), "index": torch.tensor(0)}]
+
+    def val_dataset(self):
+        return None

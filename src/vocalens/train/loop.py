@@ -240,6 +240,11 @@ def _fit(task, cfg: FitConfig, device: torch.device, distributed: bool) -> FitRe
     if resume_from is not None:
         state = ckpt_io.load(resume_from, map_location=device)
         model.load_state_dict(state["model"])
+        saved_groups = len(state["optimizer"]["param_groups"])
+        if saved_groups != len(optimizer.param_groups):
+            raise UserError(f"{resume_from}: optimizer state has {saved_groups} parameter groups, this run has "
+                            f"{len(optimizer.param_groups)} (written by another version or with other settings); "
+                            f"start a new run from its weights instead of resuming")
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         start_epoch = int(state["epoch"]) + 1
