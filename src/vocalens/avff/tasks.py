@@ -21,7 +21,7 @@ from vocalens.avff.model import backbone_configs, build_model, model_summary, po
 from vocalens.avff.presets import AVFFConfig
 from vocalens.errors import UserError
 
-from vocalens.train.loop import Task
+from vocalens.train.loop import Task, decay_groups
 
 
 def _say(msg: str) -> None:
@@ -195,13 +195,9 @@ class ClassifyTask(_AVFFTask):
     def param_groups(self, model, weight_decay):
         """Heads at the run's lr, fine-tuned encoders at ``encoder_lr_scale`` times it: a small scale
         keeps what stage 1 learned (the lip-sync alignment) while the heads learn to read it."""
-        groups = []
-        for modules, scale in ((model.head_modules(), 1.0), (model.encoder_modules(), self.encoder_lr_scale)):
-            params = [p for m in modules for p in m.parameters() if p.requires_grad]
-            for decay in (True, False):
-                groups.append({"params": [p for p in params if (p.ndim >= 2) == decay],
-                               "weight_decay": weight_decay if decay else 0.0, "lr_scale": scale})
-        return groups
+        heads = (p for m in model.head_modules() for p in m.parameters())
+        encoders = (p for m in model.encoder_modules() for p in m.parameters())
+        return decay_groups(heads, weight_decay) + decay_groups(encoders, weight_decay, lr_scale=self.encoder_lr_scale)
 
     def step(self, model, batch):
         logits = model(batch["frames"], batch["wave"])

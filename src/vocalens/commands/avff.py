@@ -247,12 +247,12 @@ def run_train(args) -> int:
     if not train:
         raise UserError(f"{args.data_root or args.csv}: no labelled videos in split {args.train_split!r}")
     n_fake = sum(it.label for it in train)
+    lr_scale = _encoder_lr_scale(args)
     _say(f"avff train: {len(train)} videos ({n_fake} fake), {len(val)} validation; "
           f"{'from ' + args.pretrained if args.pretrained else 'no stage-1 pretraining'}; "
-          f"encoders {'frozen' if args.freeze_encoders else f'fine-tuned at {_encoder_lr_scale(args):g} x lr'}")
+          f"encoders {'frozen' if args.freeze_encoders else f'fine-tuned at {lr_scale:g} x lr'}")
     task = ClassifyTask(cfg, _spec(args, train, val), pretrained=args.pretrained,
-                        freeze_encoders=args.freeze_encoders, pos_weight=args.pos_weight,
-                        encoder_lr_scale=_encoder_lr_scale(args))
+                        freeze_encoders=args.freeze_encoders, pos_weight=args.pos_weight, encoder_lr_scale=lr_scale)
     return _fit(args, task)
 
 

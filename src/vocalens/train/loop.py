@@ -123,11 +123,18 @@ class Task:
         return {}
 
     def param_groups(self, model: nn.Module, weight_decay: float) -> list[dict]:
-        decay, no_decay = [], []
-        for p in model.parameters():
-            if p.requires_grad:
-                (decay if p.ndim >= 2 else no_decay).append(p)
-        return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        return decay_groups(model.parameters(), weight_decay)
+
+
+def decay_groups(params, weight_decay: float, **extra) -> list[dict]:
+    """The trainable ``params`` as two AdamW groups: matrices with weight decay, biases and norms without
+    (``extra`` keys, e.g. ``lr_scale``, go into both)."""
+    decay, no_decay = [], []
+    for p in params:
+        if p.requires_grad:
+            (decay if p.ndim >= 2 else no_decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay, **extra},
+            {"params": no_decay, "weight_decay": 0.0, **extra}]
 
 
 def to_device(batch: Any, device: torch.device) -> Any:
