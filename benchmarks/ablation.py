@@ -86,7 +86,7 @@ def main() -> None:
                          "(both skipped when already complete)")
     ap.add_argument("--max_duration", type=float, default=6.0, help="longest video of --synth, s (default 6)")
     ap.add_argument("--toy", type=int, default=0, metavar="N",
-                    help="write a toy store (vocalens.train.toy: A/V agreement is the only cue) of N train videos "
+                    help="write a toy store (vocalens.datagen.toy: A/V agreement is the only cue) of N train videos "
                          "(N/2 dev, N/2 test) under OUT_DIR/toy_features and use it")
     ap.add_argument("--out_dir", default="runs/ablation")
     ap.add_argument("--epochs", type=int, default=20)
@@ -102,7 +102,7 @@ def main() -> None:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.toy:
-        from vocalens.train.toy import write_toy_store
+        from vocalens.datagen.toy import write_toy_store
         args.features_root = str(write_toy_store(Path(args.out_dir) / "toy_features",
                                                  {"train": args.toy, "dev": args.toy // 2, "test": args.toy // 2},
                                                  frames=(40, 80), noise=0.05))

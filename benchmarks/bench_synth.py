@@ -9,7 +9,7 @@ arrays): the floor any generator that writes H.264 pays. "x real time" = seconds
 wall-clock second.
 Fairness: per-frame ROC AUC of cheap cues (loudness, brightness, loudness jumps) as fake-frame
 detectors on ``--check_videos`` rendered videos (0.5 = chance), and the mouth/speech correlations
-of `vocalens.data.synth_checks.sync_correlations`.
+of `vocalens.datagen.synth.checks.sync_correlations`.
 """
 
 from __future__ import annotations
@@ -23,8 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from vocalens.data.synth import ENCODER_PRESET, FPS, SR, SynthConfig, plan_dataset, render_video, synthesize
-from vocalens.data.synth_checks import cue_aucs, frame_cues, sync_correlations
+from vocalens.constants import FPS
+from vocalens.constants import SAMPLE_RATE as SR
+from vocalens.datagen.synth import ENCODER_PRESET, SynthConfig, plan_dataset, render_video, synthesize
+from vocalens.datagen.synth.checks import cue_aucs, frame_cues, sync_correlations
 from vocalens.media.video import write_video
 
 RESULTS = Path(__file__).resolve().parent / "results" / "synth.md"

@@ -32,7 +32,7 @@ from vocalens.data.dataset import FeatureDataset, collate
 from vocalens.models.localizer import Localizer, LocalizerConfig
 from vocalens.models.losses import LossConfig, localizer_loss
 from vocalens.train.sampler import GlobalBatchSampler
-from vocalens.train.toy import write_toy_store
+from vocalens.datagen.toy import write_toy_store
 from _common import publish
 
 

@@ -60,7 +60,7 @@ def store_checks(root: str, window: int, lag: int) -> None:
 def blur_check(n_videos: int) -> None:
     import dataclasses
 
-    import vocalens.data.synth as S
+    import vocalens.datagen.synth as S
     from vocalens.data.labels import frame_labels
     from vocalens.encoders import build_visual_encoder
 

@@ -22,7 +22,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from vocalens.data.synth import FPS, SR, SynthConfig, plan_dataset, render_video  # noqa: E402
+from vocalens.constants import FPS  # noqa: E402
+from vocalens.constants import SAMPLE_RATE as SR  # noqa: E402
+from vocalens.datagen.synth import SynthConfig, plan_dataset, render_video  # noqa: E402
 from vocalens.media.video import load_video, write_video  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,7 +7,7 @@ from vocalens.data.dataset import (FeatureDataset, apply_modality, collate, stit
 from vocalens.data.store import list_videos, read_features, write_features
 from vocalens.errors import UserError
 from vocalens.train.sampler import GlobalBatchSampler, ShardBatchSampler
-from vocalens.train.toy import write_toy_store
+from vocalens.datagen.toy import write_toy_store
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import torch.multiprocessing as mp
 
 from vocalens.train.localizer_task import LocalizerTask, LocalizerTaskConfig
 from vocalens.train.loop import FitConfig, fit
-from vocalens.train.toy import write_toy_store
+from vocalens.datagen.toy import write_toy_store
 
 pytestmark = pytest.mark.slow  # two spawned interpreters importing torch: ~15 s on 2 busy cores
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from vocalens.cli import main
-from vocalens.data import forge
+from vocalens.datagen import forge
 from vocalens.data.labels import frame_labels
-from vocalens.data.metadata import read_lavdf
+from vocalens.data.metadata import LAVDF_MIN_KEYS, read_lavdf
 from vocalens.errors import UserError
 from vocalens.media.video import load_video, write_video
 
@@ -38,7 +38,7 @@ def test_metadata_schema_and_read_back(forged):
     recs = read_lavdf(out)  # validates periods, splits and files
     assert len(recs) == len(meta) == summary.videos == 16  # 4 sources x (1 real + 3 fakes)
     mini = json.loads((out / "metadata.min.json").read_text())
-    assert set(mini[0]) == set(forge.MIN_KEYS)
+    assert set(mini[0]) == set(LAVDF_MIN_KEYS)
     by_file = {e["file"]: e for e in meta}
     for e in meta:
         assert e["audio_channels"] == 1 and e["audio_frames"] == e["video_frames"] * 640
@@ -165,7 +165,7 @@ def test_one_source_is_deterministic(real_clips, tmp_path, monkeypatch):
     """
     import hashlib
 
-    import vocalens.data.forge as forge_module
+    import vocalens.datagen.forge as forge_module
 
     written = []
     real_write = forge_module.write_video

@@ -9,8 +9,10 @@ import pytest
 from vocalens.cli import main as cli_main
 from vocalens.data.labels import frame_labels
 from vocalens.data.metadata import read_lavdf
-from vocalens.data.synth import FPS, MIN_KEYS, SynthConfig, plan_dataset, render_video, synthesize
-from vocalens.data.synth_checks import cue_aucs, frame_cues, sync_correlations
+from vocalens.constants import FPS
+from vocalens.data.metadata import LAVDF_MIN_KEYS as MIN_KEYS
+from vocalens.datagen.synth import SynthConfig, plan_dataset, render_video, synthesize
+from vocalens.datagen.synth.checks import cue_aucs, frame_cues, sync_correlations
 from vocalens.errors import UserError
 from vocalens.media.video import file_mode, load_video
 

@@ -12,7 +12,7 @@ from vocalens.inference import Predictor
 from vocalens.train import checkpoint as ckpt_io
 from vocalens.train.localizer_task import best_f1_threshold, localization_metrics
 from vocalens.train.schedule import warmup_cosine
-from vocalens.train.toy import write_toy_store
+from vocalens.datagen.toy import write_toy_store
 
 torch.set_num_threads(1)
 

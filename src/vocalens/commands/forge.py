@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from vocalens.data.forge import ForgeConfig, forge_dataset
+from vocalens.datagen.forge import ForgeConfig, forge_dataset
 from vocalens.data.metadata import SPLITS
 
 

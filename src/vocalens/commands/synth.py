@@ -6,7 +6,7 @@ import argparse
 import os
 import time
 
-from vocalens.data.synth import SynthConfig, synthesize
+from vocalens.datagen.synth import SynthConfig, synthesize
 from vocalens.errors import UserError
 
 D = SynthConfig()

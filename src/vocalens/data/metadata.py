@@ -6,6 +6,9 @@ LAV-DF: one JSON list for all splits (``metadata.min.json``, else ``metadata.jso
 AV-Deepfake1M: ``{split}_metadata.json`` per split with ``fake_segments``,
 ``visual_fake_segments``, ``audio_fake_segments``, ``modify_type`` and no duration
 (``video_frames / 25``). Records are validated as they are read; only records are kept.
+
+Writing: :func:`lavdf_entry` + :func:`write_lavdf_metadata` are the one LAV-DF writer
+(``vocalens synth`` and ``vocalens forge`` both write through them), next to the reader.
 """
 
 from __future__ import annotations
@@ -15,12 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from vocalens.constants import FPS, SAMPLES_PER_FRAME
 from vocalens.errors import MetadataError, UserError
 
 SPLITS = ("train", "dev", "test")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".mpg", ".mpeg", ".webm", ".m4v", ".flv")
-LAVDF_FPS = 25.0
-LAVDF_SAMPLE_RATE = 16000
+# the fields of metadata.min.json (metadata.json adds timestamps and transcript, and any extra keys)
+LAVDF_MIN_KEYS = ("file", "n_fakes", "fake_periods", "duration", "original", "modify_video", "modify_audio", "split",
+                  "video_frames", "audio_channels", "audio_frames")
 
 
 @dataclass(frozen=True)
@@ -107,7 +112,7 @@ def _lavdf_record(item: dict, root: Path) -> VideoRecord:
     vf = item.get("video_frames")
     duration = item.get("duration")
     if duration is None and vf is not None:
-        duration = float(vf) / LAVDF_FPS
+        duration = float(vf) / FPS
     return VideoRecord(
         video_id=video_id_from_file(file),
         split=split,
@@ -128,7 +133,7 @@ def _av1m_record(item: dict, root: Path, split: str) -> VideoRecord:
         raise MetadataError(f"metadata entry without a 'file' field: {str(item)[:80]}")
     mtype = item.get("modify_type", "real")
     vf = item.get("video_frames")
-    duration = float(vf) / LAVDF_FPS if vf is not None else None
+    duration = float(vf) / FPS if vf is not None else None
     rel = file if (root / file).exists() or Path(file).parts[0] == split else f"{split}/{file}"
     return VideoRecord(
         video_id=video_id_from_file(file),
@@ -243,3 +248,35 @@ def read_dataset(root: str | Path, metadata: str | Path | None = None, splits: I
         want = [s for s in av1m if splits is None or s in splits or (s == "val" and "dev" in splits)]
         return read_av1m(root, want, **kw)
     return read_folder(root, **kw)
+
+
+def lavdf_entry(file: str, split: str, fake_periods, num_frames: int, *, original: str | None, modify_video: bool,
+                modify_audio: bool, duration: float | None = None, **extra) -> dict:
+    """One LAV-DF ``metadata.json`` entry for a 25 fps video with 16 kHz mono audio.
+
+    ``fake_periods`` are ``[[start, end]]`` in seconds; ``duration`` defaults to ``num_frames / 25``;
+    ``extra`` keys (``timestamps``, ``transcript``, provenance) go into metadata.json only.
+    """
+    return {
+        "file": file,
+        "n_fakes": len(fake_periods),
+        "fake_periods": [[float(s), float(e)] for s, e in fake_periods],
+        "duration": float(num_frames / FPS if duration is None else duration),
+        "original": original,
+        "modify_video": bool(modify_video),
+        "modify_audio": bool(modify_audio),
+        "split": split,
+        "video_frames": int(num_frames),
+        "audio_channels": 1,
+        "audio_frames": int(num_frames) * SAMPLES_PER_FRAME,
+        **extra,
+    }
+
+
+def write_lavdf_metadata(root: str | Path, entries: list[dict]) -> None:
+    """``root/metadata.json`` (entries as given) and ``root/metadata.min.json`` (:data:`LAVDF_MIN_KEYS` only), atomically."""
+    from vocalens.fileio import write_json_atomic
+
+    root = Path(root)
+    write_json_atomic(root / "metadata.json", entries)
+    write_json_atomic(root / "metadata.min.json", [{k: e[k] for k in LAVDF_MIN_KEYS} for e in entries])

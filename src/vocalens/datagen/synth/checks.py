@@ -12,7 +12,9 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from vocalens.data.labels import frame_labels
-from vocalens.data.synth import FPS, SAMPLES_PER_FRAME, Rendered, VideoPlan
+from vocalens.constants import FPS, SAMPLES_PER_FRAME
+from vocalens.datagen.synth.plan import VideoPlan
+from vocalens.datagen.synth.render import Rendered
 
 CHEAP_CUES = ("loudness", "brightness", "loudness_jump")
 

@@ -32,16 +32,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from vocalens.data.metadata import SPLITS, VIDEO_EXTENSIONS
+from vocalens.constants import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
+from vocalens.data.metadata import SPLITS, VIDEO_EXTENSIONS, lavdf_entry, write_lavdf_metadata
 from vocalens.fileio import write_json_atomic
 from vocalens.errors import MediaError, UserError
 from vocalens.media import faces
-from vocalens.media.video import SAMPLE_RATE, fit_length, iter_frames, load_audio, write_video
+from vocalens.media.video import fit_length, iter_frames, load_audio, write_video
 
-FPS = 25
-SAMPLES_PER_FRAME = SAMPLE_RATE // FPS  # 640
-MIN_KEYS = ("file", "n_fakes", "fake_periods", "duration", "original", "modify_video", "modify_audio", "split",
-            "video_frames", "audio_channels", "audio_frames")
 SILENT_LEVEL = 1e-3  # speech level (RMS of the louder half of 20 ms windows) below this: no usable audio
 
 
@@ -292,20 +289,8 @@ class DonorPool:
 
 def _entry(file: str, split: str, periods: list[tuple[int, int]], original: str | None, mv: bool, ma: bool,
            num_frames: int, extra: dict) -> dict:
-    return {
-        "file": file,
-        "n_fakes": len(periods),
-        "fake_periods": [[s / FPS, e / FPS] for s, e in periods],
-        "duration": num_frames / FPS,
-        "original": original,
-        "modify_video": mv,
-        "modify_audio": ma,
-        "split": split,
-        "video_frames": num_frames,
-        "audio_channels": 1,
-        "audio_frames": num_frames * SAMPLES_PER_FRAME,
-        **extra,
-    }
+    return lavdf_entry(file, split, [[s / FPS, e / FPS] for s, e in periods], num_frames, original=original,
+                       modify_video=mv, modify_audio=ma, **extra)
 
 
 def _frame_change(new: np.ndarray, old: np.ndarray) -> float:
@@ -482,7 +467,6 @@ def forge_dataset(videos_dir: str | Path, output_root: str | Path, seed: int = 0
         entries.extend(part["entries"])
         bar.set_postfix(videos=len(entries))
     entries.sort(key=lambda e: e["file"].split("/")[-1])
-    write_json_atomic(out_root / "metadata.json", entries)
-    write_json_atomic(out_root / "metadata.min.json", [{k: e[k] for k in MIN_KEYS} for e in entries])
+    write_lavdf_metadata(out_root, entries)
     summary.seconds = time.perf_counter() - t0
     return summary

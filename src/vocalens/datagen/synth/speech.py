@@ -15,7 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import istft, stft
 
-SR = 16000
+from vocalens.constants import SAMPLE_RATE
+
+SR = SAMPLE_RATE  # speech is made at the datasets' rate
 CTRL_RATE = 200  # control tracks (formants, gains, lips) at 5 ms
 HOP = SR // CTRL_RATE
 NFFT = 512
