@@ -35,8 +35,8 @@ import torch
 from vocalens.cli import main as vocalens
 from vocalens.data.store import list_videos, read_features
 from vocalens.fileio import write_json_atomic
-from vocalens.inference import Predictor
-from vocalens.train.localizer_task import localization_metrics
+from vocalens.localizer.predict import Predictor
+from vocalens.localizer.task import localization_metrics
 from _common import publish
 
 VARIANTS = {

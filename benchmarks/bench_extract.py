@@ -30,7 +30,7 @@ import torch
 
 from vocalens.data.metadata import read_folder
 from vocalens.encoders import build_audio_encoder, build_visual_encoder
-from vocalens.extract import extract
+from vocalens.localizer.extract import extract
 from vocalens.media.video import load_video, write_video
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -28,9 +28,9 @@ import torch
 from torch.utils.data import DataLoader
 from torch.utils.flop_counter import FlopCounterMode
 
-from vocalens.data.dataset import FeatureDataset, collate
-from vocalens.models.localizer import Localizer, LocalizerConfig
-from vocalens.models.losses import LossConfig, localizer_loss
+from vocalens.localizer.data import FeatureDataset, collate
+from vocalens.localizer.model import Localizer, LocalizerConfig
+from vocalens.localizer.losses import LossConfig, localizer_loss
 from vocalens.train.sampler import GlobalBatchSampler
 from vocalens.datagen.toy import write_toy_store
 from _common import publish

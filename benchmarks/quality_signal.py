@@ -30,7 +30,7 @@ def local_corr(x, y, w):
 
 
 def store_checks(root: str, window: int, lag: int) -> None:
-    from vocalens.data.dataset import frames_of
+    from vocalens.localizer.data import frames_of
     from vocalens.data.labels import frame_labels
     from vocalens.data.store import list_videos, read_features
 

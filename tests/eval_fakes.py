@@ -46,6 +46,6 @@ class FakePredictor:
 
 
 def fake_inference_module():
-    mod = types.ModuleType("vocalens.inference")
+    mod = types.ModuleType("vocalens.localizer.predict")
     mod.Predictor = FakePredictor
     return mod

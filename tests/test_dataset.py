@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from vocalens.data.align import resample_to_frames
-from vocalens.data.dataset import (FeatureDataset, apply_modality, collate, stitch_windows, window_starts)
+from vocalens.localizer.data import (FeatureDataset, apply_modality, collate, stitch_windows, window_starts)
 from vocalens.data.store import list_videos, read_features, write_features
 from vocalens.errors import UserError
 from vocalens.train.sampler import GlobalBatchSampler, ShardBatchSampler
@@ -142,7 +142,7 @@ def test_a_broken_video_is_reported_and_replaced(tmp_path, capsys):
 
 
 def test_splice_out_of_sync_moves_one_stream_from_elsewhere_and_labels_it():
-    from vocalens.data.dataset import splice_out_of_sync
+    from vocalens.localizer.data import splice_out_of_sync
     t = 60
     visual = np.arange(t, dtype=np.float32)[:, None] * np.ones((1, 3), np.float32)
     audio = -np.arange(t, dtype=np.float32)[:, None] * np.ones((1, 2), np.float32)

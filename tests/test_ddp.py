@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from vocalens.train.localizer_task import LocalizerTask, LocalizerTaskConfig
+from vocalens.localizer.task import LocalizerTask, LocalizerTaskConfig
 from vocalens.train.loop import FitConfig, fit
 from vocalens.datagen.toy import write_toy_store
 

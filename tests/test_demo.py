@@ -19,7 +19,7 @@ def test_demo_end_to_end_and_resume(tmp_path, capsys):
         assert key in results["metrics"]
     assert (out / "visualizations" / "summary_statistics.png").stat().st_size > 10_000
     assert (out / "visualizations" / "index.html").is_file()
-    from vocalens.inference import Predictor
+    from vocalens.localizer.predict import Predictor
 
     cfg = Predictor.from_checkpoint(out / "checkpoints" / "best.pth").config
     assert cfg["visual_encoder"]["name"] == "default" and cfg["audio_encoder"]["name"] == "default"

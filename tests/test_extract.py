@@ -10,7 +10,7 @@ from vocalens.data.align import resample_to_frames
 from vocalens.data.metadata import read_lavdf
 from vocalens.data.store import list_videos, read_features
 from vocalens.encoders import build_audio_encoder, build_visual_encoder
-from vocalens.extract import extract_one, missing_runs, parse_shard, shard_records
+from vocalens.localizer.extract import extract_one, missing_runs, parse_shard, shard_records
 from vocalens.errors import MediaError, UserError
 from vocalens.media.video import load_video, write_video
 

@@ -13,7 +13,7 @@ from vocalens.eval.metrics import frame_metrics, temporal_ap_ar
 
 @pytest.fixture
 def fake_predictor(monkeypatch):
-    monkeypatch.setitem(__import__("sys").modules, "vocalens.inference", fake_inference_module())
+    monkeypatch.setitem(__import__("sys").modules, "vocalens.localizer.predict", fake_inference_module())
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +83,7 @@ def checkpoint(tmp_path_factory):
     import torch
 
     from vocalens.encoders import build_audio_encoder, build_visual_encoder
-    from vocalens.models.localizer import Localizer, LocalizerConfig
+    from vocalens.localizer.model import Localizer, LocalizerConfig
     from vocalens.train.checkpoint import save_atomic
 
     v, a = build_visual_encoder("default"), build_audio_encoder("default")
@@ -146,8 +146,8 @@ def test_detect_schema_fps_and_bad_files(checkpoint, tmp_path, capsys):
 
 
 def test_detect_library_on_real_clip(checkpoint, real_clips):
-    from vocalens.inference import Predictor
-    from vocalens.pipeline import detect, verdict_line
+    from vocalens.localizer.predict import Predictor
+    from vocalens.localizer.detect import detect, verdict_line
 
     pred = Predictor.from_checkpoint(checkpoint)
     r = detect(real_clips / "LipNet__bbaf2n.mpg", pred, face="none")
@@ -157,7 +157,7 @@ def test_detect_library_on_real_clip(checkpoint, real_clips):
 
 def test_detect_checkpoint_without_encoders_is_user_error(tmp_path):
     from vocalens.errors import UserError
-    from vocalens.pipeline import load_encoders
+    from vocalens.localizer.detect import load_encoders
 
     with pytest.raises(UserError, match="does not record the encoders"):
         load_encoders({"visual_dim": 512}, source="old.pth")
@@ -165,9 +165,9 @@ def test_detect_checkpoint_without_encoders_is_user_error(tmp_path):
 
 def test_detect_no_face_is_one_line_error(checkpoint, tmp_path):
     from vocalens.errors import UserError
-    from vocalens.inference import Predictor
+    from vocalens.localizer.predict import Predictor
     from vocalens.media.video import write_video
-    from vocalens.pipeline import detect
+    from vocalens.localizer.detect import detect
 
     t = np.arange(32000) / 16000
     path = write_video(tmp_path / "gray.mp4", np.full((50, 96, 128, 3), 128, np.uint8), 25.0,
@@ -178,7 +178,7 @@ def test_detect_no_face_is_one_line_error(checkpoint, tmp_path):
 
 
 def test_write_json_streams_videos_and_is_standard(tmp_path):
-    from vocalens.eval.evaluate import write_json
+    from vocalens.fileio import write_json
 
     obj = {"threshold": 0.5, "metrics": {"auc": float("nan")},
            "videos": [{"video_id": "a", "frame_probs": np.array([0.1234567891, 1.0], np.float32),

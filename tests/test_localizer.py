@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vocalens.models.localizer import Localizer, LocalizerConfig, sinusoidal_positions
+from vocalens.localizer.model import Localizer, LocalizerConfig, sinusoidal_positions
 
 torch.set_num_threads(1)
 
@@ -112,7 +112,7 @@ def test_conv_kernel_must_be_odd():
 
 
 def test_change_energy_hand_case_and_padding():
-    from vocalens.models.localizer import change_energy
+    from vocalens.localizer.model import change_energy
     x = torch.tensor([[[1.0, 1.0], [3.0, 3.0], [3.0, 3.0], [0.0, 0.0]]])  # frame energies 1, 9, 9; changes 4, 4, 0
     mask = torch.tensor([[True, True, True, False]])
     e = change_energy(x, mask)

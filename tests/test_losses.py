@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from vocalens.models.losses import (LossConfig, auto_pos_weight, frame_bce, frame_focal, localizer_loss,
+from vocalens.localizer.losses import (LossConfig, auto_pos_weight, frame_bce, frame_focal, localizer_loss,
                                     similarity_mse, smoothness, video_bce)
 
 torch.set_num_threads(1)

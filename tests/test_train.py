@@ -8,9 +8,9 @@ import torch
 from vocalens.cli import main
 from vocalens.data.store import list_videos, read_features
 from vocalens.errors import UserError
-from vocalens.inference import Predictor
+from vocalens.localizer.predict import Predictor
 from vocalens.train import checkpoint as ckpt_io
-from vocalens.train.localizer_task import best_f1_threshold, localization_metrics
+from vocalens.localizer.task import best_f1_threshold, localization_metrics
 from vocalens.train.schedule import warmup_cosine
 from vocalens.datagen.toy import write_toy_store
 
@@ -152,7 +152,7 @@ def test_best_f1_threshold_hand_case():
 
 def test_temporal_ap50_uses_the_official_rule():
     """Two fake videos predicted perfectly: AP@0.5 = (N-1)/N = 0.5, the LAV-DF evaluator's quirk."""
-    from vocalens.train.localizer_task import temporal_ap50
+    from vocalens.localizer.task import temporal_ap50
     a = np.zeros(100)
     a[20:40] = 1
     c = np.zeros(50)

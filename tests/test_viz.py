@@ -7,7 +7,8 @@ from matplotlib.image import imread
 
 from eval_fakes import FakePredictor, make_store
 from vocalens.cli import main
-from vocalens.eval.evaluate import evaluate_split, write_json
+from vocalens.fileio import write_json
+from vocalens.localizer.evaluate import evaluate_split
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Atomic writes: the one way vocalens puts a file that a later stage trusts on disk.
+"""Atomic writes: the one way vocalens puts a file that a later stage trusts on disk (and standard JSON).
 
 The content goes to a hidden temporary file beside the target, gets the permissions a plain
 ``open(path, "w")`` would give (``mkstemp`` makes 0600), and is renamed into place, so a killed
@@ -8,11 +8,14 @@ process never leaves a half-written file under the real name.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
+
+import numpy as np
 
 
 def _umask() -> int:
@@ -51,3 +54,44 @@ def write_json_atomic(path: str | Path, obj, **dump_kw) -> Path:
     with atomic_path(path) as tmp, open(tmp, "w") as f:
         json.dump(obj, f, **dump_kw)
     return Path(path)
+
+
+def clean_json(obj):
+    """NaN/inf -> None, numpy -> Python (float curves rounded to 6 decimals), so the JSON is standard."""
+    if isinstance(obj, np.ndarray):
+        if obj.dtype.kind == "f":
+            a = np.round(obj.astype(np.float64), 6)
+            return [None if not math.isfinite(v) else v for v in a.tolist()]
+        return obj.tolist()
+    if isinstance(obj, dict):
+        return {str(k): clean_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [clean_json(v) for v in obj]
+    if isinstance(obj, (np.floating, float)):
+        f = float(obj)
+        return f if math.isfinite(f) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
+
+
+def write_json(path: str | Path, obj, indent: int | None = None) -> Path:
+    """Standard JSON (NaN -> null), written to a temporary name and renamed."""
+    path = Path(path)
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
+        if isinstance(obj, dict) and isinstance(obj.get("videos"), list):
+            # one video at a time: a whole split's curves never exist as Python lists at once
+            head = {k: v for k, v in obj.items() if k != "videos"}
+            f.write(json.dumps(clean_json(head), allow_nan=False)[:-1])
+            f.write(', "videos": [' if head else '"videos": [')
+            for i, v in enumerate(obj["videos"]):
+                f.write(("," if i else "") + "\n" + json.dumps(clean_json(v), allow_nan=False))
+            f.write("\n]}\n")
+        elif isinstance(obj, list):
+            f.write("[")
+            for i, v in enumerate(obj):
+                f.write(("," if i else "") + "\n" + json.dumps(clean_json(v), indent=indent, allow_nan=False))
+            f.write("\n]\n")
+        else:
+            json.dump(clean_json(obj), f, indent=indent, allow_nan=False)
+    return path

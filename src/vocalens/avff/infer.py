@@ -96,14 +96,15 @@ def binary_metrics(labels, scores, threshold: float = 0.5) -> dict:
 
 
 def metrics_by_manipulation(labels, scores, manipulations, threshold: float = 0.5) -> dict:
-    """Overall metrics, then per manipulation type: that type's fakes against all real videos."""
+    """Overall metrics, then per manipulation type: that type's fakes against all real videos
+    (:func:`vocalens.eval.breakdown.manipulation_subsets`, the rule the localizer's breakdown uses)."""
+    from vocalens.eval.breakdown import manipulation_subsets
+
     y = np.asarray(labels, dtype=int)
     s = np.asarray(scores, dtype=np.float64)
-    m = np.asarray(manipulations, dtype=object)
     out = {"all": binary_metrics(y, s, threshold)}
-    for kind in sorted(set(m[y == 1].tolist())):
-        keep = (y == 0) | (m == kind)
-        out[kind] = binary_metrics(y[keep], s[keep], threshold)
+    for kind, idx in manipulation_subsets(list(manipulations), y.tolist(), include_real=False).items():
+        out[kind] = binary_metrics(y[idx], s[idx], threshold)
     return out
 
 

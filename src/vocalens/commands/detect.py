@@ -30,9 +30,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     from vocalens.errors import UserError
-    from vocalens.eval.evaluate import write_json
-    from vocalens.inference import Predictor
-    from vocalens.pipeline import detect, load_encoders, verdict_line
+    from vocalens.fileio import write_json
+    from vocalens.localizer.predict import Predictor
+    from vocalens.localizer.detect import detect, load_encoders, verdict_line
     from vocalens.viz.plots import plot_video
     from vocalens.viz.report import safe_name
 

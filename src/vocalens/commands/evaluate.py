@@ -28,8 +28,10 @@ def proposal_paths(output: Path) -> dict[str, Path]:
 
 
 def run(args) -> int:
-    from vocalens.eval.evaluate import evaluate_split, format_results, official_proposals, write_json
-    from vocalens.inference import Predictor
+    from vocalens.fileio import write_json
+    from vocalens.localizer.evaluate import evaluate_split
+    from vocalens.eval.report import format_results, official_proposals
+    from vocalens.localizer.predict import Predictor
 
     predictor = Predictor.from_checkpoint(args.checkpoint, args.device)
     if args.batch_size:

@@ -69,7 +69,7 @@ def _is_plain_folder(root: Path, metadata) -> bool:
 
 def run(args) -> int:
     from vocalens.encoders import build_audio_encoder, build_visual_encoder
-    from vocalens.extract import extract, parse_shard, shard_records
+    from vocalens.localizer.extract import extract, parse_shard, shard_records
     from vocalens.data.store import append_failure
 
     root = Path(args.dataset_root)

@@ -38,8 +38,9 @@ def feature_folders(features_dir: Path) -> list[Path]:
 
 
 def run(args) -> int:
-    from vocalens.eval.evaluate import predict_videos, write_json
-    from vocalens.inference import Predictor
+    from vocalens.fileio import write_json
+    from vocalens.localizer.evaluate import predict_videos
+    from vocalens.localizer.predict import Predictor
     from vocalens.viz.plots import plot_video
     from vocalens.viz.report import safe_name
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from vocalens.data.dataset import MODALITIES
+from vocalens.localizer.data import MODALITIES
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -66,7 +66,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     from vocalens.errors import UserError
-    from vocalens.train.localizer_task import LocalizerTask, LocalizerTaskConfig
+    from vocalens.localizer.task import LocalizerTask, LocalizerTaskConfig
     from vocalens.train.loop import FitConfig, fit
 
     if len(args.splits) not in (1, 2):

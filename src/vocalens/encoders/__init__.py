@@ -22,7 +22,7 @@ _VISUAL: dict[str, Callable] = {}
 _AUDIO: dict[str, Callable] = {}
 
 # modules imported on first use so that `vocalens --help` and the default encoders never import transformers
-_AVFF = ("vocalens.encoders.avff", "vocalens.models.avff")
+_AVFF = ("vocalens.avff.encoder",)  # AVFF registers its stage-1 streams as encoders (a plugin: named here, not imported)
 _LAZY = {
     "visual": {"default": ("vocalens.encoders.default_visual",), "vit": ("vocalens.encoders.hf",), "avff": _AVFF},
     "audio": {"default": ("vocalens.encoders.default_audio",), "wav2vec2": ("vocalens.encoders.hf",), "avff": _AVFF},

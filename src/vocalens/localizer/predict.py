@@ -17,10 +17,10 @@ import numpy as np
 import torch
 
 from vocalens.data.align import resample_to_frames
-from vocalens.data.dataset import apply_modality, window_starts
+from vocalens.localizer.data import apply_modality, window_starts
 from vocalens.data.store import VideoFeatures
 from vocalens.errors import UserError
-from vocalens.models.localizer import Localizer, LocalizerConfig
+from vocalens.localizer.model import Localizer, LocalizerConfig
 from vocalens.train import checkpoint as ckpt_io
 
 CHECKPOINT_KIND = "vocalens-localizer"

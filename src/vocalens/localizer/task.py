@@ -16,12 +16,12 @@ import numpy as np
 import torch
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
 
-from vocalens.data.dataset import FeatureDataset, collate, stitch_windows
+from vocalens.localizer.data import FeatureDataset, collate, stitch_windows
 from vocalens.data.labels import labels_to_periods
 from vocalens.errors import UserError
-from vocalens.inference import CHECKPOINT_KIND
-from vocalens.models.localizer import Localizer, LocalizerConfig
-from vocalens.models.losses import LossConfig, auto_pos_weight, localizer_loss
+from vocalens.localizer.predict import CHECKPOINT_KIND
+from vocalens.localizer.model import Localizer, LocalizerConfig
+from vocalens.localizer.losses import LossConfig, auto_pos_weight, localizer_loss
 from vocalens.train.loop import Task
 
 

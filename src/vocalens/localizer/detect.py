@@ -2,7 +2,7 @@
 
 The features are made exactly as the training features were: the encoders recorded in the
 checkpoint are rebuilt from their configs, and decoding + face crops go through
-``vocalens.extract.decode_video`` (the extraction pipeline's own per-video step), so there is one
+``vocalens.localizer.extract.decode_video`` (the extraction pipeline's own per-video step), so there is one
 way to turn a video into features. Any container, frame rate or size that PyAV decodes works; the
 video is resampled onto the checkpoint's frame rate.
 
@@ -84,8 +84,8 @@ def detect(path: str | Path, predictor, encoders: Encoders | None = None, face: 
     audio track, or shows no face (with face detection on).
     """
     from vocalens.data.metadata import VideoRecord
-    from vocalens.eval.evaluate import video_record
-    from vocalens.extract import decode_video
+    from vocalens.localizer.evaluate import video_record
+    from vocalens.localizer.extract import decode_video
 
     path = Path(path)
     cfg = predictor.config
