@@ -54,7 +54,7 @@ def evaluate(model, dev: dict) -> dict:
     model.train()
     video = probs.reshape(-1, dev["clips"]).max(1)  # clips are stored video by video
     by = metrics_by_manipulation(dev["video_label"], video, dev["kind"])
-    return {"clip AUC": binary_metrics(probs, dev["label"].numpy())["auc"], "video AUC": by["all"]["auc"],
+    return {"clip AUC": binary_metrics(dev["label"].numpy(), probs)["auc"], "video AUC": by["all"]["auc"],
             **{k: by[k]["auc"] for k in ("audio", "visual", "both")}}
 
 

@@ -22,6 +22,7 @@ import torch
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
+from vocalens.constants import FPS
 from vocalens.avff.preprocess import crop_source_size, face_crops, make_clips, normalize_faces, region_crops
 from vocalens.avff.presets import AVFFConfig
 from vocalens.data.labels import frame_labels
@@ -42,7 +43,7 @@ class Prepared:
     """A decoded video: face crops and audio on the same time axis."""
 
     faces: np.ndarray  # [T, S, S, 3] uint8 (possibly memory-mapped)
-    audio: np.ndarray  # [round(T / fps * 16000)] float32
+    audio: np.ndarray  # [round(T / fps * SAMPLE_RATE)] float32
     fps: float
     faces_found: float
 
@@ -101,7 +102,7 @@ def _cache_key(path: Path, image_size: int, faces: str, crop: str = "face") -> s
     return hashlib.sha1(raw.encode()).hexdigest()[:20]
 
 
-def decode(path: str | Path, image_size: int, faces: str = "auto", fps: float = 25.0, crop: str = "face") -> Prepared:
+def decode(path: str | Path, image_size: int, faces: str = "auto", fps: float = FPS, crop: str = "face") -> Prepared:
     """Decode a video and crop faces, or their ``crop`` region (``'mouth'``: the lower face) cut from a
     face crop large enough that the region comes out at ``image_size`` px (no cache)."""
     from vocalens.media.video import load_video
@@ -114,7 +115,7 @@ def decode(path: str | Path, image_size: int, faces: str = "auto", fps: float = 
 
 
 def prepare(path: str | Path, image_size: int, cache_dir: str | Path | None, faces: str = "auto",
-            fps: float = 25.0, crop: str = "face") -> Prepared:
+            fps: float = FPS, crop: str = "face") -> Prepared:
     """Decoded face crops + audio of one video, from the cache when present (MediaError if unreadable)."""
     path = Path(path)
     if not path.is_file():

@@ -13,6 +13,8 @@ from vocalens.avff.model import AVFFModel, build_model
 from vocalens.avff.preprocess import normalize_faces, region_crops
 from vocalens.avff.presets import AVFFConfig
 from vocalens.errors import UserError
+from vocalens.eval.breakdown import manipulation_subsets
+from vocalens.eval.metrics import binary_metrics
 
 
 def read_checkpoint(path: str | Path) -> dict:
@@ -85,21 +87,9 @@ def score_video(model: AVFFModel, p: Prepared, batch_size: int = 8, device="cpu"
             "video_score": pool_scores(probs, pool), "duration": p.num_frames / cfg.fps}
 
 
-def binary_metrics(labels, scores, threshold: float = 0.5) -> dict:
-    """AUC, AP, accuracy and F1 of video scores (``vocalens.eval.metrics.binary_metrics``, AVFF's keys)."""
-    from vocalens.eval.metrics import binary_metrics as shared
-
-    m = shared(scores, labels, threshold)
-    empty = m["n"] == 0
-    return {"n": m["n"], "n_fake": m["n_positive"], "auc": m["auc"], "ap": m["ap"],
-            "accuracy": m["accuracy"], "f1": float("nan") if empty else m["f1"]}
-
-
 def metrics_by_manipulation(labels, scores, manipulations, threshold: float = 0.5) -> dict:
     """Overall metrics, then per manipulation type: that type's fakes against all real videos
     (:func:`vocalens.eval.breakdown.manipulation_subsets`, the rule the localizer's breakdown uses)."""
-    from vocalens.eval.breakdown import manipulation_subsets
-
     y = np.asarray(labels, dtype=int)
     s = np.asarray(scores, dtype=np.float64)
     out = {"all": binary_metrics(y, s, threshold)}

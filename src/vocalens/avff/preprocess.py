@@ -15,10 +15,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vocalens.constants import FPS, IMAGENET_MEAN, IMAGENET_STD, SAMPLE_RATE
 from vocalens.media.audio import log_mel
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def normalize_faces(faces, size: int | None = None) -> torch.Tensor:
@@ -117,7 +116,7 @@ def clip_sample_range(start: int, span_frames: int, fps: float, sample_rate: int
 
 
 def make_clips(faces: np.ndarray, audio: np.ndarray | None, starts, num_frames: int, stride: int,
-               fps: float = 25.0, sample_rate: int = 16000) -> tuple[np.ndarray, np.ndarray]:
+               fps: float = FPS, sample_rate: int = SAMPLE_RATE) -> tuple[np.ndarray, np.ndarray]:
     """Aligned clips: frames ``[C, num_frames, S, S, 3]`` uint8 and waves ``[C, samples]`` float32.
 
     Frames past the video's end repeat the last frame; audio past it is silence (zeros).
@@ -135,7 +134,7 @@ def make_clips(faces: np.ndarray, audio: np.ndarray | None, starts, num_frames: 
 
 
 def clip_log_mel(wave: torch.Tensor, n_fft: int, hop_length: int, n_mels: int, mel_frames: int,
-                 sample_rate: int = 16000) -> torch.Tensor:
+                 sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
     """Log-mel ``[B, n_mels, mel_frames]`` (dB) of clip waveforms ``[B, N]``, cut to a whole number of slices."""
     return log_mel(wave, sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels)[..., :mel_frames]
 

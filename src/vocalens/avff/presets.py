@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
 
+from vocalens.constants import FPS, SAMPLE_RATE
 from vocalens.errors import UserError
 
 
@@ -15,11 +16,11 @@ from vocalens.errors import UserError
 class AVFFConfig:
     # clips: `num_frames` frames taken every `frame_stride` frames of the 25 fps grid, and the audio
     # of exactly the same span; the span is split into `num_slices` time slices (masking unit)
-    fps: float = 25.0
+    fps: float = FPS
     num_frames: int = 16
     frame_stride: int = 2
     num_slices: int = 8
-    sample_rate: int = 16000
+    sample_rate: int = SAMPLE_RATE
     # visual stream: transformers ViTModel on face crops ('face') or their lower-face region ('mouth',
     # vocalens.avff.preprocess.CROP_REGIONS), resized to image_size
     crop: str = "face"

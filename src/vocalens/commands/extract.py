@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vocalens.constants import FPS
 from vocalens.data.metadata import SPLITS, SkipCounter, read_dataset
 from vocalens.errors import UserError
 
@@ -39,7 +40,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "or a detector name of vocalens.media.faces (default: auto)")
     p.add_argument("--face_stride", type=int, default=5, help="detect faces every N frames and track between (default 5)")
     p.add_argument("--face_margin", type=float, default=None, help="margin around the face box (default: the face module's)")
-    p.add_argument("--fps", type=float, default=25.0, help="frame rate of the output grid (default 25)")
+    p.add_argument("--fps", type=float, default=FPS, help="frame rate of the output grid (default 25)")
     p.add_argument("--batch_size", type=int, default=64, help="frames per visual encoder forward pass (vit)")
     p.add_argument("--num_workers", type=int, default=1,
                    help="decoding/face workers running ahead of the encoders (0: all in the main thread)")

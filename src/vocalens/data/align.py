@@ -12,8 +12,10 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 
+from vocalens.constants import FPS
 
-def resample_to_frames(features: np.ndarray, rate: float, num_frames: int, fps: float = 25.0) -> np.ndarray:
+
+def resample_to_frames(features: np.ndarray, rate: float, num_frames: int, fps: float = FPS) -> np.ndarray:
     """[Ta, D] features at ``rate`` Hz -> [num_frames, D] float32 on the ``fps`` grid."""
     x = np.asarray(features, dtype=np.float32)
     if x.ndim != 2:

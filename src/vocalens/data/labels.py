@@ -10,8 +10,10 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from vocalens.constants import FPS
 
-def frame_labels(fake_periods: Iterable[Sequence[float]], num_frames: int, fps: float = 25.0) -> np.ndarray:
+
+def frame_labels(fake_periods: Iterable[Sequence[float]], num_frames: int, fps: float = FPS) -> np.ndarray:
     """Per-frame 0/1 labels (uint8, shape [num_frames]) from fake periods in seconds."""
     if num_frames < 0:
         raise ValueError(f"num_frames must be >= 0, got {num_frames}")
@@ -23,7 +25,7 @@ def frame_labels(fake_periods: Iterable[Sequence[float]], num_frames: int, fps: 
     return inside.any(axis=1).astype(np.uint8)
 
 
-def labels_to_periods(labels: np.ndarray, fps: float = 25.0) -> list[list[float]]:
+def labels_to_periods(labels: np.ndarray, fps: float = FPS) -> list[list[float]]:
     """Inverse of :func:`frame_labels` on the frame grid: runs of 1s as [start, end) seconds."""
     lab = np.asarray(labels).astype(bool).astype(np.int8)
     edges = np.diff(np.concatenate([[0], lab, [0]]))

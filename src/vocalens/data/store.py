@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vocalens.constants import FPS
 from vocalens.errors import UserError
 from vocalens.fileio import dir_mode
 
@@ -43,7 +44,7 @@ class VideoFeatures:
 
     @property
     def fps(self) -> float:
-        return float(self.meta.get("fps", 25.0))
+        return float(self.meta.get("fps", FPS))
 
     @property
     def audio_rate(self) -> float:
@@ -111,7 +112,7 @@ def read_features(path: str | Path) -> VideoFeatures:
         meta = read_meta(path)
     except (OSError, ValueError, KeyError, json.JSONDecodeError) as e:
         raise UserError(f"{path}: unreadable feature files ({e})")
-    meta.setdefault("fps", 25.0)
+    meta.setdefault("fps", FPS)
     meta.setdefault("audio_rate", meta["fps"])
     return VideoFeatures(video_id=path.name, visual=visual, audio=audio, frame_labels=labels, meta=meta)
 

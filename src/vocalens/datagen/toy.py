@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vocalens.constants import FPS
 from vocalens.data.labels import frame_labels
 from vocalens.data.store import write_features
 
@@ -18,7 +19,7 @@ KINDS = ("real", "audio", "visual", "both")
 
 
 def write_toy_store(root: str | Path, videos: dict[str, int], frames: tuple[int, int] = (30, 80),
-                    visual_dim: int = 8, audio_dim: int = 6, audio_rate: float = 50.0, fps: float = 25.0,
+                    visual_dim: int = 8, audio_dim: int = 6, audio_rate: float = 50.0, fps: float = FPS,
                     latent: int = 6, noise: float = 0.1, seed: int = 0) -> Path:
     """Write {split: number of videos} under root; video i of a split is KINDS[i % 4]."""
     rng = np.random.default_rng(seed)

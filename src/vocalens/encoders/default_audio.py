@@ -16,11 +16,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vocalens.constants import SAMPLE_RATE
 from vocalens.encoders import register_audio
 from vocalens.errors import UserError
 from vocalens.media.audio import log_mel
 
-SAMPLE_RATE = 16000
 
 
 @register_audio("default")

@@ -15,11 +15,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vocalens.constants import IMAGENET_MEAN, IMAGENET_STD, SAMPLE_RATE
 from vocalens.encoders import register_audio, register_visual
 from vocalens.errors import UserError
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def _load(model_cls, weights, flag: str, what: str, **kw):
@@ -120,7 +119,7 @@ class Wav2Vec2Encoder:
         self.model = model.eval().to(self.device)
         self.chunk_seconds, self.normalize = float(chunk_seconds), bool(normalize)
         self.stride = int(np.prod(model.config.conv_stride))
-        self.rate = 16000 / self.stride
+        self.rate = SAMPLE_RATE / self.stride
         self.dim = int(model.config.hidden_size)
 
     def config(self) -> dict:
@@ -133,7 +132,7 @@ class Wav2Vec2Encoder:
         if self.normalize:  # what Wav2Vec2FeatureExtractor(do_normalize=True) does
             x = (x - x.mean()) / torch.sqrt(x.var(unbiased=False) + 1e-7)
         # chunks are a whole number of output frames, so frames stay on one grid
-        chunk = max(self.stride, int(self.chunk_seconds * 16000) // self.stride * self.stride)
+        chunk = max(self.stride, int(self.chunk_seconds * SAMPLE_RATE) // self.stride * self.stride)
         out = []
         for s in range(0, len(x), chunk):
             piece = x[s:s + chunk]

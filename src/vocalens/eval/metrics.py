@@ -184,11 +184,13 @@ def flatten_ap_ar(result: dict, prefix: str = "") -> dict[str, float]:
 # Frame / video classification metrics (scikit-learn)
 # ----------------------------------------------------------------------------------------------
 
-def binary_metrics(scores, labels, threshold: float = 0.5) -> dict[str, float]:
-    """AUC, AP, F1, precision, recall (and counts) of scores against 0/1 labels.
+def binary_metrics(labels, scores, threshold: float = 0.5) -> dict[str, float]:
+    """AUC, AP, F1, precision, recall, accuracy and counts (``n``, ``n_fake``) of scores against 0/1 labels.
 
+    Arguments in scikit-learn's order (truth first), for frames and videos of both systems alike.
     AUC and AP are NaN when only one class is present (undefined); F1/precision/recall use
-    ``score >= threshold`` and are 0 where undefined (scikit-learn ``zero_division=0``).
+    ``score >= threshold`` and are 0 where undefined (scikit-learn ``zero_division=0``); all NaN
+    without any item.
     """
     from sklearn.metrics import average_precision_score, precision_recall_fscore_support, roc_auc_score
 
@@ -196,6 +198,9 @@ def binary_metrics(scores, labels, threshold: float = 0.5) -> dict[str, float]:
     y = np.asarray(labels).reshape(-1).astype(int)
     if len(s) != len(y):
         raise ValueError(f"{len(s)} scores for {len(y)} labels")
+    if not len(y):
+        nan = float("nan")
+        return {"auc": nan, "ap": nan, "f1": nan, "precision": nan, "recall": nan, "accuracy": nan, "n": 0, "n_fake": 0}
     both = len(np.unique(y)) == 2
     auc = float(roc_auc_score(y, s)) if both else float("nan")
     ap = float(average_precision_score(y, s)) if both and y.sum() > 0 else float("nan")
@@ -203,17 +208,17 @@ def binary_metrics(scores, labels, threshold: float = 0.5) -> dict[str, float]:
     p, r, f, _ = precision_recall_fscore_support(y, pred, average="binary", pos_label=1, zero_division=0)
     return {"auc": auc, "ap": ap, "f1": float(f), "precision": float(p), "recall": float(r),
             "accuracy": float((pred == y).mean()) if len(y) else float("nan"),
-            "n": int(len(y)), "n_positive": int(y.sum())}
+            "n": int(len(y)), "n_fake": int(y.sum())}
 
 
 def frame_metrics(probs, labels, threshold: float = 0.5) -> dict[str, float]:
     """Frame level, pooled over all frames of all videos (concatenate before calling)."""
-    return binary_metrics(probs, labels, threshold)
+    return binary_metrics(labels, probs, threshold)
 
 
 def video_metrics(scores, labels, threshold: float = 0.5) -> dict[str, float]:
     """Video level: one score and one 0/1 label per video."""
-    return binary_metrics(scores, labels, threshold)
+    return binary_metrics(labels, scores, threshold)
 
 
 # ----------------------------------------------------------------------------------------------

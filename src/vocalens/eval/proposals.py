@@ -29,6 +29,7 @@ from typing import Iterable
 
 import numpy as np
 
+from vocalens.constants import FPS
 from vocalens.eval.metrics import segment_iou
 from vocalens.eval.segments import probs_to_segments
 
@@ -78,7 +79,7 @@ def soft_nms(segs: np.ndarray, scores: np.ndarray, sigma: float = 0.4) -> tuple[
     return segs[order], np.asarray(kept)
 
 
-def make_proposals(probs, fps: float = 25.0, video_score: float | None = None,
+def make_proposals(probs, fps: float = FPS, video_score: float | None = None,
                    thresholds: Iterable[float] = DEFAULT_THRESHOLDS,
                    merge_gaps_s: Iterable[float] = DEFAULT_MERGE_GAPS_S,
                    sigma: float = 0.4, max_proposals: int = 100) -> list[list[float]]:

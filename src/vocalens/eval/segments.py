@@ -11,6 +11,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from vocalens.constants import FPS
+
 
 class Segment(NamedTuple):
     start: int
@@ -40,7 +42,7 @@ def probs_to_segments(probs, threshold: float = 0.5, min_length: int = 1, merge_
     return out
 
 
-def segments_to_seconds(segments, fps: float = 25.0) -> list[list[float]]:
+def segments_to_seconds(segments, fps: float = FPS) -> list[list[float]]:
     """[[start_s, end_s, score], ...] for JSON."""
     return [[s / fps, e / fps, float(sc)] for s, e, sc in segments]
 

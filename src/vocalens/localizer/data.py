@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from vocalens.constants import FPS
 from vocalens.data.align import resample_to_frames
 from vocalens.data.labels import frame_labels
 from vocalens.data.store import VideoFeatures, list_videos, read_features, read_meta
@@ -139,7 +140,7 @@ class FeatureDataset(Dataset):
 
     @property
     def fps(self) -> float:
-        return float(self.metas[0].get("fps", 25.0))
+        return float(self.metas[0].get("fps", FPS))
 
     def __len__(self) -> int:
         return len(self.windows)
@@ -150,7 +151,7 @@ class FeatureDataset(Dataset):
         for p, m in zip(self.paths, self.metas):
             t = int(m["num_frames"])
             if "fake_periods" in m:
-                lab = frame_labels(m["fake_periods"], t, float(m.get("fps", 25.0)))
+                lab = frame_labels(m["fake_periods"], t, float(m.get("fps", FPS)))
             else:
                 lab = read_features(p).frame_labels
                 if lab is None:

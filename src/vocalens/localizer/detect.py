@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vocalens.constants import FPS
 from vocalens.errors import UserError
 from vocalens.eval.segments import format_timestamp
 
@@ -89,7 +90,7 @@ def detect(path: str | Path, predictor, encoders: Encoders | None = None, face: 
 
     path = Path(path)
     cfg = predictor.config
-    fps = float(cfg.get("fps", 25.0))
+    fps = float(cfg.get("fps", FPS))
     threshold = float(threshold if threshold is not None else cfg.get("threshold", 0.5))
     face = face or cfg.get("face") or "auto"
     enc = encoders or _encoders_for(predictor, device)

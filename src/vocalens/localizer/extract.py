@@ -21,6 +21,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 import torch
 
+from vocalens.constants import FPS
 from vocalens import __version__
 from vocalens.data.labels import frame_labels
 from vocalens.data.metadata import VideoRecord
@@ -234,7 +235,7 @@ def build_meta(record: VideoRecord, num_frames: int, fps: float, visual_encoder,
     return meta
 
 
-def extract_one(path: str | Path, visual_encoder, audio_encoder, *, fps: float = 25.0, face: str = "auto",
+def extract_one(path: str | Path, visual_encoder, audio_encoder, *, fps: float = FPS, face: str = "auto",
                 face_stride: int = 5, face_margin: float | None = None) -> VideoFeatures:
     """One video's features in memory (float32, unlabelled), for `detect` on raw videos; MediaError if bad."""
     path = Path(path)
@@ -278,7 +279,7 @@ class Summary:
 
 
 def extract(records: Sequence[VideoRecord], output_root: str | Path, visual_encoder, audio_encoder, *,
-            fps: float = 25.0, face: str = "none", face_stride: int = 5, face_margin: float | None = None,
+            fps: float = FPS, face: str = "none", face_stride: int = 5, face_margin: float | None = None,
             labelled: bool = True, skip_existing: bool = False, num_workers: int = 1, worker_kind: str = "thread",
             dtype=np.float16, progress: bool = True,
             on_video: Callable[[VideoRecord, dict], None] | None = None) -> Summary:

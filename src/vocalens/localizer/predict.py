@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vocalens.constants import FPS
 from vocalens.data.align import resample_to_frames
 from vocalens.localizer.data import apply_modality, window_starts
 from vocalens.data.store import VideoFeatures
@@ -64,7 +65,7 @@ class Predictor:
                             f"visual {want_v}-d / audio {want_a}-d (extracted with other encoders?)")
 
     @torch.no_grad()
-    def predict(self, visual: np.ndarray, audio: np.ndarray, audio_rate: float, fps: float = 25.0,
+    def predict(self, visual: np.ndarray, audio: np.ndarray, audio_rate: float, fps: float = FPS,
                 name: str = "features") -> dict:
         """visual [T,Dv], audio [Ta,Da] at audio_rate Hz -> {frame_probs [T], similarity [T], video_prob}."""
         visual = np.asarray(visual, dtype=np.float32)

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
 
+from vocalens.constants import FPS
 from vocalens.localizer.data import FeatureDataset, collate, stitch_windows
 from vocalens.data.labels import labels_to_periods
 from vocalens.errors import UserError
@@ -93,7 +94,7 @@ def temporal_ap50(videos: dict, fps: float) -> float:
     return float(temporal_ap(proposals, truth, [0.5])[0.5])
 
 
-def localization_metrics(videos: dict, fps: float = 25.0, threshold: float | None = None) -> dict:
+def localization_metrics(videos: dict, fps: float = FPS, threshold: float | None = None) -> dict:
     """Frame/video metrics of stitched videos ({id: {frame_probs, labels?, video_prob, video_label}})."""
     lab = [v for v in videos.values() if "labels" in v]
     out: dict[str, float] = {"videos": float(len(videos))}
@@ -190,7 +191,7 @@ class LocalizerTask(Task):
 
     def validate(self, outputs: list) -> dict:
         videos = stitch_windows(outputs)
-        metrics = localization_metrics(videos, self.val_ds.fps if self.val_ds else 25.0)
+        metrics = localization_metrics(videos, self.val_ds.fps if self.val_ds else FPS)
         if not math.isnan(metrics.get("frame_f1", float("nan"))):
             self.threshold = metrics["threshold"]
         return metrics
@@ -207,8 +208,8 @@ class LocalizerTask(Task):
             "threshold_rule": "maximises frame F1 on the validation split",
             "visual_dim": self.model_cfg.visual_dim,
             "audio_dim": self.model_cfg.audio_dim,
-            "fps": float(meta.get("fps", 25.0)),
-            "audio_rate": float(meta.get("audio_rate", meta.get("fps", 25.0))),
+            "fps": float(meta.get("fps", FPS)),
+            "audio_rate": float(meta.get("audio_rate", meta.get("fps", FPS))),
             "audio_alignment": "vocalens.data.align.resample_to_frames(audio, audio_rate, T, fps)",
             "visual_encoder": meta.get("visual_encoder"),
             "audio_encoder": meta.get("audio_encoder"),

@@ -12,6 +12,8 @@ import functools
 import numpy as np
 import torch
 
+from vocalens.constants import SAMPLE_RATE
+
 
 def hz_to_mel(f):
     return 2595.0 * np.log10(1.0 + np.asarray(f, dtype=np.float64) / 700.0)
@@ -35,7 +37,7 @@ def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, f_min: float = 0.0
     return torch.from_numpy(fb.astype(np.float32))
 
 
-def mel_spectrogram(wave: torch.Tensor, sample_rate: int = 16000, n_fft: int = 1024, hop_length: int = 512,
+def mel_spectrogram(wave: torch.Tensor, sample_rate: int = SAMPLE_RATE, n_fft: int = 1024, hop_length: int = 512,
                     n_mels: int = 64, win_length: int | None = None, center: bool = True,
                     power: float = 2.0) -> torch.Tensor:
     """Power mel spectrogram [..., n_mels, frames] of waveforms [..., N] (batched)."""
@@ -51,7 +53,7 @@ def mel_spectrogram(wave: torch.Tensor, sample_rate: int = 16000, n_fft: int = 1
     return mel.reshape(*shape[:-1], n_mels, mel.shape[-1])
 
 
-def log_mel(wave: torch.Tensor, sample_rate: int = 16000, n_fft: int = 1024, hop_length: int = 512,
+def log_mel(wave: torch.Tensor, sample_rate: int = SAMPLE_RATE, n_fft: int = 1024, hop_length: int = 512,
             n_mels: int = 64, eps: float = 1e-10, **kw) -> torch.Tensor:
     """Log-mel in dB (10 log10), [..., n_mels, frames]."""
     return 10.0 * torch.log10(mel_spectrogram(wave, sample_rate, n_fft, hop_length, n_mels, **kw) + eps)

@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
+from vocalens.constants import FPS
 from vocalens.eval.segments import format_timestamp, probs_to_segments, segments_to_seconds
 
 TRUE_COLOR = "#d62728"
@@ -39,7 +40,7 @@ def verdict(record: dict, threshold: float) -> str:
 def segments_at(record: dict, threshold: float, fps: float | None = None) -> list[list[float]]:
     """Predicted segments in seconds at ``threshold``: the record's own when it was made at that
     threshold (keeping its min_length/merge_gap), else recomputed so they match the line drawn."""
-    fps = float(fps or record.get("fps", 25.0))
+    fps = float(fps or record.get("fps", FPS))
     if record.get("segments") is not None and record.get("threshold") == threshold:
         return segments_to_seconds(record["segments"], fps)
     return segments_to_seconds(probs_to_segments(record["frame_probs"], threshold), fps)
@@ -48,7 +49,7 @@ def segments_at(record: dict, threshold: float, fps: float | None = None) -> lis
 def plot_video(record: dict, path: str | Path, threshold: float = 0.5, fps: float | None = None) -> Path:
     """Fake probability with threshold, true (shaded) and predicted (bars) segments, and the
     audio-visual similarity below it, on a time axis in seconds."""
-    fps = float(fps or record.get("fps", 25.0))
+    fps = float(fps or record.get("fps", FPS))
     probs = np.asarray(record["frame_probs"], dtype=np.float64)
     T = len(probs)
     t = (np.arange(T) + 0.5) / fps
