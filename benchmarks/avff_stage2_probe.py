@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from vocalens.avff.data import ClipDataset, prepare_all, read_items
 from vocalens.avff.infer import metrics_by_manipulation
 from vocalens.avff.model import build_model
-from vocalens.avff.presets import get_preset
+from vocalens.avff.config import get_preset
 from vocalens.eval.metrics import binary_metrics
 from vocalens.train.schedule import build_scheduler
 from _common import publish

@@ -18,7 +18,7 @@ import torch
 
 from vocalens.avff.losses import complementary_masks
 from vocalens.avff.model import build_model, count_parameters
-from vocalens.avff.presets import get_preset
+from vocalens.avff.config import get_preset
 from _common import publish
 
 

@@ -29,8 +29,10 @@ from torch.utils.data import DataLoader
 from torch.utils.flop_counter import FlopCounterMode
 
 from vocalens.localizer.data import FeatureDataset, collate
-from vocalens.localizer.model import Localizer, LocalizerConfig
-from vocalens.localizer.losses import LossConfig, localizer_loss
+from vocalens.localizer.config import LossConfig
+from vocalens.localizer.config import ModelConfig as LocalizerConfig
+from vocalens.localizer.losses import localizer_loss
+from vocalens.localizer.model import Localizer
 from vocalens.train.sampler import GlobalBatchSampler
 from vocalens.datagen.toy import write_toy_store
 from _common import publish
@@ -58,7 +60,7 @@ def train_step(model, opt, batch, amp_dtype=None):
 def flops_per_step(model, batch) -> int:
     with FlopCounterMode(display=False) as fc:
         f, v, s = model(batch["visual"], batch["audio"], batch["mask"])
-        loss, _ = localizer_loss(f, v, s, batch["labels"], batch["window_label"], batch["mask"], LossConfig())
+        loss, _ = localizer_loss(f, v, s, batch["labels"], batch["window_label"], batch["mask"], LossConfig(pos_weight=1.0))
         loss.backward()
     model.zero_grad(set_to_none=True)
     return fc.get_total_flops()
@@ -150,7 +152,7 @@ def main() -> None:
     dv, da = 512, 1024
     rows = []
 
-    cfg = LocalizerConfig(dv, da, d_model=d, num_layers=layers, nhead=heads)
+    cfg = LocalizerConfig(dv, da, d_model=d, num_layers=layers, nhead=heads, conv_kernel=1, energy=False)  # the seed's
     model = Localizer(cfg).train()
     batch = make_batch(b, t, dv, da, "cpu")
     flops = flops_per_step(model, batch)

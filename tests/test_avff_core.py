@@ -8,7 +8,7 @@ from vocalens.avff.losses import classification_loss, complementary_masks, info_
 from vocalens.avff.model import build_model, pool_slices
 from vocalens.avff.preprocess import (IMAGENET_MEAN, IMAGENET_STD, clip_log_mel, clip_sample_range, clip_starts,
                                       make_clips, normalize_faces, plot_mel_spectrogram)
-from vocalens.avff.presets import get_preset
+from vocalens.avff.config import get_preset
 
 
 def test_clip_frames_and_audio_cover_the_same_span():

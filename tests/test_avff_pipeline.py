@@ -109,7 +109,7 @@ def test_pretrain_train_evaluate_detect(tiny_dataset, tmp_path):
 def test_avff_encoders_in_registry(tmp_path):
     import vocalens.encoders as enc
     from vocalens.avff.model import backbone_configs, build_model
-    from vocalens.avff.presets import get_preset
+    from vocalens.avff.config import get_preset
 
     cfg = get_preset("tiny")
     model = build_model(cfg)

@@ -12,7 +12,7 @@ from vocalens.avff.data import VideoItem, clip_fake_fraction, clip_label, traini
 from vocalens.avff.losses import complementary_masks, info_nce, slice_info_nce
 from vocalens.avff.model import build_model, laplacian_magnitude
 from vocalens.avff.preprocess import CROP_REGIONS, crop_source_size, region_crops
-from vocalens.avff.presets import AVFFConfig, get_preset
+from vocalens.avff.config import AVFFConfig, get_preset
 from vocalens.errors import UserError
 
 

@@ -7,7 +7,8 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from vocalens.localizer.task import LocalizerTask, LocalizerTaskConfig
+from vocalens.localizer.config import DataConfig, LocalizerConfig, ModelConfig
+from vocalens.localizer.task import LocalizerTask
 from vocalens.train.loop import FitConfig, fit
 from vocalens.datagen.toy import write_toy_store
 
@@ -23,8 +24,8 @@ def _free_port() -> int:
 def _task(store):
     # dropout 0 and no sync augmentation: with num_workers=0 both draw from each process's own RNG, which
     # cannot match one process's (with DataLoader workers the augmentation is keyed per item and does match)
-    return LocalizerTask(LocalizerTaskConfig(str(store), d_model=16, num_layers=1, nhead=2, max_frames=64, dropout=0.0,
-                                             sync_aug=0.0))
+    return LocalizerTask(LocalizerConfig(data=DataConfig(str(store), max_frames=64, sync_aug=0.0),
+                                         model=ModelConfig(d_model=16, num_layers=1, nhead=2, dropout=0.0)))
 
 
 def _cfg(out, batch_size):

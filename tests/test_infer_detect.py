@@ -83,7 +83,8 @@ def checkpoint(tmp_path_factory):
     import torch
 
     from vocalens.encoders import build_audio_encoder, build_visual_encoder
-    from vocalens.localizer.model import Localizer, LocalizerConfig
+    from vocalens.localizer.config import ModelConfig as LocalizerConfig
+    from vocalens.localizer.model import Localizer
     from vocalens.train.checkpoint import save_atomic
 
     v, a = build_visual_encoder("default"), build_audio_encoder("default")

@@ -2,7 +2,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vocalens.localizer.model import Localizer, LocalizerConfig, sinusoidal_positions
+from vocalens.errors import UserError
+from vocalens.localizer.config import ModelConfig as LocalizerConfig
+from vocalens.localizer.model import Localizer, sinusoidal_positions
 
 torch.set_num_threads(1)
 
@@ -107,7 +109,7 @@ def test_projection_sees_exactly_conv_kernel_frames():
 
 
 def test_conv_kernel_must_be_odd():
-    with pytest.raises(ValueError, match="odd"):
+    with pytest.raises(UserError, match="odd"):
         make(conv_kernel=4)
 
 

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from vocalens.constants import FPS
 from vocalens.avff.preprocess import crop_source_size, face_crops, make_clips, normalize_faces, region_crops
-from vocalens.avff.presets import AVFFConfig
+from vocalens.avff.config import AVFFConfig
 from vocalens.data.labels import frame_labels
 from vocalens.errors import MediaError, UserError
 

@@ -11,7 +11,7 @@ import torch
 from vocalens.avff.data import Prepared, video_clips
 from vocalens.avff.model import AVFFModel, build_model
 from vocalens.avff.preprocess import normalize_faces, region_crops
-from vocalens.avff.presets import AVFFConfig
+from vocalens.avff.config import AVFFConfig
 from vocalens.errors import UserError
 from vocalens.eval.breakdown import manipulation_subsets
 from vocalens.eval.metrics import binary_metrics

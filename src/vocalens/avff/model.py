@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from vocalens.avff.losses import info_nce, masked_mse, normalize_patches, slice_info_nce
 from vocalens.avff.preprocess import clip_log_mel
-from vocalens.avff.presets import AVFFConfig
+from vocalens.avff.config import AVFFConfig
 from vocalens.errors import UserError
 
 

@@ -19,7 +19,7 @@ from vocalens.avff.infer import read_checkpoint
 from vocalens.eval.metrics import binary_metrics
 from vocalens.avff.losses import classification_loss, complementary_masks
 from vocalens.avff.model import backbone_configs, build_model, model_summary, pool_slices
-from vocalens.avff.presets import AVFFConfig
+from vocalens.avff.config import AVFFConfig
 from vocalens.errors import UserError
 
 from vocalens.train.loop import Task, decay_groups

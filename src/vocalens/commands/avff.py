@@ -19,6 +19,7 @@ import os
 import sys
 from pathlib import Path
 
+from vocalens.avff.config import classify_fit, pretrain_fit
 from vocalens.errors import UserError
 
 DEFAULT_CACHE = os.environ.get("VOCALENS_CACHE", str(Path.home() / ".cache" / "vocalens" / "avff"))
@@ -71,22 +72,12 @@ def _data_args(p: argparse.ArgumentParser, train: bool = True) -> None:
     g.add_argument("--limit", type=int, help="use only the first N videos (quick runs)")
 
 
-def _fit_args(p: argparse.ArgumentParser, epochs: int, lr: float) -> None:
-    g = p.add_argument_group("training (the shared loop)")
-    g.add_argument("--output_dir", required=True)
-    g.add_argument("--epochs", type=int, default=epochs)
-    g.add_argument("--batch_size", type=int, default=8, help="per process")
-    g.add_argument("--lr", type=float, default=lr)
-    g.add_argument("--weight_decay", type=float, default=0.05)
-    g.add_argument("--warmup_epochs", type=float, default=1.0)
-    g.add_argument("--num_workers", type=int, default=2)
-    g.add_argument("--device", default="auto")
-    g.add_argument("--no_amp", action="store_true", help="no bf16 autocast on CUDA")
-    g.add_argument("--resume", help="checkpoint or run folder to resume")
-    g.add_argument("--seed", type=int, default=42)
-    g.add_argument("--save_every", type=int, default=1)
-    g.add_argument("--stop_after_epoch", type=int, help="end this run after that epoch (resumable)")
-    g.add_argument("--no_progress", action="store_true")
+def _fit_args(p: argparse.ArgumentParser, defaults) -> None:
+    from vocalens.config import add_flags
+    from vocalens.train.loop import FitConfig
+
+    add_flags(p.add_argument_group("training (the shared loop: the same flags as vocalens train)"), FitConfig, defaults,
+              required=("output_dir",))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -94,7 +85,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser("pretrain", help="stage 1: self-supervised on real videos (masking, A2V/V2A, InfoNCE)")
     _data_args(p)
     _model_args(p)
-    _fit_args(p, epochs=20, lr=3e-4)
+    _fit_args(p, pretrain_fit())
     p.add_argument("--init", help="start from an earlier stage-1 checkpoint's weights")
     p.add_argument("--no_hard_negatives", action="store_true",
                    help="InfoNCE negatives from other clips only (default adds the clip's own audio shifted in time)")
@@ -102,7 +93,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser("train", help="stage 2: supervised real/fake on the fused embeddings")
     _data_args(p)
     _model_args(p)
-    _fit_args(p, epochs=10, lr=1e-3)
+    _fit_args(p, classify_fit())
     p.add_argument("--pretrained", help="stage-1 checkpoint to start from (its config wins over --preset; "
                                         "the stage-2 head flags --head/--stream_heads still apply)")
     frz = p.add_mutually_exclusive_group()
@@ -157,7 +148,7 @@ def _device(name: str) -> str:
 
 
 def _config(args):
-    from vocalens.avff.presets import get_preset
+    from vocalens.avff.config import get_preset
 
     keys = ("audio_encoder", "visual_weights", "audio_weights", "crop", "image_size", "patch_size", "num_frames",
             "frame_stride", "num_slices", "n_mels", "n_fft", "hop_length", "contrastive_weight", "rec_weight",
@@ -182,16 +173,13 @@ def _items(args, splits, role: str):
 
 
 def _fit(args, task):
+    from vocalens.config import from_args
     from vocalens.train.loop import FitConfig, fit
 
-    names = {f.name for f in dataclasses.fields(FitConfig)}
-    kw = dict(output_dir=args.output_dir, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-              weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs, num_workers=args.num_workers,
-              device=args.device, amp=not args.no_amp, resume=args.resume, seed=args.seed,
-              save_every=args.save_every, stop_after_epoch=args.stop_after_epoch, progress=not args.no_progress)
-    result = fit(task, FitConfig(**{k: v for k, v in kw.items() if k in names}))
+    defaults = pretrain_fit() if args.avff_command == "pretrain" else classify_fit()
+    result = fit(task, from_args(FitConfig, args, defaults))
     _say(f"avff {args.avff_command}: best {task.best_metric} = {result.best_score} (epoch {result.best_epoch}); "
-          f"checkpoints in {args.output_dir}")
+         f"checkpoints in {args.output_dir}")
     return 0
 
 
@@ -223,7 +211,7 @@ def _stage_two_config(args):
     """The stage-1 checkpoint's config (its encoders are loaded) with the stage-2 head flags given;
     the preset's when there is no stage 1."""
     from vocalens.avff.infer import read_checkpoint
-    from vocalens.avff.presets import AVFFConfig
+    from vocalens.avff.config import AVFFConfig
 
     if not args.pretrained:
         return _config(args)

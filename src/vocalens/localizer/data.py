@@ -31,8 +31,7 @@ from vocalens.data.align import resample_to_frames
 from vocalens.data.labels import frame_labels
 from vocalens.data.store import VideoFeatures, list_videos, read_features, read_meta
 from vocalens.errors import UserError
-
-MODALITIES = ("both", "visual", "audio")
+from vocalens.localizer.config import MODALITIES
 
 
 def window_starts(num_frames: int, max_frames: int) -> list[int]:

@@ -10,24 +10,10 @@ Every frame term is a mean over valid frames only (mask True), so padding never 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import torch
 import torch.nn.functional as F
 
-
-@dataclass
-class LossConfig:
-    pos_weight: float = 1.0  # resolved value (the CLI's -1 = auto is resolved from training frames)
-    use_focal: bool = False
-    focal_alpha: float = 0.25
-    focal_gamma: float = 2.0
-    video_loss_weight: float = 0.3
-    smooth_loss_weight: float = 0.1
-    similarity_loss_weight: float = 0.2
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+from vocalens.localizer.config import LossConfig
 
 
 def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -65,7 +51,10 @@ def similarity_mse(similarity, labels, mask) -> torch.Tensor:
 
 
 def localizer_loss(frame_logits, video_logit, similarity, labels, video_labels, mask, cfg: LossConfig):
-    """-> (total, {frame, video, smooth, similarity}) with the components detached."""
+    """-> (total, {frame, video, smooth, similarity}) with the components detached. ``cfg.pos_weight`` must
+    be resolved (the task turns the flag's -1 into the training frames' real/fake ratio)."""
+    if not cfg.use_focal and cfg.pos_weight < 0:
+        raise ValueError("localizer_loss: pos_weight -1 (auto) must be resolved first (auto_pos_weight)")
     mask = mask.bool()
     if cfg.use_focal:
         l_frame = frame_focal(frame_logits, labels, mask, cfg.focal_alpha, cfg.focal_gamma)

@@ -20,35 +20,11 @@ outputs are whatever the computation gives and must be ignored (they never affec
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-@dataclass
-class LocalizerConfig:
-    visual_dim: int
-    audio_dim: int
-    d_model: int = 512
-    num_layers: int = 4
-    nhead: int = 8
-    dim_feedforward: int | None = None  # default 4 * d_model
-    dropout: float = 0.1  # residual, feed-forward, input and head dropout
-    # dropout on the attention weights. 0 (default) lets torch use its fused attention kernels: the
-    # [B, heads, T, T] random mask alone was 27% of a CPU training step, and a step runs 1.7x faster
-    # without it (benchmarks/results/train.md). Inference is unaffected either way.
-    attn_dropout: float = 0.0
-    cross_attn: bool = True
-    video_head: bool = True
-    # defaults = the seed's per-frame projection, so configs saved before these existed load unchanged;
-    # `vocalens train` defaults to conv_kernel=7, energy=True (docs/quality.md)
-    conv_kernel: int = 1  # frames seen by each projected frame (odd; 1 = per-frame Linear as in the seed)
-    energy: bool = False  # add each stream's per-frame (change) energy channels to its projection input
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+from vocalens.localizer.config import ModelConfig
 
 
 def sinusoidal_positions(length: int, dim: int, device=None, dtype=torch.float32) -> torch.Tensor:
@@ -88,8 +64,6 @@ class Projection(nn.Module):
 
     def __init__(self, in_dim: int, d_model: int, kernel: int, energy: bool = True):
         super().__init__()
-        if kernel < 1 or kernel % 2 == 0:
-            raise ValueError(f"conv_kernel must be an odd number >= 1, got {kernel}")
         self.energy = energy
         self.linear = nn.Linear(in_dim + (2 if energy else 0), d_model)
         self.conv = nn.Conv1d(d_model, d_model, kernel, padding=kernel // 2) if kernel > 1 else None
@@ -135,9 +109,11 @@ class CrossModalBlock(nn.Module):
 
 
 class Localizer(nn.Module):
-    def __init__(self, cfg: LocalizerConfig):
+    def __init__(self, cfg: ModelConfig):
         super().__init__()
-        self.cfg = cfg
+        if cfg.visual_dim is None or cfg.audio_dim is None:
+            raise ValueError("ModelConfig.visual_dim / audio_dim: the feature widths are needed to build the model")
+        self.cfg = cfg.validate()
         d = cfg.d_model
         self.v_proj = Projection(cfg.visual_dim, d, cfg.conv_kernel, cfg.energy)
         self.a_proj = Projection(cfg.audio_dim, d, cfg.conv_kernel, cfg.energy)

@@ -21,28 +21,28 @@ from vocalens.data.align import resample_to_frames
 from vocalens.localizer.data import apply_modality, window_starts
 from vocalens.data.store import VideoFeatures
 from vocalens.errors import UserError
-from vocalens.localizer.model import Localizer, LocalizerConfig
+from vocalens.localizer.config import CHECKPOINT_KIND, ModelConfig
+from vocalens.localizer.model import Localizer
 from vocalens.train import checkpoint as ckpt_io
-
-CHECKPOINT_KIND = "vocalens-localizer"
+from vocalens.train.dist import pick_device
 
 
 class Predictor:
     def __init__(self, model: Localizer, config: dict, device: str | torch.device = "cpu", source: str = "<model>",
                  window_batch: int = 16):
-        self.model = model.to(device).eval()
+        self.device = pick_device(device)
+        self.model = model.to(self.device).eval()
         self.config = config
-        self.device = torch.device(device)
         self.source = source
         self.window_batch = window_batch
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str | torch.device = "cpu") -> "Predictor":
+    def from_checkpoint(cls, path: str | Path, device: str | torch.device = "auto") -> "Predictor":
         ckpt = ckpt_io.load(path, map_location="cpu")
         cfg = ckpt.get("task") or {}
         if cfg.get("kind") != CHECKPOINT_KIND:
             raise UserError(f"{path}: not a VOCA-Lens localizer checkpoint (kind={cfg.get('kind')!r})")
-        model = Localizer(LocalizerConfig(**cfg["model_config"]))
+        model = Localizer(ModelConfig.from_dict(cfg["model_config"]))
         model.load_state_dict(ckpt["model"])
         config = dict(cfg)
         config.setdefault("threshold", 0.5)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import asdict, dataclass
+import dataclasses
 
 import numpy as np
 import torch
@@ -20,36 +20,10 @@ from vocalens.constants import FPS
 from vocalens.localizer.data import FeatureDataset, collate, stitch_windows
 from vocalens.data.labels import labels_to_periods
 from vocalens.errors import UserError
-from vocalens.localizer.predict import CHECKPOINT_KIND
-from vocalens.localizer.model import Localizer, LocalizerConfig
-from vocalens.localizer.losses import LossConfig, auto_pos_weight, localizer_loss
+from vocalens.localizer.config import CHECKPOINT_KIND, LocalizerConfig
+from vocalens.localizer.losses import auto_pos_weight, localizer_loss
+from vocalens.localizer.model import Localizer
 from vocalens.train.loop import Task
-
-
-@dataclass
-class LocalizerTaskConfig:
-    features_root: str
-    train_split: str = "train"
-    val_split: str | None = "dev"
-    max_frames: int = 512
-    d_model: int = 512
-    num_layers: int = 4
-    nhead: int = 8
-    dropout: float = 0.1
-    attn_dropout: float = 0.0  # on attention weights (0: fused attention kernels)
-    pos_weight: float = -1.0  # -1: neg/pos ratio of the training frames
-    use_focal: bool = False
-    focal_alpha: float = 0.25
-    focal_gamma: float = 2.0
-    video_loss_weight: float = 0.3
-    smooth_loss_weight: float = 0.1
-    similarity_loss_weight: float = 0.2
-    no_cross_attn: bool = False
-    no_video_head: bool = False
-    modality: str = "both"
-    conv_kernel: int = 7  # temporal kernel of the projections (1 = the seed's per-frame Linear)
-    sync_aug: float = 0.5  # chance a training window gets out-of-sync stretches labelled fake
-    energy: bool = True  # (change) energy channels in the projections
 
 
 def _safe(fn, *args) -> float:
@@ -121,30 +95,24 @@ class LocalizerTask(Task):
     best_metric = "frame_ap"
     best_mode = "max"
 
-    def __init__(self, cfg: LocalizerTaskConfig):
-        self.cfg = cfg
-        self.train_ds = FeatureDataset(cfg.features_root, cfg.train_split, cfg.max_frames, cfg.modality,
-                                       require_labels=True, sync_aug=cfg.sync_aug)
-        self.val_ds = (FeatureDataset(cfg.features_root, cfg.val_split, cfg.max_frames, cfg.modality)
-                       if cfg.val_split else None)
+    def __init__(self, cfg: LocalizerConfig):
+        self.cfg = cfg.validate()
+        d = cfg.data
+        self.train_ds = FeatureDataset(d.features_root, d.train_split, d.max_frames, d.modality,
+                                       require_labels=True, sync_aug=d.sync_aug)
+        self.val_ds = FeatureDataset(d.features_root, d.val_split, d.max_frames, d.modality) if d.val_split else None
         if self.val_ds is not None and (self.val_ds.visual_dim, self.val_ds.audio_dim) != (
                 self.train_ds.visual_dim, self.train_ds.audio_dim):
-            raise UserError(f"{self.val_ds.paths[0]}: {cfg.val_split} features are {self.val_ds.visual_dim}/"
-                            f"{self.val_ds.audio_dim}-d, {cfg.train_split} ones {self.train_ds.visual_dim}/"
+            raise UserError(f"{self.val_ds.paths[0]}: {d.val_split} features are {self.val_ds.visual_dim}/"
+                            f"{self.val_ds.audio_dim}-d, {d.train_split} ones {self.train_ds.visual_dim}/"
                             f"{self.train_ds.audio_dim}-d")
-        pos_weight = cfg.pos_weight
+        pos_weight = cfg.loss.pos_weight
         if pos_weight is None or pos_weight < 0:
             fake, real = self.train_ds.frame_label_counts()
             pos_weight = auto_pos_weight(fake, real)
-        self.loss_cfg = LossConfig(pos_weight=float(pos_weight), use_focal=cfg.use_focal, focal_alpha=cfg.focal_alpha,
-                                   focal_gamma=cfg.focal_gamma, video_loss_weight=cfg.video_loss_weight,
-                                   smooth_loss_weight=cfg.smooth_loss_weight,
-                                   similarity_loss_weight=cfg.similarity_loss_weight)
-        self.model_cfg = LocalizerConfig(visual_dim=self.train_ds.visual_dim, audio_dim=self.train_ds.audio_dim,
-                                         d_model=cfg.d_model, num_layers=cfg.num_layers, nhead=cfg.nhead,
-                                         dropout=cfg.dropout, attn_dropout=cfg.attn_dropout, cross_attn=not cfg.no_cross_attn,
-                                         video_head=not cfg.no_video_head, conv_kernel=cfg.conv_kernel,
-                                         energy=cfg.energy)
+        self.loss_cfg = dataclasses.replace(cfg.loss, pos_weight=float(pos_weight))  # -1 resolved
+        self.model_cfg = dataclasses.replace(cfg.model, visual_dim=self.train_ds.visual_dim,
+                                             audio_dim=self.train_ds.audio_dim)
         self.threshold = 0.5
 
     # --- the loop's task interface ---
@@ -201,9 +169,9 @@ class LocalizerTask(Task):
         thr = metrics.get("threshold", self.threshold) if metrics else self.threshold
         return {
             "kind": CHECKPOINT_KIND,
-            "model_config": self.model_cfg.to_dict(),
-            "loss_config": self.loss_cfg.to_dict(),
-            "task_config": asdict(self.cfg),
+            "config": self.cfg.to_dict(),  # exactly what the command line built
+            "model_config": self.model_cfg.to_dict(),  # the config with the feature widths filled in
+            "pos_weight": self.loss_cfg.pos_weight,  # --pos_weight -1 resolved on the training frames
             "threshold": float(thr if thr is not None and not math.isnan(thr) else 0.5),
             "threshold_rule": "maximises frame F1 on the validation split",
             "visual_dim": self.model_cfg.visual_dim,
@@ -213,6 +181,6 @@ class LocalizerTask(Task):
             "audio_alignment": "vocalens.data.align.resample_to_frames(audio, audio_rate, T, fps)",
             "visual_encoder": meta.get("visual_encoder"),
             "audio_encoder": meta.get("audio_encoder"),
-            "max_frames": self.cfg.max_frames,
-            "modality": self.cfg.modality,
+            "max_frames": self.cfg.data.max_frames,
+            "modality": self.cfg.data.modality,
         }

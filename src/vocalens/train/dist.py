@@ -12,6 +12,8 @@ from datetime import timedelta
 import torch
 import torch.distributed as dist
 
+from vocalens.errors import UserError
+
 
 def launched_by_torchrun() -> bool:
     return "RANK" in os.environ and "WORLD_SIZE" in os.environ
@@ -33,13 +35,21 @@ def is_main() -> bool:
     return rank() == 0
 
 
+DEVICE_HELP = "torch device: auto (cuda:LOCAL_RANK when CUDA is there, else cpu), cpu, cuda, cuda:N"
+
+
 def pick_device(requested: str | None = None) -> torch.device:
-    """'auto'/None -> cuda:LOCAL_RANK when CUDA is there, else cpu."""
+    """THE device rule of every command's --device: 'auto'/None -> cuda:LOCAL_RANK when CUDA is there, else cpu."""
     if requested in (None, "", "auto"):
         if torch.cuda.is_available():
             return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
         return torch.device("cpu")
-    dev = torch.device(requested)
+    try:
+        dev = torch.device(requested)
+    except RuntimeError:
+        raise UserError(f"--device: {requested!r} is not a torch device ({DEVICE_HELP})") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"--device {requested}: CUDA is not available on this machine (use auto or cpu)")
     if dev.type == "cuda" and dev.index is None:
         dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
     return dev

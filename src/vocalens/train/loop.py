@@ -54,34 +54,40 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from vocalens.config import flag
 from vocalens.errors import UserError
 from vocalens.train import checkpoint as ckpt_io
 from vocalens.train import dist
+from vocalens.train.dist import DEVICE_HELP
 from vocalens.train.sampler import GlobalBatchSampler, ShardBatchSampler
 from vocalens.train.schedule import build_scheduler
 
 
 @dataclass
 class FitConfig:
-    output_dir: str
-    epochs: int = 100
-    batch_size: int = 8  # per process; the global batch is batch_size * world_size
-    val_batch_size: int | None = None
-    lr: float = 1e-4
-    weight_decay: float = 0.01
-    warmup_epochs: float = 5.0
-    min_lr_ratio: float = 0.0
-    grad_clip: float = 1.0  # max gradient norm; 0 disables
-    seed: int = 42
-    num_workers: int = 2
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    amp: bool = True  # bf16 autocast, CUDA only
-    resume: str | None = None  # a checkpoint file, or a run folder (its last.pth)
-    best_metric: str | None = None  # default: task.best_metric
-    best_mode: str | None = None
-    save_every: int = 1  # checkpoint_epoch{N}.pth every N epochs (0: never)
-    stop_after_epoch: int | None = None  # end this run after that epoch (a clean, resumable stop)
-    progress: bool = True
+    """The training loop's settings, shared by both systems (flags: vocalens.config.add_flags). A system
+    whose tuned defaults differ (AVFF) passes its own FitConfig as the flags' defaults."""
+
+    output_dir: str = flag(help="run folder: best.pth, last.pth, checkpoint_epoch{N}.pth, metrics.jsonl, TensorBoard")
+    epochs: int = flag(100, "epochs to train (a resumed run continues to this epoch)")
+    batch_size: int = flag(8, "items per process and step; the global batch is batch_size * world_size")
+    val_batch_size: int | None = None  # default: batch_size
+    lr: float = flag(1e-4, "peak learning rate (AdamW)")
+    weight_decay: float = flag(0.01, "AdamW weight decay of matrices (biases and norms: none)")
+    warmup_epochs: float = flag(5.0, "linear warmup, then cosine decay to 0")
+    min_lr_ratio: float = 0.0  # the cosine ends at this fraction of lr
+    grad_clip: float = flag(1.0, "max gradient norm (0: off)")
+    seed: int = flag(42, "random seed (a resumed run keeps its own)")
+    num_workers: int = flag(2, "data loading processes per training process")
+    device: str = flag("auto", DEVICE_HELP)
+    amp: bool = flag(True, "no bf16 autocast on CUDA", name="--no_amp")
+    resume: str | None = flag(None, "checkpoint (or run folder -> last.pth) to continue from exactly")
+    best_metric: str | None = flag(None, "validation metric that picks best.pth (default: the task's, e.g. frame_ap)")
+    best_mode: str | None = None  # 'max' | 'min'; default: the task's
+    save_every: int = flag(1, "write checkpoint_epoch{N}.pth every N epochs (0: never)")
+    stop_after_epoch: int | None = flag(None, "end this run cleanly after that epoch (for time-sliced jobs; --resume "
+                                              "continues)", type=int)
+    progress: bool = flag(True, "no progress bar", name="--no_progress")
     log_every: int = 10  # TensorBoard scalars every N steps
     tensorboard: bool = True
 

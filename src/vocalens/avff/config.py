@@ -168,3 +168,16 @@ def get_preset(name: str, **overrides) -> AVFFConfig:
         raise UserError(f"unknown avff preset {name!r} (choose from {', '.join(PRESETS)})")
     overrides = {k: v for k, v in overrides.items() if v is not None}
     return replace(PRESETS[name], **overrides).validate()
+
+
+# The training loop's defaults for the two stages (the loop's flags are FitConfig's; only these values differ
+# from the localizer's). Tuned on the synthetic sets (docs/avff.md): a ViT trained from a small start wants
+# more weight decay and a short warmup; stage 2 starts from stage 1's encoders and needs few epochs.
+def pretrain_fit(**kw):
+    from vocalens.train.loop import FitConfig
+
+    return FitConfig(**{"output_dir": "", "epochs": 20, "lr": 3e-4, "weight_decay": 0.05, "warmup_epochs": 1.0, **kw})
+
+
+def classify_fit(**kw):
+    return pretrain_fit(**{"epochs": 10, "lr": 1e-3, **kw})

@@ -1,0 +1,131 @@
+"""The localizer's settings, once: model, loss, data and training loop, each field with its default and
+its reason, the flags of ``vocalens train`` generated from them (vocalens.config), checked in
+:meth:`LocalizerConfig.validate`. A checkpoint stores exactly the config the command line built
+(``ckpt["task"]["config"]``), and :meth:`LocalizerConfig.from_dict` reads it back.
+
+The seed's flag spellings and defaults are kept: ``--no_cross_attn``, ``--video_loss_weight 0.3``,
+``--pos_weight -1``, ``--batch_size 8 --epochs 100 --lr 1e-4``, ...
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from vocalens.config import flag, from_dict, to_dict
+from vocalens.errors import UserError
+from vocalens.train.loop import FitConfig
+
+CHECKPOINT_KIND = "vocalens-localizer"  # ckpt["task"]["kind"] of every localizer checkpoint
+MODALITIES = ("both", "visual", "audio")  # --modality ablation: the other stream is zeroed
+
+
+@dataclass
+class ModelConfig:
+    visual_dim: int | None = None  # from the feature store (the encoders' widths)
+    audio_dim: int | None = None
+    d_model: int = flag(512, "Transformer width")
+    num_layers: int = flag(4, "temporal Transformer layers")
+    nhead: int = flag(8, "attention heads (d_model must be divisible by it)")
+    dim_feedforward: int | None = None  # default 4 * d_model
+    dropout: float = flag(0.1, "residual, feed-forward, input and head dropout")
+    # dropout on the attention weights. 0 lets torch use its fused attention kernels: the [B, heads, T, T]
+    # random mask alone was 27% of a CPU training step, 1.7x faster without (benchmarks/results/train.md)
+    attn_dropout: float = flag(0.0, "dropout on attention weights (0: fused attention, 1.7x faster on CPU)")
+    cross_attn: bool = flag(True, "fuse by mean instead of cross-modal attention", name="--no_cross_attn")
+    video_head: bool = flag(True, "video score = max frame logit", name="--no_video_head")
+    conv_kernel: int = flag(7, "frames each projection's temporal convolution sees (odd; 1 = per-frame Linear "
+                               "as in the seed)")  # 7: docs/quality.md
+    energy: bool = flag(True, "no per-frame (change) energy channels in the projections (the seed's inputs only)",
+                        name="--no_energy")
+
+    # what a checkpoint written before a field existed was trained with (the seed's per-frame projection)
+    LEGACY = {"conv_kernel": 1, "energy": False}
+
+    def validate(self) -> "ModelConfig":
+        if self.d_model % self.nhead:
+            raise UserError(f"--d_model {self.d_model} must be divisible by --nhead {self.nhead}")
+        for name in ("dropout", "attn_dropout"):
+            if not 0 <= getattr(self, name) < 1:
+                raise UserError(f"--{name}: a probability in [0, 1), got {getattr(self, name)}")
+        if self.conv_kernel < 1 or self.conv_kernel % 2 == 0:
+            raise UserError(f"--conv_kernel: an odd number >= 1, got {self.conv_kernel}")
+        return self
+
+    def to_dict(self) -> dict:
+        return to_dict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        return from_dict(cls, d, cls.LEGACY)
+
+
+@dataclass
+class LossConfig:
+    """L = L_frame + a*L_video + b*L_smooth + g*L_similarity (vocalens.localizer.losses)."""
+
+    pos_weight: float = flag(-1.0, "BCE weight of fake frames (-1: real/fake frame ratio of the training split)")
+    use_focal: bool = flag(False, "focal loss instead of BCE for frames")
+    focal_alpha: float = flag(0.25, "focal loss weight of fake frames (1 - alpha for real ones)")
+    focal_gamma: float = flag(2.0, "focal loss focusing exponent")
+    video_loss_weight: float = flag(0.3, "weight a of the video-level BCE")
+    smooth_loss_weight: float = flag(0.1, "weight b of the temporal smoothness term")
+    similarity_loss_weight: float = flag(0.2, "weight g of the similarity supervision (real -> 1, fake -> 0)")
+
+
+    def to_dict(self) -> dict:
+        return to_dict(self)
+
+
+@dataclass
+class DataConfig:
+    features_root: str = flag(help="feature store root (with {split}/{video_id}/ folders)")
+    splits: tuple = flag(("train", "dev"), "training split, then the validation split (default: train dev)",
+                         nargs="+", metavar="SPLIT")
+    max_frames: int = flag(512, "longer videos are split into windows of this many frames")
+    modality: str = flag("both", "ablation: zero out the other stream", choices=MODALITIES)
+    # out-of-sync negatives: stretches of one stream taken from elsewhere in the same video, labelled fake
+    sync_aug: float = flag(0.5, "chance a training window gets out-of-sync stretches labelled fake (0: off)")
+
+
+    @property
+    def train_split(self) -> str:
+        return self.splits[0]
+
+    @property
+    def val_split(self) -> str | None:
+        return self.splits[1] if len(self.splits) > 1 else None
+
+
+def localizer_fit(**kw) -> FitConfig:
+    """The training loop's defaults for the localizer: FitConfig's own, which are the seed's."""
+    return FitConfig(output_dir=kw.pop("output_dir", "./checkpoints/localization"), **kw)
+
+
+@dataclass
+class LocalizerConfig:
+    """Everything ``vocalens train`` decides. ``LocalizerConfig(data=DataConfig(features_root="feats"))``
+    is a complete default run."""
+
+    data: DataConfig
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    fit: FitConfig = field(default_factory=localizer_fit)
+
+    def validate(self) -> "LocalizerConfig":
+        if len(self.data.splits) not in (1, 2):
+            raise UserError(f"--splits: give a training split and optionally a validation split, got {list(self.data.splits)}")
+        if not 0 <= self.data.sync_aug <= 1:
+            raise UserError(f"--sync_aug: a probability in [0, 1], got {self.data.sync_aug}")
+        if self.data.modality not in MODALITIES:
+            raise UserError(f"--modality: {self.data.modality!r} is not one of {', '.join(MODALITIES)}")
+        self.model.validate()
+        return self
+
+    def to_dict(self) -> dict:
+        return to_dict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "LocalizerConfig":
+        d = dict(d)
+        return cls(data=from_dict(DataConfig, d.get("data")), model=ModelConfig.from_dict(d.get("model") or {}),
+                   loss=from_dict(LossConfig, d.get("loss")), fit=from_dict(FitConfig, d.get("fit")))

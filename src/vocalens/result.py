@@ -1,0 +1,117 @@
+"""What a detector says about one video, for both systems: :class:`VideoResult`.
+
+``VideoResult.to_json()`` is one entry of ``detections.json`` (the schema `vocalens detect` has always
+written; the seed's inference fields -- video_id, num_frames, video_prob, video_pred, threshold,
+num_fake_frames_pred, fake_ratio_pred, segments, segments_sec, video_max_prob, fps, file, frame_probs,
+similarity -- unchanged). The localizer fills ``frame_probs`` from its per-frame head; AVFF scores
+aligned clips and paints each clip's score onto its frames, so segments and plots work alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from vocalens.eval.segments import format_timestamp, probs_to_segments, segments_to_seconds
+
+
+@dataclass
+class VideoResult:
+    video_id: str
+    source: str  # the file as given
+    system: str  # 'localizer' | 'avff'
+    video_prob: float  # THE video score (localizer: video head; AVFF: pooled clip scores)
+    threshold: float
+    frame_probs: np.ndarray  # [T] fake probability per frame on the fps grid
+    fps: float
+    similarity: np.ndarray | None = None  # [T] audio-visual cosine (localizer)
+    duration: float | None = None  # seconds (default T / fps)
+    source_fps: float | None = None
+    face: str | None = None  # the face mode used: none | auto | a detector
+    faces_found: float | None = None  # fraction of frames with a detected face (None: not detected)
+    manipulation: str = "unknown"
+    warnings: list[str] = field(default_factory=list)
+    min_length: int = 1  # segment rule (vocalens.eval.segments.probs_to_segments)
+    merge_gap: int = 0
+    plot: str | None = None  # the PNG, once drawn
+    extra: dict[str, Any] = field(default_factory=dict)  # system-specific fields (AVFF: clips, pool, ...)
+
+    def __post_init__(self):
+        self.frame_probs = np.asarray(self.frame_probs, dtype=np.float32).reshape(-1)
+        if self.similarity is not None:
+            self.similarity = np.asarray(self.similarity, dtype=np.float32).reshape(-1)
+        if self.duration is None:
+            self.duration = len(self.frame_probs) / self.fps
+
+    @property
+    def num_frames(self) -> int:
+        return int(len(self.frame_probs))
+
+    @property
+    def is_fake(self) -> bool:
+        return self.video_prob >= self.threshold
+
+    @property
+    def verdict(self) -> str:
+        return "FAKE" if self.is_fake else "REAL"
+
+    @property
+    def segments(self) -> list[list]:
+        """Fake segments in frames ``[start, end_exclusive, score]`` (the seed's format)."""
+        segs = probs_to_segments(self.frame_probs, self.threshold, self.min_length, self.merge_gap)
+        return [[int(s), int(e), float(sc)] for s, e, sc in segs]
+
+    @property
+    def segments_sec(self) -> list[list[float]]:
+        return segments_to_seconds(self.segments, self.fps)
+
+    def to_json(self) -> dict:
+        """One ``detections.json`` entry (numpy curves stay arrays; vocalens.fileio.write_json makes lists)."""
+        p = self.frame_probs
+        segs, secs = self.segments, self.segments_sec
+        out = {
+            "video_id": self.video_id,
+            "file": self.extra.get("file", self.video_id),
+            "num_frames": self.num_frames,
+            "fps": float(self.fps),
+            "video_prob": float(self.video_prob),
+            "video_max_prob": float(p.max()) if len(p) else 0.0,
+            "video_pred": int(self.is_fake),
+            "threshold": float(self.threshold),
+            "num_fake_frames_pred": int((p >= self.threshold).sum()),
+            "fake_ratio_pred": float((p >= self.threshold).mean()) if len(p) else 0.0,
+            "segments": segs,
+            "segments_sec": secs,
+            "frame_probs": p,
+            "similarity": self.similarity,
+            "manipulation": self.manipulation,
+            "source": self.source,
+            "verdict": self.verdict,
+            "duration": float(self.duration),
+            "source_fps": self.source_fps,
+            "face": self.face,
+            "faces_found": self.faces_found,
+            "segments_text": [f"{format_timestamp(s)}-{format_timestamp(e)}" for s, e, _ in secs],
+            "warnings": list(self.warnings),
+            "system": self.system,
+        }
+        out.update({k: v for k, v in self.extra.items() if k != "file"})
+        if self.plot is not None:
+            out["plot"] = self.plot
+        return out
+
+    def verdict_line(self) -> str:
+        """'clip.mp4: FAKE (p=0.873) fake segments: 00:01.240-00:02.040 (0.91)' -- one line per video."""
+        head = f"{self.source}: {self.verdict} (p={self.video_prob:.3f})"
+        segs = ", ".join(f"{format_timestamp(s)}-{format_timestamp(e)} ({sc:.2f})" for s, e, sc in self.segments_sec)
+        if not segs:
+            head += " no fake segment"
+        elif self.is_fake:
+            head += f" fake segments: {segs}"
+        else:  # the video score says real, some frames still cross the threshold: say so, not "fake segments"
+            head += f"; frames above threshold at {segs}"
+        if self.warnings:
+            head += "  [" + "; ".join(self.warnings) + "]"
+        return head
