@@ -309,7 +309,7 @@ def test_csv_items_and_errors(tmp_path):
 
 
 def test_metrics_by_manipulation_hand_computed():
-    from vocalens.avff.infer import metrics_by_manipulation, pool_scores
+    from vocalens.avff.predict import metrics_by_manipulation, pool_scores
 
     labels = [0, 0, 1, 1, 1]
     scores = [0.1, 0.6, 0.7, 0.2, 0.9]

@@ -95,15 +95,21 @@ def test_pretrain_train_evaluate_detect(tiny_dataset, tmp_path):
     video = tiny_dataset / "test" / "0008.mp4"
     det = tmp_path / "det"
     assert _cli("avff", "detect", video, "--checkpoint", cls, "--output_dir", det, "--faces", "center") == 0
-    r = json.loads((det / "0008.avff.json").read_text())
-    assert (det / "0008.avff.png").read_bytes()[:4] == b"\x89PNG"
+    (r,) = json.loads((det / "detections.json").read_text())  # `vocalens detect`'s schema, AVFF's clips added
+    assert (det / "0008.png").read_bytes()[:4] == b"\x89PNG"
+    assert r["system"] == "avff" and r["num_frames"] == 30 and len(r["frame_probs"]) == 30
     # 30 frames, 8-frame clips: starts 0, 8, 16 and a last one ending at frame 30
     assert [round(c["start"] * 25) for c in r["clips"]] == [0, 8, 16, 22]
-    assert r["video_score"] == pytest.approx(max(c["score"] for c in r["clips"]))
-    assert r["verdict"] == ("FAKE" if r["video_score"] >= r["threshold"] else "REAL")
+    assert r["video_prob"] == pytest.approx(max(c["score"] for c in r["clips"]))
+    assert r["frame_probs"][0] == pytest.approx(r["clips"][0]["score"], abs=1e-6)  # clip scores painted on frames
+    assert r["verdict"] == ("FAKE" if r["video_prob"] >= r["threshold"] else "REAL")
     # the same video scored by evaluate gets the same score
     ev = {v["video_id"]: v for v in res["videos"]}["0008"]
-    assert ev["score"] == pytest.approx(r["video_score"], abs=1e-5)
+    assert ev["score"] == pytest.approx(r["video_prob"], abs=1e-5)
+    # `vocalens detect` serves the AVFF checkpoint too (vocalens.load picks the system)
+    det2 = tmp_path / "det2"
+    assert _cli("detect", video, "--checkpoint", cls, "--output_dir", det2, "--face", "none") == 0
+    assert json.loads((det2 / "detections.json").read_text())[0]["video_prob"] == pytest.approx(r["video_prob"])
 
 
 def test_avff_encoders_in_registry(tmp_path):

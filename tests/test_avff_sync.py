@@ -196,7 +196,7 @@ def test_temporal_delta_with_a_three_channel_vit_folder_is_a_user_error(tmp_path
 def test_frame_embeddings_cut_the_lower_face_from_extract_face_crops():
     """The extract registry hands whole face crops of any size; a crop='mouth' model embeds the same
     region it was trained on (so a face whose upper half changes gives the same embedding)."""
-    from vocalens.avff.infer import frame_embeddings
+    from vocalens.avff.predict import frame_embeddings
 
     torch.manual_seed(0)
     cfg = get_preset("tiny", crop="mouth", temporal_delta=True, visual_pool="mean")

@@ -147,13 +147,16 @@ def test_detect_schema_fps_and_bad_files(checkpoint, tmp_path, capsys):
 
 
 def test_detect_library_on_real_clip(checkpoint, real_clips):
-    from vocalens.localizer.predict import Predictor
-    from vocalens.localizer.detect import detect, verdict_line
+    import vocalens
 
-    pred = Predictor.from_checkpoint(checkpoint)
-    r = detect(real_clips / "LipNet__bbaf2n.mpg", pred, face="none")
-    assert r["num_frames"] == 75 and r["duration"] == pytest.approx(3.0)
-    assert verdict_line(r).startswith(str(real_clips / "LipNet__bbaf2n.mpg") + ": ")
+    det = vocalens.load(checkpoint)
+    assert det.system == "localizer"
+    r = det.detect(real_clips / "LipNet__bbaf2n.mpg", face="none")
+    assert isinstance(r, vocalens.VideoResult)
+    assert r.num_frames == 75 and r.duration == pytest.approx(3.0)
+    assert r.verdict_line().startswith(str(real_clips / "LipNet__bbaf2n.mpg") + ": ")
+    j = r.to_json()
+    assert j["num_frames"] == 75 and j["verdict"] == r.verdict and len(j["frame_probs"]) == 75
 
 
 def test_detect_checkpoint_without_encoders_is_user_error(tmp_path):
@@ -165,16 +168,15 @@ def test_detect_checkpoint_without_encoders_is_user_error(tmp_path):
 
 
 def test_detect_no_face_is_one_line_error(checkpoint, tmp_path):
+    import vocalens
     from vocalens.errors import UserError
-    from vocalens.localizer.predict import Predictor
     from vocalens.media.video import write_video
-    from vocalens.localizer.detect import detect
 
     t = np.arange(32000) / 16000
     path = write_video(tmp_path / "gray.mp4", np.full((50, 96, 128, 3), 128, np.uint8), 25.0,
                        (0.1 * np.sin(2 * np.pi * 200 * t)).astype(np.float32))
     with pytest.raises(UserError) as e:
-        detect(path, Predictor.from_checkpoint(checkpoint), face="auto")
+        vocalens.load(checkpoint).detect(path, face="auto")
     assert str(e.value).startswith(f"{path}: no face found") and "\n" not in str(e.value)
 
 
@@ -191,3 +193,29 @@ def test_write_json_streams_videos_and_is_standard(tmp_path):
                     "videos": [{"video_id": "a", "frame_probs": [0.123457, 1.0], "frame_labels": [0, 1]},
                                {"video_id": "b", "iou": None}]}
     assert json.loads(write_json(tmp_path / "l.json", [{"x": np.int64(3)}], indent=1).read_text()) == [{"x": 3}]
+
+
+def test_load_without_checkpoint_needs_the_shipped_model(monkeypatch, tmp_path):
+    import vocalens
+    import vocalens.localizer as loc
+    from vocalens.errors import UserError
+
+    monkeypatch.setattr(loc, "DEFAULT_CHECKPOINT", tmp_path / "default_localizer.pth")
+    assert loc.default_checkpoint() is None
+    with pytest.raises(UserError, match="ships no default model"):
+        vocalens.load()
+    assert main(["detect", str(tmp_path / "x.mp4")]) == 2  # the same one-line error from the CLI
+
+
+def test_load_picks_the_system_and_rejects_other_checkpoints(checkpoint, tmp_path):
+    import torch
+
+    import vocalens
+    from vocalens.errors import UserError
+
+    det = vocalens.load(checkpoint.parent)  # a run folder -> best.pth
+    assert det.system == "localizer" and det.threshold == 0.5
+    other = tmp_path / "other.pth"
+    torch.save({"model": {}, "task": {"kind": "something-else"}}, other)
+    with pytest.raises(UserError, match="neither a localizer nor an AVFF checkpoint"):
+        vocalens.load(other)

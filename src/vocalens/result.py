@@ -115,3 +115,24 @@ class VideoResult:
         if self.warnings:
             head += "  [" + "; ".join(self.warnings) + "]"
         return head
+
+
+class Detector:
+    """A loaded model that answers for raw videos: what :func:`vocalens.load` returns.
+
+    ``detect(path, **opts) -> VideoResult`` for one file (UserError naming it when it cannot be
+    answered: undecodable, no audio track, no face); ``evaluate(...) -> dict`` the system's report
+    (localizer: a feature split; AVFF: a labelled dataset). ``system``, ``checkpoint``, ``threshold``
+    and ``config`` (what the checkpoint records) describe it.
+    """
+
+    system: str = ""
+    checkpoint: str = ""
+    threshold: float = 0.5
+    config: dict
+
+    def detect(self, path, **opts) -> VideoResult:
+        raise NotImplementedError
+
+    def evaluate(self, *args, **kwargs) -> dict:
+        raise NotImplementedError

@@ -23,7 +23,8 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from vocalens.constants import FPS
-from vocalens.avff.preprocess import crop_source_size, face_crops, make_clips, normalize_faces, region_crops
+from vocalens.avff.preprocess import crop_source_size, make_clips, normalize_faces, region_crops
+from vocalens.media.crops import DETECT_MAX_SIDE, face_crops, face_mode
 from vocalens.avff.config import AVFFConfig
 from vocalens.data.labels import frame_labels
 from vocalens.errors import MediaError, UserError
@@ -107,8 +108,9 @@ def decode(path: str | Path, image_size: int, faces: str = "auto", fps: float = 
     face crop large enough that the region comes out at ``image_size`` px (no cache)."""
     from vocalens.media.video import load_video
 
-    media = load_video(path, fps=fps, max_side=640)
-    crops, found = face_crops(media.frames, crop_source_size(image_size, crop), faces)
+    media = load_video(path, fps=fps, max_side=DETECT_MAX_SIDE)
+    c = face_crops(media.frames, crop_source_size(image_size, crop), faces)
+    crops, found = c.frames, (c.found_ratio if c.found is not None else 0.0)
     if crop != "face":
         crops = region_crops(crops, crop, image_size)
     return Prepared(crops, media.audio.astype(np.float32), fps, found)
@@ -122,7 +124,7 @@ def prepare(path: str | Path, image_size: int, cache_dir: str | Path | None, fac
         raise MediaError(f"{path}: file not found")
     if cache_dir is None:
         return decode(path, image_size, faces, fps, crop)
-    entry = Path(cache_dir) / _cache_key(path, image_size, faces, crop)
+    entry = Path(cache_dir) / _cache_key(path, image_size, face_mode(faces), crop)
     if not (entry / "meta.json").is_file():
         p = decode(path, image_size, faces, fps, crop)
         entry.parent.mkdir(parents=True, exist_ok=True)

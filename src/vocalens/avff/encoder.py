@@ -22,7 +22,7 @@ from vocalens.errors import UserError
 def _load(weights, device, flag: str):
     if not weights:
         raise UserError(f"{flag}: the avff encoder needs a checkpoint from `vocalens avff pretrain` (or train)")
-    from vocalens.avff.infer import load_model
+    from vocalens.avff.predict import load_model
 
     model, cfg, task = load_model(Path(weights).expanduser(), device)
     return model, cfg, task
@@ -49,7 +49,7 @@ class AVFFVisualEncoder(_AVFFBase):
         super().__init__(weights, device, batch_size, "--visual_weights", **recorded)
 
     def encode(self, faces: np.ndarray) -> np.ndarray:
-        from vocalens.avff.infer import frame_embeddings
+        from vocalens.avff.predict import frame_embeddings
 
         faces = np.asarray(faces)
         if faces.ndim != 4 or faces.shape[-1] != 3:
@@ -67,6 +67,6 @@ class AVFFAudioEncoder(_AVFFBase):
         return {**super().config(), "rate": self.rate}
 
     def encode(self, wave: np.ndarray) -> np.ndarray:
-        from vocalens.avff.infer import audio_embeddings
+        from vocalens.avff.predict import audio_embeddings
 
         return audio_embeddings(self.model, wave, self.batch_size, self.device)

@@ -33,38 +33,6 @@ def normalize_faces(faces, size: int | None = None) -> torch.Tensor:
     return x.reshape(*lead, 3, x.shape[-2], x.shape[-1])
 
 
-def center_crops(frames: np.ndarray, size: int) -> np.ndarray:
-    """Square centre crop of every frame resized to ``size`` (fallback when no face detector is used)."""
-    t, h, w = frames.shape[:3]
-    s = min(h, w)
-    y0, x0 = (h - s) // 2, (w - s) // 2
-    x = torch.from_numpy(np.ascontiguousarray(frames[:, y0:y0 + s, x0:x0 + s])).permute(0, 3, 1, 2).float()
-    if s != size:
-        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
-    return x.round().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
-
-
-def face_crops(frames: np.ndarray, size: int, method: str = "auto") -> tuple[np.ndarray, float]:
-    """Face crops ``[T, size, size, 3]`` uint8 and the fraction of frames with a detected face.
-
-    ``method``: 'detect' (vocalens.media.faces, error when unavailable), 'center' (square centre crop,
-    for face-centred footage), 'auto' (detect when the face module is installed, else centre).
-    """
-    if method in ("auto", "detect"):
-        try:
-            from vocalens.media import faces as face_mod  # provided by the forge/extract work
-        except ImportError:
-            if method == "detect":
-                raise
-        else:
-            track = face_mod.detect_faces(frames)
-            crops = np.asarray(face_mod.crop_faces(frames, track, size=size), dtype=np.uint8)
-            found = getattr(track, "found", None)
-            frac = float(np.mean(found)) if found is not None else 1.0
-            return crops, frac
-    return center_crops(frames, size), 0.0
-
-
 # The lower face (mouth, lips, jaw) inside a face crop framed like `vocalens.media.faces.crop_faces`
 # (margin 0.25): (top, left, side) as fractions of the crop. It holds the faces module's mouth box
 # (rows 0.59-0.81, cols 0.33-0.67) with slack for head motion and an open jaw. The synthetic fakes'

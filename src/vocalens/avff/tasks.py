@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from vocalens.avff.data import ClipDataset, VideoItem, prepare_all
-from vocalens.avff.infer import read_checkpoint
+from vocalens.avff.predict import read_checkpoint
 from vocalens.eval.metrics import binary_metrics
 from vocalens.avff.losses import classification_loss, complementary_masks
 from vocalens.avff.model import backbone_configs, build_model, model_summary, pool_slices

@@ -16,11 +16,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import sys
 from pathlib import Path
 
 from vocalens.avff.config import classify_fit, pretrain_fit
 from vocalens.errors import UserError
+from vocalens.commands.shared import add_device, add_face, add_legacy_faces
+from vocalens.media.crops import face_mode
 
 DEFAULT_CACHE = os.environ.get("VOCALENS_CACHE", str(Path.home() / ".cache" / "vocalens" / "avff"))
 
@@ -67,8 +68,7 @@ def _data_args(p: argparse.ArgumentParser, train: bool = True) -> None:
     else:
         g.add_argument("--split", default="test")
     g.add_argument("--cache_dir", default=DEFAULT_CACHE, help="decoded face crops + audio ('' for none)")
-    g.add_argument("--faces", default="auto", choices=["auto", "detect", "center"],
-                   help="face crops: detector (auto when installed) or centre crop")
+    _face_args(g)
     g.add_argument("--limit", type=int, help="use only the first N videos (quick runs)")
 
 
@@ -114,37 +114,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", required=True)
     _data_args(p, train=False)
     p.add_argument("--output", help="results JSON (default: CHECKPOINT_DIR/avff_eval_SPLIT.json)")
-    _infer_args(p)
-
-    p = sub.add_parser("detect", help="videos -> per-clip scores, video score, verdict, JSON + plot")
-    p.add_argument("videos", nargs="+")
-    p.add_argument("--checkpoint", required=True)
-    p.add_argument("--output_dir", default="avff_detect")
-    p.add_argument("--faces", default="auto", choices=["auto", "detect", "center"])
-    p.add_argument("--no_plot", action="store_true")
-    _infer_args(p)
-
-
-def _infer_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threshold", type=float, help="fake when video score >= threshold (default: checkpoint's)")
     p.add_argument("--pool", default="max", choices=["max", "mean", "top3"], help="clip scores -> video score")
     p.add_argument("--hop", type=int, help="frames between clip starts (default: clip span, no overlap)")
     p.add_argument("--batch_size", type=int, default=8)
-    p.add_argument("--device", default="auto")
+    add_device(p)
+
+    p = sub.add_parser("detect", help="alias of `vocalens detect` with an AVFF checkpoint (PNGs unless --no_plot)")
+    from vocalens.commands import detect
+
+    detect.add_arguments(p, output_dir="avff_detect", checkpoint_required=True)
+    add_legacy_faces(p)
+    p.add_argument("--no_plot", action="store_true", help="no PNG per video")
+
+
+def _face_args(g) -> None:
+    add_face(g, "auto")
+    add_legacy_faces(g)
 
 
 def _say(msg: str) -> None:
     """Print once per job, not once per torchrun process."""
     if os.environ.get("RANK", "0") == "0":
         print(msg, flush=True)
-
-
-def _device(name: str) -> str:
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return name
 
 
 def _config(args):
@@ -186,7 +178,7 @@ def _fit(args, task):
 def _spec(args, train_items, val_items):
     from vocalens.avff.tasks import DataSpec
 
-    return DataSpec(train=train_items, val=val_items, cache_dir=args.cache_dir or None, faces=args.faces,
+    return DataSpec(train=train_items, val=val_items, cache_dir=args.cache_dir or None, faces=face_mode(args.face),
                     clips_per_video=args.clips_per_video, val_clips_per_video=args.val_clips_per_video,
                     hard_negatives=not getattr(args, "no_hard_negatives", True),
                     shift_fake_prob=getattr(args, "shift_fakes", 0.0) or 0.0, min_shift=args.min_shift,
@@ -210,7 +202,7 @@ def run_pretrain(args) -> int:
 def _stage_two_config(args):
     """The stage-1 checkpoint's config (its encoders are loaded) with the stage-2 head flags given;
     the preset's when there is no stage 1."""
-    from vocalens.avff.infer import read_checkpoint
+    from vocalens.avff.predict import read_checkpoint
     from vocalens.avff.config import AVFFConfig
 
     if not args.pretrained:
@@ -251,96 +243,32 @@ def _write_json(path: Path, obj) -> None:
 
 
 def run_evaluate(args) -> int:
-    from tqdm import tqdm
+    from vocalens.api import load
+    from vocalens.avff.evaluate import format_table
 
-    from vocalens.avff.data import prepare
-    from vocalens.avff.infer import load_model, metrics_by_manipulation, score_video
-    from vocalens.errors import MediaError
-
-    device = _device(args.device)
-    model, cfg, task = load_model(args.checkpoint, device)
-    threshold = args.threshold if args.threshold is not None else float(task.get("threshold", 0.5))
-    items = [it for it in _items(args, [args.split], "test") if it.label >= 0]
-    if not items:
-        raise UserError(f"{args.csv or args.data_root}: no labelled videos in split {args.split!r}")
-    results, skipped = [], []
-    for it in tqdm(items, desc="avff evaluate", unit="video"):
-        try:
-            p = prepare(it.path, cfg.image_size, args.cache_dir or None, args.faces, cfg.fps, cfg.crop)
-        except MediaError as e:
-            skipped.append(str(e))
-            tqdm.write(f"skipped: {e}")
-            continue
-        r = score_video(model, p, args.batch_size, device, args.hop, args.pool, amp=device.startswith("cuda"))
-        results.append({"video_id": it.video_id, "path": str(it.path), "label": it.label,
-                        "manipulation": it.manipulation, "score": r["video_score"],
-                        "clip_scores": [c["score"] for c in r["clips"]]})
-    if not results:
-        raise UserError("avff evaluate: no video could be decoded")
-    metrics = metrics_by_manipulation([r["label"] for r in results], [r["score"] for r in results],
-                                      [r["manipulation"] for r in results], threshold)
+    det = load(args.checkpoint, device=args.device)
+    if det.system != "avff":
+        raise UserError(f"{args.checkpoint}: not an AVFF checkpoint (use `vocalens evaluate` for the localizer)")
+    source = args.csv or args.data_root
+    if not source:
+        raise UserError("avff evaluate: give --data_root or --csv")
+    res = det.evaluate(source, args.split, metadata=args.metadata, threshold=args.threshold, pool=args.pool,
+                       hop=args.hop, batch_size=args.batch_size, face=face_mode(args.face),
+                       cache_dir=args.cache_dir or None, limit=args.limit)
+    res["checkpoint"] = str(args.checkpoint)
     ck = Path(args.checkpoint)
     out = Path(args.output) if args.output else (ck.parent if ck.is_file() else ck) / f"avff_eval_{args.split}.json"
-    _write_json(out, {"checkpoint": str(args.checkpoint), "threshold": threshold, "pool": args.pool,
-                      "metrics": metrics, "skipped": skipped, "videos": results})
-    print(f"| subset | videos | fakes | AUC | AP | accuracy | F1 |\n|---|---|---|---|---|---|---|")
-    for k, m in metrics.items():
-        print(f"| {k} | {m['n']} | {m['n_fake']} | {m['auc']:.4f} | {m['ap']:.4f} | {m['accuracy']:.4f} | {m['f1']:.4f} |")
-    print(f"results: {out}" + (f" ({len(skipped)} videos skipped)" if skipped else ""))
+    _write_json(out, res)
+    print(format_table(res["metrics"]))
+    print(f"results: {out}" + (f" ({len(res['skipped'])} videos skipped)" if res["skipped"] else ""))
     return 0
-
-
-def plot_scores(result: dict, threshold: float, path: Path) -> None:
-    """Clip scores over time as steps, the threshold, and the verdict in the title."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(10, 3))
-    for c in result["clips"]:
-        ax.hlines(c["score"], c["start"], c["end"], colors="tab:red" if c["score"] >= threshold else "tab:blue", lw=3)
-    ax.axhline(threshold, color="grey", ls="--", lw=1, label=f"threshold {threshold:.2f}")
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_xlim(0, max(result["duration"], 1e-3))
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("fake probability")
-    ax.set_title(f"{Path(result['video']).name}: {result['verdict']} (video score {result['video_score']:.3f})")
-    ax.legend(loc="upper right")
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
 
 
 def run_detect(args) -> int:
-    from vocalens.avff.data import prepare
-    from vocalens.avff.infer import load_model, score_video
-    from vocalens.errors import MediaError
+    from vocalens.commands import detect
 
-    device = _device(args.device)
-    model, cfg, task = load_model(args.checkpoint, device)
-    threshold = args.threshold if args.threshold is not None else float(task.get("threshold", 0.5))
-    out_dir = Path(args.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    failed = 0
-    for video in args.videos:
-        try:
-            p = prepare(video, cfg.image_size, None, args.faces, cfg.fps, cfg.crop)
-        except MediaError as e:
-            print(f"skipped: {e}", file=sys.stderr)
-            failed += 1
-            continue
-        r = score_video(model, p, args.batch_size, device, args.hop, args.pool, amp=device.startswith("cuda"))
-        r.update(video=str(video), verdict="FAKE" if r["video_score"] >= threshold else "REAL", threshold=threshold,
-                 pool=args.pool, faces_found=p.faces_found, checkpoint=str(args.checkpoint),
-                 clip_seconds=cfg.clip_seconds)
-        stem = Path(video).stem
-        _write_json(out_dir / f"{stem}.avff.json", r)
-        if not args.no_plot:
-            plot_scores(r, threshold, out_dir / f"{stem}.avff.png")
-        print(f"{video}: {r['verdict']} (score {r['video_score']:.3f}, {len(r['clips'])} clips) -> {out_dir / (stem + '.avff.json')}")
-    if failed == len(args.videos):
-        raise UserError("avff detect: no video could be decoded")
-    return 0
+    args.plot = not args.no_plot
+    return detect.run(args)
 
 
 def run(args) -> int:

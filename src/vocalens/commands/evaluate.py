@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from vocalens.commands.shared import add_device
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--features_root", required=True, help="feature store root (holds SPLIT/VIDEO_ID/...)")
@@ -18,7 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch_size", type=int, default=None, help="windows of max_frames per forward pass (default 16)")
     p.add_argument("--min_length", type=int, default=1, help="drop fake segments shorter than N frames (default 1)")
     p.add_argument("--merge_gap", type=int, default=0, help="merge fake segments at most N frames apart (default 0)")
-    p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, ...)")
+    add_device(p)
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N videos (quick checks)")
 
 

@@ -13,12 +13,12 @@ examples:
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from vocalens.commands.shared import add_device, add_face
 from vocalens.constants import FPS
 from vocalens.data.metadata import SPLITS, SkipCounter, read_dataset
 from vocalens.errors import UserError
@@ -29,15 +29,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--metadata", default=None, help="metadata file (default: metadata.min.json / metadata.json under the root)")
     p.add_argument("--output_root", required=True, help="feature store to write")
     p.add_argument("--splits", nargs="+", default=list(SPLITS), help="splits to extract (default: train dev test)")
-    p.add_argument("--use_gpu", action="store_true", help="run the encoders on CUDA (cuda:LOCAL_RANK under torchrun)")
+    add_device(p)
+    p.add_argument("--use_gpu", action="store_true",
+                   help="the seed's flag: --device auto, but only a warning when no CUDA device is visible")
     p.add_argument("--skip_existing", action="store_true", help="skip videos whose feature folder is complete")
     p.add_argument("--visual_encoder", default="default", help="default | vit | avff | any registered name")
     p.add_argument("--audio_encoder", default="default", help="default | wav2vec2 | avff | any registered name")
     p.add_argument("--visual_weights", default=None, help="local folder of the visual encoder's weights (vit, avff)")
     p.add_argument("--audio_weights", default=None, help="local folder of the audio encoder's weights (wav2vec2, avff)")
-    p.add_argument("--face", default="auto",
-                   help="none (videos are face crops already: LAV-DF, synth), auto (detect, track, crop), "
-                        "or a detector name of vocalens.media.faces (default: auto)")
+    add_face(p, "auto")
     p.add_argument("--face_stride", type=int, default=5, help="detect faces every N frames and track between (default 5)")
     p.add_argument("--face_margin", type=float, default=None, help="margin around the face box (default: the face module's)")
     p.add_argument("--fps", type=float, default=FPS, help="frame rate of the output grid (default 25)")
@@ -52,15 +52,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _device(use_gpu: bool) -> str:
-    if not use_gpu:
-        return "cpu"
+def _device(args) -> str:
+    """--use_gpu (the seed's) is --device auto that says so when there is no GPU."""
     import torch
 
-    if not torch.cuda.is_available():
+    from vocalens.train.dist import pick_device
+
+    if args.use_gpu and not torch.cuda.is_available():
         print("vocalens extract: --use_gpu but no CUDA device is visible; running on CPU", file=sys.stderr)
-        return "cpu"
-    return f"cuda:{int(os.environ.get('LOCAL_RANK', 0)) % torch.cuda.device_count()}"
+    return str(pick_device("auto" if args.use_gpu else args.device))
 
 
 def _is_plain_folder(root: Path, metadata) -> bool:
@@ -88,7 +88,7 @@ def run(args) -> int:
     if args.limit is not None:
         mine = mine[: args.limit]
 
-    device = _device(args.use_gpu)
+    device = _device(args)
     vopts = {"batch_size": args.batch_size} if args.visual_encoder == "vit" else {}
     visual = build_visual_encoder(args.visual_encoder, weights=args.visual_weights, device=device, **vopts)
     audio = build_audio_encoder(args.audio_encoder, weights=args.audio_weights, device=device)

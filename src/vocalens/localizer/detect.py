@@ -1,10 +1,10 @@
-"""detect(): a raw video file -> verdict, fake segments, per-frame curves. Reused by the CLI and servers.
+"""The localizer as a :class:`vocalens.result.Detector`: a raw video file -> :class:`VideoResult`.
 
 The features are made exactly as the training features were: the encoders recorded in the
-checkpoint are rebuilt from their configs, and decoding + face crops go through
-``vocalens.localizer.extract.decode_video`` (the extraction pipeline's own per-video step), so there is one
-way to turn a video into features. Any container, frame rate or size that PyAV decodes works; the
-video is resampled onto the checkpoint's frame rate.
+checkpoint are rebuilt from their configs (once, when the detector is loaded), and the video goes
+through ``vocalens.localizer.extract.extract_one`` (the extraction pipeline's own per-video step), so
+there is one way to turn a video into features. Any container, frame rate or size that PyAV decodes
+works; the video is resampled onto the checkpoint's frame rate.
 
 Face handling: ``face=None`` uses the mode the checkpoint records (``config["face"]``) when it records
 one, else ``"auto"`` (detect, track and crop the face). Pass ``"none"`` for videos that are already
@@ -16,11 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from vocalens.constants import FPS
 from vocalens.errors import UserError
-from vocalens.eval.segments import format_timestamp
+from vocalens.result import Detector, VideoResult
 
 SILENCE_RMS = 1e-4  # below this the audio track is treated as silent (reported as a warning)
 
@@ -31,7 +29,8 @@ class Encoders:
     audio: object
 
 
-def load_encoders(config: dict, device="cpu", visual_weights=None, audio_weights=None, source: str = "checkpoint") -> Encoders:
+def load_encoders(config: dict, device="cpu", visual_weights=None, audio_weights=None,
+                  source: str = "checkpoint") -> Encoders:
     """Rebuild the encoders a checkpoint's features were extracted with (weights can be relocated)."""
     from vocalens.encoders import build_audio_encoder, build_visual_encoder
 
@@ -53,78 +52,65 @@ def load_encoders(config: dict, device="cpu", visual_weights=None, audio_weights
     return Encoders(visual, audio)
 
 
-def _encoders_for(predictor, device) -> Encoders:
-    enc = getattr(predictor, "_vocalens_encoders", None)
-    if enc is None:
-        enc = load_encoders(predictor.config, device, source=getattr(predictor, "source", "checkpoint"))
-        predictor._vocalens_encoders = enc
-    return enc
+class LocalizerDetector(Detector):
+    system = "localizer"
 
+    def __init__(self, predictor, encoders: Encoders | None = None, visual_weights=None, audio_weights=None):
+        self.predictor = predictor
+        self.config = predictor.config
+        self.checkpoint = predictor.source
+        self._weights = (visual_weights, audio_weights)
+        self._encoders = encoders
 
-def verdict_line(result: dict) -> str:
-    """'clip.mp4: FAKE (p=0.873) fake segments: 00:01.240-00:02.040 (0.91)' -- one line per video."""
-    head = f"{result['source']}: {result['verdict']} (p={result['video_prob']:.3f})"
-    segs = ", ".join(f"{format_timestamp(s)}-{format_timestamp(e)} ({sc:.2f})" for s, e, sc in result["segments_sec"])
-    if not segs:
-        head += " no fake segment"
-    elif result["verdict"] == "FAKE":
-        head += f" fake segments: {segs}"
-    else:  # the video head says real, some frames still cross the threshold: say so, not "fake segments"
-        head += f"; frames above threshold at {segs}"
-    if result.get("warnings"):
-        head += "  [" + "; ".join(result["warnings"]) + "]"
-    return head
+    @classmethod
+    def from_checkpoint(cls, path, device="auto", visual_weights=None, audio_weights=None) -> "LocalizerDetector":
+        from vocalens.localizer.predict import Predictor
 
+        return cls(Predictor.from_checkpoint(path, device), visual_weights=visual_weights, audio_weights=audio_weights)
 
-def detect(path: str | Path, predictor, encoders: Encoders | None = None, face: str | None = None,
-           threshold: float | None = None, face_stride: int = 5, device="cpu", video_id: str | None = None,
-           min_length: int = 1, merge_gap: int = 0) -> dict:
-    """Decode, extract with the checkpoint's encoders, predict, and describe one video.
+    @property
+    def threshold(self) -> float:
+        return self.predictor.threshold
 
-    Raises :class:`UserError` (one line naming the file) for a file that cannot be decoded, has no
-    audio track, or shows no face (with face detection on).
-    """
-    from vocalens.data.metadata import VideoRecord
-    from vocalens.localizer.evaluate import video_record
-    from vocalens.localizer.extract import decode_video
+    @property
+    def encoders(self) -> Encoders:
+        """The checkpoint's encoders, built on first use (`evaluate` on features never needs them)."""
+        if self._encoders is None:
+            self._encoders = load_encoders(self.config, self.predictor.device, *self._weights, source=self.checkpoint)
+        return self._encoders
 
-    path = Path(path)
-    cfg = predictor.config
-    fps = float(cfg.get("fps", FPS))
-    threshold = float(threshold if threshold is not None else cfg.get("threshold", 0.5))
-    face = face or cfg.get("face") or "auto"
-    enc = encoders or _encoders_for(predictor, device)
-    rec = VideoRecord(video_id=video_id or path.stem, split="test", path=path, file=path.name)
-    dec = decode_video(rec, fps, face=face, face_stride=face_stride)
-    if dec.error is not None:
-        raise UserError(dec.error if str(path) in dec.error else f"{path}: {dec.error}")
-    faces = dec.faces.numpy()
-    if len(faces) == 0:
-        raise UserError(f"{path}: no video frames")
-    warnings = []
-    if dec.face_found is not None:
-        found = float(np.mean(dec.face_found))
-        if found == 0.0:
-            raise UserError(f"{path}: no face found in any frame (use --face none if the video is already a face crop)")
-        if found < 0.5:
+    def detect(self, path, *, face: str | None = None, threshold: float | None = None, face_stride: int = 5,
+               video_id: str | None = None, min_length: int = 1, merge_gap: int = 0, **_other) -> VideoResult:
+        """Decode, extract with the checkpoint's encoders, predict, and describe one video."""
+        from vocalens.localizer.extract import extract_one
+
+        path = Path(path)
+        fps = float(self.config.get("fps", FPS))
+        threshold = float(threshold if threshold is not None else self.threshold)
+        face = face or self.config.get("face") or "auto"
+        enc = self.encoders
+        feats = extract_one(path, enc.visual, enc.audio, fps=fps, face=face, face_stride=face_stride,
+                            video_id=video_id)
+        meta = feats.meta
+        found = None if face == "none" else float(meta["faces_found"])
+        warnings = []
+        if found is not None and found < 0.5:
             warnings.append(f"face found in only {100 * found:.0f}% of frames")
-    if float(np.sqrt(np.mean(np.square(dec.audio, dtype=np.float64)))) < SILENCE_RMS:
-        warnings.append("audio track is silent")
-    visual = enc.visual.encode(faces)
-    audio = enc.audio.encode(dec.audio)
-    out = predictor.predict(visual, audio, enc.audio.rate, fps, name=str(path))
-    result = video_record(rec.video_id, out["frame_probs"], out.get("similarity"), out.get("video_prob"),
-                          None, {"file": path.name}, threshold, fps, min_length, merge_gap)
-    result.update({
-        "source": str(path),
-        "verdict": "FAKE" if result["video_pred"] else "REAL",
-        "threshold": threshold,
-        "duration": len(faces) / fps,
-        "source_fps": dec.source_fps,
-        "face": face,
-        "faces_found": None if dec.face_found is None else float(np.mean(dec.face_found)),
-        "segments_text": [f"{format_timestamp(s)}-{format_timestamp(e)}" for s, e, _ in result["segments_sec"]],
-        "warnings": warnings,
-    })
-    result.pop("proposals", None)
-    return result
+        if meta["audio_rms"] < SILENCE_RMS:
+            warnings.append("audio track is silent")
+        out = self.predictor.predict_features(feats)
+        return VideoResult(video_id=feats.video_id, source=str(path), system=self.system,
+                           video_prob=float(out["video_prob"]), threshold=threshold, frame_probs=out["frame_probs"],
+                           similarity=out["similarity"], fps=fps, source_fps=meta.get("source_fps"), face=face,
+                           faces_found=found, warnings=warnings, min_length=min_length, merge_gap=merge_gap,
+                           extra={"file": path.name})
+
+    def evaluate(self, features_root, split: str = "test", *, threshold: float | None = None, limit: int | None = None,
+                 min_length: int = 1, merge_gap: int = 0, batch_size: int | None = None, progress: bool = True) -> dict:
+        """Every metric of ``features_root/split`` (vocalens.localizer.evaluate.evaluate_split's results)."""
+        from vocalens.localizer.evaluate import evaluate_split
+
+        if batch_size:
+            self.predictor.window_batch = batch_size
+        return evaluate_split(self.predictor, features_root, split, threshold, progress=progress, limit=limit,
+                              min_length=min_length, merge_gap=merge_gap)

@@ -127,3 +127,44 @@ def evaluate_split(predictor, features_root: str | Path, split: str = "test", th
         "failures": failures,
         "videos": videos,
     }
+
+
+# the seed's inference_results.json fields (plus segments in seconds and the per-frame curves)
+SEED_KEYS = ("video_id", "num_frames", "video_prob", "video_pred", "threshold", "num_fake_frames_pred", "fake_ratio_pred",
+             "segments", "segments_sec", "video_max_prob", "fps", "file", "frame_probs", "similarity")
+
+
+def feature_folders(features_dir: str | Path) -> list[Path]:
+    """A folder of per-video feature folders, or one video's folder."""
+    from vocalens.data.store import is_complete
+
+    features_dir = Path(features_dir)
+    if is_complete(features_dir):
+        return [features_dir]
+    folders = list_videos(features_dir)
+    if not folders:
+        raise UserError(f"{features_dir}: no complete feature folders (each needs visual_embeddings.npz, "
+                        "audio_embeddings.npz and meta.json)")
+    return folders
+
+
+def infer_folder(predictor, features_dir, output_dir, *, threshold: float | None = None, fps: float | None = None,
+                 visualize: bool = False, min_length: int = 1, merge_gap: int = 0) -> dict:
+    """`vocalens infer`: ``output_dir/inference_results.json`` in the seed's format (and a PNG per video)."""
+    from vocalens.fileio import write_json
+    from vocalens.viz.plots import plot_video
+    from vocalens.viz.report import safe_name
+
+    folders = feature_folders(features_dir)
+    threshold = float(threshold if threshold is not None else predictor.config.get("threshold", 0.5))
+    out = Path(output_dir)
+    failures: list[str] = []
+    results = []
+    for rec in predict_videos(predictor, folders, threshold, failures=failures, labelled=False, fps=fps,
+                              desc="infer", min_length=min_length, merge_gap=merge_gap):
+        rec = {k: rec[k] for k in SEED_KEYS if k in rec}
+        results.append(rec)
+        if visualize:
+            plot_video(rec, out / f"{safe_name(rec['video_id'])}.png", threshold, fps)
+    path = write_json(out / "inference_results.json", results)  # one video per line
+    return {"videos": results, "threshold": threshold, "failures": failures, "path": path}

@@ -27,10 +27,9 @@ from vocalens.data.labels import frame_labels
 from vocalens.data.metadata import VideoRecord
 from vocalens.data.store import VideoFeatures, append_failure, is_complete, video_dir, write_features
 from vocalens.errors import MediaError, UserError
+from vocalens.media.crops import DETECT_MAX_SIDE, FACE_SIZE, face_crops, resolve_face
 from vocalens.media.video import load_video
 
-FACE_SIZE = 224
-DETECT_MAX_SIDE = 640  # frames are decoded at most this large when faces are detected
 
 
 # ---------------------------------------------------------------- sharding and resume
@@ -98,44 +97,14 @@ def missing_runs(found: np.ndarray) -> list[list[int]]:
     return [[int(s), int(e)] for s, e in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1))]
 
 
-def _crop_faces(frames: np.ndarray, face: str, stride: int, margin: float | None):
-    try:
-        from vocalens.media import faces as face_mod
-    except ImportError as e:
-        raise UserError(f"--face {face}: face detection is not available ({e}); use --face none for face-cropped videos")
-    kw = {} if margin is None else {"margin": margin}
-    track = face_mod.detect_faces(frames, stride=stride, detector=face)
-    crops = face_mod.crop_faces(frames, track, size=FACE_SIZE, **kw)
-    return np.asarray(crops, dtype=np.uint8), np.asarray(track.found, dtype=bool), str(getattr(track, "detector", face))
-
-
-def resolve_face(face: str) -> str:
-    """'none', or the concrete detector name ('auto' resolved once here, not per worker); UserError if unknown."""
-    if face == "none":
-        return face
-    try:
-        from vocalens.media import faces as face_mod
-    except ImportError as e:
-        raise UserError(f"--face {face}: face detection is not available ({e}); use --face none for face-cropped videos")
-    try:
-        name = face_mod.resolve_detector(face)
-        face_mod.get_detector(name)
-    except (ValueError, RuntimeError) as e:
-        raise UserError(f"--face {face}: {e}")
-    return name
-
-
 def decode_video(record: VideoRecord, fps: float, face: str = "none", face_stride: int = 5,
                  face_margin: float | None = None, index: int = 0) -> Decoded:
     """Decode one video and cut its face crops; a bad file becomes ``Decoded(error=...)``, never an exception."""
     t0 = time.perf_counter()
     try:
-        if face == "none":
-            media = load_video(record.path, fps=fps, size=(FACE_SIZE, FACE_SIZE), audio="required")
-            crops, found, detector = media.frames, None, None
-        else:
-            media = load_video(record.path, fps=fps, max_side=DETECT_MAX_SIDE, audio="required")
-            crops, found, detector = _crop_faces(media.frames, face, face_stride, face_margin)
+        media = load_video(record.path, fps=fps, max_side=DETECT_MAX_SIDE, audio="required")
+        c = face_crops(media.frames, FACE_SIZE, face, stride=face_stride, margin=face_margin)
+        crops, found, detector = c.frames, c.found, c.detector
         if media.audio is None or len(media.audio) == 0:
             raise UserError(f"{record.path}: empty audio track")
         return Decoded(index=index, faces=torch.from_numpy(np.ascontiguousarray(crops)), audio=media.audio,
@@ -236,20 +205,30 @@ def build_meta(record: VideoRecord, num_frames: int, fps: float, visual_encoder,
 
 
 def extract_one(path: str | Path, visual_encoder, audio_encoder, *, fps: float = FPS, face: str = "auto",
-                face_stride: int = 5, face_margin: float | None = None) -> VideoFeatures:
-    """One video's features in memory (float32, unlabelled), for `detect` on raw videos; MediaError if bad."""
+                face_stride: int = 5, face_margin: float | None = None, video_id: str | None = None) -> VideoFeatures:
+    """One video's features in memory (float32, unlabelled): THE raw video -> features step of `detect`,
+    the same decode, crops and encoders as a store's. ``meta["audio_rms"]`` is the track's loudness.
+
+    MediaError / UserError (one line naming the file) for a file that cannot be decoded, has no audio
+    track or no frames, or shows no face in any frame (with face detection on).
+    """
     path = Path(path)
-    record = VideoRecord(video_id=path.stem, split="test", path=path, file=path.name)
+    record = VideoRecord(video_id=video_id or path.stem, split="test", path=path, file=path.name)
     item = decode_video(record, fps, resolve_face(face), face_stride, face_margin)
     if item.error is not None:
-        raise MediaError(item.error)
+        raise MediaError(item.error if str(path) in item.error else f"{path}: {item.error}")
     t = len(item.faces)
+    if t == 0:
+        raise MediaError(f"{path}: no video frames")
+    if item.face_found is not None and not np.any(item.face_found):
+        raise UserError(f"{path}: no face found in any frame (use --face none if the video is already a face crop)")
     meta = build_meta(record, t, fps, visual_encoder, audio_encoder, False, face, item.face_found,
                       item.source_fps, item.face_detector)
     visual = visual_encoder.encode(item.faces.numpy())
     audio = audio_encoder.encode(item.audio)
     meta.update(num_frames=t, visual_dim=int(visual.shape[1]), audio_dim=int(audio.shape[1]),
-                audio_frames=int(audio.shape[0]))
+                audio_frames=int(audio.shape[0]),
+                audio_rms=float(np.sqrt(np.mean(np.square(item.audio, dtype=np.float64)))))
     return VideoFeatures(video_id=record.video_id, visual=visual, audio=audio, frame_labels=None, meta=meta)
 
 

@@ -22,8 +22,19 @@ def save_atomic(obj: dict, path: str | Path) -> Path:
     return Path(path)
 
 
-def load(path: str | Path, map_location="cpu") -> dict:
+def resolve(path: str | Path) -> Path:
+    """A checkpoint file, or a run folder -> its best.pth (else last.pth)."""
     path = Path(path)
+    if path.is_dir():
+        for name in ("best.pth", "last.pth"):
+            if (path / name).is_file():
+                return path / name
+    return path
+
+
+def load(path: str | Path, map_location="cpu") -> dict:
+    """THE checkpoint reader of both systems (a run folder means its best.pth); UserError naming the file."""
+    path = resolve(path)
     if not path.is_file():
         raise UserError(f"{path}: checkpoint not found")
     try:
@@ -32,6 +43,7 @@ def load(path: str | Path, map_location="cpu") -> dict:
         raise UserError(f"{path}: not a readable vocalens checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:200]})")
     if not isinstance(ckpt, dict) or "model" not in ckpt:
         raise UserError(f"{path}: not a vocalens checkpoint (no 'model' entry)")
+    ckpt["_path"] = str(path)
     return ckpt
 
 

@@ -15,25 +15,14 @@ from vocalens.avff.config import AVFFConfig
 from vocalens.errors import UserError
 from vocalens.eval.breakdown import manipulation_subsets
 from vocalens.eval.metrics import binary_metrics
+from vocalens.train import checkpoint as ckpt_io
 
 
 def read_checkpoint(path: str | Path) -> dict:
-    path = Path(path)
-    if path.is_dir():
-        for name in ("best.pth", "last.pth"):
-            if (path / name).is_file():
-                path = path / name
-                break
-    if not path.is_file():
-        raise UserError(f"{path}: checkpoint not found")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any unpickling problem is a bad file for the user
-        raise UserError(f"{path}: not a readable checkpoint ({e.__class__.__name__})")
-    task = ckpt.get("task") or {}
-    if "avff_config" not in task:
-        raise UserError(f"{path}: not an AVFF checkpoint (written by `vocalens avff pretrain/train`)")
-    ckpt["_path"] = str(path)
+    """An AVFF checkpoint (vocalens.train.checkpoint.load, the one reader) or a UserError naming the file."""
+    ckpt = ckpt_io.load(path)
+    if "avff_config" not in (ckpt.get("task") or {}):
+        raise UserError(f"{ckpt['_path']}: not an AVFF checkpoint (written by `vocalens avff pretrain/train`)")
     return ckpt
 
 

@@ -1,0 +1,75 @@
+"""AVFF as a :class:`vocalens.result.Detector`: a raw video -> :class:`VideoResult`.
+
+Every aligned clip of the video is scored (vocalens.avff.predict.score_video), the clip scores pooled
+into the video score (``pool``: max / mean / top3), and each clip's score painted onto the frames it
+covers (a frame in two overlapping clips gets the higher score), so the result carries a per-frame
+curve, segments and plots exactly as the localizer's do. The clips are in ``extra["clips"]``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from vocalens.result import Detector, VideoResult
+
+
+def paint_clips(clips: list[dict], num_frames: int, fps: float) -> np.ndarray:
+    """[T] per-frame score: the max score of the clips covering each frame (0 where none does)."""
+    out = np.zeros(num_frames, np.float32)
+    for c in clips:
+        s, e = int(round(c["start"] * fps)), int(round(c["end"] * fps))
+        out[s:e] = np.maximum(out[s:e], c["score"])
+    return out
+
+
+class AVFFDetector(Detector):
+    system = "avff"
+
+    def __init__(self, model, cfg, task: dict, checkpoint: str, device: str):
+        self.model, self.cfg, self.task = model, cfg, task
+        self.config = task
+        self.checkpoint = checkpoint
+        self.device = device
+
+    @classmethod
+    def from_checkpoint(cls, path, device="auto", **_ignored) -> "AVFFDetector":
+        from vocalens.avff.predict import load_model
+        from vocalens.train.dist import pick_device
+
+        dev = str(pick_device(device))
+        model, cfg, task = load_model(path, dev)
+        return cls(model, cfg, task, str(path), dev)
+
+    @property
+    def threshold(self) -> float:
+        return float(self.task.get("threshold", 0.5))
+
+    def detect(self, path, *, face: str | None = None, threshold: float | None = None, pool: str = "max",
+               hop: int | None = None, batch_size: int = 8, video_id: str | None = None, cache_dir=None,
+               **_other) -> VideoResult:
+        """Score every clip of one video; MediaError (naming the file) when it cannot be decoded."""
+        from vocalens.avff.data import prepare
+        from vocalens.avff.predict import score_video
+
+        path = Path(path)
+        face = face or "auto"
+        threshold = float(threshold if threshold is not None else self.threshold)
+        p = prepare(path, self.cfg.image_size, cache_dir, face, self.cfg.fps, self.cfg.crop)
+        r = score_video(self.model, p, batch_size, self.device, hop, pool, amp=self.device.startswith("cuda"))
+        frames = paint_clips(r["clips"], p.num_frames, self.cfg.fps)
+        return VideoResult(video_id=video_id or path.stem, source=str(path), system=self.system,
+                           video_prob=float(r["video_score"]), threshold=threshold, frame_probs=frames, fps=self.cfg.fps,
+                           duration=r["duration"], face=face, faces_found=None if face == "none" else p.faces_found,
+                           extra={"file": path.name, "clips": r["clips"], "pool": pool,
+                                  "clip_seconds": self.cfg.clip_seconds, "checkpoint": self.checkpoint})
+
+    def evaluate(self, source, split: str = "test", *, metadata=None, threshold: float | None = None,
+                 pool: str = "max", hop: int | None = None, batch_size: int = 8, face: str = "auto", cache_dir=None,
+                 limit: int | None = None, progress: bool = True) -> dict:
+        """Video-level metrics on a labelled dataset (vocalens.avff.evaluate.evaluate_items)."""
+        from vocalens.avff.evaluate import evaluate_source
+
+        return evaluate_source(self, source, split, metadata=metadata, threshold=threshold, pool=pool, hop=hop,
+                               batch_size=batch_size, face=face, cache_dir=cache_dir, limit=limit, progress=progress)
