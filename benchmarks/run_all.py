@@ -58,7 +58,7 @@ def main(argv: list[str]) -> int:
              f"Machine: {machine()}.", "",
              "Each section states the load average it was measured at: several were taken while other jobs",
              "shared the two cores, and their wall-clock times are inflated accordingly (CPU-second columns",
-             "are the steadier figure). `quality*.md` and `avff_quality.md` are model-quality runs, not speed.", ""]
+             "are the steadier figure). Model-quality runs and probes are not here: experiments/results/.", ""]
     for name in ORDER + sorted(set(p.stem for p in (HERE / "results").glob("*.md")) - set(ORDER)):
         f = HERE / "results" / f"{name}.md"
         if f.is_file():

@@ -1,7 +1,7 @@
 """AVFF quality on synthetic (and forged real) data: video AUC of stage 2 with vs without stage-1
 pretraining, and on a forged-real-clip test split when `vocalens forge` and the real clips exist.
 
-    PYTHONPATH=src HF_HUB_OFFLINE=1 OMP_NUM_THREADS=2 python benchmarks/avff_quality.py --work /tmp/avff_quality --threads 2
+    PYTHONPATH=src HF_HUB_OFFLINE=1 OMP_NUM_THREADS=2 python experiments/avff_quality.py --work /tmp/avff_quality --threads 2
 
 Steps (all through the `vocalens` CLI, seeded):
  1. `vocalens synth` a real-only set for stage 1 (300 videos) and a labelled set (1200 videos <= 6 s,
@@ -13,7 +13,7 @@ Steps (all through the `vocalens` CLI, seeded):
  4. `vocalens avff evaluate` both on the labelled test split;
  5. with --real_clips: `vocalens forge` partial fakes of the real clips, stage 2 from the stage-1
     checkpoint on its train split, evaluate on its test split.
-Writes the table to --output (benchmarks/results/avff_quality.md). Existing datasets/runs in --work are reused
+Writes the table to --output (experiments/results/avff_quality.md). Existing datasets/runs in --work are reused
 (delete --work to start over).
 """
 
@@ -29,7 +29,8 @@ from pathlib import Path
 import torch
 
 from vocalens.cli import main as cli
-from _common import publish
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # the shared publish()
+from _common import publish  # noqa: E402
 
 REAL_CLIPS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real-clips"
 
@@ -83,7 +84,7 @@ def main() -> None:
     ap.add_argument("--encoder_lr_scale", type=float, default=0.1,
                     help="stage 2 from stage 1: encoders at this times --cls_lr (from scratch: always 1)")
     args = ap.parse_args()
-    print("$ PYTHONPATH=src HF_HUB_OFFLINE=1 python benchmarks/avff_quality.py " + " ".join(sys.argv[1:]), flush=True)
+    print("$ PYTHONPATH=src HF_HUB_OFFLINE=1 python experiments/avff_quality.py " + " ".join(sys.argv[1:]), flush=True)
     torch.set_num_threads(args.threads)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     work = Path(args.work)
@@ -155,7 +156,7 @@ def main() -> None:
                  "--output", out, "--cache_dir", cache)
             results["forged real clips test, with stage-1 pretraining (synth)"] = json.loads(out.read_text())["metrics"]
 
-    lines = ["Command: `PYTHONPATH=src HF_HUB_OFFLINE=1 python benchmarks/avff_quality.py " + " ".join(sys.argv[1:])
+    lines = ["Command: `PYTHONPATH=src HF_HUB_OFFLINE=1 python experiments/avff_quality.py " + " ".join(sys.argv[1:])
              + "` (hard negatives " + ("off" if args.no_hard_negatives else "on") + f", shift_fakes {args.shift_fakes}, "
              f"stage-1 contrastive_weight {args.contrastive_weight}, stage 2 from stage 1 with encoder_lr_scale "
              f"{args.encoder_lr_scale})", "",

@@ -1,7 +1,7 @@
 """Is the audio-visual signal in the features, and are the labels right? (docs/quality.md, Diagnosis)
 
-    PYTHONPATH=src python benchmarks/quality_signal.py --features_root feats          # store checks
-    PYTHONPATH=src python benchmarks/quality_signal.py --blur                          # synth blur check
+    PYTHONPATH=src python experiments/quality_signal.py --features_root feats          # store checks
+    PYTHONPATH=src python experiments/quality_signal.py --blur                          # synth blur check
 
 --features_root: (1) stored frame_labels against frame_labels(meta.fake_periods); (2) a parameter-free
 sync score, the local (``--window`` frames) correlation of the visual change energy ||v[t]-v[t-1]|| with
@@ -11,6 +11,9 @@ manipulation type). --blur: within-video AUC of low high-frequency DCT energy of
 """
 
 from __future__ import annotations
+
+import sys
+from pathlib import Path
 
 import argparse
 

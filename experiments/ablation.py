@@ -1,8 +1,8 @@
 """Ablation table of the VOCA-Lens localizer (seed section 10), broken down by manipulation type.
 
-    PYTHONPATH=src python benchmarks/ablation.py --features_root feats --epochs 20 \
+    PYTHONPATH=src python experiments/ablation.py --features_root feats --epochs 20 \
         --out_dir runs/ablation -- --d_model 128 --num_layers 2 --nhead 4 --max_frames 256
-    PYTHONPATH=src python benchmarks/ablation.py --synth 2400 --epochs 8 ...   # makes its own data first
+    PYTHONPATH=src python experiments/ablation.py --synth 2400 --epochs 8 ...   # makes its own data first
 
 Trains, on ``{features_root}/train`` with ``dev`` for validation, each variant:
   full                      the defaults
@@ -15,7 +15,7 @@ then runs its best.pth over ``{features_root}/test`` with the Predictor (window 
 and reports frame AUC / AP, video AUC and AP@0.5 (when vocalens.eval.metrics is there) on all test
 videos and on real + each manipulation type (audio, visual, both). Arguments after ``--`` go to every
 `vocalens train` call. ``--jobs N`` trains N variants at once (separate processes, one thread each).
-Writes benchmarks/results/quality.md (and the per-variant JSON next to the runs).
+Writes experiments/results/quality.md (and the per-variant JSON next to the runs).
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ from vocalens.data.store import list_videos, read_features
 from vocalens.fileio import write_json_atomic
 from vocalens.localizer.predict import Predictor
 from vocalens.localizer.task import localization_metrics
-from _common import publish
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # the shared publish()
+from _common import publish  # noqa: E402
 
 VARIANTS = {
     "full": [],
@@ -175,7 +176,7 @@ def main() -> None:
     head = ["variant"] + [f"{g} {m}" for g in GROUPS for m in ("frame AUC", "frame AP", "video AUC", "AP@0.5")] + [
         "train wall s", "train CPU s"]
     lines = ["# Localizer ablations", "",
-             "`PYTHONPATH=src python benchmarks/ablation.py "
+             "`PYTHONPATH=src python experiments/ablation.py "
              + (f"--toy {args.toy}" if args.toy else f"--synth {args.synth}" if args.synth
                 else f"--features_root {args.features_root}")
              + f" --epochs {args.epochs}"

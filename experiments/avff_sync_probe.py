@@ -2,13 +2,13 @@
 alone (no classifier): clip score = minus the lowest `cos(v, a)` over its slices (the contextual tokens
 stage 1's slice InfoNCE trained), video score = max over the clips tiling it, as `avff evaluate` does.
 
-    OMP_NUM_THREADS=1 PYTHONPATH=src HF_HUB_OFFLINE=1 python benchmarks/avff_sync_probe.py \
+    OMP_NUM_THREADS=1 PYTHONPATH=src HF_HUB_OFFLINE=1 python experiments/avff_sync_probe.py \
         --data D --split dev --cache_dir W/cache W/ssl/best.pth W/cls_pretrained/best.pth ...
 
 Why: a stage-1 checkpoint's sync score finds the audio fakes (new speech under the original mouth)
 better than stage 2 did with its encoders fine-tuned at the full learning rate; scoring stage-2
 checkpoints the same way shows how much of that alignment fine-tuning kept (`--encoder_lr_scale`).
-Writes benchmarks/results/avff_sync_probe.md (or --output).
+Writes experiments/results/avff_sync_probe.md (or --output).
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ import numpy as np
 import torch
 
 from vocalens.avff.data import prepare, prepare_all, read_items, video_clips
-from vocalens.avff.infer import load_model, metrics_by_manipulation
+from vocalens.avff.predict import load_model, metrics_by_manipulation
 from vocalens.avff.preprocess import normalize_faces
-from _common import publish
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # the shared publish()
+from _common import publish  # noqa: E402
 
 
 @torch.no_grad()
@@ -51,7 +52,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.manual_seed(0)
     items = [it for it in read_items(args.data, [args.split])[: args.limit] if it.label >= 0]
-    lines = ["Command: `PYTHONPATH=src HF_HUB_OFFLINE=1 python benchmarks/avff_sync_probe.py " + " ".join(sys.argv[1:]) + "`",
+    lines = ["Command: `PYTHONPATH=src HF_HUB_OFFLINE=1 python experiments/avff_sync_probe.py " + " ".join(sys.argv[1:]) + "`",
              "", f"Video AUC of the sync score alone (no classifier) on split `{args.split}` of {args.data}: "
              "video score = -min over its clips and slices of cos(v, a).", "",
              "| checkpoint | stage | videos | all | audio | visual | both |", "|---|---|---|---|---|---|---|"]

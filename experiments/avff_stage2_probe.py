@@ -1,12 +1,12 @@
 """How fast does AVFF stage 2 learn from scratch? A probe on fixed, in-memory clips: variants of the
 `small` preset trained for the same number of steps on the same clips, dev AUC every --eval_every steps.
 
-    OMP_NUM_THREADS=1 PYTHONPATH=src HF_HUB_OFFLINE=1 python benchmarks/avff_stage2_probe.py --data D
+    OMP_NUM_THREADS=1 PYTHONPATH=src HF_HUB_OFFLINE=1 python experiments/avff_stage2_probe.py --data D
 
 D: a labelled LAV-DF-layout set (e.g. `vocalens synth --num_videos 1200 --max_duration 6 --seed 0`).
 Why: the CLI's stage 2 from scratch sat at the class prior; this separates "the cue is not in the
 input" from "the network does not reach it in the steps it gets" in minutes, not in full runs.
-Writes benchmarks/results/avff_stage2_probe.md.
+Writes experiments/results/avff_stage2_probe.md.
 """
 
 from __future__ import annotations
@@ -21,12 +21,13 @@ import torch
 import torch.nn.functional as F
 
 from vocalens.avff.data import ClipDataset, prepare_all, read_items
-from vocalens.avff.infer import metrics_by_manipulation
+from vocalens.avff.predict import metrics_by_manipulation
 from vocalens.avff.model import build_model
 from vocalens.avff.config import get_preset
 from vocalens.eval.metrics import binary_metrics
 from vocalens.train.schedule import build_scheduler
-from _common import publish
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # the shared publish()
+from _common import publish  # noqa: E402
 
 VARIANTS = {
     "small before (no highpass, no stream heads)": dict(highpass=False, stream_heads=False),
@@ -105,7 +106,7 @@ def main() -> None:
     t0 = time.time()
     train = load_clips(args.data, "train", args.videos, args.clips, True, args.cache_dir, args.label_fraction)
     dev = load_clips(args.data, "dev", args.dev_videos, 4, False, args.cache_dir, 0.0)
-    lines = [f"Command: `PYTHONPATH=src HF_HUB_OFFLINE=1 python benchmarks/avff_stage2_probe.py {' '.join(sys.argv[1:])}`", "",
+    lines = [f"Command: `PYTHONPATH=src HF_HUB_OFFLINE=1 python experiments/avff_stage2_probe.py {' '.join(sys.argv[1:])}`", "",
              f"Stage 2 from random initialisation, `small` preset variants, {len(train['label'])} fixed training clips "
              f"({args.videos} videos x {args.clips}), batch {args.batch_size}, AdamW lr {args.lr}, cosine; "
              f"dev: {len(dev['video_label'])} videos x 4 evenly spaced clips, video score = max over clips; "

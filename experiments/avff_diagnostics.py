@@ -1,6 +1,6 @@
 """What the AVFF visual input keeps of the synthetic fakes' cues, before any training.
 
-    PYTHONPATH=src python benchmarks/avff_diagnostics.py --data DATA [--videos 30]
+    PYTHONPATH=src python experiments/avff_diagnostics.py --data DATA [--videos 30]
 
 DATA is a `vocalens synth` set (LAV-DF layout, metadata.json). Two checks, each on the frames the
 model would see (`vocalens.avff.data.decode`, centre crop as for synthetic faces):
@@ -17,6 +17,8 @@ Prints markdown; writes nothing.
 """
 
 from __future__ import annotations
+
+import sys
 
 import argparse
 import json
