@@ -62,3 +62,14 @@ def test_no_cycle_between_packages():
     for node in sorted(graph):
         if node not in state:
             visit(node, [node])
+
+
+def test_architecture_doc_lists_every_module():
+    import re
+
+    doc = (SRC.parents[1] / "docs" / "ARCHITECTURE.md").read_text()
+    layout = doc.split("## Layout", 1)[1].split("```")[1]
+    listed = set(re.findall(r"^  ([a-z_/]+\.py)\s", layout, flags=re.M))
+    modules = {str(p.relative_to(SRC)) for p in SRC.rglob("*.py") if p.name not in ("__init__.py", "__main__.py")}
+    assert modules - listed == set(), "modules missing from docs/ARCHITECTURE.md"
+    assert {p for p in listed if not (SRC / p).is_file()} == set(), "docs/ARCHITECTURE.md lists modules that are gone"
