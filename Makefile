@@ -1,4 +1,4 @@
-# Two entry points for a fresh machine: `make demo` and `make test`.
+# Two entry points for a fresh machine: `make demo` and `make test` (ruff format --check, ruff check, pytest).
 # torch==2.13.0 is installed first so nothing later pulls a CUDA build.
 PY ?= python3.11
 VENV := .venv
@@ -20,6 +20,8 @@ demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/vocalens demo --output_dir demo_out
 
 test: $(STAMP)
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 bench: $(STAMP)

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import torch
 
+from _common import publish
+from vocalens.avff.config import get_preset
 from vocalens.avff.losses import complementary_masks
 from vocalens.avff.model import build_model, count_parameters
-from vocalens.avff.config import get_preset
-from _common import publish
 
 
 def _sync(device):
@@ -76,10 +76,22 @@ def bench(preset: str, device: torch.device, batch: int, steps: int, warmup: int
 
     name = preset + "".join(f" {k}={v}" for k, v in over.items())
     rows = []
-    for what, fn in (("inference", infer), ("train step (stage 2)", train_step), ("pretrain step (stage 1)", pretrain_step)):
+    for what, fn in (
+        ("inference", infer),
+        ("train step (stage 2)", train_step),
+        ("pretrain step (stage 1)", pretrain_step),
+    ):
         dt = measure(fn, steps, warmup, device)
-        rows.append({"config": name, "what": what, "params_M": count_parameters(model) / 1e6, "clip_s": cfg.clip_seconds,
-                     "sec_per_batch": dt, "clips_per_s": batch / dt})
+        rows.append(
+            {
+                "config": name,
+                "what": what,
+                "params_M": count_parameters(model) / 1e6,
+                "clip_s": cfg.clip_seconds,
+                "sec_per_batch": dt,
+                "clips_per_s": batch / dt,
+            }
+        )
     base = rows[0]["clips_per_s"]
     for r in rows:
         r["ratio"] = r["clips_per_s"] / base
@@ -102,18 +114,31 @@ def main() -> None:
     if args.wav2vec2 and get_preset(args.preset).audio_encoder != "wav2vec2":
         rows += bench(args.preset, device, args.batch_size, args.steps, args.warmup, amp=True, audio_encoder="wav2vec2")
     dev = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {args.threads} threads"
-    load = ", load average %.1f (other processes share the CPU: compare rows of one run only)" % os.getloadavg()[0] \
-        if hasattr(os, "getloadavg") else ""
-    lines = [f"AVFF throughput, {dev}, batch {args.batch_size}, {args.steps} timed steps after {args.warmup} warm-up"
-             f"{' (bf16 autocast)' if device.type == 'cuda' else ''}{load}.",
-             f"Command: `PYTHONPATH=src python benchmarks/bench_avff.py --preset {args.preset} --device {args.device}"
-             f"{' --wav2vec2' if args.wav2vec2 else ''}`", "",
-             "| config | step | params (M) | clip (s) | s/batch | clips/s | vs inference |",
-             "|---|---|---|---|---|---|---|"]
+    load = (
+        ", load average %.1f (other processes share the CPU: compare rows of one run only)" % os.getloadavg()[0]
+        if hasattr(os, "getloadavg")
+        else ""
+    )
+    lines = [
+        f"AVFF throughput, {dev}, batch {args.batch_size}, {args.steps} timed steps after {args.warmup} warm-up"
+        f"{' (bf16 autocast)' if device.type == 'cuda' else ''}{load}.",
+        f"Command: `PYTHONPATH=src python benchmarks/bench_avff.py --preset {args.preset} --device {args.device}"
+        f"{' --wav2vec2' if args.wav2vec2 else ''}`",
+        "",
+        "| config | step | params (M) | clip (s) | s/batch | clips/s | vs inference |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['config']} | {r['what']} | {r['params_M']:.2f} | {r['clip_s']:.2f} | {r['sec_per_batch']:.3f} "
-                     f"| {r['clips_per_s']:.1f} | {r['ratio']:.2f}x |")
-    publish(lines, Path(__file__).parent / "results" / ("avff.md" if device.type == "cpu" else f"avff_{device.type}_{args.preset}.md"))
+        lines.append(
+            f"| {r['config']} | {r['what']} | {r['params_M']:.2f} | {r['clip_s']:.2f} | {r['sec_per_batch']:.3f} "
+            f"| {r['clips_per_s']:.1f} | {r['ratio']:.2f}x |"
+        )
+    publish(
+        lines,
+        Path(__file__).parent
+        / "results"
+        / ("avff.md" if device.type == "cpu" else f"avff_{device.type}_{args.preset}.md"),
+    )
 
 
 if __name__ == "__main__":

@@ -111,20 +111,37 @@ def main() -> None:
     m = LAVDF_METRICS
     t_ours, ours = timed(lambda: temporal_ap_ar(props, gts, m["ap_ious"], m["ar_ns"], m["ar_ious"]))
     t_loop, loop = timed(lambda: loop_ap_ar(props, gts, m["ap_ious"], m["ar_ns"], m["ar_ious"]), repeat=1)
-    diff = max(max(abs(ours["ap"][t] - loop["ap"][t]) for t in m["ap_ious"]),
-               max(abs(ours["ar"][n] - loop["ar"][n]) for n in m["ar_ns"]))
+    diff = max(
+        max(abs(ours["ap"][t] - loop["ap"][t]) for t in m["ap_ious"]),
+        max(abs(ours["ar"][n] - loop["ar"][n]) for n in m["ar_ns"]),
+    )
     t_prop, _ = timed(lambda: [make_proposals(c, 25.0) for c in curves[:100]])
-    rec = {"video_id": "bench", "frame_probs": curves[0].tolist(), "similarity": (1 - curves[0]).tolist(),
-           "video_prob": 0.9, "fps": 25.0, "segments": [], "fake_periods": gts["v0"]}
+    rec = {
+        "video_id": "bench",
+        "frame_probs": curves[0].tolist(),
+        "similarity": (1 - curves[0]).tolist(),
+        "video_prob": 0.9,
+        "fps": 25.0,
+        "segments": [],
+        "fake_periods": gts["v0"],
+    }
     import tempfile
 
     with tempfile.TemporaryDirectory() as d:
         t_plot, _ = timed(lambda: [plot_video(rec, Path(d) / f"{i}.png", 0.5) for i in range(5)], repeat=1)
     rows = [
-        ("temporal AP/AR, LAV-DF preset (loop baseline)", f"{args.videos} videos, {n_props} proposals",
-         f"{t_loop:.3f} s", "1.0x"),
-        ("temporal AP/AR, LAV-DF preset (vocalens.eval.metrics)", f"{args.videos} videos, {n_props} proposals",
-         f"{t_ours:.3f} s", f"{t_loop / t_ours:.1f}x"),
+        (
+            "temporal AP/AR, LAV-DF preset (loop baseline)",
+            f"{args.videos} videos, {n_props} proposals",
+            f"{t_loop:.3f} s",
+            "1.0x",
+        ),
+        (
+            "temporal AP/AR, LAV-DF preset (vocalens.eval.metrics)",
+            f"{args.videos} videos, {n_props} proposals",
+            f"{t_ours:.3f} s",
+            f"{t_loop / t_ours:.1f}x",
+        ),
         ("make_proposals", "100 videos x 215 frames", f"{t_prop / 100 * 1000:.2f} ms/video", ""),
         ("plot_video (PNG)", "215 frames", f"{t_plot / 5 * 1000:.0f} ms/video", ""),
     ]

@@ -4,7 +4,8 @@
 
 mediapipe is optional: install it beside the venv without touching its protobuf with
 `pip install --target /tmp/mp --no-deps mediapipe==0.10.21 attrs absl-py flatbuffers sounddevice "protobuf<5"`
-and run with `PYTHONPATH=src:/tmp/mp` (or `MEDIAPIPE_PATH=/tmp/mp`, which `make bench` passes through). Per detector and clip set: raw per-frame detection rate,
+and run with `PYTHONPATH=src:/tmp/mp` (or `MEDIAPIPE_PATH=/tmp/mp`, which `make bench` passes through).
+Per detector and clip set: raw per-frame detection rate,
 raw box jitter (median |frame-to-frame centre change| / box side over consecutive detected
 frames), the tracked result of `detect_faces` at stride 5 (found ratio, jitter), and speed in
 frames/s (raw: every frame through the detector; tracked: frames/s of the whole detect_faces).
@@ -29,9 +30,9 @@ sys.path.insert(0, str(ROOT / "src"))
 if os.environ.get("MEDIAPIPE_PATH"):  # mediapipe installed beside the venv (it needs protobuf<5)
     sys.path.insert(1, os.environ["MEDIAPIPE_PATH"])  # before site-packages: its own protobuf wins
 
+from _common import publish  # noqa: E402
 from vocalens.media import faces  # noqa: E402
 from vocalens.media.video import load_video  # noqa: E402
-from _common import publish
 
 
 def jitter(boxes: np.ndarray, ok: np.ndarray) -> float:
@@ -89,8 +90,22 @@ def main() -> int:
     dets = {"haar": faces.HaarDetector(), "haar_alt2": faces.HaarDetector("haarcascade_frontalface_alt2.xml")}
     if "mediapipe" in names:
         dets["mediapipe"] = faces.MediaPipeDetector()
-    stats = {n: {"frames": 0, "raw_ok": 0, "raw_s": 0.0, "raw_cpu": 0.0, "trk_cpu": 0.0, "raw_jit": [], "trk_found": 0, "trk_s": 0.0,
-                 "trk_jit": [], "mouth": [], "clips_ok": 0} for n in names}
+    stats = {
+        n: {
+            "frames": 0,
+            "raw_ok": 0,
+            "raw_s": 0.0,
+            "raw_cpu": 0.0,
+            "trk_cpu": 0.0,
+            "raw_jit": [],
+            "trk_found": 0,
+            "trk_s": 0.0,
+            "trk_jit": [],
+            "mouth": [],
+            "clips_ok": 0,
+        }
+        for n in names
+    }
     calib = []
     per_clip = []
     for clip in clips:
@@ -121,9 +136,16 @@ def main() -> int:
                 if mouths is not None:
                     good = tr.found & ~np.isnan(mouths[:, 0])
                     side = tr.boxes[good, 2] - tr.boxes[good, 0]
-                    s["mouth"].append(np.stack([(mouths[good, 0] - tr.boxes[good, 0]) / side,
-                                                (mouths[good, 1] - tr.boxes[good, 1]) / side,
-                                                mouths[good, 2] / side], 1))
+                    s["mouth"].append(
+                        np.stack(
+                            [
+                                (mouths[good, 0] - tr.boxes[good, 0]) / side,
+                                (mouths[good, 1] - tr.boxes[good, 1]) / side,
+                                mouths[good, 2] / side,
+                            ],
+                            1,
+                        )
+                    )
         if "mediapipe" in names:
             (hb, hok), (mb, mok) = raws["haar"], raws["mediapipe"]
             both = hok & mok
@@ -131,43 +153,83 @@ def main() -> int:
             calib.append(np.stack([hs / ms, ((hb[both, 1] + hb[both, 3]) - (mb[both, 1] + mb[both, 3])) / 2 / hs], 1))
         per_clip.append(row)
 
-    lines = ["## Face detectors on the real clips", "",
-             f"{len(clips)} clips, first {args.max_frames} frames each at 25 fps, detection on frames downscaled to "
-             f"{faces.DETECT_SIDE} px longest side, {args.threads} threads. frames/s is wall clock; "
-             "'cpu' is frames per CPU-second of this process (less sensitive to other load on the machine).", "",
-             "| detector | raw detection rate | raw jitter (side) | raw frames/s (cpu) | tracked found (stride 5) | "
-             "tracked jitter | tracked frames/s (cpu) | clips with >=90% found | speed vs haar |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "## Face detectors on the real clips",
+        "",
+        f"{len(clips)} clips, first {args.max_frames} frames each at 25 fps, detection on frames downscaled to "
+        f"{faces.DETECT_SIDE} px longest side, {args.threads} threads. frames/s is wall clock; "
+        "'cpu' is frames per CPU-second of this process (less sensitive to other load on the machine).",
+        "",
+        "| detector | raw detection rate | raw jitter (side) | raw frames/s (cpu) | tracked found (stride 5) | "
+        "tracked jitter | tracked frames/s (cpu) | clips with >=90% found | speed vs haar |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     base = stats["haar"]["trk_s"] and stats["haar"]["frames"] / stats["haar"]["trk_s"]
     for n in names:
         s = stats[n]
         raw_fps = f"{s['frames'] / s['raw_s']:.0f} ({s['frames'] / max(s['raw_cpu'], 1e-9):.0f})"
-        trk = (f"{s['trk_found'] / s['frames']:.3f} | {np.nanmedian(s['trk_jit']):.4f} | "
-               f"{s['frames'] / s['trk_s']:.0f} ({s['frames'] / max(s['trk_cpu'], 1e-9):.0f}) | "
-               f"{s['clips_ok']}/{len(clips)} | "
-               f"{(s['frames'] / s['trk_s']) / base:.2f}x") if s["trk_s"] else "- | - | - | - | -"
-        lines.append(f"| {n} | {s['raw_ok'] / s['frames']:.3f} | {np.nanmedian(s['raw_jit']):.4f} | {raw_fps} | {trk} |")
-    lines += ["", "Per clip (raw detection rate per detector; tracked found ratio at stride 5):", "",
-              "| clip | size | " + " | ".join(names) + " | " + " | ".join(f"{n} tracked" for n in names if n in faces.DETECTORS) + " |",
-              "|---|---|" + "---|" * (len(names) + sum(n in faces.DETECTORS for n in names))]
+        trk = (
+            (
+                f"{s['trk_found'] / s['frames']:.3f} | {np.nanmedian(s['trk_jit']):.4f} | "
+                f"{s['frames'] / s['trk_s']:.0f} ({s['frames'] / max(s['trk_cpu'], 1e-9):.0f}) | "
+                f"{s['clips_ok']}/{len(clips)} | "
+                f"{(s['frames'] / s['trk_s']) / base:.2f}x"
+            )
+            if s["trk_s"]
+            else "- | - | - | - | -"
+        )
+        lines.append(
+            f"| {n} | {s['raw_ok'] / s['frames']:.3f} | {np.nanmedian(s['raw_jit']):.4f} | {raw_fps} | {trk} |"
+        )
+    lines += [
+        "",
+        "Per clip (raw detection rate per detector; tracked found ratio at stride 5):",
+        "",
+        "| clip | size | "
+        + " | ".join(names)
+        + " | "
+        + " | ".join(f"{n} tracked" for n in names if n in faces.DETECTORS)
+        + " |",
+        "|---|---|" + "---|" * (len(names) + sum(n in faces.DETECTORS for n in names)),
+    ]
     for r in per_clip:
-        lines.append(f"| {r['clip']} | {r['size']} | " + " | ".join(f"{r[n]:.2f}" for n in names) + " | "
-                     + " | ".join(f"{r[n + '_trk']:.2f}" for n in names if n in faces.DETECTORS) + " |")
+        lines.append(
+            f"| {r['clip']} | {r['size']} | "
+            + " | ".join(f"{r[n]:.2f}" for n in names)
+            + " | "
+            + " | ".join(f"{r[n + '_trk']:.2f}" for n in names if n in faces.DETECTORS)
+            + " |"
+        )
     if "mediapipe" in names:
         c = np.concatenate(calib)
-        lines += ["", "Mouth inside the canonical face box (face-mesh inner-lip centre, corner-to-corner width; "
-                  "fractions of the box side, median [10th-90th percentile]):", "",
-                  "| detector | mouth x | mouth y | mouth width |", "|---|---|---|---|"]
+        lines += [
+            "",
+            "Mouth inside the canonical face box (face-mesh inner-lip centre, corner-to-corner width; "
+            "fractions of the box side, median [10th-90th percentile]):",
+            "",
+            "| detector | mouth x | mouth y | mouth width |",
+            "|---|---|---|---|",
+        ]
         for n in names:
             if stats[n]["mouth"]:
                 mo = np.concatenate(stats[n]["mouth"])
-                q = lambda k: f"{np.median(mo[:, k]):.3f} [{np.percentile(mo[:, k], 10):.3f}-{np.percentile(mo[:, k], 90):.3f}]"  # noqa: E731
+
+                def q(k, mo=mo):
+                    lo, hi = np.percentile(mo[:, k], 10), np.percentile(mo[:, k], 90)
+                    return f"{np.median(mo[:, k]):.3f} [{lo:.3f}-{hi:.3f}]"
+
                 lines.append(f"| {n} | {q(0)} | {q(1)} | {q(2)} |")
-        lines += ["", f"Calibration on frames where both fire: haar side / mediapipe canonical side = "
-                  f"{np.median(c[:, 0]):.3f}, centre offset (haar - mediapipe) / side = {np.median(c[:, 1]):+.3f}."]
+        lines += [
+            "",
+            f"Calibration on frames where both fire: haar side / mediapipe canonical side = "
+            f"{np.median(c[:, 0]):.3f}, centre offset (haar - mediapipe) / side = {np.median(c[:, 1]):+.3f}.",
+        ]
     if "mediapipe" not in names:
-        lines += ["", "mediapipe was not importable in this run, so it is not in the table (see docs/faces.md for "
-                  "how to install it beside the venv and for its numbers)."]
+        lines += [
+            "",
+            "mediapipe was not importable in this run, so it is not in the table (see docs/faces.md for "
+            "how to install it beside the venv and for its numbers).",
+        ]
     publish(lines, ROOT / "benchmarks" / "results" / "faces.md")
     return 0
 

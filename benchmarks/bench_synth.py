@@ -57,19 +57,23 @@ def speed(num_videos: int, seed: int, workers: int) -> str:
 
     def row(name, secs, cpu=None):
         c = f"{cpu / num_videos:.3f}" if cpu is not None else "-"
-        return (f"| {name} | {num_videos / secs:.2f} | {secs / num_videos:.3f} | {c} | {1000 * secs / frames:.2f} | "
-                f"{seconds / secs:.1f} | {secs / t_encode:.2f} |")
+        return (
+            f"| {name} | {num_videos / secs:.2f} | {secs / num_videos:.3f} | {c} | {1000 * secs / frames:.2f} | "
+            f"{seconds / secs:.1f} | {secs / t_encode:.2f} |"
+        )
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    lines = [f"load average {load:.1f} at the end (wall times stretch with it; CPU s/video much less); "
-             f"{num_videos} videos, {seconds:.0f} s of video ({frames} frames, 224x224), seed {seed}, "
-             f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}",
-             "",
-             "| stage | videos/s | s/video | CPU s/video | ms/frame | x real time | x encode-only |",
-             "|---|---|---|---|---|---|---|",
-             row("encode only (baseline: H.264 + AAC of pre-rendered arrays)", t_encode, c_encode),
-             row("speech + face rendering only", t_render, c_render),
-             row("render + encode, one process", t_render + t_encode, c_render + c_encode)]
+    lines = [
+        f"load average {load:.1f} at the end (wall times stretch with it; CPU s/video much less); "
+        f"{num_videos} videos, {seconds:.0f} s of video ({frames} frames, 224x224), seed {seed}, "
+        f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}",
+        "",
+        "| stage | videos/s | s/video | CPU s/video | ms/frame | x real time | x encode-only |",
+        "|---|---|---|---|---|---|---|",
+        row("encode only (baseline: H.264 + AAC of pre-rendered arrays)", t_encode, c_encode),
+        row("speech + face rendering only", t_render, c_render),
+        row("render + encode, one process", t_render + t_encode, c_render + c_encode),
+    ]
     for w, secs in ends.items():
         lines.append(row(f"`synthesize`, {w} worker{'s' if w > 1 else ''} (incl. start-up, metadata)", secs))
     return "\n".join(lines)
@@ -91,15 +95,23 @@ def fairness(check_videos: int, seed: int) -> str:
     sync = sync_correlations(cues)
     n_frames = sum(len(c["label"]) for c in cues)
     n_fake = int(sum(c["label"].sum() for c in cues))
-    lines = [f"{check_videos} rendered videos, {n_frames} frames ({n_fake} fake), seed {seed}", "",
-             "| cheap cue as a fake-frame score | AUC pooled | AUC within video |", "|---|---|---|"]
+    lines = [
+        f"{check_videos} rendered videos, {n_frames} frames ({n_fake} fake), seed {seed}",
+        "",
+        "| cheap cue as a fake-frame score | AUC pooled | AUC within video |",
+        "|---|---|---|",
+    ]
     for k in pooled:
         lines.append(f"| {k.replace('_', ' ')} | {pooled[k]:.3f} | {within[k]:.3f} |")
-    lines += ["", "| audio-visual signal | value |", "|---|---|",
-              f"| corr(mouth opening, speech envelope), real videos (n={sync['n_real']}) | {sync['real']:.3f} |",
-              f"| same, inside audio-replaced periods (n={sync['n_audio_fake']}) | {sync['audio_fake']:.3f} |",
-              f"| corr(mouth opening, mouth-box pixel change), median | {sync['pixels']:.3f} |",
-              f"| frames where OpenCV's Haar frontal-face cascade finds the face (every 10th) | {np.mean(found):.3f} |"]
+    lines += [
+        "",
+        "| audio-visual signal | value |",
+        "|---|---|",
+        f"| corr(mouth opening, speech envelope), real videos (n={sync['n_real']}) | {sync['real']:.3f} |",
+        f"| same, inside audio-replaced periods (n={sync['n_audio_fake']}) | {sync['audio_fake']:.3f} |",
+        f"| corr(mouth opening, mouth-box pixel change), median | {sync['pixels']:.3f} |",
+        f"| frames where OpenCV's Haar frontal-face cascade finds the face (every 10th) | {np.mean(found):.3f} |",
+    ]
     return "\n".join(lines)
 
 
@@ -110,8 +122,13 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
-    text = ("## vocalens synth: speed\n\n" + speed(args.num_videos, args.seed, args.workers)
-            + "\n\n## vocalens synth: fairness\n\n" + fairness(args.check_videos, args.seed) + "\n")
+    text = (
+        "## vocalens synth: speed\n\n"
+        + speed(args.num_videos, args.seed, args.workers)
+        + "\n\n## vocalens synth: fairness\n\n"
+        + fairness(args.check_videos, args.seed)
+        + "\n"
+    )
     print(text)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(text)

@@ -28,28 +28,34 @@ import torch
 from torch.utils.data import DataLoader
 from torch.utils.flop_counter import FlopCounterMode
 
-from vocalens.localizer.data import FeatureDataset, collate
+from _common import publish
+from vocalens.datagen.toy import write_toy_store
 from vocalens.localizer.config import LossConfig
 from vocalens.localizer.config import ModelConfig as LocalizerConfig
+from vocalens.localizer.data import FeatureDataset, collate
 from vocalens.localizer.losses import localizer_loss
 from vocalens.localizer.model import Localizer
 from vocalens.train.sampler import GlobalBatchSampler
-from vocalens.datagen.toy import write_toy_store
-from _common import publish
 
 
 def make_batch(b, t, dv, da, device, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return {"visual": torch.randn(b, t, dv, generator=g).to(device), "audio": torch.randn(b, t, da, generator=g).to(device),
-            "labels": (torch.rand(b, t, generator=g) > 0.8).float().to(device),
-            "mask": torch.ones(b, t, dtype=torch.bool, device=device), "window_label": torch.ones(b, device=device)}
+    return {
+        "visual": torch.randn(b, t, dv, generator=g).to(device),
+        "audio": torch.randn(b, t, da, generator=g).to(device),
+        "labels": (torch.rand(b, t, generator=g) > 0.8).float().to(device),
+        "mask": torch.ones(b, t, dtype=torch.bool, device=device),
+        "window_label": torch.ones(b, device=device),
+    }
 
 
 def train_step(model, opt, batch, amp_dtype=None):
     dev = batch["visual"].device.type
     with torch.autocast(dev, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
         f, v, s = model(batch["visual"], batch["audio"], batch["mask"])
-        loss, _ = localizer_loss(f, v, s, batch["labels"], batch["window_label"], batch["mask"], LossConfig(pos_weight=4.0))
+        loss, _ = localizer_loss(
+            f, v, s, batch["labels"], batch["window_label"], batch["mask"], LossConfig(pos_weight=4.0)
+        )
     opt.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -60,7 +66,9 @@ def train_step(model, opt, batch, amp_dtype=None):
 def flops_per_step(model, batch) -> int:
     with FlopCounterMode(display=False) as fc:
         f, v, s = model(batch["visual"], batch["audio"], batch["mask"])
-        loss, _ = localizer_loss(f, v, s, batch["labels"], batch["window_label"], batch["mask"], LossConfig(pos_weight=1.0))
+        loss, _ = localizer_loss(
+            f, v, s, batch["labels"], batch["window_label"], batch["mask"], LossConfig(pos_weight=1.0)
+        )
         loss.backward()
     model.zero_grad(set_to_none=True)
     return fc.get_total_flops()
@@ -80,8 +88,9 @@ def time_model(model, batch, steps, amp_dtype=None) -> float:
 
 def time_loader(ds, batch_size, workers, max_batches) -> tuple[float, int]:
     sampler = GlobalBatchSampler(len(ds), batch_size, ds.lengths, seed=0)
-    dl = DataLoader(ds, batch_sampler=sampler, collate_fn=collate, num_workers=workers,
-                    prefetch_factor=4 if workers else None)
+    dl = DataLoader(
+        ds, batch_sampler=sampler, collate_fn=collate, num_workers=workers, prefetch_factor=4 if workers else None
+    )
     frames, n = 0, 0
     it = iter(dl)
     next(it)  # worker start-up is not throughput
@@ -106,7 +115,7 @@ def matmul_ceiling(device: str, dtype=torch.float32, n: int = 2048, reps: int = 
     for _ in range(reps):
         a @ b
     sync()
-    return 2 * n ** 3 * reps / (time.perf_counter() - t0)
+    return 2 * n**3 * reps / (time.perf_counter() - t0)
 
 
 def op_breakdown(model, batch, amp_dtype=None, top: int = 8) -> list[tuple[str, float]]:
@@ -160,15 +169,27 @@ def main() -> None:
     sec = time_model(model, batch, args.steps)
     cpu_fps = b * t / sec
     ceiling = matmul_ceiling("cpu")
-    rows.append(("model step alone, CPU fp32", f"{cpu_fps:,.0f}", f"{sec * 1000:,.0f} ms/step",
-                 f"{flops / sec / 1e9:,.1f} GFLOP/s = {flops / sec / ceiling:.0%} of the CPU's matmul "
-                 f"ceiling ({ceiling / 1e9:,.1f} GFLOP/s, 2048^3 fp32, same threads)"))
+    rows.append(
+        (
+            "model step alone, CPU fp32",
+            f"{cpu_fps:,.0f}",
+            f"{sec * 1000:,.0f} ms/step",
+            f"{flops / sec / 1e9:,.1f} GFLOP/s = {flops / sec / ceiling:.0%} of the CPU's matmul "
+            f"ceiling ({ceiling / 1e9:,.1f} GFLOP/s, 2048^3 fp32, same threads)",
+        )
+    )
     breakdowns = [("CPU fp32", op_breakdown(model, batch))]
     torch.manual_seed(0)
     slow = Localizer(replace(cfg, attn_dropout=0.1)).train()
     sec_slow = time_model(slow, batch, args.steps)
-    rows.append(("model step alone, CPU fp32, attention dropout 0.1 (before)", f"{b * t / sec_slow:,.0f}",
-                 f"{sec_slow * 1000:,.0f} ms/step", f"default (attention dropout 0) is {sec_slow / sec:.2f}x faster"))
+    rows.append(
+        (
+            "model step alone, CPU fp32, attention dropout 0.1 (before)",
+            f"{b * t / sec_slow:,.0f}",
+            f"{sec_slow * 1000:,.0f} ms/step",
+            f"default (attention dropout 0) is {sec_slow / sec:.2f}x faster",
+        )
+    )
     del slow
 
     if torch.cuda.is_available():
@@ -177,9 +198,15 @@ def main() -> None:
         for name, dt in (("fp32", None), ("bf16 autocast", torch.bfloat16)):
             s = time_model(gm, gb, max(args.steps, 20), dt)
             peak = matmul_ceiling("cuda", dt or torch.float32, n=8192, reps=20)
-            rows.append((f"model step alone, {torch.cuda.get_device_name()} {name}", f"{b * t / s:,.0f}",
-                         f"{s * 1000:,.1f} ms/step", f"{flops / s / 1e12:,.1f} TFLOP/s = {flops / s / peak:.0%} of "
-                         f"the GPU's matmul ceiling ({peak / 1e12:,.1f} TFLOP/s, 8192^3 {name.split()[0]})"))
+            rows.append(
+                (
+                    f"model step alone, {torch.cuda.get_device_name()} {name}",
+                    f"{b * t / s:,.0f}",
+                    f"{s * 1000:,.1f} ms/step",
+                    f"{flops / s / 1e12:,.1f} TFLOP/s = {flops / s / peak:.0%} of "
+                    f"the GPU's matmul ceiling ({peak / 1e12:,.1f} TFLOP/s, 8192^3 {name.split()[0]})",
+                )
+            )
             breakdowns.append((f"CUDA {name}", op_breakdown(gm, gb, dt)))
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -188,8 +215,14 @@ def main() -> None:
         ds = FeatureDataset(tmp, "train", max_frames=t)
         for w in sorted({0, args.workers}):
             fps, n = time_loader(ds, b, w, max_batches=10_000)
-            rows.append((f"feature loader alone, {w} workers", f"{fps:,.0f}", f"{n} batches after the first",
-                         f"{fps / cpu_fps:,.1f}x the CPU model step"))
+            rows.append(
+                (
+                    f"feature loader alone, {w} workers",
+                    f"{fps:,.0f}",
+                    f"{n} batches after the first",
+                    f"{fps / cpu_fps:,.1f}x the CPU model step",
+                )
+            )
 
     lengths = np.random.default_rng(0).normal(215, 60, size=4000).clip(50, 512).astype(int)  # ~8.6 s LAV-DF clips
     waste_rand = padding_waste(lengths, b, False)
@@ -198,7 +231,8 @@ def main() -> None:
     lines = [
         "# Localizer training throughput",
         "",
-        f"`PYTHONPATH=src python benchmarks/bench_train.py{' --quick' if args.quick else ''}` — batch {b} x {t} frames, "
+        f"`PYTHONPATH=src python benchmarks/bench_train.py{' --quick' if args.quick else ''}` — "
+        f"batch {b} x {t} frames, "
         f"d_model {d}, {layers} layers, {heads} heads, visual {dv}-d, audio {da}-d; torch {torch.__version__}, "
         f"{args.threads} CPU threads ({platform.processor() or platform.machine()}).",
         "",
@@ -214,8 +248,14 @@ def main() -> None:
         f"({waste_rand / max(waste_buck, 1e-9):.0f}x less).",
     ]
     for name, ops in breakdowns:
-        lines += ["", f"Where a {name} step's time goes (torch.profiler self time, top operators):", "",
-                  "| operator | share |", "|---|---:|", *[f"| `{k}` | {v:.1%} |" for k, v in ops]]
+        lines += [
+            "",
+            f"Where a {name} step's time goes (torch.profiler self time, top operators):",
+            "",
+            "| operator | share |",
+            "|---|---:|",
+            *[f"| `{k}` | {v:.1%} |" for k, v in ops],
+        ]
     publish(lines, args.out)
 
 

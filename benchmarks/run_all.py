@@ -40,7 +40,7 @@ def machine() -> str:
 def main(argv: list[str]) -> int:
     collect_only = "--collect" in argv
     argv = [a for a in argv if a != "--collect"]
-    wanted = [] if collect_only else (argv or [p.stem[len("bench_"):] for p in sorted(HERE.glob("bench_*.py"))])
+    wanted = [] if collect_only else (argv or [p.stem[len("bench_") :] for p in sorted(HERE.glob("bench_*.py"))])
     wanted = sorted(wanted, key=lambda n: ORDER.index(n) if n in ORDER else len(ORDER))
     env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT / "src"))
     failed = []
@@ -52,13 +52,19 @@ def main(argv: list[str]) -> int:
         print(f"== {script.name}: exit {rc} in {time.time() - t:.0f} s", flush=True)
         if rc:
             failed.append(name)
-    parts = ["# Benchmarks", "",
-             "Every figure below is written by `make bench` (`python benchmarks/run_all.py`); each section",
-             "names the script that produced it. Ratios compare against a baseline measured in the same run.", "",
-             f"Machine: {machine()}.", "",
-             "Each section states the load average it was measured at: several were taken while other jobs",
-             "shared the two cores, and their wall-clock times are inflated accordingly (CPU-second columns",
-             "are the steadier figure). Model-quality runs and probes are not here: experiments/results/.", ""]
+    parts = [
+        "# Benchmarks",
+        "",
+        "Every figure below is written by `make bench` (`python benchmarks/run_all.py`); each section",
+        "names the script that produced it. Ratios compare against a baseline measured in the same run.",
+        "",
+        f"Machine: {machine()}.",
+        "",
+        "Each section states the load average it was measured at: several were taken while other jobs",
+        "shared the two cores, and their wall-clock times are inflated accordingly (CPU-second columns",
+        "are the steadier figure). Model-quality runs and probes are not here: experiments/results/.",
+        "",
+    ]
     for name in ORDER + sorted(set(p.stem for p in (HERE / "results").glob("*.md")) - set(ORDER)):
         f = HERE / "results" / f"{name}.md"
         if f.is_file():

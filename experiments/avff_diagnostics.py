@@ -18,8 +18,6 @@ Prints markdown; writes nothing.
 
 from __future__ import annotations
 
-import sys
-
 import argparse
 import json
 from pathlib import Path
@@ -47,21 +45,28 @@ def main() -> None:
     root = Path(args.data)
     meta = [m for m in json.loads((root / "metadata.json").read_text()) if m["split"] == args.split]
 
-    blur: dict[str, list[float]] = {"64 px face crop, mouth area": [], "64 px lower-face crop": [],
-                                    "32 px lower-face crop": []}
+    blur: dict[str, list[float]] = {
+        "64 px face crop, mouth area": [],
+        "64 px lower-face crop": [],
+        "32 px lower-face crop": [],
+    }
     for m in [m for m in meta if m["modify_video"]][: args.videos]:
         face = decode(root / m["file"], 64, "center").faces
         lab = frame_labels(m["fake_periods"], len(face), 25.0).astype(bool)
         if lab.all() or not lab.any():
             continue
-        t, b, l, r = (int(v * 64) for v in MOUTH_IN_FACE)
-        crops = {"64 px face crop, mouth area": face[:, t:b, l:r],
-                 "64 px lower-face crop": decode(root / m["file"], 64, "center", crop="mouth").faces,
-                 "32 px lower-face crop": decode(root / m["file"], 32, "center", crop="mouth").faces}
+        t, b, left, r = (int(v * 64) for v in MOUTH_IN_FACE)
+        crops = {
+            "64 px face crop, mouth area": face[:, t:b, left:r],
+            "64 px lower-face crop": decode(root / m["file"], 64, "center", crop="mouth").faces,
+            "32 px lower-face crop": decode(root / m["file"], 32, "center", crop="mouth").faces,
+        }
         for k, x in crops.items():
             h = hf_energy(x)
             blur[k].append((h[lab].mean() - h[~lab].mean()) / (h[~lab].std() + 1e-6))
-    print("| visual input | videos | HF energy, fake - real frames (sigma of real), mean | median | videos with a drop |")
+    print(
+        "| visual input | videos | HF energy, fake - real frames (sigma of real), mean | median | videos with a drop |"
+    )
     print("|---|---|---|---|---|")
     for k, r in blur.items():
         r = np.asarray(r)
@@ -77,7 +82,7 @@ def main() -> None:
         a[: min(len(p.audio), n * 640)] = p.audio[: n * 640]
         loud = np.sqrt((a.reshape(n, 640) ** 2).mean(1))
         g, loud = (g - g.mean()) / (g.std() + 1e-6), (loud - loud.mean()) / (loud.std() + 1e-6)
-        cors.append([np.mean(g[max(0, k):n + min(0, k)] * loud[max(0, -k):n - max(0, k)]) for k in lags])
+        cors.append([np.mean(g[max(0, k) : n + min(0, k)] * loud[max(0, -k) : n - max(0, k)]) for k in lags])
     c = np.mean(cors, 0)
     print(f"\nSync ({len(cors)} real videos): correlation of lower-face centre brightness with loudness by lag\n")
     print("| lag (frames) | " + " | ".join(f"{k:+d}" for k in lags) + " |")

@@ -1,7 +1,8 @@
 """AVFF quality on synthetic (and forged real) data: video AUC of stage 2 with vs without stage-1
 pretraining, and on a forged-real-clip test split when `vocalens forge` and the real clips exist.
 
-    PYTHONPATH=src HF_HUB_OFFLINE=1 OMP_NUM_THREADS=2 python experiments/avff_quality.py --work /tmp/avff_quality --threads 2
+    PYTHONPATH=src HF_HUB_OFFLINE=1 OMP_NUM_THREADS=2 python experiments/avff_quality.py \\
+        --work /tmp/avff_quality --threads 2
 
 Steps (all through the `vocalens` CLI, seeded):
  1. `vocalens synth` a real-only set for stage 1 (300 videos) and a labelled set (1200 videos <= 6 s,
@@ -29,6 +30,7 @@ from pathlib import Path
 import torch
 
 from vocalens.cli import main as cli
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # the shared publish()
 from _common import publish  # noqa: E402
 
@@ -58,7 +60,9 @@ def main() -> None:
     ap.add_argument("--preset", default="small")
     ap.add_argument("--ssl_videos", type=int, default=300, help="real-only synthetic videos for stage 1")
     ap.add_argument("--videos", type=int, default=1200, help="labelled synthetic videos for stage 2")
-    ap.add_argument("--ssl_data", help="an existing real-only LAV-DF-layout set for stage 1 instead of synthesising one")
+    ap.add_argument(
+        "--ssl_data", help="an existing real-only LAV-DF-layout set for stage 1 instead of synthesising one"
+    )
     ap.add_argument("--data", help="an existing labelled LAV-DF-layout set for stage 2 instead of synthesising one")
     ap.add_argument("--limit", type=int, default=500, help="first N videos of each labelled split (train, dev, test)")
     ap.add_argument("--ssl_epochs", type=int, default=4)
@@ -81,8 +85,12 @@ def main() -> None:
     ap.add_argument("--no_hard_negatives", action="store_true", help="stage-1 InfoNCE without shifted-audio negatives")
     ap.add_argument("--shift_fakes", type=float, default=0.3, help="stage-2 shifted-audio fakes per real clip")
     ap.add_argument("--output", default=str(Path(__file__).parent / "results" / "avff_quality.md"))
-    ap.add_argument("--encoder_lr_scale", type=float, default=0.1,
-                    help="stage 2 from stage 1: encoders at this times --cls_lr (from scratch: always 1)")
+    ap.add_argument(
+        "--encoder_lr_scale",
+        type=float,
+        default=0.1,
+        help="stage 2 from stage 1: encoders at this times --cls_lr (from scratch: always 1)",
+    )
     args = ap.parse_args()
     print("$ PYTHONPATH=src HF_HUB_OFFLINE=1 python experiments/avff_quality.py " + " ".join(sys.argv[1:]), flush=True)
     torch.set_num_threads(args.threads)
@@ -95,47 +103,142 @@ def main() -> None:
 
     ssl_data = Path(args.ssl_data) if args.ssl_data else work / "synth_real"
     data = Path(args.data) if args.data else work / "synth_labelled"
-    common_synth = ["--size", args.size, "--min_duration", 2, "--max_duration", args.max_duration,
-                    "--workers", args.workers]
+    common_synth = [
+        "--size",
+        args.size,
+        "--min_duration",
+        2,
+        "--max_duration",
+        args.max_duration,
+        "--workers",
+        args.workers,
+    ]
     t = time.time()
     if not (ssl_data / "metadata.json").is_file():
-        call("synth", "--output_root", ssl_data, "--num_videos", args.ssl_videos, "--seed", 101,
-             "--real_fraction", 1.0, "--splits", "90,10,0", *common_synth)
+        call(
+            "synth",
+            "--output_root",
+            ssl_data,
+            "--num_videos",
+            args.ssl_videos,
+            "--seed",
+            101,
+            "--real_fraction",
+            1.0,
+            "--splits",
+            "90,10,0",
+            *common_synth,
+        )
     if not (data / "metadata.json").is_file():
-        call("synth", "--output_root", data, "--num_videos", args.videos, "--seed", 0,
-             "--splits", args.splits, *common_synth)
+        call(
+            "synth",
+            "--output_root",
+            data,
+            "--num_videos",
+            args.videos,
+            "--seed",
+            0,
+            "--splits",
+            args.splits,
+            *common_synth,
+        )
     timings["synthesise data (not part of the training budget)"] = time.time() - t
 
     limit = ["--limit", args.limit] if args.limit else []
-    base = ["--preset", args.preset, "--batch_size", args.batch_size, "--num_workers", args.num_workers,
-            "--cache_dir", cache, "--seed", 1, "--no_progress"]
+    base = [
+        "--preset",
+        args.preset,
+        "--batch_size",
+        args.batch_size,
+        "--num_workers",
+        args.num_workers,
+        "--cache_dir",
+        cache,
+        "--seed",
+        1,
+        "--no_progress",
+    ]
     fit = base + ["--faces", "center"]  # synthetic faces fill the frame
     ssl = work / "ssl"
     t = time.time()
     if (ssl / "best.pth").is_file():
         print(f"reusing the stage-1 checkpoint {ssl / 'best.pth'} (its time is not counted)")
     else:
-        call("avff", "pretrain", "--data_root", ssl_data, "--output_dir", ssl, "--epochs", args.ssl_epochs,
-             "--lr", args.ssl_lr, "--warmup_epochs", 0.3, "--contrastive_weight", args.contrastive_weight,
-             "--clips_per_video", args.clips_per_video,
-             *(["--no_hard_negatives"] if args.no_hard_negatives else []), *fit)
+        call(
+            "avff",
+            "pretrain",
+            "--data_root",
+            ssl_data,
+            "--output_dir",
+            ssl,
+            "--epochs",
+            args.ssl_epochs,
+            "--lr",
+            args.ssl_lr,
+            "--warmup_epochs",
+            0.3,
+            "--contrastive_weight",
+            args.contrastive_weight,
+            "--clips_per_video",
+            args.clips_per_video,
+            *(["--no_hard_negatives"] if args.no_hard_negatives else []),
+            *fit,
+        )
     timings["stage 1"] = train_seconds(ssl)
     freeze = (["--freeze_encoders"] if args.freeze_encoders else []) + [
-        "--shift_fakes", args.shift_fakes, "--label_fraction", args.label_fraction,
-        "--clips_per_video", args.cls_clips_per_video, "--warmup_epochs", 0.5]
+        "--shift_fakes",
+        args.shift_fakes,
+        "--label_fraction",
+        args.label_fraction,
+        "--clips_per_video",
+        args.cls_clips_per_video,
+        "--warmup_epochs",
+        0.5,
+    ]
     from_ssl = ["--pretrained", ssl / "best.pth", "--encoder_lr_scale", args.encoder_lr_scale]
-    runs = {"with stage-1 pretraining": (work / "cls_pretrained", from_ssl),
-            "without (random init)": (work / "cls_scratch", [])}
+    runs = {
+        "with stage-1 pretraining": (work / "cls_pretrained", from_ssl),
+        "without (random init)": (work / "cls_scratch", []),
+    }
     results = {}
     for name, (run, extra) in runs.items():
         t = time.time()
         if not (run / "best.pth").is_file():
-            call("avff", "train", "--data_root", data, "--output_dir", run, "--epochs", args.epochs, "--lr", args.cls_lr,
-                 *extra, *freeze, *fit, *limit)
+            call(
+                "avff",
+                "train",
+                "--data_root",
+                data,
+                "--output_dir",
+                run,
+                "--epochs",
+                args.epochs,
+                "--lr",
+                args.cls_lr,
+                *extra,
+                *freeze,
+                *fit,
+                *limit,
+            )
         timings[f"stage 2, {name}"] = train_seconds(run)
         out = run / "eval_test.json"
-        call("avff", "evaluate", "--checkpoint", run / "best.pth", "--data_root", data, "--split", "test",
-             "--output", out, "--cache_dir", cache, "--faces", "center", *limit)
+        call(
+            "avff",
+            "evaluate",
+            "--checkpoint",
+            run / "best.pth",
+            "--data_root",
+            data,
+            "--split",
+            "test",
+            "--output",
+            out,
+            "--cache_dir",
+            cache,
+            "--faces",
+            "center",
+            *limit,
+        )
         results[f"synth test, {name}"] = json.loads(out.read_text())["metrics"]
 
     if args.real_clips and Path(args.real_clips).is_dir():
@@ -149,30 +252,67 @@ def main() -> None:
                 call("forge", "--videos", args.real_clips, "--output_root", forged, "--seed", 7)
             run = work / "cls_forged"
             if not (run / "best.pth").is_file():
-                call("avff", "train", "--data_root", forged, "--output_dir", run, "--epochs", args.epochs,
-                     "--lr", args.cls_lr, *from_ssl, *freeze, *base)
+                call(
+                    "avff",
+                    "train",
+                    "--data_root",
+                    forged,
+                    "--output_dir",
+                    run,
+                    "--epochs",
+                    args.epochs,
+                    "--lr",
+                    args.cls_lr,
+                    *from_ssl,
+                    *freeze,
+                    *base,
+                )
             out = run / "eval_test.json"
-            call("avff", "evaluate", "--checkpoint", run / "best.pth", "--data_root", forged, "--split", "test",
-                 "--output", out, "--cache_dir", cache)
+            call(
+                "avff",
+                "evaluate",
+                "--checkpoint",
+                run / "best.pth",
+                "--data_root",
+                forged,
+                "--split",
+                "test",
+                "--output",
+                out,
+                "--cache_dir",
+                cache,
+            )
             results["forged real clips test, with stage-1 pretraining (synth)"] = json.loads(out.read_text())["metrics"]
 
-    lines = ["Command: `PYTHONPATH=src HF_HUB_OFFLINE=1 python experiments/avff_quality.py " + " ".join(sys.argv[1:])
-             + "` (hard negatives " + ("off" if args.no_hard_negatives else "on") + f", shift_fakes {args.shift_fakes}, "
-             f"stage-1 contrastive_weight {args.contrastive_weight}, stage 2 from stage 1 with encoder_lr_scale "
-             f"{args.encoder_lr_scale})", "",
-             f"AVFF video-level quality, preset `{args.preset}`, CPU {args.threads} thread(s); "
-             f"stage 1: real videos of {ssl_data} x {args.ssl_epochs} epochs, {args.clips_per_video} random clips "
-             f"per video per epoch; stage 2: train split of {data}" + (f" (first {args.limit} videos of each split)"
-             if args.limit else "") + f" x {args.epochs} epochs, encoders "
-             f"{'frozen' if args.freeze_encoders else 'fine-tuned'}, {args.cls_clips_per_video} random clips per "
-             f"video per epoch, soft targets label_fraction {args.label_fraction}; video score = max over clips.", "",
-             "| test set | subset | videos | fakes | AUC | AP | accuracy | F1 |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "Command: `PYTHONPATH=src HF_HUB_OFFLINE=1 python experiments/avff_quality.py "
+        + " ".join(sys.argv[1:])
+        + "` (hard negatives "
+        + ("off" if args.no_hard_negatives else "on")
+        + f", shift_fakes {args.shift_fakes}, "
+        f"stage-1 contrastive_weight {args.contrastive_weight}, stage 2 from stage 1 with encoder_lr_scale "
+        f"{args.encoder_lr_scale})",
+        "",
+        f"AVFF video-level quality, preset `{args.preset}`, CPU {args.threads} thread(s); "
+        f"stage 1: real videos of {ssl_data} x {args.ssl_epochs} epochs, {args.clips_per_video} random clips "
+        f"per video per epoch; stage 2: train split of {data}"
+        + (f" (first {args.limit} videos of each split)" if args.limit else "")
+        + f" x {args.epochs} epochs, encoders "
+        f"{'frozen' if args.freeze_encoders else 'fine-tuned'}, {args.cls_clips_per_video} random clips per "
+        f"video per epoch, soft targets label_fraction {args.label_fraction}; video score = max over clips.",
+        "",
+        "| test set | subset | videos | fakes | AUC | AP | accuracy | F1 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for name, metrics in results.items():
         for sub, m in metrics.items():
-            lines.append(f"| {name} | {sub} | {m['n']} | {m['n_fake']} | {m['auc']:.3f} | {m['ap']:.3f} "
-                         f"| {m['accuracy']:.3f} | {m['f1']:.3f} |")
+            lines.append(
+                f"| {name} | {sub} | {m['n']} | {m['n_fake']} | {m['auc']:.3f} | {m['ap']:.3f} "
+                f"| {m['accuracy']:.3f} | {m['f1']:.3f} |"
+            )
     lines += ["", "| stage | training + validation time (s, from metrics.jsonl) |", "|---|---|"] + [
-        f"| {k} | {v:.0f} |" for k, v in timings.items() if not k.startswith("synth")]
+        f"| {k} | {v:.0f} |" for k, v in timings.items() if not k.startswith("synth")
+    ]
     lines.append(f"\nThis invocation: {time.time() - t0:.0f} s wall (reused data sets and runs are not redone).")
     publish(lines, args.output)
 

@@ -20,12 +20,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vocalens.avff.data import ClipDataset, prepare_all, read_items
-from vocalens.avff.predict import metrics_by_manipulation
-from vocalens.avff.model import build_model
 from vocalens.avff.config import get_preset
+from vocalens.avff.data import ClipDataset, prepare_all, read_items
+from vocalens.avff.model import build_model
+from vocalens.avff.predict import metrics_by_manipulation
 from vocalens.eval.metrics import binary_metrics
 from vocalens.train.schedule import build_scheduler
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # the shared publish()
 from _common import publish  # noqa: E402
 
@@ -42,21 +43,33 @@ def load_clips(data: str, split: str, videos: int, clips: int, random: bool, cac
     torch.manual_seed(0)
     ds = ClipDataset(items, cfg, cache, "center", clips, random=random, label_fraction=label_fraction)
     rows = [ds[i] for i in range(len(ds))]
-    return {"frames": torch.stack([r["frames"] for r in rows]).half(), "wave": torch.stack([r["wave"] for r in rows]),
-            "label": torch.stack([r["label"] for r in rows]), "video_label": np.array([it.label for it in items]),
-            "kind": np.array([it.manipulation for it in items]), "clips": clips}
+    return {
+        "frames": torch.stack([r["frames"] for r in rows]).half(),
+        "wave": torch.stack([r["wave"] for r in rows]),
+        "label": torch.stack([r["label"] for r in rows]),
+        "video_label": np.array([it.label for it in items]),
+        "kind": np.array([it.manipulation for it in items]),
+        "clips": clips,
+    }
 
 
 @torch.no_grad()
 def evaluate(model, dev: dict) -> dict:
     model.eval()
-    probs = torch.cat([torch.sigmoid(model(dev["frames"][i:i + 64].float(), dev["wave"][i:i + 64]))
-                       for i in range(0, len(dev["label"]), 64)]).numpy()
+    probs = torch.cat(
+        [
+            torch.sigmoid(model(dev["frames"][i : i + 64].float(), dev["wave"][i : i + 64]))
+            for i in range(0, len(dev["label"]), 64)
+        ]
+    ).numpy()
     model.train()
     video = probs.reshape(-1, dev["clips"]).max(1)  # clips are stored video by video
     by = metrics_by_manipulation(dev["video_label"], video, dev["kind"])
-    return {"clip AUC": binary_metrics(dev["label"].numpy(), probs)["auc"], "video AUC": by["all"]["auc"],
-            **{k: by[k]["auc"] for k in ("audio", "visual", "both")}}
+    return {
+        "clip AUC": binary_metrics(dev["label"].numpy(), probs)["auc"],
+        "video AUC": by["all"]["auc"],
+        **{k: by[k]["auc"] for k in ("audio", "visual", "both")},
+    }
 
 
 def train_variant(overrides: dict, train: dict, dev: dict, args) -> list[tuple[int, float, dict]]:
@@ -81,9 +94,12 @@ def train_variant(overrides: dict, train: dict, dev: dict, args) -> list[tuple[i
         sched.step()
         losses.append(float(loss.detach()))
         if step % args.eval_every == 0 or step == args.steps:
-            rows.append((step, float(np.mean(losses[-args.eval_every:])), evaluate(model, dev)))
-            print(f"  step {step}: train loss {rows[-1][1]:.4f} " + " ".join(f"{k} {v:.3f}" for k, v in rows[-1][2].items()),
-                  flush=True)
+            rows.append((step, float(np.mean(losses[-args.eval_every :])), evaluate(model, dev)))
+            print(
+                f"  step {step}: train loss {rows[-1][1]:.4f} "
+                + " ".join(f"{k} {v:.3f}" for k, v in rows[-1][2].items()),
+                flush=True,
+            )
     return rows
 
 
@@ -106,17 +122,25 @@ def main() -> None:
     t0 = time.time()
     train = load_clips(args.data, "train", args.videos, args.clips, True, args.cache_dir, args.label_fraction)
     dev = load_clips(args.data, "dev", args.dev_videos, 4, False, args.cache_dir, 0.0)
-    lines = [f"Command: `PYTHONPATH=src HF_HUB_OFFLINE=1 python experiments/avff_stage2_probe.py {' '.join(sys.argv[1:])}`", "",
-             f"Stage 2 from random initialisation, `small` preset variants, {len(train['label'])} fixed training clips "
-             f"({args.videos} videos x {args.clips}), batch {args.batch_size}, AdamW lr {args.lr}, cosine; "
-             f"dev: {len(dev['video_label'])} videos x 4 evenly spaced clips, video score = max over clips; "
-             f"audio/visual/both = video AUC of that manipulation vs the real videos. {args.threads} thread(s).", "",
-             "| variant | step | train loss | clip AUC | video AUC | audio | visual | both |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"Command: `PYTHONPATH=src HF_HUB_OFFLINE=1 python experiments/avff_stage2_probe.py {' '.join(sys.argv[1:])}`",
+        "",
+        f"Stage 2 from random initialisation, `small` preset variants, {len(train['label'])} fixed training clips "
+        f"({args.videos} videos x {args.clips}), batch {args.batch_size}, AdamW lr {args.lr}, cosine; "
+        f"dev: {len(dev['video_label'])} videos x 4 evenly spaced clips, video score = max over clips; "
+        f"audio/visual/both = video AUC of that manipulation vs the real videos. {args.threads} thread(s).",
+        "",
+        "| variant | step | train loss | clip AUC | video AUC | audio | visual | both |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for name, overrides in VARIANTS.items():
         print(name, flush=True)
         for step, loss, m in train_variant(overrides, train, dev, args):
-            lines.append(f"| {name} | {step} | {loss:.4f} | " + " | ".join(f"{m[k]:.3f}" for k in
-                         ("clip AUC", "video AUC", "audio", "visual", "both")) + " |")
+            lines.append(
+                f"| {name} | {step} | {loss:.4f} | "
+                + " | ".join(f"{m[k]:.3f}" for k in ("clip AUC", "video AUC", "audio", "visual", "both"))
+                + " |"
+            )
     lines.append(f"\nWall time {time.time() - t0:.0f} s.")
     publish(lines, Path(__file__).parent / "results" / "avff_stage2_probe.md")
 

@@ -23,6 +23,7 @@ import torch
 from vocalens.avff.data import prepare, prepare_all, read_items, video_clips
 from vocalens.avff.predict import load_model, metrics_by_manipulation
 from vocalens.avff.preprocess import normalize_faces
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # the shared publish()
 from _common import publish  # noqa: E402
 
@@ -33,8 +34,8 @@ def sync_video_score(model, p, batch_size: int = 32) -> float:
     _, frames, waves = video_clips(p, model.cfg)
     lowest = []
     for i in range(0, len(frames), batch_size):
-        x = normalize_faces(frames[i:i + batch_size], model.cfg.image_size)
-        w = torch.from_numpy(np.ascontiguousarray(waves[i:i + batch_size]))
+        x = normalize_faces(frames[i : i + batch_size], model.cfg.image_size)
+        w = torch.from_numpy(np.ascontiguousarray(waves[i : i + batch_size]))
         v, a = model.contextual(*model.slice_tokens(x, w))
         lowest.append(model.sync_scores(v, a).amin(1))
     return float(-torch.cat(lowest).min())
@@ -52,19 +53,30 @@ def main() -> None:
     args = ap.parse_args()
     torch.manual_seed(0)
     items = [it for it in read_items(args.data, [args.split])[: args.limit] if it.label >= 0]
-    lines = ["Command: `PYTHONPATH=src HF_HUB_OFFLINE=1 python experiments/avff_sync_probe.py " + " ".join(sys.argv[1:]) + "`",
-             "", f"Video AUC of the sync score alone (no classifier) on split `{args.split}` of {args.data}: "
-             "video score = -min over its clips and slices of cos(v, a).", "",
-             "| checkpoint | stage | videos | all | audio | visual | both |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "Command: `PYTHONPATH=src HF_HUB_OFFLINE=1 python experiments/avff_sync_probe.py "
+        + " ".join(sys.argv[1:])
+        + "`",
+        "",
+        f"Video AUC of the sync score alone (no classifier) on split `{args.split}` of {args.data}: "
+        "video score = -min over its clips and slices of cos(v, a).",
+        "",
+        "| checkpoint | stage | videos | all | audio | visual | both |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for path in args.checkpoints:
         model, cfg, task = load_model(path)
         ok, _ = prepare_all(items, cfg, args.cache_dir, args.faces, desc=f"decode {Path(path).parent.name}")
-        scores = [sync_video_score(model, prepare(it.path, cfg.image_size, args.cache_dir, args.faces, cfg.fps, cfg.crop))
-                  for it in ok]
+        scores = [
+            sync_video_score(model, prepare(it.path, cfg.image_size, args.cache_dir, args.faces, cfg.fps, cfg.crop))
+            for it in ok
+        ]
         by = metrics_by_manipulation([it.label for it in ok], scores, [it.manipulation for it in ok])
         auc = {k: f"{by[k]['auc']:.3f}" if k in by else "-" for k in ("all", "audio", "visual", "both")}
-        lines.append(f"| `{path}` | {task.get('stage', '?')} | {len(ok)} | {auc['all']} | {auc['audio']} "
-                     f"| {auc['visual']} | {auc['both']} |")
+        lines.append(
+            f"| `{path}` | {task.get('stage', '?')} | {len(ok)} | {auc['all']} | {auc['audio']} "
+            f"| {auc['visual']} | {auc['both']} |"
+        )
         print(lines[-1], flush=True)
     publish(lines, args.output)
 

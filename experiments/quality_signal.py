@@ -12,9 +12,6 @@ manipulation type). --blur: within-video AUC of low high-frequency DCT energy of
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import argparse
 
 import numpy as np
@@ -33,9 +30,9 @@ def local_corr(x, y, w):
 
 
 def store_checks(root: str, window: int, lag: int) -> None:
-    from vocalens.localizer.data import frames_of
     from vocalens.data.labels import frame_labels
     from vocalens.data.store import list_videos, read_features
+    from vocalens.localizer.data import frames_of
 
     mismatch = frames = 0
     by_kind: dict[str, list] = {}
@@ -48,7 +45,7 @@ def store_checks(root: str, window: int, lag: int) -> None:
             frames += len(lab)
             ev = np.linalg.norm(np.diff(v, axis=0, prepend=v[:1]), axis=1)
             ea = np.linalg.norm(np.diff(a, axis=0, prepend=a[:1]), axis=1)
-            ea = np.concatenate([np.full(lag, ea[0]), ea[:len(ea) - lag]]) if lag else ea
+            ea = np.concatenate([np.full(lag, ea[0]), ea[: len(ea) - lag]]) if lag else ea
             by_kind.setdefault(f.meta["manipulation"], []).append((lab, -local_corr(ea, ev, window)))
     print(f"frame_labels vs fake_periods: {mismatch} mismatching frames of {frames}")
     print(f"| manipulation | AUC of -local corr(visual change, audio change), window {window}, lag {lag} |")
@@ -77,8 +74,10 @@ def blur_check(n_videos: int) -> None:
             hf = np.log((enc.encode(r.frames)[:, 64:256] ** 2).mean(1) + 1e-6)
             ys.append(frame_labels(p.fake_periods, p.num_frames))
             ss.append(hf.mean() - hf)
-        print(f"mouth blur {cfg.min_blur}-{cfg.max_blur} px: within-video AUC of low high-frequency DCT energy "
-              f"on {len(plans)} 'both' videos = {roc_auc_score(np.concatenate(ys), np.concatenate(ss)):.3f}")
+        print(
+            f"mouth blur {cfg.min_blur}-{cfg.max_blur} px: within-video AUC of low high-frequency DCT energy "
+            f"on {len(plans)} 'both' videos = {roc_auc_score(np.concatenate(ys), np.concatenate(ss)):.3f}"
+        )
 
 
 def main() -> None:
@@ -90,6 +89,7 @@ def main() -> None:
     ap.add_argument("--blur_videos", type=int, default=6)
     args = ap.parse_args()
     import torch
+
     torch.set_num_threads(1)
     if args.features_root:
         store_checks(args.features_root, args.window, args.lag)

@@ -29,8 +29,14 @@ from vocalens.media.video import load_video, write_video  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT.parent / "shared" / "data" / "real-clips"
-CLIPS = ["video-retalking__2.mp4", "LipNet__bbaf2n.mpg", "video-retalking__4.mp4", "LipNet__lbax4n.mpg",
-         "lip-reading-deeplearning__sample_video.mp4", "video-retalking__5.mp4"]
+CLIPS = [
+    "video-retalking__2.mp4",
+    "LipNet__bbaf2n.mpg",
+    "video-retalking__4.mp4",
+    "LipNet__lbax4n.mpg",
+    "lip-reading-deeplearning__sample_video.mp4",
+    "video-retalking__5.mp4",
+]
 
 
 def synthetic_frames(n: int, seed: int = 7) -> tuple[list[np.ndarray], list[str]]:
@@ -80,7 +86,7 @@ def real_frames(folder: Path, n: int) -> tuple[list[np.ndarray], list[str]]:
         x, y, w, h = max(faces, key=lambda b: b[2] * b[3])
         cx, cy, side = x + w / 2, y + h * 0.55, 1.35 * max(w, h)  # LAV-DF-like: whole face, a little margin
         x0, y0 = int(max(0, cx - side / 2)), int(max(0, cy - side / 2))
-        crop = img[y0: y0 + int(side), x0: x0 + int(side)]
+        crop = img[y0 : y0 + int(side), x0 : x0 + int(side)]
         out.append(cv2.resize(crop, (224, 224), interpolation=cv2.INTER_AREA))
         titles.append(f"real clip\n{name.split('__')[0]}")
         if len(out) == n:

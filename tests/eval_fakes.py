@@ -13,17 +13,28 @@ from vocalens.data.store import write_features
 TYPES = ("real", "audio", "visual", "both")
 
 
-def make_store(root: Path, n: int = 8, split: str = "test", fps: float = 25.0, seed: int = 0,
-               dims: tuple[int, int] = (6, 4)) -> Path:
+def make_store(
+    root: Path, n: int = 8, split: str = "test", fps: float = 25.0, seed: int = 0, dims: tuple[int, int] = (6, 4)
+) -> Path:
     rng = np.random.default_rng(seed)
     for i in range(n):
         T = int(rng.integers(60, 160))
         m = TYPES[i % 4]
         periods = [] if m == "real" else [[round(0.4 + 0.08 * i, 2), round(1.2 + 0.1 * i, 2)]]
-        write_features(root / split / f"vid{i:02d}", rng.normal(size=(T, dims[0])), rng.normal(size=(2 * T, dims[1])),
-                       frame_labels(periods, T, fps),
-                       {"fps": fps, "audio_rate": 2 * fps, "fake_periods": periods, "manipulation": m,
-                        "label": int(bool(periods)), "file": f"{split}/vid{i:02d}.mp4"})
+        write_features(
+            root / split / f"vid{i:02d}",
+            rng.normal(size=(T, dims[0])),
+            rng.normal(size=(2 * T, dims[1])),
+            frame_labels(periods, T, fps),
+            {
+                "fps": fps,
+                "audio_rate": 2 * fps,
+                "fake_periods": periods,
+                "manipulation": m,
+                "label": int(bool(periods)),
+                "file": f"{split}/vid{i:02d}.mp4",
+            },
+        )
     return root
 
 

@@ -4,11 +4,19 @@ import numpy as np
 import pytest
 import torch
 
+from vocalens.avff.config import get_preset
 from vocalens.avff.losses import classification_loss, complementary_masks, info_nce, masked_mse, normalize_patches
 from vocalens.avff.model import build_model, pool_slices
-from vocalens.avff.preprocess import (IMAGENET_MEAN, IMAGENET_STD, clip_log_mel, clip_sample_range, clip_starts,
-                                      make_clips, normalize_faces, plot_mel_spectrogram)
-from vocalens.avff.config import get_preset
+from vocalens.avff.preprocess import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    clip_log_mel,
+    clip_sample_range,
+    clip_starts,
+    make_clips,
+    normalize_faces,
+    plot_mel_spectrogram,
+)
 
 
 def test_clip_frames_and_audio_cover_the_same_span():
@@ -34,7 +42,7 @@ def test_clips_past_the_end_repeat_last_frame_and_pad_silence():
     audio = np.ones(int(10 / 25 * 16000), np.float32)
     frames, waves = make_clips(faces, audio, [6], num_frames=8, stride=1)
     assert frames[0, :, 0, 0, 0].tolist() == [6, 7, 8, 9, 9, 9, 9, 9]
-    assert waves[0, : int(4 / 25 * 16000)].min() == 1 and waves[0, int(4 / 25 * 16000):].max() == 0
+    assert waves[0, : int(4 / 25 * 16000)].min() == 1 and waves[0, int(4 / 25 * 16000) :].max() == 0
 
 
 def test_clip_starts_tile_the_whole_video():
@@ -49,8 +57,11 @@ def test_imagenet_normalisation_values():
     img[..., 0], img[..., 1], img[..., 2] = 255, 0, 128
     x = normalize_faces(img, 8)
     assert x.shape == (1, 3, 8, 8)
-    expect = [(1.0 - IMAGENET_MEAN[0]) / IMAGENET_STD[0], (0.0 - IMAGENET_MEAN[1]) / IMAGENET_STD[1],
-              (128 / 255 - IMAGENET_MEAN[2]) / IMAGENET_STD[2]]
+    expect = [
+        (1.0 - IMAGENET_MEAN[0]) / IMAGENET_STD[0],
+        (0.0 - IMAGENET_MEAN[1]) / IMAGENET_STD[1],
+        (128 / 255 - IMAGENET_MEAN[2]) / IMAGENET_STD[2],
+    ]
     np.testing.assert_allclose(x[0, :, 3, 3].numpy(), expect, rtol=1e-5)
     assert abs(expect[0] - 2.2489) < 1e-3  # (1 - 0.485) / 0.229
     # resizing keeps a constant image constant
@@ -68,9 +79,14 @@ def test_log_mel_matches_direct_numpy_computation():
     # numpy: reflect-pad, periodic Hann, |rfft|^2, HTK triangular mel filters, 10 log10
     x = np.pad(wave.astype(np.float64), n_fft // 2, mode="reflect")
     win = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)
-    spec = np.stack([np.abs(np.fft.rfft(x[i * hop:i * hop + n_fft] * win)) ** 2 for i in range(frames)], 1)
-    mel = lambda f: 2595 * np.log10(1 + f / 700)
-    imel = lambda m: 700 * (10 ** (m / 2595) - 1)
+    spec = np.stack([np.abs(np.fft.rfft(x[i * hop : i * hop + n_fft] * win)) ** 2 for i in range(frames)], 1)
+
+    def mel(f):
+        return 2595 * np.log10(1 + f / 700)
+
+    def imel(m):
+        return 700 * (10 ** (m / 2595) - 1)
+
     pts = imel(np.linspace(0, mel(sr / 2), n_mels + 2))
     freqs = np.linspace(0, sr / 2, n_fft // 2 + 1)
     fb = np.zeros((n_mels, len(freqs)))
@@ -224,7 +240,10 @@ def test_pretrain_losses_ignore_masked_inputs_and_backprop():
     assert out["loss"].item() == pytest.approx(expect.item(), rel=1e-5)
     model.set_stage("pretrain")
     out["loss"].backward()
-    assert model.a2v.out.weight.grad is not None and model.visual.backbone.embeddings.patch_embeddings.projection.weight.grad is not None
+    assert (
+        model.a2v.out.weight.grad is not None
+        and model.visual.backbone.embeddings.patch_embeddings.projection.weight.grad is not None
+    )
     assert model.classifier[1].weight.grad is None
 
 
@@ -271,8 +290,9 @@ def test_tiny_vit_and_wav2vec2_round_trip_through_local_folders(tmp_path):
     x = torch.randn(2, 3, cfg.image_size, cfg.image_size)
     w = torch.randn(2, cfg.clip_samples)
     with torch.no_grad():
-        torch.testing.assert_close(b.visual.backbone(pixel_values=x).last_hidden_state,
-                                   a.visual.backbone(pixel_values=x).last_hidden_state)
+        torch.testing.assert_close(
+            b.visual.backbone(pixel_values=x).last_hidden_state, a.visual.backbone(pixel_values=x).last_hidden_state
+        )
         torch.testing.assert_close(b.audio.backbone(w).last_hidden_state, a.audio.backbone(w).last_hidden_state)
     assert isinstance(ViTModel.from_pretrained(str(tmp_path / "vit")), ViTModel)
     assert isinstance(Wav2Vec2Model.from_pretrained(str(tmp_path / "w2v")), Wav2Vec2Model)
@@ -288,10 +308,13 @@ def test_missing_weights_folder_is_a_user_error(tmp_path):
 def test_mel_audio_encoder_shapes():
     cfg = get_preset("tiny", audio_encoder="mel")
     model = build_model(cfg).eval()
-    v, a = model.slice_tokens(torch.randn(2, cfg.num_frames, 3, cfg.image_size, cfg.image_size),
-                              torch.randn(2, cfg.clip_samples))
+    v, a = model.slice_tokens(
+        torch.randn(2, cfg.num_frames, 3, cfg.image_size, cfg.image_size), torch.randn(2, cfg.clip_samples)
+    )
     assert v.shape == a.shape == (2, cfg.num_slices, cfg.dim)
-    assert model(torch.randn(2, cfg.num_frames, 3, cfg.image_size, cfg.image_size), torch.randn(2, cfg.clip_samples)).shape == (2,)
+    assert model(
+        torch.randn(2, cfg.num_frames, 3, cfg.image_size, cfg.image_size), torch.randn(2, cfg.clip_samples)
+    ).shape == (2,)
 
 
 def test_csv_items_and_errors(tmp_path):
@@ -334,7 +357,7 @@ def test_decoded_clip_keeps_a_flash_and_its_beep_together(tmp_path):
     frames[30] = 255  # 1.20 s
     wave = np.zeros(2 * sr, np.float32)
     t = np.arange(int(0.04 * sr)) / sr
-    wave[int(1.2 * sr): int(1.24 * sr)] = 0.5 * np.sin(2 * np.pi * 1000 * t)
+    wave[int(1.2 * sr) : int(1.24 * sr)] = 0.5 * np.sin(2 * np.pi * 1000 * t)
     path = write_video(tmp_path / "flash.mp4", frames, fps, wave)
     p = prepare(path, 32, None, faces="center")
     clip_frames, clip_waves = make_clips(p.faces, p.audio, [24], num_frames=8, stride=1)

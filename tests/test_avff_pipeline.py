@@ -26,7 +26,7 @@ def _video(path, seed, fake: bool, seconds=1.2, size=32):
     frames = np.zeros((n, size, size, 3), np.uint8)
     for i in range(n):
         r = 3 + 8 * env[int((i + 0.5) / FPS * SR)]
-        frames[i][(yy ** 2 + xx ** 2) < r ** 2] = (200, 160, 120)
+        frames[i][(yy**2 + xx**2) < r**2] = (200, 160, 120)
     write_video(path, frames, FPS, wave)
 
 
@@ -41,10 +41,19 @@ def tiny_dataset(tmp_path_factory):
             fake = j % 2 == 1
             file = f"{split}/{k:04d}.mp4"
             _video(root / file, k, fake)
-            meta.append({"file": file, "split": split, "n_fakes": int(fake),
-                         "fake_periods": [[0.0, 1.2]] if fake else [], "duration": 1.2,
-                         "modify_video": False, "modify_audio": bool(fake), "video_frames": 30,
-                         "audio_frames": int(1.2 * SR)})
+            meta.append(
+                {
+                    "file": file,
+                    "split": split,
+                    "n_fakes": int(fake),
+                    "fake_periods": [[0.0, 1.2]] if fake else [],
+                    "duration": 1.2,
+                    "modify_video": False,
+                    "modify_audio": bool(fake),
+                    "video_frames": 30,
+                    "audio_frames": int(1.2 * SR),
+                }
+            )
             k += 1
     (root / "metadata.json").write_text(json.dumps(meta))
     return root
@@ -56,8 +65,21 @@ def _cli(*argv):
     return main([str(a) for a in argv])
 
 
-FAST = ["--preset", "tiny", "--batch_size", "4", "--num_workers", "0", "--no_progress", "--faces", "center",
-        "--clips_per_video", "2", "--val_clips_per_video", "2"]
+FAST = [
+    "--preset",
+    "tiny",
+    "--batch_size",
+    "4",
+    "--num_workers",
+    "0",
+    "--no_progress",
+    "--faces",
+    "center",
+    "--clips_per_video",
+    "2",
+    "--val_clips_per_video",
+    "2",
+]
 
 
 @pytest.mark.slow
@@ -75,8 +97,25 @@ def test_pretrain_train_evaluate_detect(tiny_dataset, tmp_path):
     assert list(cache.iterdir())  # decoded once, reused
     # stage 2 from stage 1: encoder weights start from the pretrained ones
     cls = tmp_path / "cls"
-    assert _cli("avff", "train", "--data_root", tiny_dataset, "--output_dir", cls, "--epochs", "1",
-                "--pretrained", ssl / "best.pth", "--freeze_encoders", "--cache_dir", cache, *FAST) == 0
+    assert (
+        _cli(
+            "avff",
+            "train",
+            "--data_root",
+            tiny_dataset,
+            "--output_dir",
+            cls,
+            "--epochs",
+            "1",
+            "--pretrained",
+            ssl / "best.pth",
+            "--freeze_encoders",
+            "--cache_dir",
+            cache,
+            *FAST,
+        )
+        == 0
+    )
     ck2 = torch.load(cls / "last.pth", map_location="cpu", weights_only=True)
     assert ck2["task"]["stage"] == "classify" and "video_auc" in ck2["metrics"]
     best_ssl = torch.load(ssl / "best.pth", map_location="cpu", weights_only=True)["model"]
@@ -85,8 +124,25 @@ def test_pretrain_train_evaluate_detect(tiny_dataset, tmp_path):
     assert not torch.equal(ck2["model"]["classifier.1.weight"], best_ssl["classifier.1.weight"])
 
     out = tmp_path / "eval.json"
-    assert _cli("avff", "evaluate", "--checkpoint", cls / "last.pth", "--data_root", tiny_dataset,
-                "--split", "test", "--output", out, "--cache_dir", cache, "--faces", "center") == 0
+    assert (
+        _cli(
+            "avff",
+            "evaluate",
+            "--checkpoint",
+            cls / "last.pth",
+            "--data_root",
+            tiny_dataset,
+            "--split",
+            "test",
+            "--output",
+            out,
+            "--cache_dir",
+            cache,
+            "--faces",
+            "center",
+        )
+        == 0
+    )
     res = json.loads(out.read_text())
     assert res["metrics"]["all"]["n"] == 4 and res["metrics"]["all"]["n_fake"] == 2
     assert "audio" in res["metrics"] and 0.0 <= res["metrics"]["all"]["auc"] <= 1.0
@@ -114,14 +170,19 @@ def test_pretrain_train_evaluate_detect(tiny_dataset, tmp_path):
 
 def test_avff_encoders_in_registry(tmp_path):
     import vocalens.encoders as enc
-    from vocalens.avff.model import backbone_configs, build_model
     from vocalens.avff.config import get_preset
+    from vocalens.avff.model import backbone_configs, build_model
 
     cfg = get_preset("tiny")
     model = build_model(cfg)
     ckpt = tmp_path / "ssl.pth"
-    torch.save({"model": model.state_dict(), "task": {"stage": "pretrain", "avff_config": cfg.to_dict(),
-                                                      "backbones": backbone_configs(model)}}, ckpt)
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "task": {"stage": "pretrain", "avff_config": cfg.to_dict(), "backbones": backbone_configs(model)},
+        },
+        ckpt,
+    )
     v = enc.build_visual_encoder("avff", weights=str(ckpt))
     a = enc.build_audio_encoder("avff", weights=str(ckpt))
     faces = np.random.default_rng(0).integers(0, 255, (30, 48, 48, 3), dtype=np.uint8)

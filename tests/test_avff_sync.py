@@ -8,11 +8,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from vocalens.avff.config import AVFFConfig, get_preset
 from vocalens.avff.data import VideoItem, clip_fake_fraction, clip_label, training_target
 from vocalens.avff.losses import complementary_masks, info_nce, slice_info_nce
 from vocalens.avff.model import build_model, laplacian_magnitude
 from vocalens.avff.preprocess import CROP_REGIONS, crop_source_size, region_crops
-from vocalens.avff.config import AVFFConfig, get_preset
 from vocalens.errors import UserError
 
 
@@ -108,19 +108,41 @@ def test_old_checkpoint_configs_keep_the_old_behaviour():
     for k in ("crop", "contrastive", "head", "temporal_delta", "visual_pool", "highpass", "stream_heads"):
         d.pop(k)
     cfg = AVFFConfig.from_dict(d)
-    assert (cfg.crop, cfg.contrastive, cfg.head, cfg.temporal_delta, cfg.visual_pool, cfg.highpass, cfg.stream_heads) == \
-        ("face", "clip", "mean", False, "cls", False, False)
+    assert (
+        cfg.crop,
+        cfg.contrastive,
+        cfg.head,
+        cfg.temporal_delta,
+        cfg.visual_pool,
+        cfg.highpass,
+        cfg.stream_heads,
+    ) == ("face", "clip", "mean", False, "cls", False, False)
     small = get_preset("small")
     assert small.contrastive_weight == 1.0
-    assert (small.crop, small.contrastive, small.head, small.temporal_delta, small.visual_pool, small.highpass,
-            small.stream_heads) == ("mouth", "slice", "slices", True, "mean", True, True)
+    assert (
+        small.crop,
+        small.contrastive,
+        small.head,
+        small.temporal_delta,
+        small.visual_pool,
+        small.highpass,
+        small.stream_heads,
+    ) == ("mouth", "slice", "slices", True, "mean", True, True)
 
 
 @pytest.mark.parametrize("audio", ["wav2vec2", "mel"])
 @pytest.mark.parametrize("stage", ["pretrain", "classify"])
 def test_slice_head_and_slice_loss_train_every_parameter(stage, audio):
-    cfg = get_preset("tiny", contrastive="slice", head="slices", crop="mouth", temporal_delta=True, audio_encoder=audio,
-                     highpass=True, stream_heads=True)
+    cfg = get_preset(
+        "tiny",
+        contrastive="slice",
+        head="slices",
+        crop="mouth",
+        temporal_delta=True,
+        audio_encoder=audio,
+        highpass=True,
+        stream_heads=True,
+    )
     model = build_model(cfg).train()
     model.set_stage(stage)
     frames = torch.randn(3, cfg.num_frames, 3, cfg.image_size, cfg.image_size)
@@ -187,8 +209,17 @@ def test_temporal_delta_channels_drop_what_is_constant_over_the_clip():
 def test_temporal_delta_with_a_three_channel_vit_folder_is_a_user_error(tmp_path):
     from transformers import ViTConfig, ViTModel
 
-    ViTModel(ViTConfig(image_size=32, patch_size=16, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                       intermediate_size=64), add_pooling_layer=False).save_pretrained(tmp_path / "vit")
+    ViTModel(
+        ViTConfig(
+            image_size=32,
+            patch_size=16,
+            hidden_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=64,
+        ),
+        add_pooling_layer=False,
+    ).save_pretrained(tmp_path / "vit")
     with pytest.raises(UserError, match="input channels"):
         build_model(get_preset("tiny", visual_weights=str(tmp_path / "vit"), temporal_delta=True))
 
@@ -219,13 +250,43 @@ def test_cli_flags_override_the_preset():
     avff.add_arguments(p)
     base = ["pretrain", "--data_root", "d", "--output_dir", "o"]
     cfg = avff._config(p.parse_args(base))
-    assert (cfg.crop, cfg.temporal_delta, cfg.visual_pool, cfg.contrastive, cfg.head) == \
-        ("mouth", True, "mean", "slice", "slices")
-    cfg = avff._config(p.parse_args(base + ["--crop", "face", "--no-temporal_delta", "--visual_pool", "cls",
-                                            "--contrastive", "clip", "--head", "mean", "--patch_size", "8",
-                                            "--no-highpass", "--no-stream_heads"]))
-    assert (cfg.crop, cfg.temporal_delta, cfg.visual_pool, cfg.contrastive, cfg.head, cfg.patch_size, cfg.highpass,
-            cfg.stream_heads) == ("face", False, "cls", "clip", "mean", 8, False, False)
+    assert (cfg.crop, cfg.temporal_delta, cfg.visual_pool, cfg.contrastive, cfg.head) == (
+        "mouth",
+        True,
+        "mean",
+        "slice",
+        "slices",
+    )
+    cfg = avff._config(
+        p.parse_args(
+            base
+            + [
+                "--crop",
+                "face",
+                "--no-temporal_delta",
+                "--visual_pool",
+                "cls",
+                "--contrastive",
+                "clip",
+                "--head",
+                "mean",
+                "--patch_size",
+                "8",
+                "--no-highpass",
+                "--no-stream_heads",
+            ]
+        )
+    )
+    assert (
+        cfg.crop,
+        cfg.temporal_delta,
+        cfg.visual_pool,
+        cfg.contrastive,
+        cfg.head,
+        cfg.patch_size,
+        cfg.highpass,
+        cfg.stream_heads,
+    ) == ("face", False, "cls", "clip", "mean", 8, False, False)
     args = p.parse_args(["train", "--data_root", "d", "--output_dir", "o", "--label_fraction", "0.25"])
     assert avff._spec(args, [], []).label_fraction == 0.25
 
@@ -279,8 +340,11 @@ def test_stream_heads_add_a_linear_logit_per_stream_to_the_joint_one():
         v, a = model.slice_tokens(frames, wave)
         joint = model.classifier(model.embed(frames, wave)).squeeze(-1)
         vh, ah = model.stream_heads
-        expected = joint + vh(torch.cat([v.mean(1), v.amax(1)], -1)).squeeze(-1) \
+        expected = (
+            joint
+            + vh(torch.cat([v.mean(1), v.amax(1)], -1)).squeeze(-1)
             + ah(torch.cat([a.mean(1), a.amax(1)], -1)).squeeze(-1)
+        )
         torch.testing.assert_close(model(frames, wave), expected)
         vh.weight.zero_(), vh.bias.zero_(), ah.weight.zero_(), ah.bias.zero_()
         torch.testing.assert_close(model(frames, wave), joint)
@@ -302,20 +366,43 @@ def test_stage_two_head_flags_apply_over_a_stage_one_checkpoint(tmp_path):
     cfg = get_preset("tiny")  # head 'mean', no stream heads
     ssl = build_model(cfg)
     ckpt = tmp_path / "ssl.pth"
-    torch.save({"model": ssl.state_dict(), "task": {"stage": "pretrain", "avff_config": cfg.to_dict(),
-                                                    "backbones": backbone_configs(ssl)}}, ckpt)
+    torch.save(
+        {
+            "model": ssl.state_dict(),
+            "task": {"stage": "pretrain", "avff_config": cfg.to_dict(), "backbones": backbone_configs(ssl)},
+        },
+        ckpt,
+    )
     p = argparse.ArgumentParser()
     avff.add_arguments(p)
-    args = p.parse_args(["train", "--data_root", "d", "--output_dir", "o", "--pretrained", str(ckpt),
-                         "--head", "slices", "--stream_heads", "--crop", "mouth"])
+    args = p.parse_args(
+        [
+            "train",
+            "--data_root",
+            "d",
+            "--output_dir",
+            "o",
+            "--pretrained",
+            str(ckpt),
+            "--head",
+            "slices",
+            "--stream_heads",
+            "--crop",
+            "mouth",
+        ]
+    )
     new = avff._stage_two_config(args)
     assert (new.head, new.stream_heads) == ("slices", True)
     assert new.crop == cfg.crop  # not a head flag: the checkpoint's architecture wins
     assert avff._encoder_lr_scale(args) == 0.1  # from stage 1: encoders fine-tune at a tenth of the lr
     scratch = p.parse_args(["train", "--data_root", "d", "--output_dir", "o"])
     assert avff._encoder_lr_scale(scratch) == 1.0
-    assert avff._encoder_lr_scale(p.parse_args(["train", "--data_root", "d", "--output_dir", "o",
-                                                "--encoder_lr_scale", "0.5"])) == 0.5
+    assert (
+        avff._encoder_lr_scale(
+            p.parse_args(["train", "--data_root", "d", "--output_dir", "o", "--encoder_lr_scale", "0.5"])
+        )
+        == 0.5
+    )
     model = ClassifyTask(new, DataSpec([], [], None), pretrained=str(ckpt)).build_model()
     w = "visual.backbone.embeddings.patch_embeddings.projection.weight"
     torch.testing.assert_close(model.state_dict()[w], ssl.state_dict()[w])
@@ -354,8 +441,12 @@ def test_resuming_a_run_whose_optimizer_groups_differ_is_a_one_line_user_error(t
     torch.save({"model": model.state_dict(), "optimizer": old.state_dict(), "scheduler": {}, "epoch": 1}, ckpt)
     assert len(build_optimizer(task, model, FitConfig(output_dir=str(tmp_path))).param_groups) == 4
     with pytest.raises(UserError, match="optimizer state has 2 parameter groups, this run has 4"):
-        loop._fit(_OneBatch(task), FitConfig(output_dir=str(tmp_path / "run"), epochs=2, resume=str(ckpt)),
-                  torch.device("cpu"), distributed=False)
+        loop._fit(
+            _OneBatch(task),
+            FitConfig(output_dir=str(tmp_path / "run"), epochs=2, resume=str(ckpt)),
+            torch.device("cpu"),
+            distributed=False,
+        )
 
 
 class _OneBatch:
@@ -369,8 +460,14 @@ class _OneBatch:
 
     def train_dataset(self):
         cfg = self.task.cfg
-        return [{"frames": torch.zeros(cfg.num_frames, 3, cfg.image_size, cfg.image_size),
-                 "wave": torch.zeros(cfg.clip_samples), "label": torch.tensor(0.0), "index": torch.tensor(0)}]
+        return [
+            {
+                "frames": torch.zeros(cfg.num_frames, 3, cfg.image_size, cfg.image_size),
+                "wave": torch.zeros(cfg.clip_samples),
+                "label": torch.tensor(0.0),
+                "index": torch.tensor(0),
+            }
+        ]
 
     def val_dataset(self):
         return None

@@ -3,11 +3,11 @@ import pytest
 import torch
 
 from vocalens.data.align import resample_to_frames
-from vocalens.localizer.data import (FeatureDataset, apply_modality, collate, stitch_windows, window_starts)
 from vocalens.data.store import list_videos, read_features, write_features
-from vocalens.errors import UserError
-from vocalens.train.sampler import GlobalBatchSampler, ShardBatchSampler
 from vocalens.datagen.toy import write_toy_store
+from vocalens.errors import UserError
+from vocalens.localizer.data import FeatureDataset, apply_modality, collate, stitch_windows, window_starts
+from vocalens.train.sampler import GlobalBatchSampler, ShardBatchSampler
 
 
 @pytest.fixture(scope="module")
@@ -15,14 +15,16 @@ def store(tmp_path_factory):
     return write_toy_store(tmp_path_factory.mktemp("feats"), {"train": 8, "dev": 4}, frames=(20, 70))
 
 
-@pytest.mark.parametrize("t,m,want", [(10, 16, [0]), (16, 16, [0]), (32, 16, [0, 16]), (33, 16, [0, 16, 17]),
-                                      (40, 16, [0, 16, 24]), (5, 0, [0])])
+@pytest.mark.parametrize(
+    "t,m,want",
+    [(10, 16, [0]), (16, 16, [0]), (32, 16, [0, 16]), (33, 16, [0, 16, 17]), (40, 16, [0, 16, 24]), (5, 0, [0])],
+)
 def test_window_starts(t, m, want):
     starts = window_starts(t, m)
     assert starts == want
     covered = np.zeros(t, bool)
     for s in starts:
-        covered[s:s + (m or t)] = True
+        covered[s : s + (m or t)] = True
         assert s + (m or t) <= max(t, m or t)
     assert covered.all()
 
@@ -39,10 +41,10 @@ def test_items_are_windows_with_audio_on_the_frames(store):
         n = item["visual"].shape[0]
         assert n == ds.lengths[i] == min(32, f.num_frames - s)
         full_audio = resample_to_frames(f.audio, f.audio_rate, f.num_frames, f.fps)
-        np.testing.assert_allclose(item["audio"].numpy(), full_audio[s:s + n])
-        np.testing.assert_array_equal(item["visual"].numpy(), f.visual[s:s + n])
-        np.testing.assert_array_equal(item["labels"].numpy(), f.frame_labels[s:s + n])
-        assert item["window_label"] == float(f.frame_labels[s:s + n].any())
+        np.testing.assert_allclose(item["audio"].numpy(), full_audio[s : s + n])
+        np.testing.assert_array_equal(item["visual"].numpy(), f.visual[s : s + n])
+        np.testing.assert_array_equal(item["labels"].numpy(), f.frame_labels[s : s + n])
+        assert item["window_label"] == float(f.frame_labels[s : s + n].any())
         assert item["video_label"] == int(f.frame_labels.any())
         assert item["manipulation"] == f.meta["manipulation"]
 
@@ -64,9 +66,18 @@ def test_stitch_windows_round_trip(store):
     rng = np.random.default_rng(0)
     t, m = 45, 16
     truth = rng.random(t).astype(np.float32)
-    outs = [{"video_id": "v", "start": s, "num_frames": t, "frame_probs": truth[s:s + m].copy(),
-             "similarity": -truth[s:s + m].copy(), "video_prob": 0.1 * k, "video_label": 1}
-            for k, s in enumerate(window_starts(t, m))]
+    outs = [
+        {
+            "video_id": "v",
+            "start": s,
+            "num_frames": t,
+            "frame_probs": truth[s : s + m].copy(),
+            "similarity": -truth[s : s + m].copy(),
+            "video_prob": 0.1 * k,
+            "video_label": 1,
+        }
+        for k, s in enumerate(window_starts(t, m))
+    ]
     v = stitch_windows(outs[::-1])["v"]
     np.testing.assert_allclose(v["frame_probs"], truth, rtol=1e-6)
     np.testing.assert_allclose(v["similarity"], -truth, rtol=1e-6)
@@ -143,6 +154,7 @@ def test_a_broken_video_is_reported_and_replaced(tmp_path, capsys):
 
 def test_splice_out_of_sync_moves_one_stream_from_elsewhere_and_labels_it():
     from vocalens.localizer.data import splice_out_of_sync
+
     t = 60
     visual = np.arange(t, dtype=np.float32)[:, None] * np.ones((1, 3), np.float32)
     audio = -np.arange(t, dtype=np.float32)[:, None] * np.ones((1, 2), np.float32)

@@ -8,8 +8,23 @@ from vocalens.cli import main
 
 def test_demo_end_to_end_and_resume(tmp_path, capsys):
     out = tmp_path / "demo"
-    argv = ["demo", "--output_dir", str(out), "--num_videos", "14", "--max_duration", "2.5", "--epochs", "1",
-            "--d_model", "16", "--num_layers", "1", "--workers", "1"]
+    argv = [
+        "demo",
+        "--output_dir",
+        str(out),
+        "--num_videos",
+        "14",
+        "--max_duration",
+        "2.5",
+        "--epochs",
+        "1",
+        "--d_model",
+        "16",
+        "--num_layers",
+        "1",
+        "--workers",
+        "1",
+    ]
     assert main(argv) == 0
     meta = json.loads((out / "data" / "metadata.min.json").read_text())
     test_ids = sorted(e["file"].split("/")[1][:-4] for e in meta if e["split"] == "test")

@@ -2,8 +2,13 @@ import numpy as np
 import pytest
 import torch
 
-from vocalens.encoders import (available_encoders, build_audio_encoder, build_visual_encoder, register_audio,
-                               register_visual)
+from vocalens.encoders import (
+    available_encoders,
+    build_audio_encoder,
+    build_visual_encoder,
+    register_audio,
+    register_visual,
+)
 from vocalens.encoders.default_visual import dct_matrix, mouth_crops, zigzag_indices
 from vocalens.errors import UserError
 
@@ -88,7 +93,7 @@ def test_default_audio_rate_dim_and_onset_frame():
     enc = build_audio_encoder("default")
     assert enc.dim == 1024 and enc.rate == 25.0
     wave = np.zeros(3 * 16000, np.float32)
-    wave[int(1.2 * 16000): int(1.6 * 16000)] = 0.5 * np.sin(np.arange(6400) * 2 * np.pi * 440 / 16000)
+    wave[int(1.2 * 16000) : int(1.6 * 16000)] = 0.5 * np.sin(np.arange(6400) * 2 * np.pi * 440 / 16000)
     out = enc.encode(wave)
     assert out.shape == (75, 1024)
     hops = out[:, :512].reshape(300, 128).mean(1)  # 10 ms hops in time order
@@ -98,7 +103,9 @@ def test_default_audio_rate_dim_and_onset_frame():
     # or 160 (1.605 s) reaches 7.5 ms into it, one further does not
     assert 119 <= loud.min() <= 120 and 159 <= loud.max() <= 160 and len(loud) >= 40
     assert (hops.reshape(75, 4).min(1)[30:40] > quiet + 0.5).all()  # frames 30..39 loud throughout
-    assert (hops.reshape(75, 4).max(1)[:29] < quiet + 1e-3).all() and (hops.reshape(75, 4).max(1)[41:] < quiet + 1e-3).all()
+    assert (hops.reshape(75, 4).max(1)[:29] < quiet + 1e-3).all() and (
+        hops.reshape(75, 4).max(1)[41:] < quiet + 1e-3
+    ).all()
     # a length that is not a multiple of 640 samples still counts every started frame
     assert enc.encode(wave[:1000]).shape == (2, 1024)
     assert enc.encode(np.zeros(0, np.float32)).shape == (0, 1024)
@@ -138,8 +145,9 @@ def _tiny_vit(folder):
     from transformers import ViTConfig, ViTModel
 
     torch.manual_seed(0)
-    cfg = ViTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=37,
-                    image_size=32, patch_size=8)
+    cfg = ViTConfig(
+        hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=37, image_size=32, patch_size=8
+    )
     model = ViTModel(cfg, add_pooling_layer=False).eval()
     model.save_pretrained(folder)
     return model
@@ -149,8 +157,15 @@ def _tiny_wav2vec2(folder):
     from transformers import Wav2Vec2Config, Wav2Vec2Model
 
     torch.manual_seed(0)
-    cfg = Wav2Vec2Config(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=37,
-                         conv_dim=(16,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2)
+    cfg = Wav2Vec2Config(
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=37,
+        conv_dim=(16,) * 7,
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2,
+    )
     model = Wav2Vec2Model(cfg).eval()
     model.save_pretrained(folder)
     return model
@@ -164,7 +179,9 @@ def test_vit_loads_from_saved_folder_and_matches_direct_forward(tmp_path):
     out = enc.encode(faces)
     assert out.shape == (7, 32)
     x = torch.from_numpy(faces).permute(0, 3, 1, 2).float() / 255
-    x = (x - torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)) / torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    x = (x - torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)) / torch.tensor([0.229, 0.224, 0.225]).view(
+        1, 3, 1, 1
+    )
     with torch.no_grad():
         ref = model(pixel_values=x).last_hidden_state[:, 0].numpy()
     assert np.allclose(out, ref, atol=1e-4)

@@ -5,13 +5,13 @@ import numpy as np
 import pytest
 
 from vocalens.cli import main
-from vocalens.data.labels import frame_labels
 from vocalens.data.align import resample_to_frames
+from vocalens.data.labels import frame_labels
 from vocalens.data.metadata import read_lavdf
 from vocalens.data.store import list_videos, read_features
 from vocalens.encoders import build_audio_encoder, build_visual_encoder
-from vocalens.localizer.extract import extract_one, missing_runs, parse_shard, shard_records
 from vocalens.errors import MediaError, UserError
+from vocalens.localizer.extract import extract_one, missing_runs, parse_shard, shard_records
 from vocalens.media.video import load_video, write_video
 
 SR = 16000
@@ -26,7 +26,7 @@ def _video(path, fps=25.0, seconds=1.2, size=48, onset=None, audio=True):
         wav = np.zeros(int(round(seconds * SR)), np.float32)
         if onset is not None:  # a tone from `onset` seconds to the end
             k = np.arange(len(wav) - int(onset * SR))
-            wav[int(onset * SR):] = 0.5 * np.sin(2 * np.pi * 440 * k / SR)
+            wav[int(onset * SR) :] = 0.5 * np.sin(2 * np.pi * 440 * k / SR)
     return write_video(path, frames, fps, wav)
 
 
@@ -35,18 +35,39 @@ def dataset(tmp_path_factory):
     """A LAV-DF-layout set: 5 good videos (one at 30 fps), one corrupt, one without audio."""
     root = tmp_path_factory.mktemp("lavdf")
     items = []
-    specs = [("train", "000001", 25.0, [[0.4, 0.8]], True, False), ("train", "000002", 25.0, [], False, False),
-             ("dev", "000003", 30.0, [[0.0, 0.2]], False, True), ("test", "000004", 25.0, [[0.5, 1.2]], True, True),
-             ("test", "000005", 25.0, [], False, False)]
+    specs = [
+        ("train", "000001", 25.0, [[0.4, 0.8]], True, False),
+        ("train", "000002", 25.0, [], False, False),
+        ("dev", "000003", 30.0, [[0.0, 0.2]], False, True),
+        ("test", "000004", 25.0, [[0.5, 1.2]], True, True),
+        ("test", "000005", 25.0, [], False, False),
+    ]
     for split, vid, fps, periods, mv, ma in specs:
         _video(root / split / f"{vid}.mp4", fps=fps, onset=0.6)
-        items.append({"file": f"{split}/{vid}.mp4", "split": split, "fake_periods": periods, "duration": 1.2,
-                      "modify_video": mv, "modify_audio": ma, "n_fakes": len(periods)})
+        items.append(
+            {
+                "file": f"{split}/{vid}.mp4",
+                "split": split,
+                "fake_periods": periods,
+                "duration": 1.2,
+                "modify_video": mv,
+                "modify_audio": ma,
+                "n_fakes": len(periods),
+            }
+        )
     (root / "test" / "000006.mp4").write_bytes(b"\x00\x01garbage" * 100)  # corrupt
     _video(root / "test" / "000007.mp4", audio=False)  # no audio track
     for vid in ("000006", "000007"):
-        items.append({"file": f"test/{vid}.mp4", "split": "test", "fake_periods": [], "duration": 1.2,
-                      "modify_video": False, "modify_audio": False})
+        items.append(
+            {
+                "file": f"test/{vid}.mp4",
+                "split": "test",
+                "fake_periods": [],
+                "duration": 1.2,
+                "modify_video": False,
+                "modify_audio": False,
+            }
+        )
     (root / "metadata.min.json").write_text(json.dumps(items))
     return root
 
@@ -60,8 +81,20 @@ def _run(*argv):
 @pytest.fixture(scope="module")
 def extracted(dataset, tmp_path_factory):
     out = tmp_path_factory.mktemp("feats")
-    rc = _run("--dataset_root", dataset, "--metadata", dataset / "metadata.min.json", "--output_root", out,
-              "--splits", "train", "dev", "test", "--num_workers", "2")  # threads, out of order finishing
+    rc = _run(
+        "--dataset_root",
+        dataset,
+        "--metadata",
+        dataset / "metadata.min.json",
+        "--output_root",
+        out,
+        "--splits",
+        "train",
+        "dev",
+        "test",
+        "--num_workers",
+        "2",
+    )  # threads, out of order finishing
     return out, rc
 
 
@@ -73,7 +106,11 @@ def test_layout_schema_and_labels(dataset, extracted):
     records = {r.video_id: r for r in read_lavdf(dataset, check_files=False)}
     for split in ("train", "dev", "test"):
         for folder in list_videos(out, split):
-            assert sorted(f.name for f in folder.iterdir()) == ["audio_embeddings.npz", "meta.json", "visual_embeddings.npz"]
+            assert sorted(f.name for f in folder.iterdir()) == [
+                "audio_embeddings.npz",
+                "meta.json",
+                "visual_embeddings.npz",
+            ]
             with np.load(folder / "visual_embeddings.npz") as z:
                 assert sorted(z.files) == ["embeddings", "frame_labels"]
                 assert z["embeddings"].dtype == np.float16 and z["frame_labels"].dtype == np.uint8
@@ -170,8 +207,16 @@ def test_two_shards_cover_every_video_once(dataset, tmp_path, monkeypatch):
 
 
 def test_missing_weights_folder_is_a_one_line_cli_error(dataset, tmp_path, capsys):
-    rc = _run("--dataset_root", dataset, "--output_root", tmp_path / "o", "--visual_encoder", "vit",
-              "--visual_weights", tmp_path / "no-such-vit")
+    rc = _run(
+        "--dataset_root",
+        dataset,
+        "--output_root",
+        tmp_path / "o",
+        "--visual_encoder",
+        "vit",
+        "--visual_weights",
+        tmp_path / "no-such-vit",
+    )
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1 and str(tmp_path / "no-such-vit") in err
 
@@ -181,15 +226,50 @@ def test_extract_with_hf_encoders_from_saved_folders(dataset, tmp_path):
     from transformers import ViTConfig, ViTModel, Wav2Vec2Config, Wav2Vec2Model
 
     torch.manual_seed(0)
-    ViTModel(ViTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=37,
-                       image_size=32, patch_size=16), add_pooling_layer=False).save_pretrained(tmp_path / "vit")
-    Wav2Vec2Model(Wav2Vec2Config(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=37,
-                                 conv_dim=(16,) * 7, num_conv_pos_embeddings=16,
-                                 num_conv_pos_embedding_groups=2)).save_pretrained(tmp_path / "w2v")
+    ViTModel(
+        ViTConfig(
+            hidden_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=37,
+            image_size=32,
+            patch_size=16,
+        ),
+        add_pooling_layer=False,
+    ).save_pretrained(tmp_path / "vit")
+    Wav2Vec2Model(
+        Wav2Vec2Config(
+            hidden_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=37,
+            conv_dim=(16,) * 7,
+            num_conv_pos_embeddings=16,
+            num_conv_pos_embedding_groups=2,
+        )
+    ).save_pretrained(tmp_path / "w2v")
     out = tmp_path / "out"
-    assert _run("--dataset_root", dataset, "--output_root", out, "--splits", "dev", "--num_workers", "0",
-                "--visual_encoder", "vit", "--visual_weights", tmp_path / "vit",
-                "--audio_encoder", "wav2vec2", "--audio_weights", tmp_path / "w2v") == 0
+    assert (
+        _run(
+            "--dataset_root",
+            dataset,
+            "--output_root",
+            out,
+            "--splits",
+            "dev",
+            "--num_workers",
+            "0",
+            "--visual_encoder",
+            "vit",
+            "--visual_weights",
+            tmp_path / "vit",
+            "--audio_encoder",
+            "wav2vec2",
+            "--audio_weights",
+            tmp_path / "w2v",
+        )
+        == 0
+    )
     feats = read_features(out / "dev" / "000003")
     assert feats.visual.shape == (30, 32) and feats.audio_rate == 50.0 and feats.audio.shape == (59, 32)
     assert feats.meta["visual_encoder"]["weights"] == str(tmp_path / "vit")

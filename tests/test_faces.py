@@ -4,8 +4,16 @@ import numpy as np
 import pytest
 
 from vocalens.media import faces
-from vocalens.media.faces import (FaceTrack, crop_faces, crop_regions, detect_faces, mouth_box, mouth_boxes,
-                                  square_boxes, track_boxes)
+from vocalens.media.faces import (
+    FaceTrack,
+    crop_faces,
+    crop_regions,
+    detect_faces,
+    mouth_box,
+    mouth_boxes,
+    square_boxes,
+    track_boxes,
+)
 from vocalens.media.video import load_video
 
 
@@ -53,7 +61,7 @@ def test_tracking_follows_a_moving_face(grid_frames):
     base = grid_frames[0]
     t_len, shift = 26, 2
     pad = np.pad(base, ((0, 0), (0, t_len * shift), (0, 0)), mode="edge")
-    frames = np.stack([pad[:, shift * (t_len - i): shift * (t_len - i) + base.shape[1]] for i in range(t_len)])
+    frames = np.stack([pad[:, shift * (t_len - i) : shift * (t_len - i) + base.shape[1]] for i in range(t_len)])
     tr = detect_faces(frames, stride=5, detector="haar", smooth=0)
     assert tr.found.all()
     assert tr.detected[::5].sum() >= 5 and not tr.detected[1:5].any()  # only keyframes ran the detector
@@ -65,8 +73,9 @@ def test_tracking_follows_a_moving_face(grid_frames):
 
 def test_interpolation_hold_and_gaps_hand_computed():
     key = np.array([0, 5, 10, 15, 20, 25])
-    boxes = np.array([[0, 0, 10, 10], [10, 0, 20, 10], [0, 0, 1, 1], [0, 0, 1, 1], [0, 0, 1, 1], [50, 0, 60, 10]],
-                     np.float32)
+    boxes = np.array(
+        [[0, 0, 10, 10], [10, 0, 20, 10], [0, 0, 1, 1], [0, 0, 1, 1], [0, 0, 1, 1], [50, 0, 60, 10]], np.float32
+    )
     ok = np.array([True, True, False, False, False, True])
     b, found = track_boxes(key, boxes, ok, 30, (100, 100), hold=3, max_gap=10, smooth=0)
     np.testing.assert_allclose(b[2], [4, 0, 14, 10])  # 0.6 * key0 + 0.4 * key5
@@ -139,8 +148,12 @@ def test_unknown_detector_and_bad_shape():
 
 
 def test_facetrack_found_ratio():
-    tr = FaceTrack(boxes=np.zeros((4, 4), np.float32), found=np.array([1, 0, 1, 1], bool),
-                   detected=np.zeros(4, bool), frame_size=(10, 10))
+    tr = FaceTrack(
+        boxes=np.zeros((4, 4), np.float32),
+        found=np.array([1, 0, 1, 1], bool),
+        detected=np.zeros(4, bool),
+        frame_size=(10, 10),
+    )
     assert tr.found_ratio == 0.75 and len(tr) == 4
 
 

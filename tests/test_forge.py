@@ -2,16 +2,15 @@
 
 import json
 import os
-
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from vocalens.cli import main
-from vocalens.datagen import forge
 from vocalens.data.labels import frame_labels
 from vocalens.data.metadata import LAVDF_MIN_KEYS, read_lavdf
+from vocalens.datagen import forge
 from vocalens.errors import UserError
 from vocalens.media.video import load_video, write_video
 
@@ -172,8 +171,13 @@ def test_one_source_is_deterministic(real_clips, tmp_path, monkeypatch):
 
     def recording_write(path, frames, *args, **kw):
         audio = args[1] if len(args) > 1 else kw.get("audio")
-        written.append((Path(path).name, hashlib.sha1(np.ascontiguousarray(frames).tobytes()).hexdigest(),
-                        hashlib.sha1(np.asarray(audio).tobytes()).hexdigest()))
+        written.append(
+            (
+                Path(path).name,
+                hashlib.sha1(np.ascontiguousarray(frames).tobytes()).hexdigest(),
+                hashlib.sha1(np.asarray(audio).tobytes()).hexdigest(),
+            )
+        )
         return real_write(path, frames, *args, **kw)
 
     monkeypatch.setattr(forge_module, "write_video", recording_write)
@@ -224,7 +228,7 @@ def test_replace_and_shift_audio_hand_computed():
     info = forge.shift_audio(b, ramp, 3200, 4480, rng, (0.2, 0.2), xf=0)
     d = int(round(info["shift_s"] * 16000))
     assert abs(d) == 3200
-    np.testing.assert_array_equal(b[3200:4480], ramp[3200 - d: 4480 - d])
+    np.testing.assert_array_equal(b[3200:4480], ramp[3200 - d : 4480 - d])
     np.testing.assert_array_equal(b[:3200], ramp[:3200])
 
 
@@ -235,8 +239,22 @@ def test_cli_forge_reports_and_writes(tmp_path, capsys):
     tone = 0.3 * np.sin(2 * np.pi * 220 * np.arange(48000) / 16000) * (rng.random(48000) > 0.3)
     write_video(src / "a.mp4", rng.integers(0, 255, (75, 48, 64, 3), dtype=np.uint8), 25, tone.astype(np.float32))
     (src / "b.avi").write_bytes(b"not a video")
-    rc = main(["forge", "--videos", str(src), "--output_root", str(tmp_path / "out"), "--fakes_per_video", "2",
-               "--split_ratios", "1", "0", "0", "--no_progress"])
+    rc = main(
+        [
+            "forge",
+            "--videos",
+            str(src),
+            "--output_root",
+            str(tmp_path / "out"),
+            "--fakes_per_video",
+            "2",
+            "--split_ratios",
+            "1",
+            "0",
+            "0",
+            "--no_progress",
+        ]
+    )
     text = capsys.readouterr().out
     assert rc == 0
     assert "3 videos from 1/2 sources" in text and "no visual fakes" in text and "b.avi" in text

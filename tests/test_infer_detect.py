@@ -23,18 +23,47 @@ def store(tmp_path_factory):
 
 def test_evaluate_json_and_official_proposals(fake_predictor, store, tmp_path, capsys):
     out = tmp_path / "results.json"
-    assert main(["evaluate", "--features_root", str(store), "--split", "test", "--checkpoint", "x.pth",
-                 "--output", str(out)]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--features_root",
+                str(store),
+                "--split",
+                "test",
+                "--checkpoint",
+                "x.pth",
+                "--output",
+                str(out),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "EVALUATION RESULTS" in printed and "Localization IoU" in printed and "AR@100" in printed
     res = json.loads(out.read_text())  # standard JSON: NaN written as null
     assert res["threshold"] == 0.5 and len(res["videos"]) == 8
     v = res["videos"][1]
-    for key in ("video_id", "frame_probs", "frame_labels", "similarity", "segments", "segments_sec", "video_prob",
-                "video_max_prob", "manipulation", "fake_periods", "proposals", "iou", "f1"):
+    for key in (
+        "video_id",
+        "frame_probs",
+        "frame_labels",
+        "similarity",
+        "segments",
+        "segments_sec",
+        "video_prob",
+        "video_max_prob",
+        "manipulation",
+        "fake_periods",
+        "proposals",
+        "iou",
+        "f1",
+    ):
         assert key in v
-    assert all(abs(s / 25 - a) < 1e-9 and abs(e / 25 - b) < 1e-9
-               for (s, e, _), (a, b, _) in zip(v["segments"], v["segments_sec"]))
+    assert all(
+        abs(s / 25 - a) < 1e-9 and abs(e / 25 - b) < 1e-9
+        for (s, e, _), (a, b, _) in zip(v["segments"], v["segments_sec"])
+    )
     # metrics are recomputable from the per-video data in the JSON
     probs = np.concatenate([x["frame_probs"] for x in res["videos"]])
     labels = np.concatenate([x["frame_labels"] for x in res["videos"]])
@@ -54,13 +83,36 @@ def test_evaluate_json_and_official_proposals(fake_predictor, store, tmp_path, c
 
 def test_infer_seed_format(fake_predictor, store, tmp_path):
     out = tmp_path / "inf"
-    assert main(["infer", "--checkpoint", "x.pth", "--features_dir", str(store / "test"), "--output_dir", str(out),
-                 "--threshold", "0.4", "--visualize"]) == 0
+    assert (
+        main(
+            [
+                "infer",
+                "--checkpoint",
+                "x.pth",
+                "--features_dir",
+                str(store / "test"),
+                "--output_dir",
+                str(out),
+                "--threshold",
+                "0.4",
+                "--visualize",
+            ]
+        )
+        == 0
+    )
     res = json.loads((out / "inference_results.json").read_text())
     assert len(res) == 8 and len(list(out.glob("*.png"))) == 8
     for r in res:
-        for key in ("video_id", "num_frames", "video_prob", "video_pred", "num_fake_frames_pred", "fake_ratio_pred",
-                    "segments", "segments_sec"):
+        for key in (
+            "video_id",
+            "num_frames",
+            "video_prob",
+            "video_pred",
+            "num_fake_frames_pred",
+            "fake_ratio_pred",
+            "segments",
+            "segments_sec",
+        ):
             assert key in r
         p = np.asarray(r["frame_probs"])
         assert r["num_frames"] == len(p) and r["num_fake_frames_pred"] == int((p >= 0.4).sum())
@@ -77,6 +129,7 @@ def test_infer_missing_features_is_user_error(fake_predictor, tmp_path, capsys):
 
 # ---------------------------------------------------------------- with the real Predictor
 
+
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     """A randomly initialised tiny localizer recording the default encoders, like `vocalens train` writes."""
@@ -91,9 +144,19 @@ def checkpoint(tmp_path_factory):
     cfg = LocalizerConfig(visual_dim=v.dim, audio_dim=a.dim, d_model=32, num_layers=1, nhead=2)
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("ckpt") / "best.pth"
-    task = {"kind": "vocalens-localizer", "model_config": cfg.to_dict(), "threshold": 0.5, "visual_dim": v.dim,
-            "audio_dim": a.dim, "fps": 25.0, "audio_rate": a.rate, "visual_encoder": v.config(),
-            "audio_encoder": a.config(), "max_frames": 128, "modality": "both"}
+    task = {
+        "kind": "vocalens-localizer",
+        "model_config": cfg.to_dict(),
+        "threshold": 0.5,
+        "visual_dim": v.dim,
+        "audio_dim": a.dim,
+        "fps": 25.0,
+        "audio_rate": a.rate,
+        "visual_encoder": v.config(),
+        "audio_encoder": a.config(),
+        "max_frames": 128,
+        "modality": "both",
+    }
     save_atomic({"model": Localizer(cfg).state_dict(), "task": task}, path)
     return path
 
@@ -104,7 +167,7 @@ def _talking_video(path, seconds=2.0, fps=25.0, size=(96, 80), audio=True, seed=
     rng = np.random.default_rng(seed)
     T = int(round(seconds * fps))
     frames = np.full((T, size[0], size[1], 3), 120, np.uint8)
-    frames[:, size[0] // 2:, :, :] = rng.integers(0, 255, (T, size[0] - size[0] // 2, size[1], 3))
+    frames[:, size[0] // 2 :, :, :] = rng.integers(0, 255, (T, size[0] - size[0] // 2, size[1], 3))
     t = np.arange(int(seconds * 16000)) / 16000
     wav = (0.2 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 3 * t))).astype(np.float32)
     return write_video(path, frames, fps, wav if audio else None)
@@ -113,8 +176,12 @@ def _talking_video(path, seconds=2.0, fps=25.0, size=(96, 80), audio=True, seed=
 def test_infer_with_real_predictor(checkpoint, tmp_path):
     store = make_store(tmp_path / "feats", n=3, dims=(512, 1024))
     out = tmp_path / "inf"
-    assert main(["infer", "--checkpoint", str(checkpoint), "--features_dir", str(store / "test"),
-                 "--output_dir", str(out)]) == 0
+    assert (
+        main(
+            ["infer", "--checkpoint", str(checkpoint), "--features_dir", str(store / "test"), "--output_dir", str(out)]
+        )
+        == 0
+    )
     res = json.loads((out / "inference_results.json").read_text())
     assert [r["video_id"] for r in res] == ["vid00", "vid01", "vid02"]
     assert all(0 <= r["video_prob"] <= 1 and len(r["frame_probs"]) == r["num_frames"] for r in res)
@@ -127,13 +194,27 @@ def test_detect_schema_fps_and_bad_files(checkpoint, tmp_path, capsys):
     junk = tmp_path / "junk.mp4"
     junk.write_bytes(b"not a video at all")
     out = tmp_path / "det"
-    rc = main(["detect", str(good), str(mute), str(other_fps), str(junk), "--checkpoint", str(checkpoint),
-               "--output_dir", str(out), "--face", "none", "--plot"])
+    rc = main(
+        [
+            "detect",
+            str(good),
+            str(mute),
+            str(other_fps),
+            str(junk),
+            "--checkpoint",
+            str(checkpoint),
+            "--output_dir",
+            str(out),
+            "--face",
+            "none",
+            "--plot",
+        ]
+    )
     assert rc == 1  # some files failed, the others were answered
     cap = capsys.readouterr()
-    err_lines = [l for l in cap.err.splitlines() if "error" in l]
-    assert len(err_lines) == 2 and any("no audio track" in l for l in err_lines)
-    assert any(l.startswith(str(good)) and ("REAL" in l or "FAKE" in l) for l in cap.out.splitlines())
+    err_lines = [line for line in cap.err.splitlines() if "error" in line]
+    assert len(err_lines) == 2 and any("no audio track" in line for line in err_lines)
+    assert any(line.startswith(str(good)) and ("REAL" in line or "FAKE" in line) for line in cap.out.splitlines())
     res = json.loads((out / "detections.json").read_text())
     assert [("error" in r) for r in res] == [False, True, False, True]
     a, b = res[0], res[2]
@@ -173,8 +254,12 @@ def test_detect_no_face_is_one_line_error(checkpoint, tmp_path):
     from vocalens.media.video import write_video
 
     t = np.arange(32000) / 16000
-    path = write_video(tmp_path / "gray.mp4", np.full((50, 96, 128, 3), 128, np.uint8), 25.0,
-                       (0.1 * np.sin(2 * np.pi * 200 * t)).astype(np.float32))
+    path = write_video(
+        tmp_path / "gray.mp4",
+        np.full((50, 96, 128, 3), 128, np.uint8),
+        25.0,
+        (0.1 * np.sin(2 * np.pi * 200 * t)).astype(np.float32),
+    )
     with pytest.raises(UserError) as e:
         vocalens.load(checkpoint).detect(path, face="auto")
     assert str(e.value).startswith(f"{path}: no face found") and "\n" not in str(e.value)
@@ -183,15 +268,29 @@ def test_detect_no_face_is_one_line_error(checkpoint, tmp_path):
 def test_write_json_streams_videos_and_is_standard(tmp_path):
     from vocalens.fileio import write_json
 
-    obj = {"threshold": 0.5, "metrics": {"auc": float("nan")},
-           "videos": [{"video_id": "a", "frame_probs": np.array([0.1234567891, 1.0], np.float32),
-                       "frame_labels": np.array([0, 1], np.uint8)}, {"video_id": "b", "iou": np.float64("nan")}]}
+    obj = {
+        "threshold": 0.5,
+        "metrics": {"auc": float("nan")},
+        "videos": [
+            {
+                "video_id": "a",
+                "frame_probs": np.array([0.1234567891, 1.0], np.float32),
+                "frame_labels": np.array([0, 1], np.uint8),
+            },
+            {"video_id": "b", "iou": np.float64("nan")},
+        ],
+    }
     path = write_json(tmp_path / "r.json", obj)
     back = json.loads(path.read_text())  # strict JSON: json.loads would accept NaN, so check the text too
     assert "NaN" not in path.read_text()
-    assert back == {"threshold": 0.5, "metrics": {"auc": None},
-                    "videos": [{"video_id": "a", "frame_probs": [0.123457, 1.0], "frame_labels": [0, 1]},
-                               {"video_id": "b", "iou": None}]}
+    assert back == {
+        "threshold": 0.5,
+        "metrics": {"auc": None},
+        "videos": [
+            {"video_id": "a", "frame_probs": [0.123457, 1.0], "frame_labels": [0, 1]},
+            {"video_id": "b", "iou": None},
+        ],
+    }
     assert json.loads(write_json(tmp_path / "l.json", [{"x": np.int64(3)}], indent=1).read_text()) == [{"x": 3}]
 
 

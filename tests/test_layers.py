@@ -54,7 +54,7 @@ def test_no_cycle_between_packages():
         state[node] = 1
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == 1:
-                raise AssertionError("package cycle: " + " -> ".join(trail[trail.index(nxt):] + [nxt]))
+                raise AssertionError("package cycle: " + " -> ".join(trail[trail.index(nxt) :] + [nxt]))
             if nxt not in state:
                 visit(nxt, trail + [nxt])
         state[node] = 2

@@ -42,8 +42,18 @@ def test_similarity_is_cosine_of_projections():
     assert s.min() >= -1 - 1e-6 and s.max() <= 1 + 1e-6
 
 
-@pytest.mark.parametrize("kw", [{}, {"cross_attn": False}, {"video_head": False}, {"num_layers": 2, "nhead": 4},
-                                {"conv_kernel": 7, "energy": True}, {"conv_kernel": 9}, {"energy": True}])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {},
+        {"cross_attn": False},
+        {"video_head": False},
+        {"num_layers": 2, "nhead": 4},
+        {"conv_kernel": 7, "energy": True},
+        {"conv_kernel": 9},
+        {"energy": True},
+    ],
+)
 def test_padding_is_invisible_to_valid_frames(kw):
     """A video alone gives the same outputs as inside a padded batch, whatever the padding holds."""
     m = make(**kw)
@@ -52,7 +62,7 @@ def test_padding_is_invisible_to_valid_frames(kw):
     a = a.masked_fill(~mask[..., None], -1e3)
     f, vl, s = m(v, a, mask)
     for i, n in enumerate(mask.sum(1).tolist()):
-        fi, vli, si = m(v[i:i + 1, :n], a[i:i + 1, :n])
+        fi, vli, si = m(v[i : i + 1, :n], a[i : i + 1, :n])
         torch.testing.assert_close(f[i, :n], fi[0], atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(s[i, :n], si[0], atol=1e-6, rtol=1e-6)
         torch.testing.assert_close(vl[i], vli[0], atol=1e-5, rtol=1e-5)
@@ -115,6 +125,7 @@ def test_conv_kernel_must_be_odd():
 
 def test_change_energy_hand_case_and_padding():
     from vocalens.localizer.model import change_energy
+
     x = torch.tensor([[[1.0, 1.0], [3.0, 3.0], [3.0, 3.0], [0.0, 0.0]]])  # frame energies 1, 9, 9; changes 4, 4, 0
     mask = torch.tensor([[True, True, True, False]])
     e = change_energy(x, mask)

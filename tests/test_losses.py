@@ -4,8 +4,15 @@ import pytest
 import torch
 
 from vocalens.localizer.config import LossConfig
-from vocalens.localizer.losses import (auto_pos_weight, frame_bce, frame_focal, localizer_loss,
-                                    similarity_mse, smoothness, video_bce)
+from vocalens.localizer.losses import (
+    auto_pos_weight,
+    frame_bce,
+    frame_focal,
+    localizer_loss,
+    similarity_mse,
+    smoothness,
+    video_bce,
+)
 
 torch.set_num_threads(1)
 
@@ -26,14 +33,18 @@ def test_frame_bce_hand_computed_with_pos_weight():
 
 def test_focal_hand_computed():
     a, g = 0.25, 2.0
-    terms = [a * (1 - sig(0.0)) ** g * -math.log(sig(0.0)),
-             (1 - a) * sig(2.0) ** g * -math.log(1 - sig(2.0)),
-             a * (1 - sig(-1.0)) ** g * -math.log(sig(-1.0))]
+    terms = [
+        a * (1 - sig(0.0)) ** g * -math.log(sig(0.0)),
+        (1 - a) * sig(2.0) ** g * -math.log(1 - sig(2.0)),
+        a * (1 - sig(-1.0)) ** g * -math.log(sig(-1.0)),
+    ]
     assert frame_focal(LOGITS, LABELS, MASK, a, g).item() == pytest.approx(sum(terms) / 3, rel=1e-6)
 
 
 def test_focal_with_gamma0_alpha_half_is_half_bce():
-    assert frame_focal(LOGITS, LABELS, MASK, 0.5, 0.0).item() == pytest.approx(0.5 * frame_bce(LOGITS, LABELS, MASK).item())
+    assert frame_focal(LOGITS, LABELS, MASK, 0.5, 0.0).item() == pytest.approx(
+        0.5 * frame_bce(LOGITS, LABELS, MASK).item()
+    )
 
 
 def test_smoothness_uses_only_valid_pairs():
@@ -58,13 +69,23 @@ def test_total_is_weighted_sum_and_zero_weights_drop_terms():
     vlog, vlab = torch.tensor([0.7]), torch.tensor([1.0])
     cfg = LossConfig(pos_weight=2.0, video_loss_weight=0.3, smooth_loss_weight=0.1, similarity_loss_weight=0.2)
     total, parts = localizer_loss(LOGITS, vlog, sim, LABELS, vlab, MASK, cfg)
-    want = (frame_bce(LOGITS, LABELS, MASK, 2.0) + 0.3 * video_bce(vlog, vlab) + 0.1 * smoothness(LOGITS, MASK)
-            + 0.2 * similarity_mse(sim, LABELS, MASK))
+    want = (
+        frame_bce(LOGITS, LABELS, MASK, 2.0)
+        + 0.3 * video_bce(vlog, vlab)
+        + 0.1 * smoothness(LOGITS, MASK)
+        + 0.2 * similarity_mse(sim, LABELS, MASK)
+    )
     assert total.item() == pytest.approx(want.item(), rel=1e-6)
     assert set(parts) == {"frame", "video", "smooth", "similarity"}
-    total0, parts0 = localizer_loss(LOGITS, vlog, sim, LABELS, vlab, MASK,
-                                    LossConfig(pos_weight=2.0, video_loss_weight=0, smooth_loss_weight=0,
-                                               similarity_loss_weight=0))
+    total0, parts0 = localizer_loss(
+        LOGITS,
+        vlog,
+        sim,
+        LABELS,
+        vlab,
+        MASK,
+        LossConfig(pos_weight=2.0, video_loss_weight=0, smooth_loss_weight=0, similarity_loss_weight=0),
+    )
     assert set(parts0) == {"frame"} and total0.item() == pytest.approx(parts["frame"].item())
 
 
@@ -89,8 +110,10 @@ def test_padding_never_changes_any_loss(use_focal):
     for k in base_parts:
         assert other_parts[k].item() == pytest.approx(base_parts[k].item(), abs=1e-7)
     # and equals the per-video losses on unpadded rows, frame-weighted
-    frames = [frame_bce(logits[i:i + 1, :n], labels[i:i + 1, :n], torch.ones(1, n, dtype=torch.bool), 4.0)
-              for i, n in enumerate(lengths.tolist())]
+    frames = [
+        frame_bce(logits[i : i + 1, :n], labels[i : i + 1, :n], torch.ones(1, n, dtype=torch.bool), 4.0)
+        for i, n in enumerate(lengths.tolist())
+    ]
     if not use_focal:
         want = sum(f.item() * n for f, n in zip(frames, lengths.tolist())) / lengths.sum().item()
         assert base_parts["frame"].item() == pytest.approx(want, rel=1e-6)

@@ -13,7 +13,7 @@ def _clip(tmp_path, fps, seconds, name="a.mp4", audio=True):
     wav = None
     if audio:
         wav = np.zeros(int(seconds * sr), np.float32)
-        wav[int(1.0 * sr): int(1.1 * sr)] = 0.5 * np.sin(np.arange(int(0.1 * sr)) * 2 * np.pi * 1000 / sr)
+        wav[int(1.0 * sr) : int(1.1 * sr)] = 0.5 * np.sin(np.arange(int(0.1 * sr)) * 2 * np.pi * 1000 / sr)
     return write_video(tmp_path / name, frames, fps, wav), frames
 
 

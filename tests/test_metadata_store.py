@@ -3,8 +3,8 @@ import json
 import numpy as np
 import pytest
 
-from vocalens.data.metadata import SkipCounter, read_av1m, read_dataset, read_lavdf
 from vocalens.data import store
+from vocalens.data.metadata import SkipCounter, read_av1m, read_dataset, read_lavdf
 from vocalens.errors import MetadataError, UserError
 
 
@@ -18,15 +18,30 @@ def _lavdf(tmp_path, entries, touch=True, name="metadata.min.json"):
 
 
 def _entry(file, split, periods=(), dur=4.0, mv=False, ma=False):
-    return {"file": file, "split": split, "n_fakes": len(periods), "fake_periods": [list(p) for p in periods],
-            "duration": dur, "original": None, "modify_video": mv, "modify_audio": ma,
-            "video_frames": int(dur * 25), "audio_channels": 1, "audio_frames": int(dur * 16000)}
+    return {
+        "file": file,
+        "split": split,
+        "n_fakes": len(periods),
+        "fake_periods": [list(p) for p in periods],
+        "duration": dur,
+        "original": None,
+        "modify_video": mv,
+        "modify_audio": ma,
+        "video_frames": int(dur * 25),
+        "audio_channels": 1,
+        "audio_frames": int(dur * 16000),
+    }
 
 
 def test_read_lavdf(tmp_path):
-    root = _lavdf(tmp_path, [_entry("train/000001.mp4", "train"),
-                             _entry("test/000002.mp4", "test", [(0.5, 1.2)], mv=True, ma=True),
-                             _entry("dev/000003.mp4", "dev", [(1.0, 2.0)], ma=True)])
+    root = _lavdf(
+        tmp_path,
+        [
+            _entry("train/000001.mp4", "train"),
+            _entry("test/000002.mp4", "test", [(0.5, 1.2)], mv=True, ma=True),
+            _entry("dev/000003.mp4", "dev", [(1.0, 2.0)], ma=True),
+        ],
+    )
     recs = read_lavdf(root)
     assert [r.video_id for r in recs] == ["000001", "000002", "000003"]
     assert recs[1].fake_periods == ((0.5, 1.2),) and recs[1].manipulation == "both" and recs[1].label == 1
@@ -40,11 +55,14 @@ def test_falls_back_to_metadata_json(tmp_path):
     assert len(read_dataset(root)) == 1
 
 
-@pytest.mark.parametrize("entry,msg", [
-    (_entry("test/000009.mp4", "test", [(2.0, 1.0)]), "start >= end"),
-    (_entry("test/000009.mp4", "test", [(3.5, 9.0)]), "outside the video"),
-    (_entry("test/000009.mp4", "holdout"), "unknown split"),
-])
+@pytest.mark.parametrize(
+    "entry,msg",
+    [
+        (_entry("test/000009.mp4", "test", [(2.0, 1.0)]), "start >= end"),
+        (_entry("test/000009.mp4", "test", [(3.5, 9.0)]), "outside the video"),
+        (_entry("test/000009.mp4", "holdout"), "unknown split"),
+    ],
+)
 def test_bad_entries_name_the_video(tmp_path, entry, msg):
     root = _lavdf(tmp_path, [entry])
     with pytest.raises(MetadataError, match=msg) as ei:
@@ -65,11 +83,26 @@ def test_missing_file_and_bad_json(tmp_path):
 
 
 def test_read_av1m(tmp_path):
-    items = [{"file": "id0/vid_a/000.mp4", "modify_type": "real", "fake_segments": [], "visual_fake_segments": [],
-              "audio_fake_segments": [], "video_frames": 100, "audio_frames": 64000},
-             {"file": "id0/vid_a/001.mp4", "modify_type": "audio_modified", "fake_segments": [[1.0, 1.4]],
-              "visual_fake_segments": [], "audio_fake_segments": [[1.0, 1.4]], "video_frames": 100,
-              "audio_frames": 64000}]
+    items = [
+        {
+            "file": "id0/vid_a/000.mp4",
+            "modify_type": "real",
+            "fake_segments": [],
+            "visual_fake_segments": [],
+            "audio_fake_segments": [],
+            "video_frames": 100,
+            "audio_frames": 64000,
+        },
+        {
+            "file": "id0/vid_a/001.mp4",
+            "modify_type": "audio_modified",
+            "fake_segments": [[1.0, 1.4]],
+            "visual_fake_segments": [],
+            "audio_fake_segments": [[1.0, 1.4]],
+            "video_frames": 100,
+            "audio_frames": 64000,
+        },
+    ]
     for it in items:
         (tmp_path / "val" / it["file"]).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / "val" / it["file"]).write_bytes(b"x")
@@ -101,10 +134,12 @@ def test_store_roundtrip_and_atomicity(tmp_path):
 
 def test_store_folders_get_normal_permissions(tmp_path):
     import os
+
     old = os.umask(0o022)
     try:
-        d = store.write_features(store.video_dir(tmp_path, "test", "000001"), np.zeros((2, 2)), np.zeros((2, 2)),
-                                 None, {})
+        d = store.write_features(
+            store.video_dir(tmp_path, "test", "000001"), np.zeros((2, 2)), np.zeros((2, 2)), None, {}
+        )
     finally:
         os.umask(old)
     assert d.stat().st_mode & 0o777 == 0o755  # not mkdtemp's 0700

@@ -6,9 +6,21 @@ import math
 import numpy as np
 import pytest
 
-from vocalens.eval.metrics import (AR_IOUS, AV1M_METRICS, LAVDF_METRICS, benchmark_metrics, flatten_ap_ar,
-                                   frame_metrics, localization_scores, localization_summary, segment_iou,
-                                   temporal_ap, temporal_ap_ar, temporal_ar, video_metrics)
+from vocalens.eval.metrics import (
+    AR_IOUS,
+    AV1M_METRICS,
+    LAVDF_METRICS,
+    benchmark_metrics,
+    flatten_ap_ar,
+    frame_metrics,
+    localization_scores,
+    localization_summary,
+    segment_iou,
+    temporal_ap,
+    temporal_ap_ar,
+    temporal_ar,
+    video_metrics,
+)
 
 # ---------------------------------------------------------------- hand-computed AP
 
@@ -78,6 +90,7 @@ def test_proposals_in_frames_with_fps():
 
 # ---------------------------------------------------------------- hand-computed AR
 
+
 def test_ar_first_n_in_list_order_and_strict():
     gt = {"a": [[0, 2], [4, 5]]}
     props = {"a": [[0.1, 4, 5], [0.9, 0, 1.8]]}  # list order, not score order
@@ -109,8 +122,17 @@ def test_presets_and_flatten():
     assert AV1M_METRICS["ap_ious"] == (0.5, 0.75, 0.9, 0.95) and AV1M_METRICS["ar_ns"] == (50, 30, 20, 10, 5)
     assert AR_IOUS == (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
     r = benchmark_metrics({"a": A_PROPS}, {"a": A_GT}, "av1m")
-    assert list(flatten_ap_ar(r)) == ["AP@0.5", "AP@0.75", "AP@0.9", "AP@0.95", "AR@50", "AR@30", "AR@20",
-                                      "AR@10", "AR@5"]
+    assert list(flatten_ap_ar(r)) == [
+        "AP@0.5",
+        "AP@0.75",
+        "AP@0.9",
+        "AP@0.95",
+        "AR@50",
+        "AR@30",
+        "AR@20",
+        "AR@10",
+        "AR@5",
+    ]
 
 
 def test_segment_iou_values():
@@ -119,6 +141,7 @@ def test_segment_iou_values():
 
 
 # ---------------------------------------------------------------- transcription of the officials
+
 
 def _iou_official(p, g):
     """iou_1d of LAV-DF utils.py / loc_1d.rs, element by element in float32."""
@@ -207,8 +230,9 @@ def test_agrees_with_official_transcription(seed):
     if sum(len(g) for g in gts.values()) == 0:
         gts["v0"] = [[0.0, 1.0]]
     for preset in (LAVDF_METRICS, AV1M_METRICS):
-        ours = temporal_ap_ar(props, gts, preset["ap_ious"], preset["ar_ns"], preset["ar_ious"], fps=25.0,
-                              empty="ignore")
+        ours = temporal_ap_ar(
+            props, gts, preset["ap_ious"], preset["ar_ns"], preset["ar_ious"], fps=25.0, empty="ignore"
+        )
         for t in preset["ap_ious"]:
             assert ours["ap"][t] == pytest.approx(_official_ap(props, gts, t, 25.0), abs=1e-9)
         theirs = _official_ar(props, gts, preset["ar_ns"], preset["ar_ious"], 25.0)
@@ -217,6 +241,7 @@ def test_agrees_with_official_transcription(seed):
 
 
 # ---------------------------------------------------------------- classification metrics
+
 
 def test_frame_metrics_hand_values():
     m = frame_metrics([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1], threshold=0.5)

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from vocalens.cli import main as cli_main
-from vocalens.data.labels import frame_labels
-from vocalens.data.metadata import read_lavdf
 from vocalens.constants import FPS
+from vocalens.data.labels import frame_labels
 from vocalens.data.metadata import LAVDF_MIN_KEYS as MIN_KEYS
+from vocalens.data.metadata import read_lavdf
 from vocalens.datagen.synth import SynthConfig, plan_dataset, render_video, synthesize
 from vocalens.datagen.synth.checks import cue_aucs, frame_cues, sync_correlations
 from vocalens.errors import UserError
@@ -185,8 +185,25 @@ def test_mouth_follows_speech_only_in_real_frames(cues):
 
 def test_cli_writes_a_dataset(tmp_path, capsys):
     root = tmp_path / "cli"
-    rc = cli_main(["synth", "--output_root", str(root), "--num_videos", "2", "--seed", "4", "--size", "64",
-                   "--max_duration", "2.5", "--workers", "1", "--splits", "0,0,1"])
+    rc = cli_main(
+        [
+            "synth",
+            "--output_root",
+            str(root),
+            "--num_videos",
+            "2",
+            "--seed",
+            "4",
+            "--size",
+            "64",
+            "--max_duration",
+            "2.5",
+            "--workers",
+            "1",
+            "--splits",
+            "0,0,1",
+        ]
+    )
     assert rc == 0 and "wrote 2 videos" in capsys.readouterr().out
     recs = read_lavdf(root)
     assert [r.split for r in recs] == ["test", "test"] and all(r.path.is_file() for r in recs)

@@ -7,17 +7,32 @@ import torch
 
 from vocalens.cli import main
 from vocalens.data.store import list_videos, read_features
+from vocalens.datagen.toy import write_toy_store
 from vocalens.errors import UserError
 from vocalens.localizer.predict import Predictor
-from vocalens.train import checkpoint as ckpt_io
 from vocalens.localizer.task import best_f1_threshold, localization_metrics
+from vocalens.train import checkpoint as ckpt_io
 from vocalens.train.schedule import warmup_cosine
-from vocalens.datagen.toy import write_toy_store
 
 torch.set_num_threads(1)
 
-TINY = ["--d_model", "16", "--num_layers", "1", "--nhead", "2", "--num_workers", "0", "--no_progress",
-        "--batch_size", "4", "--lr", "3e-3", "--warmup_epochs", "1"]
+TINY = [
+    "--d_model",
+    "16",
+    "--num_layers",
+    "1",
+    "--nhead",
+    "2",
+    "--num_workers",
+    "0",
+    "--no_progress",
+    "--batch_size",
+    "4",
+    "--lr",
+    "3e-3",
+    "--warmup_epochs",
+    "1",
+]
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +42,19 @@ def store(tmp_path_factory):
 
 
 def train_args(store):
-    return ["train", "--features_root", str(store), "--splits", "train", "dev", "--epochs", "3", "--max_frames", "40",
-            *TINY]
+    return [
+        "train",
+        "--features_root",
+        str(store),
+        "--splits",
+        "train",
+        "dev",
+        "--epochs",
+        "3",
+        "--max_frames",
+        "40",
+        *TINY,
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +98,11 @@ def test_predictor_reproduces_validation_and_carries_its_config(store, trained):
         f = read_features(path)
         out = p.predict_features(f)
         assert out["frame_probs"].shape == (f.num_frames,) and out["frame_probs"].dtype == np.float32
-        videos[f.video_id] = {**out, "labels": f.frame_labels.astype(np.float32), "video_label": int(f.frame_labels.any())}
+        videos[f.video_id] = {
+            **out,
+            "labels": f.frame_labels.astype(np.float32),
+            "video_label": int(f.frame_labels.any()),
+        }
     m = localization_metrics(videos)
     assert m["frame_auc"] == pytest.approx(c["metrics"]["frame_auc"], abs=1e-4)
     assert m["frame_ap"] == pytest.approx(c["metrics"]["frame_ap"], abs=1e-4)
@@ -102,7 +132,12 @@ def test_resume_after_a_stop_equals_an_uninterrupted_run(store, trained, tmp_pat
     args = train_args(store)
     assert main([*args, "--output_dir", str(tmp_path / "cut"), "--stop_after_epoch", "1"]) == 0
     assert not (tmp_path / "cut" / "checkpoint_epoch2.pth").exists()
-    assert main([*args, "--output_dir", str(tmp_path / "cut"), "--resume", str(tmp_path / "cut" / "checkpoint_epoch1.pth")]) == 0
+    assert (
+        main(
+            [*args, "--output_dir", str(tmp_path / "cut"), "--resume", str(tmp_path / "cut" / "checkpoint_epoch1.pth")]
+        )
+        == 0
+    )
     assert [json.loads(x)["epoch"] for x in open(tmp_path / "cut" / "metrics.jsonl")] == [1, 2, 3]
     a, b = ckpt_io.load(trained / "last.pth"), ckpt_io.load(tmp_path / "cut" / "last.pth")
     assert a["epoch"] == b["epoch"] == 3
@@ -135,6 +170,7 @@ def test_checkpoints_are_weights_only_and_bad_files_are_user_errors(tmp_path):
 
 def test_rng_state_round_trip():
     import random
+
     ckpt_io.seed_everything(5)
     state = ckpt_io.rng_state()
     want = (random.random(), np.random.rand(), torch.rand(1).item())
@@ -153,19 +189,23 @@ def test_best_f1_threshold_hand_case():
 def test_temporal_ap50_uses_the_official_rule():
     """Two fake videos predicted perfectly: AP@0.5 = (N-1)/N = 0.5, the LAV-DF evaluator's quirk."""
     from vocalens.localizer.task import temporal_ap50
+
     a = np.zeros(100)
     a[20:40] = 1
     c = np.zeros(50)
     c[10:20] = 1
-    videos = {"a": {"frame_probs": a * 0.9 + 0.05, "labels": a, "video_prob": 0.9},
-              "b": {"frame_probs": np.full(50, 0.1), "labels": np.zeros(50), "video_prob": 0.1},
-              "c": {"frame_probs": c, "labels": c, "video_prob": 0.8}}
+    videos = {
+        "a": {"frame_probs": a * 0.9 + 0.05, "labels": a, "video_prob": 0.9},
+        "b": {"frame_probs": np.full(50, 0.1), "labels": np.zeros(50), "video_prob": 0.1},
+        "c": {"frame_probs": c, "labels": c, "video_prob": 0.8},
+    }
     assert temporal_ap50(videos, 25.0) == pytest.approx(0.5)
     assert math.isnan(temporal_ap50({"b": videos["b"]}, 25.0))
 
 
 def test_resume_from_an_older_checkpoint_redoes_its_epochs(store, trained, tmp_path):
     import shutil
+
     run = tmp_path / "again"
     shutil.copytree(trained, run)
     assert main([*train_args(store), "--output_dir", str(run), "--resume", str(run / "checkpoint_epoch2.pth")]) == 0
@@ -177,8 +217,21 @@ def test_resume_from_an_older_checkpoint_redoes_its_epochs(store, trained, tmp_p
 def test_cli_errors_are_one_line(store, tmp_path, capsys):
     assert main(["train", "--features_root", str(tmp_path / "nope")]) == 2
     assert main(["train", "--features_root", str(store), "--d_model", "30", "--nhead", "4"]) == 2
-    assert main(["train", "--features_root", str(store), "--resume", str(tmp_path / "gone.pth"), *TINY,
-                 "--output_dir", str(tmp_path / "o")]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--features_root",
+                str(store),
+                "--resume",
+                str(tmp_path / "gone.pth"),
+                *TINY,
+                "--output_dir",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 2
+    )
     assert main(["train", "--features_root", str(store), "--conv_kernel", "4"]) == 2
     assert main(["train", "--features_root", str(store), "--sync_aug", "1.5"]) == 2
     assert main(["train", "--features_root", str(store), "--attn_dropout", "1.5"]) == 2

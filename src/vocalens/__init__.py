@@ -1,7 +1,7 @@
 """vocalens: find audio-visual deepfakes in talking-face videos and say where they are.
 
-    import vocalens
-    result = vocalens.load("best.pth").detect("clip.mp4")   # -> vocalens.VideoResult
+import vocalens
+result = vocalens.load("best.pth").detect("clip.mp4")   # -> vocalens.VideoResult
 """
 
 __version__ = "0.1.0"

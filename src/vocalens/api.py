@@ -19,8 +19,13 @@ from vocalens.errors import UserError
 from vocalens.result import Detector, VideoResult
 
 
-def load(checkpoint: str | Path | None = None, *, device: str = "auto", visual_weights: str | None = None,
-         audio_weights: str | None = None) -> Detector:
+def load(
+    checkpoint: str | Path | None = None,
+    *,
+    device: str = "auto",
+    visual_weights: str | None = None,
+    audio_weights: str | None = None,
+) -> Detector:
     """A Detector for ``checkpoint`` (a file or a run folder -> best.pth): the localizer's or AVFF's by the
     checkpoint's contents. ``None`` = the model shipped with the package. ``visual_weights`` /
     ``audio_weights`` relocate the localizer's encoder weights (folders moved since extraction)."""
@@ -31,8 +36,10 @@ def load(checkpoint: str | Path | None = None, *, device: str = "auto", visual_w
 
         checkpoint = default_checkpoint()
         if checkpoint is None:
-            raise UserError(f"no checkpoint given and this install ships no default model ({DEFAULT_CHECKPOINT}); "
-                            "pass --checkpoint (a localizer or AVFF checkpoint)")
+            raise UserError(
+                f"no checkpoint given and this install ships no default model ({DEFAULT_CHECKPOINT}); "
+                "pass --checkpoint (a localizer or AVFF checkpoint)"
+            )
     path = ckpt_io.resolve(checkpoint)
     task = ckpt_io.load(path).get("task") or {}
     from vocalens.localizer.config import CHECKPOINT_KIND
@@ -64,8 +71,9 @@ def unique_ids(videos) -> list[str]:
     return out
 
 
-def detect_files(detector: Detector, videos, output_dir: str | Path = "detections", *, plot: bool = False,
-                 **opts) -> Iterator[VideoResult | UserError]:
+def detect_files(
+    detector: Detector, videos, output_dir: str | Path = "detections", *, plot: bool = False, **opts
+) -> Iterator[VideoResult | UserError]:
     """Detect each file in turn, yielding its VideoResult (or the UserError that answered it), then write
     ``output_dir/detections.json`` (failed files as ``{source, error}``) and, with ``plot``, a PNG per video."""
     from vocalens.fileio import write_json

@@ -20,8 +20,17 @@ from dataclasses import MISSING, field, fields
 from typing import Any
 
 
-def flag(default: Any = MISSING, help: str = "", *, name: str | None = None, choices=None, nargs=None,
-         type=None, metavar: str | None = None, default_factory: Any = MISSING):
+def flag(
+    default: Any = MISSING,
+    help: str = "",
+    *,
+    name: str | None = None,
+    choices=None,
+    nargs=None,
+    type=None,
+    metavar: str | None = None,
+    default_factory: Any = MISSING,
+):
     """A dataclass field that is also a command-line option (``--<field name>`` unless ``name`` says)."""
     meta = {"help": help, "flag": name, "choices": choices, "nargs": nargs, "type": type, "metavar": metavar}
     if default_factory is not MISSING:
@@ -64,8 +73,9 @@ def add_flags(parser, cls, defaults=None, *, required: tuple[str, ...] = (), ski
             else:
                 kw.update(action=argparse.BooleanOptionalAction, default=default)
         else:
-            typ = m["type"] or (type(default) if default not in (MISSING, None) and not isinstance(default, (list, tuple))
-                                else str)
+            typ = m["type"] or (
+                type(default) if default not in (MISSING, None) and not isinstance(default, (list, tuple)) else str
+            )
             kw.update(type=typ)
             if m["nargs"]:
                 kw["nargs"] = m["nargs"]
@@ -117,6 +127,7 @@ def from_dict(cls, d: dict | None, legacy: dict | None = None):
 
 def to_dict(obj) -> dict:
     """Plain dict of a (nested) config: what checkpoints store (tuples as lists, torch.load-safe)."""
+
     def plain(v):
         if isinstance(v, dict):
             return {k: plain(x) for k, x in v.items()}

@@ -80,7 +80,8 @@ class AVFFConfig:
 
     @property
     def visual_channels(self) -> int:
-        """Channels of the ViT input: RGB, + RGB minus the clip mean (``temporal_delta``), + |Laplacian| (``highpass``)."""
+        """Channels of the ViT input: RGB, + RGB minus the clip mean (``temporal_delta``),
+        + |Laplacian| (``highpass``)."""
         return 3 + 3 * self.temporal_delta + 3 * self.highpass
 
     @property
@@ -108,7 +109,9 @@ class AVFFConfig:
 
     def validate(self) -> "AVFFConfig":
         if self.num_frames % self.num_slices:
-            raise UserError(f"avff config: num_frames ({self.num_frames}) must be a multiple of num_slices ({self.num_slices})")
+            raise UserError(
+                f"avff config: num_frames ({self.num_frames}) must be a multiple of num_slices ({self.num_slices})"
+            )
         if self.num_slices < 2 or self.num_slices % 2:
             raise UserError(f"avff config: num_slices must be even and >= 2 (got {self.num_slices})")
         if self.audio_encoder not in ("wav2vec2", "mel"):
@@ -122,7 +125,9 @@ class AVFFConfig:
         if self.head not in ("mean", "slices"):
             raise UserError(f"avff config: head must be 'mean' or 'slices' (got {self.head!r})")
         if self.image_size % self.patch_size:
-            raise UserError(f"avff config: image_size {self.image_size} is not a multiple of patch_size {self.patch_size}")
+            raise UserError(
+                f"avff config: image_size {self.image_size} is not a multiple of patch_size {self.patch_size}"
+            )
         if self.mel_frames < self.num_slices:
             raise UserError("avff config: clip too short for one mel frame per slice")
         return self
@@ -146,20 +151,67 @@ PRESETS: dict[str, AVFFConfig] = {
     "base": AVFFConfig(),
     # trains on a 2-core CPU in minutes: small ViT on 64 px lower-face crops, mel-transformer audio,
     # per-slice (lip-sync) InfoNCE in stage 1, slice mean+max classifier input (docs/avff.md)
-    "small": AVFFConfig(crop="mouth", contrastive="slice", head="slices", temporal_delta=True, visual_pool="mean",
-                        highpass=True, stream_heads=True,
-                        contrastive_weight=1.0, image_size=64, patch_size=16, vit_hidden=128, vit_layers=3, vit_heads=4,
-                        audio_encoder="mel", mel_hidden=128, mel_layers=2, mel_heads=4,
-                        w2v_hidden=128, w2v_layers=2, w2v_heads=4, w2v_conv_dim=(128,) * 7,
-                        dim=128, heads=4, temporal_layers=1, cross_layers=1, decoder_layers=1,
-                        decoder_dim=128, target_size=8, dropout=0.1),
+    "small": AVFFConfig(
+        crop="mouth",
+        contrastive="slice",
+        head="slices",
+        temporal_delta=True,
+        visual_pool="mean",
+        highpass=True,
+        stream_heads=True,
+        contrastive_weight=1.0,
+        image_size=64,
+        patch_size=16,
+        vit_hidden=128,
+        vit_layers=3,
+        vit_heads=4,
+        audio_encoder="mel",
+        mel_hidden=128,
+        mel_layers=2,
+        mel_heads=4,
+        w2v_hidden=128,
+        w2v_layers=2,
+        w2v_heads=4,
+        w2v_conv_dim=(128,) * 7,
+        dim=128,
+        heads=4,
+        temporal_layers=1,
+        cross_layers=1,
+        decoder_layers=1,
+        decoder_dim=128,
+        target_size=8,
+        dropout=0.1,
+    ),
     # unit tests: a few thousand parameters, 8-frame clips
-    "tiny": AVFFConfig(num_frames=8, frame_stride=1, num_slices=4, image_size=32, patch_size=16,
-                       vit_hidden=32, vit_layers=1, vit_heads=2, audio_encoder="wav2vec2",
-                       w2v_hidden=32, w2v_layers=1, w2v_heads=2, w2v_conv_dim=(16, 16, 16, 16, 16, 16, 16),
-                       n_fft=256, hop_length=128, n_mels=16, mel_hidden=32, mel_layers=1, mel_heads=2,
-                       dim=32, heads=2, temporal_layers=1, cross_layers=1, decoder_layers=1, decoder_dim=32,
-                       target_size=4, dropout=0.0),
+    "tiny": AVFFConfig(
+        num_frames=8,
+        frame_stride=1,
+        num_slices=4,
+        image_size=32,
+        patch_size=16,
+        vit_hidden=32,
+        vit_layers=1,
+        vit_heads=2,
+        audio_encoder="wav2vec2",
+        w2v_hidden=32,
+        w2v_layers=1,
+        w2v_heads=2,
+        w2v_conv_dim=(16, 16, 16, 16, 16, 16, 16),
+        n_fft=256,
+        hop_length=128,
+        n_mels=16,
+        mel_hidden=32,
+        mel_layers=1,
+        mel_heads=2,
+        dim=32,
+        heads=2,
+        temporal_layers=1,
+        cross_layers=1,
+        decoder_layers=1,
+        decoder_dim=32,
+        target_size=4,
+        dropout=0.0,
+    ),
 }
 
 

@@ -22,12 +22,12 @@ import torch
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from vocalens.constants import FPS
-from vocalens.avff.preprocess import crop_source_size, make_clips, normalize_faces, region_crops
-from vocalens.media.crops import DETECT_MAX_SIDE, face_crops, face_mode
 from vocalens.avff.config import AVFFConfig
+from vocalens.avff.preprocess import crop_source_size, make_clips, normalize_faces, region_crops
+from vocalens.constants import FPS
 from vocalens.data.labels import frame_labels
 from vocalens.errors import MediaError, UserError
+from vocalens.media.crops import DETECT_MAX_SIDE, face_crops, face_mode
 
 
 @dataclass(frozen=True)
@@ -91,15 +91,29 @@ def read_items(source: str | Path, splits=None, metadata: str | None = None) -> 
     from vocalens.data.metadata import read_dataset
 
     recs = read_dataset(source, metadata=metadata, splits=splits, check_files=False)
-    has_labels = (source / "metadata.json").is_file() or (source / "metadata.min.json").is_file() or metadata \
+    has_labels = (
+        (source / "metadata.json").is_file()
+        or (source / "metadata.min.json").is_file()
+        or metadata
         or any((source / f"{s}_metadata.json").is_file() for s in ("train", "val", "test"))
-    return [VideoItem(r.path, r.label if has_labels else -1, r.video_id,
-                      r.manipulation if has_labels else "unknown", tuple(r.fake_periods)) for r in recs]
+    )
+    return [
+        VideoItem(
+            r.path,
+            r.label if has_labels else -1,
+            r.video_id,
+            r.manipulation if has_labels else "unknown",
+            tuple(r.fake_periods),
+        )
+        for r in recs
+    ]
 
 
 def _cache_key(path: Path, image_size: int, faces: str, crop: str = "face") -> str:
     st = path.stat()
-    raw = f"{path.resolve()}|{st.st_size}|{int(st.st_mtime)}|{image_size}|{faces}" + ("" if crop == "face" else f"|{crop}")
+    raw = f"{path.resolve()}|{st.st_size}|{int(st.st_mtime)}|{image_size}|{faces}" + (
+        "" if crop == "face" else f"|{crop}"
+    )
     return hashlib.sha1(raw.encode()).hexdigest()[:20]
 
 
@@ -116,8 +130,14 @@ def decode(path: str | Path, image_size: int, faces: str = "auto", fps: float = 
     return Prepared(crops, media.audio.astype(np.float32), fps, found)
 
 
-def prepare(path: str | Path, image_size: int, cache_dir: str | Path | None, faces: str = "auto",
-            fps: float = FPS, crop: str = "face") -> Prepared:
+def prepare(
+    path: str | Path,
+    image_size: int,
+    cache_dir: str | Path | None,
+    faces: str = "auto",
+    fps: float = FPS,
+    crop: str = "face",
+) -> Prepared:
     """Decoded face crops + audio of one video, from the cache when present (MediaError if unreadable)."""
     path = Path(path)
     if not path.is_file():
@@ -131,19 +151,22 @@ def prepare(path: str | Path, image_size: int, cache_dir: str | Path | None, fac
         tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{entry.name}-", dir=entry.parent))
         np.save(tmp / "faces.npy", p.faces)
         np.save(tmp / "audio.npy", p.audio)
-        (tmp / "meta.json").write_text(json.dumps({"path": str(path), "fps": fps, "faces_found": p.faces_found,
-                                                   "num_frames": p.num_frames}))
+        (tmp / "meta.json").write_text(
+            json.dumps({"path": str(path), "fps": fps, "faces_found": p.faces_found, "num_frames": p.num_frames})
+        )
         try:
             os.replace(tmp, entry)
         except OSError:  # another process got there first
             shutil.rmtree(tmp, ignore_errors=True)
     meta = json.loads((entry / "meta.json").read_text())
-    return Prepared(np.load(entry / "faces.npy", mmap_mode="r"), np.load(entry / "audio.npy"), meta["fps"],
-                    meta["faces_found"])
+    return Prepared(
+        np.load(entry / "faces.npy", mmap_mode="r"), np.load(entry / "audio.npy"), meta["fps"], meta["faces_found"]
+    )
 
 
-def prepare_all(items: list[VideoItem], cfg: AVFFConfig, cache_dir, faces: str = "auto",
-                progress: bool = True, desc: str = "decode") -> tuple[list[VideoItem], list[str]]:
+def prepare_all(
+    items: list[VideoItem], cfg: AVFFConfig, cache_dir, faces: str = "auto", progress: bool = True, desc: str = "decode"
+) -> tuple[list[VideoItem], list[str]]:
     """Decode (and cache) every video once; broken ones are reported and left out."""
     ok, bad = [], []
     for it in tqdm(items, desc=desc, unit="video", disable=not progress):
@@ -208,10 +231,20 @@ class ClipDataset(Dataset):
     ``hard_negatives`` adds ``wave_shift [N]`` (stage-1 contrastive negatives); ``shift_fake_prob``
     replaces a real clip's audio by it with that probability and labels the clip fake (stage 2)."""
 
-    def __init__(self, items: list[VideoItem], cfg: AVFFConfig, cache_dir, faces: str = "auto",
-                 clips_per_video: int = 1, random: bool = True, flip: bool = False,
-                 hard_negatives: bool = False, shift_fake_prob: float = 0.0, min_shift: float = 0.4,
-                 label_fraction: float = 0.0):
+    def __init__(
+        self,
+        items: list[VideoItem],
+        cfg: AVFFConfig,
+        cache_dir,
+        faces: str = "auto",
+        clips_per_video: int = 1,
+        random: bool = True,
+        flip: bool = False,
+        hard_negatives: bool = False,
+        shift_fake_prob: float = 0.0,
+        min_shift: float = 0.4,
+        label_fraction: float = 0.0,
+    ):
         self.items, self.cfg, self.cache_dir, self.faces = items, cfg, cache_dir, faces
         self.label_fraction = label_fraction
         self.clips_per_video, self.random, self.flip = clips_per_video, random, flip
@@ -241,14 +274,20 @@ class ClipDataset(Dataset):
         if self.hard_negatives or self.shift_fake_prob > 0:
             g = None if self.random else torch.Generator().manual_seed(i)  # fixed validation negatives
             shift = random_shift(len(p.audio), int(round(self.min_shift * c.sample_rate)), g)
-            _, w = make_clips(p.faces, shifted_audio(p.audio, shift), [start], c.num_frames, c.frame_stride,
-                              c.fps, c.sample_rate)
+            _, w = make_clips(
+                p.faces, shifted_audio(p.audio, shift), [start], c.num_frames, c.frame_stride, c.fps, c.sample_rate
+            )
             if self.hard_negatives:
                 out["wave_shift"] = torch.from_numpy(w[0])
             if label == 0 and self.shift_fake_prob > 0 and float(torch.rand((), generator=g)) < self.shift_fake_prob:
                 wave, label = w[0], 1.0
-        return {"frames": x, "wave": torch.from_numpy(np.ascontiguousarray(wave)), "label": torch.tensor(float(label)),
-                "index": torch.tensor(vi), **out}
+        return {
+            "frames": x,
+            "wave": torch.from_numpy(np.ascontiguousarray(wave)),
+            "label": torch.tensor(float(label)),
+            "index": torch.tensor(vi),
+            **out,
+        }
 
 
 def video_clips(p: Prepared, cfg: AVFFConfig, hop: int | None = None):
@@ -258,5 +297,3 @@ def video_clips(p: Prepared, cfg: AVFFConfig, hop: int | None = None):
     starts = clip_starts(p.num_frames, cfg.span_frames, hop)
     frames, waves = make_clips(p.faces, p.audio, starts, cfg.num_frames, cfg.frame_stride, cfg.fps, cfg.sample_rate)
     return starts, frames, waves
-
-

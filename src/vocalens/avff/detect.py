@@ -46,9 +46,19 @@ class AVFFDetector(Detector):
     def threshold(self) -> float:
         return float(self.task.get("threshold", 0.5))
 
-    def detect(self, path, *, face: str | None = None, threshold: float | None = None, pool: str = "max",
-               hop: int | None = None, batch_size: int = 8, video_id: str | None = None, cache_dir=None,
-               **_other) -> VideoResult:
+    def detect(
+        self,
+        path,
+        *,
+        face: str | None = None,
+        threshold: float | None = None,
+        pool: str = "max",
+        hop: int | None = None,
+        batch_size: int = 8,
+        video_id: str | None = None,
+        cache_dir=None,
+        **_other,
+    ) -> VideoResult:
         """Score every clip of one video; MediaError (naming the file) when it cannot be decoded."""
         from vocalens.avff.data import prepare
         from vocalens.avff.predict import score_video
@@ -59,17 +69,55 @@ class AVFFDetector(Detector):
         p = prepare(path, self.cfg.image_size, cache_dir, face, self.cfg.fps, self.cfg.crop)
         r = score_video(self.model, p, batch_size, self.device, hop, pool, amp=self.device.startswith("cuda"))
         frames = paint_clips(r["clips"], p.num_frames, self.cfg.fps)
-        return VideoResult(video_id=video_id or path.stem, source=str(path), system=self.system,
-                           video_prob=float(r["video_score"]), threshold=threshold, frame_probs=frames, fps=self.cfg.fps,
-                           duration=r["duration"], face=face, faces_found=None if face == "none" else p.faces_found,
-                           extra={"file": path.name, "clips": r["clips"], "pool": pool,
-                                  "clip_seconds": self.cfg.clip_seconds, "checkpoint": self.checkpoint})
+        return VideoResult(
+            video_id=video_id or path.stem,
+            source=str(path),
+            system=self.system,
+            video_prob=float(r["video_score"]),
+            threshold=threshold,
+            frame_probs=frames,
+            fps=self.cfg.fps,
+            duration=r["duration"],
+            face=face,
+            faces_found=None if face == "none" else p.faces_found,
+            extra={
+                "file": path.name,
+                "clips": r["clips"],
+                "pool": pool,
+                "clip_seconds": self.cfg.clip_seconds,
+                "checkpoint": self.checkpoint,
+            },
+        )
 
-    def evaluate(self, source, split: str = "test", *, metadata=None, threshold: float | None = None,
-                 pool: str = "max", hop: int | None = None, batch_size: int = 8, face: str = "auto", cache_dir=None,
-                 limit: int | None = None, progress: bool = True) -> dict:
+    def evaluate(
+        self,
+        source,
+        split: str = "test",
+        *,
+        metadata=None,
+        threshold: float | None = None,
+        pool: str = "max",
+        hop: int | None = None,
+        batch_size: int = 8,
+        face: str = "auto",
+        cache_dir=None,
+        limit: int | None = None,
+        progress: bool = True,
+    ) -> dict:
         """Video-level metrics on a labelled dataset (vocalens.avff.evaluate.evaluate_items)."""
         from vocalens.avff.evaluate import evaluate_source
 
-        return evaluate_source(self, source, split, metadata=metadata, threshold=threshold, pool=pool, hop=hop,
-                               batch_size=batch_size, face=face, cache_dir=cache_dir, limit=limit, progress=progress)
+        return evaluate_source(
+            self,
+            source,
+            split,
+            metadata=metadata,
+            threshold=threshold,
+            pool=pool,
+            hop=hop,
+            batch_size=batch_size,
+            face=face,
+            cache_dir=cache_dir,
+            limit=limit,
+            progress=progress,
+        )

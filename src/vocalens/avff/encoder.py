@@ -39,8 +39,14 @@ class _AVFFBase:
         self.dim = int(self.cfg.dim)
 
     def config(self) -> dict:
-        return {"name": self.name, "dim": self.dim, "weights": self.weights, "stage": self.task.get("stage"),
-                "image_size": self.cfg.image_size, "audio_encoder": self.cfg.audio_encoder}
+        return {
+            "name": self.name,
+            "dim": self.dim,
+            "weights": self.weights,
+            "stage": self.task.get("stage"),
+            "image_size": self.cfg.image_size,
+            "audio_encoder": self.cfg.audio_encoder,
+        }
 
 
 @register_visual("avff")

@@ -10,8 +10,9 @@ import torch
 import torch.nn.functional as F
 
 
-def complementary_masks(batch: int, num_slices: int, generator: torch.Generator | None = None,
-                        device=None) -> tuple[torch.Tensor, torch.Tensor]:
+def complementary_masks(
+    batch: int, num_slices: int, generator: torch.Generator | None = None, device=None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Visible-slice masks ``(visual_visible, audio_visible)``, bool ``[batch, num_slices]``.
 
     Half the slices of each clip, chosen at random, are shown to the visual stream; the other half
@@ -40,8 +41,9 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor, masked: torch.Tensor) -
     return (per_slice * w).sum() / w.sum().clamp_min(1.0)
 
 
-def info_nce(visual: torch.Tensor, audio: torch.Tensor, temperature: float = 0.07,
-             audio_negatives: torch.Tensor | None = None) -> torch.Tensor:
+def info_nce(
+    visual: torch.Tensor, audio: torch.Tensor, temperature: float = 0.07, audio_negatives: torch.Tensor | None = None
+) -> torch.Tensor:
     """Symmetric InfoNCE between pooled clip embeddings ``[B, D]``: clip i's audio is the positive of its
     visual and every other clip of the batch a negative (and the other way round).
 
@@ -59,8 +61,9 @@ def info_nce(visual: torch.Tensor, audio: torch.Tensor, temperature: float = 0.0
     return 0.5 * (F.cross_entropy(v2a, target) + F.cross_entropy(logits.t(), target))
 
 
-def slice_info_nce(visual: torch.Tensor, audio: torch.Tensor, temperature: float = 0.07,
-                   audio_negatives: torch.Tensor | None = None) -> torch.Tensor:
+def slice_info_nce(
+    visual: torch.Tensor, audio: torch.Tensor, temperature: float = 0.07, audio_negatives: torch.Tensor | None = None
+) -> torch.Tensor:
     """InfoNCE per time slice, averaged over slices: ``visual, audio [B, K, D]``. Slice k of clip i's
     face has one positive, slice k of its own audio; the negatives are slice k of the other clips'
     audio and of every ``audio_negatives [B', K, D]`` (the clips' audio shifted in time). All
@@ -75,8 +78,10 @@ def slice_info_nce(visual: torch.Tensor, audio: torch.Tensor, temperature: float
         n = F.normalize(audio_negatives.float(), dim=-1).transpose(0, 1)  # [K, B', D]
         v2a = torch.cat([logits, v @ n.transpose(1, 2) / temperature], dim=2)
     target = torch.arange(b, device=v.device).repeat(k)
-    return 0.5 * (F.cross_entropy(v2a.reshape(k * b, -1), target)
-                  + F.cross_entropy(logits.transpose(1, 2).reshape(k * b, -1), target))
+    return 0.5 * (
+        F.cross_entropy(v2a.reshape(k * b, -1), target)
+        + F.cross_entropy(logits.transpose(1, 2).reshape(k * b, -1), target)
+    )
 
 
 def classification_loss(logits: torch.Tensor, labels: torch.Tensor, pos_weight: float | None = None) -> torch.Tensor:

@@ -27,9 +27,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from vocalens.avff.config import AVFFConfig
 from vocalens.avff.losses import info_nce, masked_mse, normalize_patches, slice_info_nce
 from vocalens.avff.preprocess import clip_log_mel
-from vocalens.avff.config import AVFFConfig
 from vocalens.errors import UserError
 
 
@@ -54,8 +54,9 @@ def _mean_max(tokens: torch.Tensor) -> torch.Tensor:
 
 
 def _transformer(dim: int, heads: int, layers: int, dropout: float) -> nn.TransformerEncoder:
-    layer = nn.TransformerEncoderLayer(dim, heads, 4 * dim, dropout, activation="gelu", batch_first=True,
-                                       norm_first=True)
+    layer = nn.TransformerEncoderLayer(
+        dim, heads, 4 * dim, dropout, activation="gelu", batch_first=True, norm_first=True
+    )
     return nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
 
 
@@ -142,8 +143,9 @@ class Decoder(nn.Module):
     def __init__(self, k: int, dim: int, dec_dim: int, heads: int, layers: int, target_dim: int, dropout: float):
         super().__init__()
         self.inp = nn.Linear(dim, dec_dim)
-        self.body = SliceTransformer(k, dec_dim, heads if dec_dim % heads == 0 else 1, layers, dropout,
-                                     out_dim=target_dim)
+        self.body = SliceTransformer(
+            k, dec_dim, heads if dec_dim % heads == 0 else 1, layers, dropout, out_dim=target_dim
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(self.inp(x))
@@ -168,19 +170,30 @@ class AVFFModel(nn.Module):
         self.cfg = cfg
         k, d = cfg.num_slices, cfg.dim
         self.visual = VisualEncoder(cfg, visual_backbone)
-        self.audio = Wav2Vec2AudioEncoder(cfg, audio_backbone) if cfg.audio_encoder == "wav2vec2" else MelAudioEncoder(cfg)
+        self.audio = (
+            Wav2Vec2AudioEncoder(cfg, audio_backbone) if cfg.audio_encoder == "wav2vec2" else MelAudioEncoder(cfg)
+        )
         self.visual_context = SliceTransformer(k, d, cfg.heads, cfg.temporal_layers, cfg.dropout)
         self.audio_context = SliceTransformer(k, d, cfg.heads, cfg.temporal_layers, cfg.dropout)
         self.a2v = SliceTransformer(k, d, cfg.heads, cfg.cross_layers, cfg.dropout, out_dim=d)
         self.v2a = SliceTransformer(k, d, cfg.heads, cfg.cross_layers, cfg.dropout, out_dim=d)
-        self.visual_decoder = Decoder(k, d, cfg.decoder_dim, cfg.heads, cfg.decoder_layers,
-                                      cfg.frames_per_slice * 3 * cfg.target_size ** 2, cfg.dropout)
-        self.audio_decoder = Decoder(k, d, cfg.decoder_dim, cfg.heads, cfg.decoder_layers,
-                                     cfg.n_mels * (cfg.mel_frames // k), cfg.dropout)
+        self.visual_decoder = Decoder(
+            k,
+            d,
+            cfg.decoder_dim,
+            cfg.heads,
+            cfg.decoder_layers,
+            cfg.frames_per_slice * 3 * cfg.target_size**2,
+            cfg.dropout,
+        )
+        self.audio_decoder = Decoder(
+            k, d, cfg.decoder_dim, cfg.heads, cfg.decoder_layers, cfg.n_mels * (cfg.mel_frames // k), cfg.dropout
+        )
         self.fusion = CrossModalFusion(d, cfg.heads)
         n_in = 3 * d if cfg.head == "mean" else 2 * (3 * d + 1)
-        self.classifier = nn.Sequential(nn.LayerNorm(n_in), nn.Linear(n_in, d), nn.GELU(), nn.Dropout(cfg.dropout),
-                                        nn.Linear(d, 1))
+        self.classifier = nn.Sequential(
+            nn.LayerNorm(n_in), nn.Linear(n_in, d), nn.GELU(), nn.Dropout(cfg.dropout), nn.Linear(d, 1)
+        )
         # + a linear logit per stream on its own slice tokens (mean and max over slices), added to the
         # joint one: a short path from each encoder to the loss, so neither waits for the fusion to
         # become informative (measured: docs/avff.md, "stream heads")
@@ -197,8 +210,10 @@ class AVFFModel(nn.Module):
         """'pretrain': encoders, cross-modal nets, decoders train; fusion/classifier frozen.
         'classify': fusion + classifier train; encoders too unless ``freeze_encoders``; decoders frozen.
         (Frozen parameters take no gradient, so DDP needs no unused-parameter search.)"""
-        train = {"pretrain": self.encoder_modules() + [self.visual_decoder, self.audio_decoder],
-                 "classify": ([] if freeze_encoders else self.encoder_modules()) + self.head_modules()}[stage]
+        train = {
+            "pretrain": self.encoder_modules() + [self.visual_decoder, self.audio_decoder],
+            "classify": ([] if freeze_encoders else self.encoder_modules()) + self.head_modules(),
+        }[stage]
         for p in self.parameters():
             p.requires_grad_(False)
         for m in train:
@@ -236,8 +251,9 @@ class AVFFModel(nn.Module):
         return normalize_patches(patches)
 
     # -- the two stages -------------------------------------------------------------------------
-    def pretrain_losses(self, frames, wave, v_visible: torch.Tensor,
-                        wave_shift: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def pretrain_losses(
+        self, frames, wave, v_visible: torch.Tensor, wave_shift: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
         c = self.cfg
         a_visible = ~v_visible
         v_slices, a_slices = self.slice_tokens(frames, wave)
@@ -259,8 +275,14 @@ class AVFFModel(nn.Module):
         else:
             nce = info_nce(v_all.mean(1), a_all.mean(1), c.temperature, None if neg is None else neg.mean(1))
         loss = c.rec_weight * (rec_v + rec_a) + c.contrastive_weight * nce
-        return {"loss": loss, "rec_visual": rec_v.detach(), "rec_audio": rec_a.detach(), "contrastive": nce.detach(),
-                "visual_embedding": v_all.mean(1).detach(), "audio_embedding": a_all.mean(1).detach()}
+        return {
+            "loss": loss,
+            "rec_visual": rec_v.detach(),
+            "rec_audio": rec_a.detach(),
+            "contrastive": nce.detach(),
+            "visual_embedding": v_all.mean(1).detach(),
+            "audio_embedding": a_all.mean(1).detach(),
+        }
 
     def embed(self, frames, wave) -> torch.Tensor:
         """Clip embedding the classifier reads: ``[B, 3*dim]`` (head 'mean') or ``[B, 2*(3*dim+1)]`` ('slices')."""
@@ -302,8 +324,10 @@ class AVFFModel(nn.Module):
 def _check_folder(folder: str, what: str) -> Path:
     p = Path(folder)
     if not (p / "config.json").is_file():
-        raise UserError(f"{p}: no {what} weights here (expected a folder written by save_pretrained with "
-                        f"config.json); nothing is downloaded, so copy the model folder there first")
+        raise UserError(
+            f"{p}: no {what} weights here (expected a folder written by save_pretrained with "
+            f"config.json); nothing is downloaded, so copy the model folder there first"
+        )
     return p
 
 
@@ -313,11 +337,20 @@ def vit_backbone(cfg: AVFFConfig, load_weights: bool = True) -> nn.Module:
     if cfg.visual_weights and load_weights:
         return ViTModel.from_pretrained(str(_check_folder(cfg.visual_weights, "ViT")), add_pooling_layer=False)
     if cfg.visual_weights:  # architecture from the folder, weights come from a checkpoint next
-        return ViTModel(ViTConfig.from_pretrained(str(_check_folder(cfg.visual_weights, "ViT"))), add_pooling_layer=False)
-    conf = ViTConfig(image_size=cfg.image_size, patch_size=cfg.patch_size, num_channels=cfg.visual_channels,
-                     hidden_size=cfg.vit_hidden,
-                     num_hidden_layers=cfg.vit_layers, num_attention_heads=cfg.vit_heads,
-                     intermediate_size=4 * cfg.vit_hidden, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+        return ViTModel(
+            ViTConfig.from_pretrained(str(_check_folder(cfg.visual_weights, "ViT"))), add_pooling_layer=False
+        )
+    conf = ViTConfig(
+        image_size=cfg.image_size,
+        patch_size=cfg.patch_size,
+        num_channels=cfg.visual_channels,
+        hidden_size=cfg.vit_hidden,
+        num_hidden_layers=cfg.vit_layers,
+        num_attention_heads=cfg.vit_heads,
+        intermediate_size=4 * cfg.vit_hidden,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
     return ViTModel(conf, add_pooling_layer=False)
 
 
@@ -333,11 +366,20 @@ def wav2vec2_backbone(cfg: AVFFConfig, load_weights: bool = True) -> nn.Module:
         for k, v in no_aug.items():
             setattr(conf, k, v)
         return Wav2Vec2Model(conf)
-    conf = Wav2Vec2Config(hidden_size=cfg.w2v_hidden, num_hidden_layers=cfg.w2v_layers,
-                          num_attention_heads=cfg.w2v_heads, intermediate_size=4 * cfg.w2v_hidden,
-                          conv_dim=tuple(cfg.w2v_conv_dim), num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2,
-                          hidden_dropout=0.0, attention_dropout=0.0, activation_dropout=0.0, feat_proj_dropout=0.0,
-                          **no_aug)
+    conf = Wav2Vec2Config(
+        hidden_size=cfg.w2v_hidden,
+        num_hidden_layers=cfg.w2v_layers,
+        num_attention_heads=cfg.w2v_heads,
+        intermediate_size=4 * cfg.w2v_hidden,
+        conv_dim=tuple(cfg.w2v_conv_dim),
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2,
+        hidden_dropout=0.0,
+        attention_dropout=0.0,
+        activation_dropout=0.0,
+        feat_proj_dropout=0.0,
+        **no_aug,
+    )
     return Wav2Vec2Model(conf)
 
 
@@ -362,11 +404,15 @@ def build_model(cfg: AVFFConfig, load_weights: bool = True, backbones: dict | No
         return AVFFModel(cfg, vb, ab)
     vb = vit_backbone(cfg, load_weights)
     if vb.config.image_size != cfg.image_size:
-        raise UserError(f"{cfg.visual_weights}: ViT expects {vb.config.image_size} px images but the preset "
-                        f"uses image_size={cfg.image_size}; pass --image_size {vb.config.image_size}")
+        raise UserError(
+            f"{cfg.visual_weights}: ViT expects {vb.config.image_size} px images but the preset "
+            f"uses image_size={cfg.image_size}; pass --image_size {vb.config.image_size}"
+        )
     if vb.config.num_channels != cfg.visual_channels:
-        raise UserError(f"{cfg.visual_weights}: ViT takes {vb.config.num_channels} input channels but "
-                        f"temporal_delta={cfg.temporal_delta}, highpass={cfg.highpass} need {cfg.visual_channels}")
+        raise UserError(
+            f"{cfg.visual_weights}: ViT takes {vb.config.num_channels} input channels but "
+            f"temporal_delta={cfg.temporal_delta}, highpass={cfg.highpass} need {cfg.visual_channels}"
+        )
     ab = wav2vec2_backbone(cfg, load_weights) if cfg.audio_encoder == "wav2vec2" else None
     return AVFFModel(cfg, vb, ab)
 
@@ -376,10 +422,11 @@ def count_parameters(model: nn.Module) -> int:
 
 
 def model_summary(model: AVFFModel) -> str:
-    parts = {"visual": model.visual, "audio": model.audio, "context+cross": nn.ModuleList(
-        [model.visual_context, model.audio_context, model.a2v, model.v2a]),
+    parts = {
+        "visual": model.visual,
+        "audio": model.audio,
+        "context+cross": nn.ModuleList([model.visual_context, model.audio_context, model.a2v, model.v2a]),
         "decoders": nn.ModuleList([model.visual_decoder, model.audio_decoder]),
-        "fusion+classifier": nn.ModuleList(model.head_modules())}
+        "fusion+classifier": nn.ModuleList(model.head_modules()),
+    }
     return ", ".join(f"{k} {count_parameters(m) / 1e6:.2f}M" for k, m in parts.items())
-
-

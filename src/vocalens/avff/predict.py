@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vocalens.avff.config import AVFFConfig
 from vocalens.avff.data import Prepared, video_clips
 from vocalens.avff.model import AVFFModel, build_model
 from vocalens.avff.preprocess import normalize_faces, region_crops
-from vocalens.avff.config import AVFFConfig
 from vocalens.errors import UserError
 from vocalens.eval.breakdown import manipulation_subsets
 from vocalens.eval.metrics import binary_metrics
@@ -51,29 +51,51 @@ def pool_scores(probs: np.ndarray, how: str = "max") -> float:
 
 
 @torch.no_grad()
-def score_clips(model: AVFFModel, frames: np.ndarray, waves: np.ndarray, batch_size: int = 8,
-                device: str | torch.device = "cpu", amp: bool = False) -> np.ndarray:
+def score_clips(
+    model: AVFFModel,
+    frames: np.ndarray,
+    waves: np.ndarray,
+    batch_size: int = 8,
+    device: str | torch.device = "cpu",
+    amp: bool = False,
+) -> np.ndarray:
     """Fake probability of each clip: ``frames [C, F, S, S, 3]`` uint8, ``waves [C, N]`` -> ``[C]``."""
     cfg = model.cfg
     out = []
     for i in range(0, len(frames), batch_size):
-        x = normalize_faces(frames[i:i + batch_size], cfg.image_size).to(device)
-        w = torch.from_numpy(np.ascontiguousarray(waves[i:i + batch_size])).to(device)
+        x = normalize_faces(frames[i : i + batch_size], cfg.image_size).to(device)
+        w = torch.from_numpy(np.ascontiguousarray(waves[i : i + batch_size])).to(device)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp and str(device).startswith("cuda")):
             logits = model(x, w)
         out.append(torch.sigmoid(logits.float()).cpu().numpy())
     return np.concatenate(out) if out else np.zeros(0, np.float32)
 
 
-def score_video(model: AVFFModel, p: Prepared, batch_size: int = 8, device="cpu", hop: int | None = None,
-                pool: str = "max", amp: bool = False) -> dict:
+def score_video(
+    model: AVFFModel,
+    p: Prepared,
+    batch_size: int = 8,
+    device="cpu",
+    hop: int | None = None,
+    pool: str = "max",
+    amp: bool = False,
+) -> dict:
     """Per-clip scores over time (seconds) and the pooled video score."""
     cfg = model.cfg
     starts, frames, waves = video_clips(p, cfg, hop)
     probs = score_clips(model, frames, waves, batch_size, device, amp)
-    return {"clips": [{"start": s / cfg.fps, "end": min(s + cfg.span_frames, max(p.num_frames, cfg.span_frames)) / cfg.fps,
-                       "score": float(q)} for s, q in zip(starts, probs)],
-            "video_score": pool_scores(probs, pool), "duration": p.num_frames / cfg.fps}
+    return {
+        "clips": [
+            {
+                "start": s / cfg.fps,
+                "end": min(s + cfg.span_frames, max(p.num_frames, cfg.span_frames)) / cfg.fps,
+                "score": float(q),
+            }
+            for s, q in zip(starts, probs)
+        ],
+        "video_score": pool_scores(probs, pool),
+        "duration": p.num_frames / cfg.fps,
+    }
 
 
 def metrics_by_manipulation(labels, scores, manipulations, threshold: float = 0.5) -> dict:
@@ -92,7 +114,7 @@ def frame_embeddings(model: AVFFModel, faces: np.ndarray, batch_size: int = 32, 
     """Stage-1 visual embeddings per frame: ``faces [T, H, W, 3]`` uint8 -> ``[T, dim]`` float32."""
     out = []
     for i in range(0, len(faces), batch_size):
-        chunk = np.asarray(faces[i:i + batch_size])
+        chunk = np.asarray(faces[i : i + batch_size])
         if model.cfg.crop != "face":  # face crops from the extract pipeline -> the region the model saw
             chunk = region_crops(chunk, model.cfg.crop, model.cfg.image_size)
         x = normalize_faces(chunk, model.cfg.image_size).to(device)
@@ -116,6 +138,6 @@ def audio_embeddings(model: AVFFModel, wave: np.ndarray, batch_size: int = 16, d
 
     out = []
     for i in range(0, chunks, batch_size):
-        tok = model.audio(padded[i:i + batch_size].to(device))
+        tok = model.audio(padded[i : i + batch_size].to(device))
         out.append(pool_slices(tok, span).float().cpu().reshape(-1, cfg.dim))
     return torch.cat(out)[: max(total, 0)].numpy()

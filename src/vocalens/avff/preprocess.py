@@ -19,7 +19,6 @@ from vocalens.constants import FPS, IMAGENET_MEAN, IMAGENET_STD, SAMPLE_RATE
 from vocalens.media.audio import log_mel
 
 
-
 def normalize_faces(faces, size: int | None = None) -> torch.Tensor:
     """uint8 RGB ``[..., H, W, 3]`` -> float ``[..., 3, size, size]``: resize, /255, ImageNet mean/std."""
     x = torch.as_tensor(np.asarray(faces) if not torch.is_tensor(faces) else faces)
@@ -47,7 +46,8 @@ def crop_source_size(image_size: int, crop: str) -> int:
 
 
 def region_crops(faces: np.ndarray, crop: str, size: int) -> np.ndarray:
-    """``crop`` region of face crops ``[T, H, W, 3]`` uint8, resized (bilinear, antialiased) to ``size``: ``[T, size, size, 3]``."""
+    """``crop`` region of face crops ``[T, H, W, 3]`` uint8, resized (bilinear, antialiased) to ``size``:
+    ``[T, size, size, 3]``."""
     top, left, side = CROP_REGIONS[crop]
     faces = np.asarray(faces)
     h, w = faces.shape[1:3]
@@ -83,8 +83,15 @@ def clip_sample_range(start: int, span_frames: int, fps: float, sample_rate: int
     return a, a + int(round(span_frames / fps * sample_rate))
 
 
-def make_clips(faces: np.ndarray, audio: np.ndarray | None, starts, num_frames: int, stride: int,
-               fps: float = FPS, sample_rate: int = SAMPLE_RATE) -> tuple[np.ndarray, np.ndarray]:
+def make_clips(
+    faces: np.ndarray,
+    audio: np.ndarray | None,
+    starts,
+    num_frames: int,
+    stride: int,
+    fps: float = FPS,
+    sample_rate: int = SAMPLE_RATE,
+) -> tuple[np.ndarray, np.ndarray]:
     """Aligned clips: frames ``[C, num_frames, S, S, 3]`` uint8 and waves ``[C, samples]`` float32.
 
     Frames past the video's end repeat the last frame; audio past it is silence (zeros).
@@ -101,8 +108,9 @@ def make_clips(faces: np.ndarray, audio: np.ndarray | None, starts, num_frames: 
     return frames, waves
 
 
-def clip_log_mel(wave: torch.Tensor, n_fft: int, hop_length: int, n_mels: int, mel_frames: int,
-                 sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
+def clip_log_mel(
+    wave: torch.Tensor, n_fft: int, hop_length: int, n_mels: int, mel_frames: int, sample_rate: int = SAMPLE_RATE
+) -> torch.Tensor:
     """Log-mel ``[B, n_mels, mel_frames]`` (dB) of clip waveforms ``[B, N]``, cut to a whole number of slices."""
     return log_mel(wave, sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels)[..., :mel_frames]
 

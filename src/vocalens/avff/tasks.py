@@ -14,14 +14,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from vocalens.avff.config import AVFFConfig
 from vocalens.avff.data import ClipDataset, VideoItem, prepare_all
-from vocalens.avff.predict import read_checkpoint
-from vocalens.eval.metrics import binary_metrics
 from vocalens.avff.losses import classification_loss, complementary_masks
 from vocalens.avff.model import backbone_configs, build_model, model_summary, pool_slices
-from vocalens.avff.config import AVFFConfig
+from vocalens.avff.predict import read_checkpoint
 from vocalens.errors import UserError
-
+from vocalens.eval.metrics import binary_metrics
 from vocalens.train.loop import Task, decay_groups
 
 
@@ -67,17 +66,34 @@ class _AVFFTask(Task):
     def train_dataset(self):
         self.data.train = self._decoded(self.data.train, "decode train")
         d = self.data
-        return ClipDataset(d.train, self.cfg, d.cache_dir, d.faces, d.clips_per_video, random=True, flip=True,
-                           hard_negatives=d.hard_negatives, shift_fake_prob=d.shift_fake_prob, min_shift=d.min_shift,
-                           label_fraction=d.label_fraction)
+        return ClipDataset(
+            d.train,
+            self.cfg,
+            d.cache_dir,
+            d.faces,
+            d.clips_per_video,
+            random=True,
+            flip=True,
+            hard_negatives=d.hard_negatives,
+            shift_fake_prob=d.shift_fake_prob,
+            min_shift=d.min_shift,
+            label_fraction=d.label_fraction,
+        )
 
     def val_dataset(self):
         if not self.data.val:
             return None
         self.data.val = self._decoded(self.data.val, "decode val")
-        return ClipDataset(self.data.val, self.cfg, self.data.cache_dir, self.data.faces,
-                           self.data.val_clips_per_video, random=False, hard_negatives=isinstance(self, PretrainTask),
-                           min_shift=self.data.min_shift)
+        return ClipDataset(
+            self.data.val,
+            self.cfg,
+            self.data.cache_dir,
+            self.data.faces,
+            self.data.val_clips_per_video,
+            random=False,
+            hard_negatives=isinstance(self, PretrainTask),
+            min_shift=self.data.min_shift,
+        )
 
     def collate(self, items):
         return torch.utils.data.default_collate(items)
@@ -86,8 +102,14 @@ class _AVFFTask(Task):
         return int(batch["frames"].shape[0])
 
     def _extra(self, stage: str, metrics: dict) -> dict:
-        return {"model": "avff", "stage": stage, "avff_config": self.cfg.to_dict(), "backbones": self._backbones,
-                "threshold": 0.5, "metrics": {k: float(v) for k, v in (metrics or {}).items()}}
+        return {
+            "model": "avff",
+            "stage": stage,
+            "avff_config": self.cfg.to_dict(),
+            "backbones": self._backbones,
+            "threshold": 0.5,
+            "metrics": {k: float(v) for k, v in (metrics or {}).items()},
+        }
 
 
 @torch.no_grad()
@@ -138,12 +160,20 @@ class PretrainTask(_AVFFTask):
         rec = float(out["rec_visual"] + out["rec_audio"])
         sync = None
         if "wave_shift" in batch:  # is the face closer to its aligned audio than to the same audio shifted?
-            sync = sync_hits(model, batch["frames"], batch["wave"], batch["wave_shift"],
-                             per_slice=self.cfg.contrastive == "slice")
-        return [{"rec": rec, "rec_visual": float(out["rec_visual"]), "rec_audio": float(out["rec_audio"]),
-                 "v": out["visual_embedding"][i].float().cpu().numpy(), "a": out["audio_embedding"][i].float().cpu().numpy(),
-                 **({"sync": float(sync[i])} if sync is not None else {})}
-                for i in range(b)]
+            sync = sync_hits(
+                model, batch["frames"], batch["wave"], batch["wave_shift"], per_slice=self.cfg.contrastive == "slice"
+            )
+        return [
+            {
+                "rec": rec,
+                "rec_visual": float(out["rec_visual"]),
+                "rec_audio": float(out["rec_audio"]),
+                "v": out["visual_embedding"][i].float().cpu().numpy(),
+                "a": out["audio_embedding"][i].float().cpu().numpy(),
+                **({"sync": float(sync[i])} if sync is not None else {}),
+            }
+            for i in range(b)
+        ]
 
     def validate(self, outputs):
         if not outputs:
@@ -155,10 +185,14 @@ class PretrainTask(_AVFFTask):
         sim = v @ a.T
         top1 = float(np.mean(sim.argmax(1) == np.arange(len(v))))
         sync = {"sync_acc": float(np.mean([o["sync"] for o in outputs]))} if "sync" in outputs[0] else {}
-        return {**sync, "rec": float(np.mean([o["rec"] for o in outputs])),
-                "rec_visual": float(np.mean([o["rec_visual"] for o in outputs])),
-                "rec_audio": float(np.mean([o["rec_audio"] for o in outputs])),
-                "av_retrieval_top1": top1, "av_chance": 1.0 / len(v)}
+        return {
+            **sync,
+            "rec": float(np.mean([o["rec"] for o in outputs])),
+            "rec_visual": float(np.mean([o["rec_visual"] for o in outputs])),
+            "rec_audio": float(np.mean([o["rec_audio"] for o in outputs])),
+            "av_retrieval_top1": top1,
+            "av_chance": 1.0 / len(v),
+        }
 
     def checkpoint_extra(self, metrics):
         return self._extra("pretrain", metrics)
@@ -168,8 +202,15 @@ class ClassifyTask(_AVFFTask):
     best_metric = "video_auc"
     best_mode = "max"
 
-    def __init__(self, cfg: AVFFConfig, data: DataSpec, pretrained: str | None = None,
-                 freeze_encoders: bool = False, pos_weight: float | None = None, encoder_lr_scale: float = 1.0):
+    def __init__(
+        self,
+        cfg: AVFFConfig,
+        data: DataSpec,
+        pretrained: str | None = None,
+        freeze_encoders: bool = False,
+        pos_weight: float | None = None,
+        encoder_lr_scale: float = 1.0,
+    ):
         super().__init__(cfg, data)
         self.pretrained, self.freeze_encoders, self.pos_weight = pretrained, freeze_encoders, pos_weight
         self.encoder_lr_scale = encoder_lr_scale
@@ -189,8 +230,7 @@ class ClassifyTask(_AVFFTask):
             model = build_model(self.cfg)
         self._backbones = backbone_configs(model)
         model.set_stage("classify", freeze_encoders=self.freeze_encoders)
-        _say(f"avff classify model: {model_summary(model)}"
-              f"{' (encoders frozen)' if self.freeze_encoders else ''}")
+        _say(f"avff classify model: {model_summary(model)}{' (encoders frozen)' if self.freeze_encoders else ''}")
         return model
 
     def param_groups(self, model, weight_decay):
@@ -208,8 +248,10 @@ class ClassifyTask(_AVFFTask):
 
     def predict(self, model, batch):
         probs = torch.sigmoid(model(batch["frames"], batch["wave"]).float()).cpu().numpy()
-        return [{"video": int(batch["index"][i]), "prob": float(probs[i]), "label": float(batch["label"][i])}
-                for i in range(len(probs))]
+        return [
+            {"video": int(batch["index"][i]), "prob": float(probs[i]), "label": float(batch["label"][i])}
+            for i in range(len(probs))
+        ]
 
     def validate(self, outputs):
         if not outputs:
@@ -222,8 +264,13 @@ class ClassifyTask(_AVFFTask):
         vlabels = [self.data.val[i].label for i in ids]
         video = binary_metrics(vlabels, [max(vids[i]) for i in ids])
         auc = video["auc"] if np.isfinite(video["auc"]) else 0.5  # one class only: no ranking to judge
-        return {"video_auc": auc, "video_ap": video["ap"], "video_acc": video["accuracy"],
-                "clip_auc": clip["auc"], "clip_acc": clip["accuracy"]}
+        return {
+            "video_auc": auc,
+            "video_ap": video["ap"],
+            "video_acc": video["accuracy"],
+            "clip_auc": clip["auc"],
+            "clip_acc": clip["accuracy"],
+        }
 
     def checkpoint_extra(self, metrics):
         return self._extra("classify", metrics)

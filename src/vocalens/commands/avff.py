@@ -19,8 +19,8 @@ import os
 from pathlib import Path
 
 from vocalens.avff.config import classify_fit, pretrain_fit
-from vocalens.errors import UserError
 from vocalens.commands.shared import add_device, add_face, add_legacy_faces
+from vocalens.errors import UserError
 from vocalens.media.crops import face_mode
 
 DEFAULT_CACHE = os.environ.get("VOCALENS_CACHE", str(Path.home() / ".cache" / "vocalens" / "avff"))
@@ -45,12 +45,24 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--rec_weight", type=float, help="stage-1 reconstruction weight (preset: 1.0)")
     g.add_argument("--contrastive", choices=["clip", "slice"], help="stage-1 InfoNCE on clip means or per slice")
     g.add_argument("--head", choices=["mean", "slices"], help="stage-2 classifier input (see docs/avff.md)")
-    g.add_argument("--temporal_delta", action=argparse.BooleanOptionalAction, default=None,
-                   help="streams also see their input minus the clip mean (small: on)")
-    g.add_argument("--stream_heads", action=argparse.BooleanOptionalAction, default=None,
-                   help="add a linear logit per stream to the joint classifier's (small: on)")
-    g.add_argument("--highpass", action=argparse.BooleanOptionalAction, default=None,
-                   help="the ViT also sees each frame's |Laplacian| (fine-detail magnitude)")
+    g.add_argument(
+        "--temporal_delta",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="streams also see their input minus the clip mean (small: on)",
+    )
+    g.add_argument(
+        "--stream_heads",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="add a linear logit per stream to the joint classifier's (small: on)",
+    )
+    g.add_argument(
+        "--highpass",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the ViT also sees each frame's |Laplacian| (fine-detail magnitude)",
+    )
     g.add_argument("--visual_pool", choices=["cls", "mean"], help="ViT frame token: CLS or mean patch token")
 
 
@@ -76,8 +88,12 @@ def _fit_args(p: argparse.ArgumentParser, defaults) -> None:
     from vocalens.config import add_flags
     from vocalens.train.loop import FitConfig
 
-    add_flags(p.add_argument_group("training (the shared loop: the same flags as vocalens train)"), FitConfig, defaults,
-              required=("output_dir",))
+    add_flags(
+        p.add_argument_group("training (the shared loop: the same flags as vocalens train)"),
+        FitConfig,
+        defaults,
+        required=("output_dir",),
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -87,28 +103,45 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _model_args(p)
     _fit_args(p, pretrain_fit())
     p.add_argument("--init", help="start from an earlier stage-1 checkpoint's weights")
-    p.add_argument("--no_hard_negatives", action="store_true",
-                   help="InfoNCE negatives from other clips only (default adds the clip's own audio shifted in time)")
+    p.add_argument(
+        "--no_hard_negatives",
+        action="store_true",
+        help="InfoNCE negatives from other clips only (default adds the clip's own audio shifted in time)",
+    )
 
     p = sub.add_parser("train", help="stage 2: supervised real/fake on the fused embeddings")
     _data_args(p)
     _model_args(p)
     _fit_args(p, classify_fit())
-    p.add_argument("--pretrained", help="stage-1 checkpoint to start from (its config wins over --preset; "
-                                        "the stage-2 head flags --head/--stream_heads still apply)")
+    p.add_argument(
+        "--pretrained",
+        help="stage-1 checkpoint to start from (its config wins over --preset; "
+        "the stage-2 head flags --head/--stream_heads still apply)",
+    )
     frz = p.add_mutually_exclusive_group()
     frz.add_argument("--freeze_encoders", action="store_true", help="train only fusion + classifier")
     frz.add_argument("--finetune", action="store_true", help="fine-tune the encoders too (default)")
-    p.add_argument("--encoder_lr_scale", type=float,
-                   help="fine-tuned encoders train at this times --lr (default: 0.1 with --pretrained, keeping "
-                        "what stage 1 learned; 1 from scratch)")
+    p.add_argument(
+        "--encoder_lr_scale",
+        type=float,
+        help="fine-tuned encoders train at this times --lr (default: 0.1 with --pretrained, keeping "
+        "what stage 1 learned; 1 from scratch)",
+    )
     p.add_argument("--pos_weight", type=float, help="BCE weight of fake clips (class balance)")
-    p.add_argument("--label_fraction", type=float, default=0.0,
-                   help="soft clip targets min(1, fake fraction of the clip / F) for training (default 0: a clip "
-                        "is fake when any frame is); validation and evaluation keep the any-fake-frame rule")
-    p.add_argument("--shift_fakes", type=float, default=0.0,
-                   help="probability that a real training clip gets its own audio from >= --min_shift s away "
-                        "and the label fake (extra sync negatives; default 0)")
+    p.add_argument(
+        "--label_fraction",
+        type=float,
+        default=0.0,
+        help="soft clip targets min(1, fake fraction of the clip / F) for training (default 0: a clip "
+        "is fake when any frame is); validation and evaluation keep the any-fake-frame rule",
+    )
+    p.add_argument(
+        "--shift_fakes",
+        type=float,
+        default=0.0,
+        help="probability that a real training clip gets its own audio from >= --min_shift s away "
+        "and the label fake (extra sync negatives; default 0)",
+    )
 
     p = sub.add_parser("evaluate", help="video-level AUC/AP/accuracy/F1, by manipulation type")
     p.add_argument("--checkpoint", required=True)
@@ -142,9 +175,28 @@ def _say(msg: str) -> None:
 def _config(args):
     from vocalens.avff.config import get_preset
 
-    keys = ("audio_encoder", "visual_weights", "audio_weights", "crop", "image_size", "patch_size", "num_frames",
-            "frame_stride", "num_slices", "n_mels", "n_fft", "hop_length", "contrastive_weight", "rec_weight",
-            "contrastive", "head", "temporal_delta", "highpass", "stream_heads", "visual_pool")
+    keys = (
+        "audio_encoder",
+        "visual_weights",
+        "audio_weights",
+        "crop",
+        "image_size",
+        "patch_size",
+        "num_frames",
+        "frame_stride",
+        "num_slices",
+        "n_mels",
+        "n_fft",
+        "hop_length",
+        "contrastive_weight",
+        "rec_weight",
+        "contrastive",
+        "head",
+        "temporal_delta",
+        "highpass",
+        "stream_heads",
+        "visual_pool",
+    )
     return get_preset(args.preset, **{k: getattr(args, k, None) for k in keys})
 
 
@@ -170,19 +222,28 @@ def _fit(args, task):
 
     defaults = pretrain_fit() if args.avff_command == "pretrain" else classify_fit()
     result = fit(task, from_args(FitConfig, args, defaults))
-    _say(f"avff {args.avff_command}: best {task.best_metric} = {result.best_score} (epoch {result.best_epoch}); "
-         f"checkpoints in {args.output_dir}")
+    _say(
+        f"avff {args.avff_command}: best {task.best_metric} = {result.best_score} (epoch {result.best_epoch}); "
+        f"checkpoints in {args.output_dir}"
+    )
     return 0
 
 
 def _spec(args, train_items, val_items):
     from vocalens.avff.tasks import DataSpec
 
-    return DataSpec(train=train_items, val=val_items, cache_dir=args.cache_dir or None, faces=face_mode(args.face),
-                    clips_per_video=args.clips_per_video, val_clips_per_video=args.val_clips_per_video,
-                    hard_negatives=not getattr(args, "no_hard_negatives", True),
-                    shift_fake_prob=getattr(args, "shift_fakes", 0.0) or 0.0, min_shift=args.min_shift,
-                    label_fraction=getattr(args, "label_fraction", 0.0) or 0.0)
+    return DataSpec(
+        train=train_items,
+        val=val_items,
+        cache_dir=args.cache_dir or None,
+        faces=face_mode(args.face),
+        clips_per_video=args.clips_per_video,
+        val_clips_per_video=args.val_clips_per_video,
+        hard_negatives=not getattr(args, "no_hard_negatives", True),
+        shift_fake_prob=getattr(args, "shift_fakes", 0.0) or 0.0,
+        min_shift=args.min_shift,
+        label_fraction=getattr(args, "label_fraction", 0.0) or 0.0,
+    )
 
 
 def run_pretrain(args) -> int:
@@ -194,16 +255,18 @@ def run_pretrain(args) -> int:
     val = real(_items(args, [args.val_split], "val")) if args.val_split and not args.csv else []
     if not train:
         raise UserError(f"{args.data_root or args.csv}: no real videos in split {args.train_split!r} to pretrain on")
-    _say(f"avff pretrain: {len(train)} real training videos, {len(val)} validation; clip = {cfg.num_frames} frames "
-          f"every {cfg.frame_stride} ({cfg.clip_seconds:.2f} s) + the same span of audio, {cfg.num_slices} slices")
+    _say(
+        f"avff pretrain: {len(train)} real training videos, {len(val)} validation; clip = {cfg.num_frames} frames "
+        f"every {cfg.frame_stride} ({cfg.clip_seconds:.2f} s) + the same span of audio, {cfg.num_slices} slices"
+    )
     return _fit(args, PretrainTask(cfg, _spec(args, train, val), init=args.init))
 
 
 def _stage_two_config(args):
     """The stage-1 checkpoint's config (its encoders are loaded) with the stage-2 head flags given;
     the preset's when there is no stage 1."""
-    from vocalens.avff.predict import read_checkpoint
     from vocalens.avff.config import AVFFConfig
+    from vocalens.avff.predict import read_checkpoint
 
     if not args.pretrained:
         return _config(args)
@@ -223,16 +286,26 @@ def run_train(args) -> int:
 
     cfg = _stage_two_config(args)
     train = [it for it in _items(args, [args.train_split], "train") if it.label >= 0]
-    val = [it for it in _items(args, [args.val_split], "val") if it.label >= 0] if args.val_split and not args.csv else []
+    val = (
+        [it for it in _items(args, [args.val_split], "val") if it.label >= 0] if args.val_split and not args.csv else []
+    )
     if not train:
         raise UserError(f"{args.data_root or args.csv}: no labelled videos in split {args.train_split!r}")
     n_fake = sum(it.label for it in train)
     lr_scale = _encoder_lr_scale(args)
-    _say(f"avff train: {len(train)} videos ({n_fake} fake), {len(val)} validation; "
-          f"{'from ' + args.pretrained if args.pretrained else 'no stage-1 pretraining'}; "
-          f"encoders {'frozen' if args.freeze_encoders else f'fine-tuned at {lr_scale:g} x lr'}")
-    task = ClassifyTask(cfg, _spec(args, train, val), pretrained=args.pretrained,
-                        freeze_encoders=args.freeze_encoders, pos_weight=args.pos_weight, encoder_lr_scale=lr_scale)
+    _say(
+        f"avff train: {len(train)} videos ({n_fake} fake), {len(val)} validation; "
+        f"{'from ' + args.pretrained if args.pretrained else 'no stage-1 pretraining'}; "
+        f"encoders {'frozen' if args.freeze_encoders else f'fine-tuned at {lr_scale:g} x lr'}"
+    )
+    task = ClassifyTask(
+        cfg,
+        _spec(args, train, val),
+        pretrained=args.pretrained,
+        freeze_encoders=args.freeze_encoders,
+        pos_weight=args.pos_weight,
+        encoder_lr_scale=lr_scale,
+    )
     return _fit(args, task)
 
 
@@ -252,9 +325,18 @@ def run_evaluate(args) -> int:
     source = args.csv or args.data_root
     if not source:
         raise UserError("avff evaluate: give --data_root or --csv")
-    res = det.evaluate(source, args.split, metadata=args.metadata, threshold=args.threshold, pool=args.pool,
-                       hop=args.hop, batch_size=args.batch_size, face=face_mode(args.face),
-                       cache_dir=args.cache_dir or None, limit=args.limit)
+    res = det.evaluate(
+        source,
+        args.split,
+        metadata=args.metadata,
+        threshold=args.threshold,
+        pool=args.pool,
+        hop=args.hop,
+        batch_size=args.batch_size,
+        face=face_mode(args.face),
+        cache_dir=args.cache_dir or None,
+        limit=args.limit,
+    )
     res["checkpoint"] = str(args.checkpoint)
     ck = Path(args.checkpoint)
     out = Path(args.output) if args.output else (ck.parent if ck.is_file() else ck) / f"avff_eval_{args.split}.json"
@@ -272,4 +354,6 @@ def run_detect(args) -> int:
 
 
 def run(args) -> int:
-    return {"pretrain": run_pretrain, "train": run_train, "evaluate": run_evaluate, "detect": run_detect}[args.avff_command](args)
+    return {"pretrain": run_pretrain, "train": run_train, "evaluate": run_evaluate, "detect": run_detect}[
+        args.avff_command
+    ](args)

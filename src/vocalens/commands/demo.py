@@ -26,8 +26,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--d_model", type=int, default=128, help="localizer width (default 128; the seed's is 512)")
     p.add_argument("--num_layers", type=int, default=2, help="Transformer layers (default 2; the seed's is 4)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--real_clip", default=None,
-                   help="a real video to run `detect` on (default: a clip from ../shared/data/real-clips if present)")
+    p.add_argument(
+        "--real_clip",
+        default=None,
+        help="a real video to run `detect` on (default: a clip from ../shared/data/real-clips if present)",
+    )
     p.add_argument("--workers", type=int, default=2, help="processes for synthesis and decoding (default 2)")
 
 
@@ -52,8 +55,10 @@ def _stage(title: str, argv: list[str]) -> None:
     t = time.time()
     rc = main(argv)
     if rc not in (0, None):
-        raise UserError(f"demo stage '{title}' failed (exit {rc}); fix the error above and run the demo again "
-                        "(finished stages are kept)")
+        raise UserError(
+            f"demo stage '{title}' failed (exit {rc}); fix the error above and run the demo again "
+            "(finished stages are kept)"
+        )
     print(f"-- {title}: {time.time() - t:.0f} s", flush=True)
 
 
@@ -70,35 +75,121 @@ def run(args) -> int:
     t0 = time.time()
 
     if not (data / "metadata.min.json").is_file():
-        _stage("1/6 synthesize a LAV-DF-layout dataset",
-               ["synth", "--output_root", str(data), "--num_videos", str(args.num_videos), "--seed", str(args.seed),
-                "--max_duration", str(args.max_duration), "--workers", str(args.workers)])
+        _stage(
+            "1/6 synthesize a LAV-DF-layout dataset",
+            [
+                "synth",
+                "--output_root",
+                str(data),
+                "--num_videos",
+                str(args.num_videos),
+                "--seed",
+                str(args.seed),
+                "--max_duration",
+                str(args.max_duration),
+                "--workers",
+                str(args.workers),
+            ],
+        )
     else:
         print(f"\n== 1/6 synthesize: {data} exists, kept")
-    _stage("2/6 extract features (default encoders, no weights needed)",
-           ["extract", "--dataset_root", str(data), "--output_root", str(feats), "--splits", "train", "dev", "test",
-            "--face", "none", "--skip_existing", "--num_workers", str(args.workers)])
-    train_argv = ["train", "--features_root", str(feats), "--splits", "train", "dev", "--output_dir", str(ckpt),
-                  "--epochs", str(args.epochs), "--d_model", str(args.d_model), "--num_layers", str(args.num_layers),
-                  "--nhead", "4", "--batch_size", "8", "--lr", "1e-3", "--warmup_epochs", "1",
-                  "--max_frames", "256", "--seed", str(args.seed)]
+    _stage(
+        "2/6 extract features (default encoders, no weights needed)",
+        [
+            "extract",
+            "--dataset_root",
+            str(data),
+            "--output_root",
+            str(feats),
+            "--splits",
+            "train",
+            "dev",
+            "test",
+            "--face",
+            "none",
+            "--skip_existing",
+            "--num_workers",
+            str(args.workers),
+        ],
+    )
+    train_argv = [
+        "train",
+        "--features_root",
+        str(feats),
+        "--splits",
+        "train",
+        "dev",
+        "--output_dir",
+        str(ckpt),
+        "--epochs",
+        str(args.epochs),
+        "--d_model",
+        str(args.d_model),
+        "--num_layers",
+        str(args.num_layers),
+        "--nhead",
+        "4",
+        "--batch_size",
+        "8",
+        "--lr",
+        "1e-3",
+        "--warmup_epochs",
+        "1",
+        "--max_frames",
+        "256",
+        "--seed",
+        str(args.seed),
+    ]
     if (ckpt / "last.pth").is_file():
         train_argv += ["--resume", str(ckpt / "last.pth")]
     _stage("3/6 train the VOCA-Lens localizer", train_argv)
-    _stage("4/6 evaluate on the test split",
-           ["evaluate", "--features_root", str(feats), "--split", "test", "--checkpoint", str(ckpt / "best.pth"),
-            "--output", str(results)])
+    _stage(
+        "4/6 evaluate on the test split",
+        [
+            "evaluate",
+            "--features_root",
+            str(feats),
+            "--split",
+            "test",
+            "--checkpoint",
+            str(ckpt / "best.pth"),
+            "--output",
+            str(results),
+        ],
+    )
     _stage("5/6 visualize", ["visualize", "--input", str(results), "--output_dir", str(viz), "--max_videos", "12"])
     fake = _first_fake_test_video(data)
     if fake is not None:  # synthetic videos are face crops already, like LAV-DF
-        _stage("6/6 detect on a raw synthetic fake (a face crop: --face none)",
-               ["detect", str(fake), "--checkpoint", str(ckpt / "best.pth"), "--output_dir", str(det / "synthetic"),
-                "--face", "none", "--plot"])
+        _stage(
+            "6/6 detect on a raw synthetic fake (a face crop: --face none)",
+            [
+                "detect",
+                str(fake),
+                "--checkpoint",
+                str(ckpt / "best.pth"),
+                "--output_dir",
+                str(det / "synthetic"),
+                "--face",
+                "none",
+                "--plot",
+            ],
+        )
     real = _find_real_clip(args.real_clip)
     if real is not None:  # a real recording: detect, track and crop the face first
-        _stage("6/6 detect on a real clip (face detected and cropped: --face auto)",
-               ["detect", str(real), "--checkpoint", str(ckpt / "best.pth"), "--output_dir", str(det / "real"),
-                "--face", "auto", "--plot"])
+        _stage(
+            "6/6 detect on a real clip (face detected and cropped: --face auto)",
+            [
+                "detect",
+                str(real),
+                "--checkpoint",
+                str(ckpt / "best.pth"),
+                "--output_dir",
+                str(det / "real"),
+                "--face",
+                "auto",
+                "--plot",
+            ],
+        )
     else:
         print("\n(no real clip found beside the checkout in ../shared/data/real-clips; pass --real_clip VIDEO)")
 
@@ -112,7 +203,9 @@ def run(args) -> int:
     print(f"  report         {viz / 'index.html'}")
     print(f"  detections     {det}/*/detections.json")
     print("\nheadline (test split):")
-    print(f"  frame AUC {m['frame']['auc']:.4f}  frame AP {m['frame']['ap']:.4f}  "
-          f"video AUC {m['video']['auc']:.4f}  "
-          + "  ".join(f"{k} {v:.4f}" for k, v in lav.items() if k in ("AP@0.5", "AP@0.75", "AR@100", "AR@10")))
+    print(
+        f"  frame AUC {m['frame']['auc']:.4f}  frame AP {m['frame']['ap']:.4f}  "
+        f"video AUC {m['video']['auc']:.4f}  "
+        + "  ".join(f"{k} {v:.4f}" for k, v in lav.items() if k in ("AP@0.5", "AP@0.75", "AR@100", "AR@10"))
+    )
     return 0

@@ -15,10 +15,16 @@ from vocalens.commands.shared import add_device, add_face
 
 def add_arguments(p: argparse.ArgumentParser, *, output_dir: str = "detections", checkpoint_required: bool = False):
     p.add_argument("videos", nargs="+", help="video files (any container/fps/size PyAV decodes)")
-    p.add_argument("--checkpoint", required=checkpoint_required, default=None,
-                   help="localizer or AVFF checkpoint (a file, or a run folder -> best.pth); default: the model "
-                        "shipped with vocalens")
-    p.add_argument("--output_dir", default=output_dir, help=f"where detections.json and PNGs go (default: {output_dir})")
+    p.add_argument(
+        "--checkpoint",
+        required=checkpoint_required,
+        default=None,
+        help="localizer or AVFF checkpoint (a file, or a run folder -> best.pth); default: the model "
+        "shipped with vocalens",
+    )
+    p.add_argument(
+        "--output_dir", default=output_dir, help=f"where detections.json and PNGs go (default: {output_dir})"
+    )
     p.add_argument("--plot", action="store_true", help="write a time-series PNG per video")
     p.add_argument("--threshold", type=float, default=None, help="decision threshold (default: the checkpoint's)")
     add_face(p, default=None)
@@ -40,10 +46,18 @@ def run(args) -> int:
     from vocalens.api import detect_files, load
     from vocalens.errors import UserError
 
-    det = load(args.checkpoint, device=args.device, visual_weights=args.visual_weights,
-               audio_weights=args.audio_weights)
-    opts = dict(face=args.face, threshold=args.threshold, min_length=args.min_length, merge_gap=args.merge_gap,
-                pool=args.pool, hop=args.hop, batch_size=args.batch_size)
+    det = load(
+        args.checkpoint, device=args.device, visual_weights=args.visual_weights, audio_weights=args.audio_weights
+    )
+    opts = dict(
+        face=args.face,
+        threshold=args.threshold,
+        min_length=args.min_length,
+        merge_gap=args.merge_gap,
+        pool=args.pool,
+        hop=args.hop,
+        batch_size=args.batch_size,
+    )
     failed = 0
     for r in detect_files(det, args.videos, args.output_dir, plot=args.plot, **opts):
         if isinstance(r, UserError):

@@ -25,27 +25,46 @@ from vocalens.errors import UserError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset_root", required=True, help="dataset root (LAV-DF / AV-Deepfake1M layout) or a folder of videos")
-    p.add_argument("--metadata", default=None, help="metadata file (default: metadata.min.json / metadata.json under the root)")
+    p.add_argument(
+        "--dataset_root", required=True, help="dataset root (LAV-DF / AV-Deepfake1M layout) or a folder of videos"
+    )
+    p.add_argument(
+        "--metadata", default=None, help="metadata file (default: metadata.min.json / metadata.json under the root)"
+    )
     p.add_argument("--output_root", required=True, help="feature store to write")
     p.add_argument("--splits", nargs="+", default=list(SPLITS), help="splits to extract (default: train dev test)")
     add_device(p)
-    p.add_argument("--use_gpu", action="store_true",
-                   help="the seed's flag: --device auto, but only a warning when no CUDA device is visible")
+    p.add_argument(
+        "--use_gpu",
+        action="store_true",
+        help="the seed's flag: --device auto, but only a warning when no CUDA device is visible",
+    )
     p.add_argument("--skip_existing", action="store_true", help="skip videos whose feature folder is complete")
     p.add_argument("--visual_encoder", default="default", help="default | vit | avff | any registered name")
     p.add_argument("--audio_encoder", default="default", help="default | wav2vec2 | avff | any registered name")
     p.add_argument("--visual_weights", default=None, help="local folder of the visual encoder's weights (vit, avff)")
     p.add_argument("--audio_weights", default=None, help="local folder of the audio encoder's weights (wav2vec2, avff)")
     add_face(p, "auto")
-    p.add_argument("--face_stride", type=int, default=5, help="detect faces every N frames and track between (default 5)")
-    p.add_argument("--face_margin", type=float, default=None, help="margin around the face box (default: the face module's)")
+    p.add_argument(
+        "--face_stride", type=int, default=5, help="detect faces every N frames and track between (default 5)"
+    )
+    p.add_argument(
+        "--face_margin", type=float, default=None, help="margin around the face box (default: the face module's)"
+    )
     p.add_argument("--fps", type=float, default=FPS, help="frame rate of the output grid (default 25)")
     p.add_argument("--batch_size", type=int, default=64, help="frames per visual encoder forward pass (vit)")
-    p.add_argument("--num_workers", type=int, default=1,
-                   help="decoding/face workers running ahead of the encoders (0: all in the main thread)")
-    p.add_argument("--worker_kind", choices=("thread", "process"), default="thread",
-                   help="decoding workers as threads (default: no copies; PyAV/OpenCV release the GIL) or processes")
+    p.add_argument(
+        "--num_workers",
+        type=int,
+        default=1,
+        help="decoding/face workers running ahead of the encoders (0: all in the main thread)",
+    )
+    p.add_argument(
+        "--worker_kind",
+        choices=("thread", "process"),
+        default="thread",
+        help="decoding workers as threads (default: no copies; PyAV/OpenCV release the GIL) or processes",
+    )
     p.add_argument("--shard", default=None, help="i/n: do every n-th video from i (default: RANK/WORLD_SIZE or 0/1)")
     p.add_argument("--dtype", choices=("float16", "float32"), default="float16", help="stored dtype (default float16)")
     p.add_argument("--limit", type=int, default=None, help="only the first N videos of this shard (for a quick try)")
@@ -64,14 +83,18 @@ def _device(args) -> str:
 
 
 def _is_plain_folder(root: Path, metadata) -> bool:
-    return (metadata is None and not (root / "metadata.min.json").is_file() and not (root / "metadata.json").is_file()
-            and not any(root.glob("*_metadata.json")))
+    return (
+        metadata is None
+        and not (root / "metadata.min.json").is_file()
+        and not (root / "metadata.json").is_file()
+        and not any(root.glob("*_metadata.json"))
+    )
 
 
 def run(args) -> int:
+    from vocalens.data.store import append_failure
     from vocalens.encoders import build_audio_encoder, build_visual_encoder
     from vocalens.localizer.extract import extract, parse_shard, shard_records
-    from vocalens.data.store import append_failure
 
     root = Path(args.dataset_root)
     if not root.is_dir():
@@ -95,17 +118,35 @@ def run(args) -> int:
     out = Path(args.output_root)
     for msg in skipped.skipped:
         append_failure(out, {"stage": "metadata", "error": msg})
-    print(f"vocalens extract: {len(mine)} videos in shard {index}/{count} of {len(records)} "
-          f"({'labelled' if labelled else 'no labels'}); visual {visual.name} ({visual.dim}), "
-          f"audio {audio.name} ({audio.dim} @ {audio.rate:g} Hz), face {args.face}, device {device}", file=sys.stderr)
+    print(
+        f"vocalens extract: {len(mine)} videos in shard {index}/{count} of {len(records)} "
+        f"({'labelled' if labelled else 'no labels'}); visual {visual.name} ({visual.dim}), "
+        f"audio {audio.name} ({audio.dim} @ {audio.rate:g} Hz), face {args.face}, device {device}",
+        file=sys.stderr,
+    )
 
-    summary = extract(mine, out, visual, audio, fps=args.fps, face=args.face, face_stride=args.face_stride,
-                      face_margin=args.face_margin, labelled=labelled, skip_existing=args.skip_existing,
-                      num_workers=args.num_workers, worker_kind=args.worker_kind, dtype=np.dtype(args.dtype),
-                      progress=not args.quiet)
+    summary = extract(
+        mine,
+        out,
+        visual,
+        audio,
+        fps=args.fps,
+        face=args.face,
+        face_stride=args.face_stride,
+        face_margin=args.face_margin,
+        labelled=labelled,
+        skip_existing=args.skip_existing,
+        num_workers=args.num_workers,
+        worker_kind=args.worker_kind,
+        dtype=np.dtype(args.dtype),
+        progress=not args.quiet,
+    )
     print(f"vocalens extract: {summary}")
     if skipped.skipped:
         print(f"vocalens extract: {len(skipped)} invalid metadata entries skipped, e.g. {skipped.skipped[0]}")
     if summary.failed:
-        print(f"vocalens extract: {summary.failed} videos failed (see {out / 'failures.jsonl'}), e.g. {summary.failures[0]}")
+        print(
+            f"vocalens extract: {summary.failed} videos failed (see {out / 'failures.jsonl'}), "
+            f"e.g. {summary.failures[0]}"
+        )
     return 1 if summary.failed and not (summary.done or summary.existing) else 0

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import argparse
 
-from vocalens.datagen.forge import ForgeConfig, forge_dataset
 from vocalens.data.metadata import SPLITS
+from vocalens.datagen.forge import ForgeConfig, forge_dataset
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -25,27 +25,55 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max_fakes", type=int, default=d.max_fakes, help="fake periods per fake video: 1..N")
     p.add_argument("--min_fake_s", type=float, default=d.min_fake_s, help="shortest fake period (s)")
     p.add_argument("--max_fake_s", type=float, default=d.max_fake_s, help="longest fake period (s)")
-    p.add_argument("--shift_s", type=float, nargs=2, default=list(d.shift_s), metavar=("MIN", "MAX"),
-                   help="audio shift range (s) for out-of-sync fakes")
+    p.add_argument(
+        "--shift_s",
+        type=float,
+        nargs=2,
+        default=list(d.shift_s),
+        metavar=("MIN", "MAX"),
+        help="audio shift range (s) for out-of-sync fakes",
+    )
     p.add_argument("--crossfade_ms", type=float, default=d.crossfade_ms, help="audio cross-fade inside each edge")
     p.add_argument("--max_side", type=int, default=d.max_side, help="cap on the longest side of the output (px)")
-    p.add_argument("--max_seconds", type=float, default=d.max_seconds, help="use at most this much of each source (0: all)")
-    p.add_argument("--split_ratios", type=float, nargs=3, default=list(d.split_ratios), metavar=SPLITS,
-                   help="fractions of the sources in train/dev/test")
+    p.add_argument(
+        "--max_seconds", type=float, default=d.max_seconds, help="use at most this much of each source (0: all)"
+    )
+    p.add_argument(
+        "--split_ratios",
+        type=float,
+        nargs=3,
+        default=list(d.split_ratios),
+        metavar=SPLITS,
+        help="fractions of the sources in train/dev/test",
+    )
     p.add_argument("--face_detector", default=d.face_detector, help="auto, haar or mediapipe (vocalens.media.faces)")
     p.add_argument("--crf", type=int, default=d.crf, help="H.264 quality (lower: larger files, less codec noise)")
     p.add_argument("--no_progress", action="store_true", help="no progress bar")
 
 
 def run(args) -> int:
-    s = forge_dataset(args.videos, args.output_root, seed=args.seed, progress=not args.no_progress,
-                      fakes_per_video=args.fakes_per_video, max_fakes=args.max_fakes, min_fake_s=args.min_fake_s,
-                      max_fake_s=args.max_fake_s, shift_s=tuple(args.shift_s), crossfade_ms=args.crossfade_ms,
-                      max_side=args.max_side, max_seconds=args.max_seconds, split_ratios=tuple(args.split_ratios),
-                      face_detector=args.face_detector, crf=args.crf)
-    print(f"{args.output_root}: {s.videos} videos from {s.sources_used}/{s.sources} sources "
-          f"({s.video_seconds:.0f} s of video) in {s.seconds:.1f} s "
-          f"({s.videos / max(s.seconds, 1e-9):.2f} videos/s, {s.video_seconds / max(s.seconds, 1e-9):.1f}x real time)")
+    s = forge_dataset(
+        args.videos,
+        args.output_root,
+        seed=args.seed,
+        progress=not args.no_progress,
+        fakes_per_video=args.fakes_per_video,
+        max_fakes=args.max_fakes,
+        min_fake_s=args.min_fake_s,
+        max_fake_s=args.max_fake_s,
+        shift_s=tuple(args.shift_s),
+        crossfade_ms=args.crossfade_ms,
+        max_side=args.max_side,
+        max_seconds=args.max_seconds,
+        split_ratios=tuple(args.split_ratios),
+        face_detector=args.face_detector,
+        crf=args.crf,
+    )
+    print(
+        f"{args.output_root}: {s.videos} videos from {s.sources_used}/{s.sources} sources "
+        f"({s.video_seconds:.0f} s of video) in {s.seconds:.1f} s "
+        f"({s.videos / max(s.seconds, 1e-9):.2f} videos/s, {s.video_seconds / max(s.seconds, 1e-9):.1f}x real time)"
+    )
     print(f"{'split':<6} {'real':>5} {'audio':>6} {'visual':>7} {'both':>5}")
     for split in SPLITS:
         c = [s.counts.get((split, k), 0) for k in ("real", "audio", "visual", "both")]

@@ -4,14 +4,17 @@ segments in seconds and the per-frame curves) and, with --visualize, one PNG per
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from vocalens.commands.shared import add_device
 
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", required=True, help="localizer checkpoint (best.pth)")
-    p.add_argument("--features_dir", required=True,
-                   help="a folder of per-video feature folders (e.g. FEATS/test), or one video's folder")
+    p.add_argument(
+        "--features_dir",
+        required=True,
+        help="a folder of per-video feature folders (e.g. FEATS/test), or one video's folder",
+    )
     p.add_argument("--output_dir", default="inference_results", help="where inference_results.json and PNGs go")
     p.add_argument("--threshold", type=float, default=None, help="decision threshold (default: the checkpoint's)")
     p.add_argument("--visualize", action="store_true", help="write {video_id}.png per video")
@@ -26,8 +29,16 @@ def run(args) -> int:
     from vocalens.localizer.predict import Predictor
 
     predictor = Predictor.from_checkpoint(args.checkpoint, args.device)
-    res = infer_folder(predictor, args.features_dir, args.output_dir, threshold=args.threshold, fps=args.fps,
-                       visualize=args.visualize, min_length=args.min_length, merge_gap=args.merge_gap)
+    res = infer_folder(
+        predictor,
+        args.features_dir,
+        args.output_dir,
+        threshold=args.threshold,
+        fps=args.fps,
+        visualize=args.visualize,
+        min_length=args.min_length,
+        merge_gap=args.merge_gap,
+    )
     results, threshold = res["videos"], res["threshold"]
     n_fake = sum(r["video_pred"] for r in results)
     print(f"{len(results)} videos: {n_fake} predicted fake, {len(results) - n_fake} real (threshold {threshold:.4g})")

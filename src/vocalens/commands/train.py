@@ -28,8 +28,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args) -> LocalizerConfig:
-    return LocalizerConfig(data=from_args(DataConfig, args), model=from_args(ModelConfig, args),
-                           loss=from_args(LossConfig, args), fit=from_args(FitConfig, args, localizer_fit())).validate()
+    return LocalizerConfig(
+        data=from_args(DataConfig, args),
+        model=from_args(ModelConfig, args),
+        loss=from_args(LossConfig, args),
+        fit=from_args(FitConfig, args, localizer_fit()),
+    ).validate()
 
 
 def run(args) -> int:
@@ -40,12 +44,17 @@ def run(args) -> int:
     task = LocalizerTask(cfg)
     main = int(os.environ.get("RANK", 0)) == 0
     if main:
-        print(f"train: {len(task.train_ds.paths)} videos ({len(task.train_ds)} windows), "
-              f"val: {len(task.val_ds.paths) if task.val_ds else 0} videos; features "
-              f"{task.model_cfg.visual_dim}/{task.model_cfg.audio_dim}-d; pos_weight {task.loss_cfg.pos_weight:.3f}")
+        print(
+            f"train: {len(task.train_ds.paths)} videos ({len(task.train_ds)} windows), "
+            f"val: {len(task.val_ds.paths) if task.val_ds else 0} videos; features "
+            f"{task.model_cfg.visual_dim}/{task.model_cfg.audio_dim}-d; pos_weight {task.loss_cfg.pos_weight:.3f}"
+        )
     result = fit(task, cfg.fit)
     if main:
         metric = cfg.fit.best_metric or task.best_metric
-        print(json.dumps({"best_" + metric: result.best_score, "best_epoch": result.best_epoch,
-                          "output_dir": cfg.fit.output_dir}))
+        print(
+            json.dumps(
+                {"best_" + metric: result.best_score, "best_epoch": result.best_epoch, "output_dir": cfg.fit.output_dir}
+            )
+        )
     return 0

@@ -13,7 +13,9 @@ from vocalens.errors import UserError
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input", required=True, help="results JSON from `vocalens evaluate` or inference_results.json")
     p.add_argument("--output_dir", default="visualizations", help="folder for the PNGs and index.html")
-    p.add_argument("--fps", type=float, default=None, help="frame rate for the time axis (default: from the results, else 25)")
+    p.add_argument(
+        "--fps", type=float, default=None, help="frame rate for the time axis (default: from the results, else 25)"
+    )
     p.add_argument("--threshold", type=float, default=None, help="threshold line and verdicts (default: the results')")
     p.add_argument("--max_videos", type=int, default=20, help="time-series figures for the first N videos (default 20)")
 

@@ -24,8 +24,19 @@ from vocalens.errors import MetadataError, UserError
 SPLITS = ("train", "dev", "test")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".mpg", ".mpeg", ".webm", ".m4v", ".flv")
 # the fields of metadata.min.json (metadata.json adds timestamps and transcript, and any extra keys)
-LAVDF_MIN_KEYS = ("file", "n_fakes", "fake_periods", "duration", "original", "modify_video", "modify_audio", "split",
-                  "video_frames", "audio_channels", "audio_frames")
+LAVDF_MIN_KEYS = (
+    "file",
+    "n_fakes",
+    "fake_periods",
+    "duration",
+    "original",
+    "modify_video",
+    "modify_audio",
+    "split",
+    "video_frames",
+    "audio_channels",
+    "audio_frames",
+)
 
 
 @dataclass(frozen=True)
@@ -179,8 +190,9 @@ class SkipCounter:
         return len(self.skipped)
 
 
-def _validated(records: Iterable[VideoRecord], splits, check_files: bool, skip_invalid: bool,
-               skipped: SkipCounter | None) -> Iterator[VideoRecord]:
+def _validated(
+    records: Iterable[VideoRecord], splits, check_files: bool, skip_invalid: bool, skipped: SkipCounter | None
+) -> Iterator[VideoRecord]:
     for make in records:
         try:
             rec = _finish(make() if callable(make) else make, check_files)
@@ -194,9 +206,14 @@ def _validated(records: Iterable[VideoRecord], splits, check_files: bool, skip_i
             yield rec
 
 
-def read_lavdf(root: str | Path, metadata: str | Path | None = None, splits: Iterable[str] | None = None,
-               check_files: bool = True, skip_invalid: bool = False,
-               skipped: SkipCounter | None = None) -> list[VideoRecord]:
+def read_lavdf(
+    root: str | Path,
+    metadata: str | Path | None = None,
+    splits: Iterable[str] | None = None,
+    check_files: bool = True,
+    skip_invalid: bool = False,
+    skipped: SkipCounter | None = None,
+) -> list[VideoRecord]:
     """All records of a LAV-DF-layout dataset (our synth/forge output too), filtered to ``splits``."""
     root = Path(root)
     meta_path = Path(metadata) if metadata else find_lavdf_metadata(root)
@@ -208,16 +225,22 @@ def read_lavdf(root: str | Path, metadata: str | Path | None = None, splits: Ite
     return list(_validated(makers, splits, check_files, skip_invalid, skipped))
 
 
-def read_av1m(root: str | Path, splits: Iterable[str] = ("train", "val"), check_files: bool = True,
-              skip_invalid: bool = False, skipped: SkipCounter | None = None) -> list[VideoRecord]:
+def read_av1m(
+    root: str | Path,
+    splits: Iterable[str] = ("train", "val"),
+    check_files: bool = True,
+    skip_invalid: bool = False,
+    skipped: SkipCounter | None = None,
+) -> list[VideoRecord]:
     """Records of AV-Deepfake1M (``{split}_metadata.json``). Its 'val' split is read as 'dev'."""
     root = Path(root)
     out: list[VideoRecord] = []
     for split in splits:
         ours = "dev" if split == "val" else split
         items = _load_json(root / f"{split}_metadata.json")
-        makers = (lambda it=it: _av1m_record(it, root / split if (root / split).is_dir() else root, ours)
-                  for it in items)
+        makers = (
+            lambda it=it: _av1m_record(it, root / split if (root / split).is_dir() else root, ours) for it in items
+        )
         out.extend(_validated(makers, None, check_files, skip_invalid, skipped))
     return out
 
@@ -228,12 +251,20 @@ def read_folder(folder: str | Path, split: str = "test", **_ignored) -> list[Vid
     if not folder.is_dir():
         raise UserError(f"{folder}: not a folder")
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file())
-    return [VideoRecord(video_id="__".join(p.relative_to(folder).with_suffix("").parts), split=split,
-                        path=p, file=str(p.relative_to(folder))) for p in files]
+    return [
+        VideoRecord(
+            video_id="__".join(p.relative_to(folder).with_suffix("").parts),
+            split=split,
+            path=p,
+            file=str(p.relative_to(folder)),
+        )
+        for p in files
+    ]
 
 
-def read_dataset(root: str | Path, metadata: str | Path | None = None, splits: Iterable[str] | None = None,
-                 **kw) -> list[VideoRecord]:
+def read_dataset(
+    root: str | Path, metadata: str | Path | None = None, splits: Iterable[str] | None = None, **kw
+) -> list[VideoRecord]:
     """Whatever ``root`` is: LAV-DF layout, AV-Deepfake1M layout, or a plain folder of videos."""
     root = Path(root)
     if metadata is not None:
@@ -250,8 +281,18 @@ def read_dataset(root: str | Path, metadata: str | Path | None = None, splits: I
     return read_folder(root, **kw)
 
 
-def lavdf_entry(file: str, split: str, fake_periods, num_frames: int, *, original: str | None, modify_video: bool,
-                modify_audio: bool, duration: float | None = None, **extra) -> dict:
+def lavdf_entry(
+    file: str,
+    split: str,
+    fake_periods,
+    num_frames: int,
+    *,
+    original: str | None,
+    modify_video: bool,
+    modify_audio: bool,
+    duration: float | None = None,
+    **extra,
+) -> dict:
     """One LAV-DF ``metadata.json`` entry for a 25 fps video with 16 kHz mono audio.
 
     ``fake_periods`` are ``[[start, end]]`` in seconds; ``duration`` defaults to ``num_frames / 25``;
@@ -274,7 +315,8 @@ def lavdf_entry(file: str, split: str, fake_periods, num_frames: int, *, origina
 
 
 def write_lavdf_metadata(root: str | Path, entries: list[dict]) -> None:
-    """``root/metadata.json`` (entries as given) and ``root/metadata.min.json`` (:data:`LAVDF_MIN_KEYS` only), atomically."""
+    """``root/metadata.json`` (entries as given) and ``root/metadata.min.json`` (:data:`LAVDF_MIN_KEYS` only),
+    atomically."""
     from vocalens.fileio import write_json_atomic
 
     root = Path(root)

@@ -60,8 +60,14 @@ def is_complete(path: str | Path) -> bool:
     return (p / META_FILE).is_file() and (p / VISUAL_FILE).is_file() and (p / AUDIO_FILE).is_file()
 
 
-def write_features(path: str | Path, visual: np.ndarray, audio: np.ndarray, frame_labels: np.ndarray | None,
-                   meta: dict, dtype=np.float16) -> Path:
+def write_features(
+    path: str | Path,
+    visual: np.ndarray,
+    audio: np.ndarray,
+    frame_labels: np.ndarray | None,
+    meta: dict,
+    dtype=np.float16,
+) -> Path:
     """Write one video's features to ``path`` atomically (temp folder + rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

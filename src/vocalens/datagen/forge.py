@@ -34,8 +34,8 @@ from tqdm import tqdm
 
 from vocalens.constants import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
 from vocalens.data.metadata import SPLITS, VIDEO_EXTENSIONS, lavdf_entry, write_lavdf_metadata
-from vocalens.fileio import write_json_atomic
 from vocalens.errors import MediaError, UserError
+from vocalens.fileio import write_json_atomic
 from vocalens.media import faces
 from vocalens.media.video import fit_length, iter_frames, load_audio, write_video
 
@@ -82,6 +82,7 @@ class ForgeSummary:
 
 # --------------------------------------------------------------------------------- planning
 
+
 def list_sources(videos_dir: str | Path) -> list[Path]:
     d = Path(videos_dir)
     if not d.is_dir():
@@ -114,8 +115,9 @@ def assign_splits(n: int, ratios, seed: int) -> list[str]:
     return splits
 
 
-def place_periods(rng: np.random.Generator, num_frames: int, n: int, min_len: int, max_len: int,
-                  gap: int) -> list[tuple[int, int]]:
+def place_periods(
+    rng: np.random.Generator, num_frames: int, n: int, min_len: int, max_len: int, gap: int
+) -> list[tuple[int, int]]:
     """``n`` non-overlapping frame ranges [s, e) at least ``gap`` apart (fewer if they do not fit)."""
     while n > 0:
         lens = rng.integers(min_len, max_len + 1, n)
@@ -130,13 +132,14 @@ def place_periods(rng: np.random.Generator, num_frames: int, n: int, min_len: in
 
 # --------------------------------------------------------------------------------- audio
 
+
 def speech_level(audio: np.ndarray, win: int = 320) -> float:
     """RMS of the louder half of 20 ms windows: the level of speech, not of the pauses."""
     n = len(audio) // win
     if n == 0:
         return 0.0
     e = np.sort((audio[: n * win].reshape(n, win) ** 2).mean(axis=1))
-    return float(np.sqrt(e[n // 2:].mean()))
+    return float(np.sqrt(e[n // 2 :].mean()))
 
 
 def _edge_ramp(length: int, xf: int) -> np.ndarray:
@@ -150,26 +153,28 @@ def _edge_ramp(length: int, xf: int) -> np.ndarray:
     return w
 
 
-def replace_audio(audio: np.ndarray, s: int, e: int, donor: np.ndarray, rng: np.random.Generator,
-                  target_level: float, xf: int) -> dict | None:
+def replace_audio(
+    audio: np.ndarray, s: int, e: int, donor: np.ndarray, rng: np.random.Generator, target_level: float, xf: int
+) -> dict | None:
     """Samples [s, e) := a loudness-matched speech window of ``donor``, cross-faded inside the edges."""
     n = e - s
     if len(donor) < n:
         return None
     hop = 320
     starts = np.arange(0, len(donor) - n + 1, hop)
-    energy = np.convolve(donor ** 2, np.ones(n, np.float32) / n, mode="valid")[starts]
+    energy = np.convolve(donor**2, np.ones(n, np.float32) / n, mode="valid")[starts]
     cand = starts[energy >= np.median(energy)]  # speech, not a pause
     d0 = int(rng.choice(cand))
-    win = donor[d0: d0 + n]
+    win = donor[d0 : d0 + n]
     gain = float(np.clip(target_level / max(speech_level(donor), 1e-6), 0.1, 10.0))
     w = _edge_ramp(n, xf)
     audio[s:e] = w * np.clip(win * gain, -1, 1) + (1 - w) * audio[s:e]
     return {"donor_start_s": round(d0 / SAMPLE_RATE, 4), "gain": round(gain, 4)}
 
 
-def shift_audio(audio: np.ndarray, orig: np.ndarray, s: int, e: int, rng: np.random.Generator,
-                shift_s: tuple[float, float], xf: int) -> dict | None:
+def shift_audio(
+    audio: np.ndarray, orig: np.ndarray, s: int, e: int, rng: np.random.Generator, shift_s: tuple[float, float], xf: int
+) -> dict | None:
     """Samples [s, e) := the same video's audio ``d`` seconds earlier (delay) or later (advance)."""
     d = int(round(rng.uniform(*shift_s) * SAMPLE_RATE))
     options = [sign for sign in (1, -1) if 0 <= s - sign * d and e - sign * d <= len(orig)]
@@ -177,11 +182,12 @@ def shift_audio(audio: np.ndarray, orig: np.ndarray, s: int, e: int, rng: np.ran
         return None
     sign = int(rng.choice(options))
     w = _edge_ramp(e - s, xf)
-    audio[s:e] = w * orig[s - sign * d: e - sign * d] + (1 - w) * audio[s:e]
+    audio[s:e] = w * orig[s - sign * d : e - sign * d] + (1 - w) * audio[s:e]
     return {"shift_s": round(sign * d / SAMPLE_RATE, 4)}  # positive: audio lags the face
 
 
 # --------------------------------------------------------------------------------- visual
+
 
 def _ellipse_mask(h: int, w: int, cx: float, cy: float, a: float, b: float) -> np.ndarray:
     """Soft ellipse: 1 inside 0.8 of the radii, smooth to 0 at 1.15 (a feathered mouth patch)."""
@@ -191,8 +197,7 @@ def _ellipse_mask(h: int, w: int, cx: float, cy: float, a: float, b: float) -> n
     return (t * t * (3 - 2 * t))[..., None]
 
 
-def swap_mouth(frames: np.ndarray, orig: np.ndarray, track: faces.FaceTrack, s: int, e: int,
-               offset: int) -> float:
+def swap_mouth(frames: np.ndarray, orig: np.ndarray, track: faces.FaceTrack, s: int, e: int, offset: int) -> float:
     """Frames [s, e): mouth region := the mouth of frame t+offset, aligned by the face boxes,
     colour-matched and blended through a soft ellipse. Returns the mean change (grey levels)
     inside the ellipse."""
@@ -216,8 +221,13 @@ def swap_mouth(frames: np.ndarray, orig: np.ndarray, track: faces.FaceTrack, s: 
         scx, scy = (sx0 + sx1) / 2, (sy0 + sy1) / 2
         # region pixel (u, v) -> source pixel: k * ((u + rx0) - cx) + scx
         m = np.array([[k, 0, k * (rx0 - cx) + scx], [0, k, k * (ry0 - cy) + scy]], np.float64)
-        patch = cv2.warpAffine(orig[src], m, (rx1 - rx0, ry1 - ry0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                               borderMode=cv2.BORDER_REFLECT).astype(np.float32)
+        patch = cv2.warpAffine(
+            orig[src],
+            m,
+            (rx1 - rx0, ry1 - ry0),
+            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_REFLECT,
+        ).astype(np.float32)
         mask = _ellipse_mask(ry1 - ry0, rx1 - rx0, cx - rx0, cy - ry0, a, b)
         target = orig[t, ry0:ry1, rx0:rx1].astype(np.float32)
         wsum = mask.sum() + 1e-6
@@ -230,6 +240,7 @@ def swap_mouth(frames: np.ndarray, orig: np.ndarray, track: faces.FaceTrack, s: 
 
 
 # --------------------------------------------------------------------------------- one source
+
 
 @dataclass
 class Source:
@@ -287,22 +298,47 @@ class DonorPool:
         return any(s.index != target.index for s in self.by_split.get(target.split, []))
 
 
-def _entry(file: str, split: str, periods: list[tuple[int, int]], original: str | None, mv: bool, ma: bool,
-           num_frames: int, extra: dict) -> dict:
-    return lavdf_entry(file, split, [[s / FPS, e / FPS] for s, e in periods], num_frames, original=original,
-                       modify_video=mv, modify_audio=ma, **extra)
+def _entry(
+    file: str,
+    split: str,
+    periods: list[tuple[int, int]],
+    original: str | None,
+    mv: bool,
+    ma: bool,
+    num_frames: int,
+    extra: dict,
+) -> dict:
+    return lavdf_entry(
+        file,
+        split,
+        [[s / FPS, e / FPS] for s, e in periods],
+        num_frames,
+        original=original,
+        modify_video=mv,
+        modify_audio=ma,
+        **extra,
+    )
 
 
 def _frame_change(new: np.ndarray, old: np.ndarray) -> float:
     """Median over the period's video frames of the RMS audio change: most of the period must change."""
     n = len(new) // SAMPLES_PER_FRAME
     d = (new[: n * SAMPLES_PER_FRAME] - old[: n * SAMPLES_PER_FRAME]).reshape(n, SAMPLES_PER_FRAME)
-    return float(np.median(np.sqrt((d ** 2).mean(axis=1))))
+    return float(np.median(np.sqrt((d**2).mean(axis=1))))
 
 
-def make_fake(kind: str, frames: np.ndarray, audio: np.ndarray, track: faces.FaceTrack, src: Source,
-              donors: DonorPool, rng: np.random.Generator, cfg: ForgeConfig, level: float,
-              tries: int = 20):
+def make_fake(
+    kind: str,
+    frames: np.ndarray,
+    audio: np.ndarray,
+    track: faces.FaceTrack,
+    src: Source,
+    donors: DonorPool,
+    rng: np.random.Generator,
+    cfg: ForgeConfig,
+    level: float,
+    tries: int = 20,
+):
     """One fake of ``kind`` ('audio' | 'visual' | 'both'): (frames, audio, periods, details) or None."""
     t_len = len(frames)
     min_len = max(1, int(round(cfg.min_fake_s * FPS)))
@@ -327,8 +363,7 @@ def make_fake(kind: str, frames: np.ndarray, audio: np.ndarray, track: faces.Fac
                     break
                 lo, hi = -s, t_len - e  # offsets keeping [s+o, e+o) inside the video
                 far = max(e - s, 10)
-                offs = np.array([o for o in range(lo, hi + 1) if abs(o) >= far
-                                 and track.found[s + o: e + o].all()])
+                offs = np.array([o for o in range(lo, hi + 1) if abs(o) >= far and track.found[s + o : e + o].all()])
                 if len(offs) == 0:
                     ok = False
                     break
@@ -386,10 +421,16 @@ def forge_source(src: Source, cfg: ForgeConfig, out_root: Path, donors: DonorPoo
     real_file = f"{src.split}/{src.index * block:06d}.mp4"
     base = {"source": src.name}
     write_video(out_root / real_file, frames, FPS, audio, crf=cfg.crf)
-    entries = [_entry(real_file, src.split, [], None, False, False, t_len,
-                      {**base, "faces_found": round(track.found_ratio, 4)})]
-    kinds = [k for k in ("audio", "visual", "both") if (k != "audio" or can_audio) and (k != "visual" or can_visual)
-             and (k != "both" or (can_audio and can_visual))]
+    entries = [
+        _entry(
+            real_file, src.split, [], None, False, False, t_len, {**base, "faces_found": round(track.found_ratio, 4)}
+        )
+    ]
+    kinds = [
+        k
+        for k in ("audio", "visual", "both")
+        if (k != "audio" or can_audio) and (k != "visual" or can_visual) and (k != "both" or (can_audio and can_visual))
+    ]
     plan = [kinds[(j + int(rng.integers(0, 3))) % len(kinds)] for j in range(cfg.fakes_per_video)] if kinds else []
     failed = 0
     for j, kind in enumerate(plan, start=1):
@@ -400,8 +441,18 @@ def forge_source(src: Source, cfg: ForgeConfig, out_root: Path, donors: DonorPoo
         f_frames, f_audio, periods, details = res
         file = f"{src.split}/{src.index * block + j:06d}.mp4"
         write_video(out_root / file, f_frames, FPS, f_audio, crf=cfg.crf)
-        entries.append(_entry(file, src.split, periods, real_file, kind != "audio", kind != "visual", t_len,
-                              {**base, "manipulations": details}))
+        entries.append(
+            _entry(
+                file,
+                src.split,
+                periods,
+                real_file,
+                kind != "audio",
+                kind != "visual",
+                t_len,
+                {**base, "manipulations": details},
+            )
+        )
     if failed:
         note.append(f"{failed} fake(s) found no valid period")
     return {"entries": entries, "note": "; ".join(note)}
@@ -409,13 +460,15 @@ def forge_source(src: Source, cfg: ForgeConfig, out_root: Path, donors: DonorPoo
 
 # --------------------------------------------------------------------------------- the run
 
+
 def _part_path(out_root: Path, src: Source) -> Path:
     key = hashlib.sha1(src.name.encode()).hexdigest()[:10]
     return out_root / ".forge" / "parts" / f"{src.index:06d}-{key}.json"
 
 
-def forge_dataset(videos_dir: str | Path, output_root: str | Path, seed: int = 0, progress: bool = True,
-                  log=print, **knobs) -> ForgeSummary:
+def forge_dataset(
+    videos_dir: str | Path, output_root: str | Path, seed: int = 0, progress: bool = True, log=print, **knobs
+) -> ForgeSummary:
     """Turn a folder of real talking-face videos into a LAV-DF-layout dataset of partial fakes.
 
     ``knobs`` are :class:`ForgeConfig` fields. Re-running with the same settings into the same
@@ -423,8 +476,10 @@ def forge_dataset(videos_dir: str | Path, output_root: str | Path, seed: int = 0
     """
     cfg = ForgeConfig(seed=seed, **knobs)
     if cfg.fakes_per_video < 0 or cfg.max_fakes < 1 or not 0 < cfg.min_fake_s <= cfg.max_fake_s:
-        raise UserError(f"bad forge settings: fakes_per_video={cfg.fakes_per_video}, max_fakes={cfg.max_fakes}, "
-                        f"fake length {cfg.min_fake_s}..{cfg.max_fake_s} s")
+        raise UserError(
+            f"bad forge settings: fakes_per_video={cfg.fakes_per_video}, max_fakes={cfg.max_fakes}, "
+            f"fake length {cfg.min_fake_s}..{cfg.max_fake_s} s"
+        )
     faces.resolve_detector(cfg.face_detector)
     out_root = Path(output_root)
     videos_dir = Path(videos_dir)
@@ -460,8 +515,15 @@ def forge_dataset(videos_dir: str | Path, output_root: str | Path, seed: int = 0
         if part.get("note"):
             summary.notes.append(f"{src.name}: {part['note']}")
         for e in part["entries"]:
-            kind = "both" if e["modify_video"] and e["modify_audio"] else \
-                "visual" if e["modify_video"] else "audio" if e["modify_audio"] else "real"
+            kind = (
+                "both"
+                if e["modify_video"] and e["modify_audio"]
+                else "visual"
+                if e["modify_video"]
+                else "audio"
+                if e["modify_audio"]
+                else "real"
+            )
             summary.counts[(e["split"], kind)] = summary.counts.get((e["split"], kind), 0) + 1
             summary.video_seconds += e["duration"]
         entries.extend(part["entries"])

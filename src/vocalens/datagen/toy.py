@@ -18,9 +18,18 @@ from vocalens.data.store import write_features
 KINDS = ("real", "audio", "visual", "both")
 
 
-def write_toy_store(root: str | Path, videos: dict[str, int], frames: tuple[int, int] = (30, 80),
-                    visual_dim: int = 8, audio_dim: int = 6, audio_rate: float = 50.0, fps: float = FPS,
-                    latent: int = 6, noise: float = 0.1, seed: int = 0) -> Path:
+def write_toy_store(
+    root: str | Path,
+    videos: dict[str, int],
+    frames: tuple[int, int] = (30, 80),
+    visual_dim: int = 8,
+    audio_dim: int = 6,
+    audio_rate: float = 50.0,
+    fps: float = FPS,
+    latent: int = 6,
+    noise: float = 0.1,
+    seed: int = 0,
+) -> Path:
     """Write {split: number of videos} under root; video i of a split is KINDS[i % 4]."""
     rng = np.random.default_rng(seed)
     root = Path(root)
@@ -32,7 +41,9 @@ def write_toy_store(root: str | Path, videos: dict[str, int], frames: tuple[int,
             t = int(rng.integers(frames[0], frames[1] + 1))
             kind = KINDS[i % 4]
             start, length = rng.uniform(0.0, 0.6), rng.uniform(0.15, 0.4)  # anywhere: position says nothing
-            periods = [] if kind == "real" else [[round(t / fps * start, 3), round(t / fps * min(1.0, start + length), 3)]]
+            periods = (
+                [] if kind == "real" else [[round(t / fps * start, 3), round(t / fps * min(1.0, start + length), 3)]]
+            )
             lab = frame_labels(periods, t, fps)
             z = rng.normal(size=(t, latent))
             zv, za = z.copy(), z.copy()
@@ -44,10 +55,20 @@ def write_toy_store(root: str | Path, videos: dict[str, int], frames: tuple[int,
             visual = zv @ wv + noise * rng.normal(size=(t, visual_dim))
             audio_frames = za @ wa
             audio = np.repeat(audio_frames, per_frame, axis=0) + noise * rng.normal(size=(t * per_frame, audio_dim))
-            meta = {"split": split, "source": "toy", "fps": fps, "audio_rate": fps * per_frame, "duration": t / fps,
-                    "fake_periods": periods, "modify_video": kind in ("visual", "both"),
-                    "modify_audio": kind in ("audio", "both"), "manipulation": kind, "label": int(kind != "real"),
-                    "visual_encoder": {"name": "toy", "dim": visual_dim},
-                    "audio_encoder": {"name": "toy", "dim": audio_dim}, "faces_found": 1.0}
+            meta = {
+                "split": split,
+                "source": "toy",
+                "fps": fps,
+                "audio_rate": fps * per_frame,
+                "duration": t / fps,
+                "fake_periods": periods,
+                "modify_video": kind in ("visual", "both"),
+                "modify_audio": kind in ("audio", "both"),
+                "manipulation": kind,
+                "label": int(kind != "real"),
+                "visual_encoder": {"name": "toy", "dim": visual_dim},
+                "audio_encoder": {"name": "toy", "dim": audio_dim},
+                "faces_found": 1.0,
+            }
             write_features(root / split / f"{split}_{i:05d}", visual, audio, lab, meta)
     return root

@@ -22,7 +22,9 @@ _VISUAL: dict[str, Callable] = {}
 _AUDIO: dict[str, Callable] = {}
 
 # modules imported on first use so that `vocalens --help` and the default encoders never import transformers
-_AVFF = ("vocalens.avff.encoder",)  # AVFF registers its stage-1 streams as encoders (a plugin: named here, not imported)
+_AVFF = (
+    "vocalens.avff.encoder",
+)  # AVFF registers its stage-1 streams as encoders (a plugin: named here, not imported)
 _LAZY = {
     "visual": {"default": ("vocalens.encoders.default_visual",), "vit": ("vocalens.encoders.hf",), "avff": _AVFF},
     "audio": {"default": ("vocalens.encoders.default_audio",), "wav2vec2": ("vocalens.encoders.hf",), "avff": _AVFF},
@@ -31,17 +33,21 @@ _LAZY = {
 
 def register_visual(name: str):
     """Class decorator: ``cls(weights=None, device='cpu', **opts)`` becomes visual encoder ``name``."""
+
     def deco(cls):
         _VISUAL[name] = cls
         return cls
+
     return deco
 
 
 def register_audio(name: str):
     """Class decorator: ``cls(weights=None, device='cpu', **opts)`` becomes audio encoder ``name``."""
+
     def deco(cls):
         _AUDIO[name] = cls
         return cls
+
     return deco
 
 
@@ -72,5 +78,4 @@ def build_audio_encoder(name: str = "default", weights=None, device="cpu", **opt
 
 def available_encoders() -> dict[str, list[str]]:
     """{'visual': [...], 'audio': [...]}: registered names plus the built-in ones not yet imported."""
-    return {"visual": sorted(set(_VISUAL) | set(_LAZY["visual"])),
-            "audio": sorted(set(_AUDIO) | set(_LAZY["audio"]))}
+    return {"visual": sorted(set(_VISUAL) | set(_LAZY["visual"])), "audio": sorted(set(_AUDIO) | set(_LAZY["audio"]))}

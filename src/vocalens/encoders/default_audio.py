@@ -22,16 +22,24 @@ from vocalens.errors import UserError
 from vocalens.media.audio import log_mel
 
 
-
 @register_audio("default")
 class LogMelEncoder:
     """Log-mel + delta features stacked to ``rate`` Hz; see the module docstring."""
 
     name = "default"
 
-    def __init__(self, weights=None, device="cpu", n_mels: int = 128, hop_ms: float = 10.0,
-                 win_ms: float = 25.0, n_fft: int = 1024, stack: int = 4, deltas: bool = True,
-                 normalize: str = "utterance"):
+    def __init__(
+        self,
+        weights=None,
+        device="cpu",
+        n_mels: int = 128,
+        hop_ms: float = 10.0,
+        win_ms: float = 25.0,
+        n_fft: int = 1024,
+        stack: int = 4,
+        deltas: bool = True,
+        normalize: str = "utterance",
+    ):
         if normalize not in ("utterance", "none"):
             raise UserError(f"default audio encoder: normalize must be 'utterance' or 'none', got {normalize!r}")
         self.device = torch.device(device)
@@ -44,9 +52,18 @@ class LogMelEncoder:
         self.dim = self.n_mels * self.stack * (2 if self.deltas else 1)
 
     def config(self) -> dict:
-        return {"name": self.name, "dim": self.dim, "rate": self.rate, "n_mels": self.n_mels,
-                "hop_ms": self.hop_ms, "win_ms": self.win_ms, "n_fft": self.n_fft, "stack": self.stack,
-                "deltas": self.deltas, "normalize": self.normalize}
+        return {
+            "name": self.name,
+            "dim": self.dim,
+            "rate": self.rate,
+            "n_mels": self.n_mels,
+            "hop_ms": self.hop_ms,
+            "win_ms": self.win_ms,
+            "n_fft": self.n_fft,
+            "stack": self.stack,
+            "deltas": self.deltas,
+            "normalize": self.normalize,
+        }
 
     def num_frames(self, num_samples: int) -> int:
         """Output frames for ``num_samples`` of audio: every started frame counts."""
@@ -65,8 +82,9 @@ class LogMelEncoder:
         right = (n_hops - 1) * self.hop + self.n_fft - left - len(x)
         mode = "reflect" if len(x) > max(left, right) else "constant"
         x = F.pad(x[None, None], (left, right), mode=mode)[0, 0]
-        mel = log_mel(x, SAMPLE_RATE, n_fft=self.n_fft, hop_length=self.hop, n_mels=self.n_mels,
-                      win_length=self.win, center=False)  # [n_mels, n_hops]
+        mel = log_mel(
+            x, SAMPLE_RATE, n_fft=self.n_fft, hop_length=self.hop, n_mels=self.n_mels, win_length=self.win, center=False
+        )  # [n_mels, n_hops]
         mel = mel[:, :n_hops].T  # [n_hops, n_mels]
         if self.normalize == "utterance":
             mel = (mel - mel.mean(0)) / mel.std(0, unbiased=False).clamp_min(1e-3)

@@ -93,8 +93,17 @@ class DCTMouthEncoder:
 
     name = "default"
 
-    def __init__(self, weights=None, device="cpu", size: int = 32, n_coeffs: int = 256,
-                 mouth_box=MOUTH_BOX, normalize: str = "video", detrend: int = 0, chunk: int = 1024):
+    def __init__(
+        self,
+        weights=None,
+        device="cpu",
+        size: int = 32,
+        n_coeffs: int = 256,
+        mouth_box=MOUTH_BOX,
+        normalize: str = "video",
+        detrend: int = 0,
+        chunk: int = 1024,
+    ):
         if n_coeffs > size * size:
             raise UserError(f"default visual encoder: n_coeffs={n_coeffs} exceeds size*size={size * size}")
         if normalize not in ("video", "none"):
@@ -106,8 +115,15 @@ class DCTMouthEncoder:
         self.dim = 2 * self.n_coeffs
 
     def config(self) -> dict:
-        return {"name": self.name, "dim": self.dim, "size": self.size, "n_coeffs": self.n_coeffs,
-                "mouth_box": list(self.mouth_box), "normalize": self.normalize, "detrend": self.detrend}
+        return {
+            "name": self.name,
+            "dim": self.dim,
+            "size": self.size,
+            "n_coeffs": self.n_coeffs,
+            "mouth_box": list(self.mouth_box),
+            "normalize": self.normalize,
+            "detrend": self.detrend,
+        }
 
     @torch.no_grad()
     def encode(self, faces: np.ndarray) -> np.ndarray:
@@ -118,7 +134,7 @@ class DCTMouthEncoder:
             return np.zeros((0, self.dim), np.float32)
         parts = []
         for s in range(0, len(faces), self.chunk):  # bounded memory for long videos
-            f = faces[s:s + self.chunk].to(self.device)
+            f = faces[s : s + self.chunk].to(self.device)
             parts.append(dct_features(mouth_crops(f, self.mouth_box, self.size, normalize=True), self.n_coeffs))
         static = torch.cat(parts)
         if self.detrend > 1:

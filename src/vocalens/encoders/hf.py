@@ -20,7 +20,6 @@ from vocalens.encoders import register_audio, register_visual
 from vocalens.errors import UserError
 
 
-
 def _load(model_cls, weights, flag: str, what: str, **kw):
     """``model_cls.from_pretrained`` from a local folder, or a one-line UserError naming what to provide."""
     from transformers.utils import logging as hf_logging
@@ -28,8 +27,10 @@ def _load(model_cls, weights, flag: str, what: str, **kw):
     hf_logging.set_verbosity_error()  # no per-tensor load report on every extraction run
     hf_logging.disable_progress_bar()
     if not weights:
-        raise UserError(f"{flag}: the {what} encoder needs a local folder with a saved transformers model "
-                        f"(config.json + weights, e.g. from save_pretrained); none was given")
+        raise UserError(
+            f"{flag}: the {what} encoder needs a local folder with a saved transformers model "
+            f"(config.json + weights, e.g. from save_pretrained); none was given"
+        )
     path = Path(weights).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
@@ -43,8 +44,10 @@ def _load(model_cls, weights, flag: str, what: str, **kw):
             return model_cls.from_pretrained(str(weights), local_files_only=True, **kw), str(weights)
         except (OSError, ValueError):
             pass
-    raise UserError(f"{weights}: {what} weights folder not found; provide it with {flag} FOLDER "
-                    f"(a {model_cls.__name__} saved with save_pretrained)")
+    raise UserError(
+        f"{weights}: {what} weights folder not found; provide it with {flag} FOLDER "
+        f"(a {model_cls.__name__} saved with save_pretrained)"
+    )
 
 
 def _autocast(device: torch.device):
@@ -59,8 +62,9 @@ class ViTEncoder:
 
     name = "vit"
 
-    def __init__(self, weights=None, device="cpu", pool: str = "cls", batch_size: int = 32,
-                 mean=None, std=None, image_size=None):
+    def __init__(
+        self, weights=None, device="cpu", pool: str = "cls", batch_size: int = 32, mean=None, std=None, image_size=None
+    ):
         from transformers import ViTModel
 
         if pool not in ("cls", "mean"):
@@ -71,7 +75,9 @@ class ViTEncoder:
         self.pool, self.batch_size = pool, int(batch_size)
         self.image_size = int(model.config.image_size)  # the model's; a recorded value is only checked
         if image_size is not None and int(image_size) != self.image_size:
-            raise UserError(f"{self.weights}: ViT image_size is {self.image_size}, the recorded config says {image_size}")
+            raise UserError(
+                f"{self.weights}: ViT image_size is {self.image_size}, the recorded config says {image_size}"
+            )
         self.dim = int(model.config.hidden_size)
         pre = Path(str(self.weights)) / "preprocessor_config.json"
         if (mean is None or std is None) and pre.is_file():
@@ -81,8 +87,15 @@ class ViTEncoder:
         self.std = tuple(float(s) for s in (std or IMAGENET_STD))
 
     def config(self) -> dict:
-        return {"name": self.name, "dim": self.dim, "weights": str(self.weights), "pool": self.pool,
-                "image_size": self.image_size, "mean": list(self.mean), "std": list(self.std)}
+        return {
+            "name": self.name,
+            "dim": self.dim,
+            "weights": str(self.weights),
+            "pool": self.pool,
+            "image_size": self.image_size,
+            "mean": list(self.mean),
+            "std": list(self.std),
+        }
 
     @torch.no_grad()
     def encode(self, faces: np.ndarray) -> np.ndarray:
@@ -93,10 +106,11 @@ class ViTEncoder:
         std = torch.tensor(self.std, device=self.device).view(1, 3, 1, 1)
         out = []
         for s in range(0, len(faces), self.batch_size):
-            x = faces[s:s + self.batch_size].to(self.device).permute(0, 3, 1, 2).float() / 255.0
+            x = faces[s : s + self.batch_size].to(self.device).permute(0, 3, 1, 2).float() / 255.0
             if x.shape[-2:] != (self.image_size, self.image_size):
-                x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear",
-                                  align_corners=False, antialias=True)
+                x = F.interpolate(
+                    x, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False, antialias=True
+                )
             with _autocast(self.device):
                 h = self.model(pixel_values=(x - mean) / std).last_hidden_state
             out.append((h[:, 0] if self.pool == "cls" else h[:, 1:].mean(1)).float().cpu())
@@ -123,8 +137,14 @@ class Wav2Vec2Encoder:
         self.dim = int(model.config.hidden_size)
 
     def config(self) -> dict:
-        return {"name": self.name, "dim": self.dim, "rate": self.rate, "weights": str(self.weights),
-                "chunk_seconds": self.chunk_seconds, "normalize": self.normalize}
+        return {
+            "name": self.name,
+            "dim": self.dim,
+            "rate": self.rate,
+            "weights": str(self.weights),
+            "chunk_seconds": self.chunk_seconds,
+            "normalize": self.normalize,
+        }
 
     @torch.no_grad()
     def encode(self, wave: np.ndarray) -> np.ndarray:
@@ -135,7 +155,7 @@ class Wav2Vec2Encoder:
         chunk = max(self.stride, int(self.chunk_seconds * SAMPLE_RATE) // self.stride * self.stride)
         out = []
         for s in range(0, len(x), chunk):
-            piece = x[s:s + chunk]
+            piece = x[s : s + chunk]
             if len(piece) < 400:  # shorter than the conv receptive field: pad to one frame
                 piece = F.pad(piece, (0, 400 - len(piece)))
             with _autocast(self.device):

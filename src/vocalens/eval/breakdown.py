@@ -12,8 +12,9 @@ from typing import Sequence
 MANIPULATIONS = ("real", "audio", "visual", "both")  # LAV-DF's and AV-Deepfake1M's types, in report order
 
 
-def manipulation_subsets(manipulations: Sequence[str], labels: Sequence[int], *, include_real: bool = True,
-                         known_only: bool = False) -> dict[str, list[int]]:
+def manipulation_subsets(
+    manipulations: Sequence[str], labels: Sequence[int], *, include_real: bool = True, known_only: bool = False
+) -> dict[str, list[int]]:
     """``{type: indices}``: each fake type's videos followed by every real video; ``'real'``: the real videos
     (with ``include_real``). Types in :data:`MANIPULATIONS` order, then any others sorted;
     ``known_only`` keeps only the types in :data:`MANIPULATIONS`."""

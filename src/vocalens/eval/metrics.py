@@ -50,6 +50,7 @@ BENCHMARKS = {"lavdf": LAVDF_METRICS, "av1m": AV1M_METRICS}
 # Segment IoU
 # ----------------------------------------------------------------------------------------------
 
+
 def segment_iou(proposals, targets) -> np.ndarray:
     """IoU matrix [M, N] of segments [M, 2] and [N, 2] (start, end), float32 like the officials."""
     p = np.asarray(proposals, dtype=np.float32).reshape(-1, 2)
@@ -77,6 +78,7 @@ def _as_segments(rows) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------
 # Temporal AP / AR (official LAV-DF / AV-Deepfake1M algorithm)
 # ----------------------------------------------------------------------------------------------
+
 
 def match_true_positives(ious: np.ndarray, threshold: float) -> np.ndarray:
     """is_TP [M]: each ground truth (column, in order) takes the first unused proposal with IoU > t."""
@@ -109,8 +111,9 @@ def pooled_average_precision(confidence: np.ndarray, is_tp: np.ndarray, n_labels
     return float(np.sum(np.abs(np.diff(x)) * y_max[:-1]))
 
 
-def temporal_ap(proposals: Mapping, ground_truth: Mapping, ious: Iterable[float] = LAVDF_METRICS["ap_ious"],
-                fps: float = 1.0) -> dict[float, float]:
+def temporal_ap(
+    proposals: Mapping, ground_truth: Mapping, ious: Iterable[float] = LAVDF_METRICS["ap_ious"], fps: float = 1.0
+) -> dict[float, float]:
     """{t: AP@t} over the videos of ``ground_truth`` (see the module docstring)."""
     videos = [(_as_proposals(proposals.get(k), fps), _as_segments(v)) for k, v in ground_truth.items()]
     n_labels = sum(len(g) for _, g in videos)
@@ -123,8 +126,14 @@ def temporal_ap(proposals: Mapping, ground_truth: Mapping, ious: Iterable[float]
     return out
 
 
-def temporal_ar(proposals: Mapping, ground_truth: Mapping, ns: Iterable[int] = LAVDF_METRICS["ar_ns"],
-                ious: Iterable[float] = AR_IOUS, fps: float = 1.0, empty: str = "miss") -> dict[int, float]:
+def temporal_ar(
+    proposals: Mapping,
+    ground_truth: Mapping,
+    ns: Iterable[int] = LAVDF_METRICS["ar_ns"],
+    ious: Iterable[float] = AR_IOUS,
+    fps: float = 1.0,
+    empty: str = "miss",
+) -> dict[int, float]:
     """{N: AR@N} averaged over ``ious`` (see the module docstring for ``empty``)."""
     if empty not in ("miss", "ignore"):
         raise ValueError(f"empty must be 'miss' or 'ignore', got {empty!r}")
@@ -154,17 +163,25 @@ def temporal_ar(proposals: Mapping, ground_truth: Mapping, ns: Iterable[int] = L
     return {n: float(recall[:, i].mean()) for i, n in enumerate(ns)}
 
 
-def temporal_ap_ar(proposals: Mapping, ground_truth: Mapping, ap_ious: Iterable[float] = LAVDF_METRICS["ap_ious"],
-                   ar_ns: Iterable[int] = LAVDF_METRICS["ar_ns"], ar_ious: Iterable[float] = AR_IOUS,
-                   fps: float = 1.0, empty: str = "miss") -> dict:
+def temporal_ap_ar(
+    proposals: Mapping,
+    ground_truth: Mapping,
+    ap_ious: Iterable[float] = LAVDF_METRICS["ap_ious"],
+    ar_ns: Iterable[int] = LAVDF_METRICS["ar_ns"],
+    ar_ious: Iterable[float] = AR_IOUS,
+    fps: float = 1.0,
+    empty: str = "miss",
+) -> dict:
     """``{"ap": {t: AP@t}, "ar": {N: AR@N}}`` like the AV-Deepfake1M ``ap_ar_1d``.
 
     proposals: {video: [[score, start, end], ...]} in seconds (divided by ``fps`` otherwise);
     ground_truth: {video: [[start, end], ...]} in seconds, one entry per evaluated video.
     """
     ar_ious = [round(float(t), 4) for t in ar_ious]
-    return {"ap": temporal_ap(proposals, ground_truth, ap_ious, fps),
-            "ar": temporal_ar(proposals, ground_truth, ar_ns, ar_ious, fps, empty)}
+    return {
+        "ap": temporal_ap(proposals, ground_truth, ap_ious, fps),
+        "ar": temporal_ar(proposals, ground_truth, ar_ns, ar_ious, fps, empty),
+    }
 
 
 def benchmark_metrics(proposals: Mapping, ground_truth: Mapping, benchmark: str = "lavdf", **kw) -> dict:
@@ -183,6 +200,7 @@ def flatten_ap_ar(result: dict, prefix: str = "") -> dict[str, float]:
 # ----------------------------------------------------------------------------------------------
 # Frame / video classification metrics (scikit-learn)
 # ----------------------------------------------------------------------------------------------
+
 
 def binary_metrics(labels, scores, threshold: float = 0.5) -> dict[str, float]:
     """AUC, AP, F1, precision, recall, accuracy and counts (``n``, ``n_fake``) of scores against 0/1 labels.
@@ -206,9 +224,16 @@ def binary_metrics(labels, scores, threshold: float = 0.5) -> dict[str, float]:
     ap = float(average_precision_score(y, s)) if both and y.sum() > 0 else float("nan")
     pred = (s >= threshold).astype(int)
     p, r, f, _ = precision_recall_fscore_support(y, pred, average="binary", pos_label=1, zero_division=0)
-    return {"auc": auc, "ap": ap, "f1": float(f), "precision": float(p), "recall": float(r),
-            "accuracy": float((pred == y).mean()) if len(y) else float("nan"),
-            "n": int(len(y)), "n_fake": int(y.sum())}
+    return {
+        "auc": auc,
+        "ap": ap,
+        "f1": float(f),
+        "precision": float(p),
+        "recall": float(r),
+        "accuracy": float((pred == y).mean()) if len(y) else float("nan"),
+        "n": int(len(y)),
+        "n_fake": int(y.sum()),
+    }
 
 
 def frame_metrics(probs, labels, threshold: float = 0.5) -> dict[str, float]:
@@ -225,6 +250,7 @@ def video_metrics(scores, labels, threshold: float = 0.5) -> dict[str, float]:
 # Per-video frame localization (the seed's IoU)
 # ----------------------------------------------------------------------------------------------
 
+
 def localization_scores(probs, labels, threshold: float = 0.5) -> dict[str, float]:
     """One video: IoU and F1 of predicted fake frames (prob >= threshold) vs true fake frames.
 
@@ -240,8 +266,13 @@ def localization_scores(probs, labels, threshold: float = 0.5) -> dict[str, floa
     iou = inter / union if fake else float("nan")
     f1 = 2 * inter / (n_true + n_pred) if fake else float("nan")
     n = max(len(true), 1)
-    return {"iou": iou, "f1": f1, "fake_ratio": n_true / n, "pred_fake_ratio": n_pred / n,
-            "false_positive_rate": int((pred & ~true).sum()) / max(int((~true).sum()), 1)}
+    return {
+        "iou": iou,
+        "f1": f1,
+        "fake_ratio": n_true / n,
+        "pred_fake_ratio": n_pred / n,
+        "false_positive_rate": int((pred & ~true).sum()) / max(int((~true).sum()), 1),
+    }
 
 
 def _stats(values: Sequence[float]) -> dict[str, float]:
@@ -260,6 +291,10 @@ def localization_summary(per_video: Sequence[dict]) -> dict:
     """
     fake = [d for d in per_video if d["fake_ratio"] > 0]
     real = [d for d in per_video if d["fake_ratio"] == 0]
-    return {"iou": _stats([d["iou"] for d in fake]), "f1": _stats([d["f1"] for d in fake]),
-            "real_false_positive_rate": _stats([d["false_positive_rate"] for d in real]),
-            "n_fake_videos": len(fake), "n_real_videos": len(real)}
+    return {
+        "iou": _stats([d["iou"] for d in fake]),
+        "f1": _stats([d["f1"] for d in fake]),
+        "real_false_positive_rate": _stats([d["false_positive_rate"] for d in real]),
+        "n_fake_videos": len(fake),
+        "n_real_videos": len(real),
+    }

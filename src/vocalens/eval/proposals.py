@@ -75,14 +75,19 @@ def soft_nms(segs: np.ndarray, scores: np.ndarray, sigma: float = 0.4) -> tuple[
         order.append(i)
         kept.append(scores[i])
         remaining = remaining[remaining != i]
-        scores[remaining] *= np.exp(-iou[remaining, i] ** 2 / sigma)
+        scores[remaining] *= np.exp(-(iou[remaining, i] ** 2) / sigma)
     return segs[order], np.asarray(kept)
 
 
-def make_proposals(probs, fps: float = FPS, video_score: float | None = None,
-                   thresholds: Iterable[float] = DEFAULT_THRESHOLDS,
-                   merge_gaps_s: Iterable[float] = DEFAULT_MERGE_GAPS_S,
-                   sigma: float = 0.4, max_proposals: int = 100) -> list[list[float]]:
+def make_proposals(
+    probs,
+    fps: float = FPS,
+    video_score: float | None = None,
+    thresholds: Iterable[float] = DEFAULT_THRESHOLDS,
+    merge_gaps_s: Iterable[float] = DEFAULT_MERGE_GAPS_S,
+    sigma: float = 0.4,
+    max_proposals: int = 100,
+) -> list[list[float]]:
     """``[[score, start_s, end_s], ...]`` best first, at most ``max_proposals``, never empty if T > 0."""
     p = np.asarray(probs, dtype=np.float64).reshape(-1)
     if len(p) == 0:
@@ -106,5 +111,7 @@ def to_official_format(proposals: dict, files: dict | None = None, fps: float = 
     metadata's ``file`` field (the key the official tools look up).
     """
     files = files or {}
-    return {files.get(k, k): [[sc, round(s * fps, 6), round(e * fps, 6)] for sc, s, e in rows]
-            for k, rows in proposals.items()}
+    return {
+        files.get(k, k): [[sc, round(s * fps, 6), round(e * fps, 6)] for sc, s, e in rows]
+        for k, rows in proposals.items()
+    }

@@ -14,7 +14,14 @@ import numpy as np
 from vocalens.constants import FPS
 from vocalens.errors import UserError
 from vocalens.eval.breakdown import MANIPULATIONS, manipulation_subsets
-from vocalens.eval.metrics import BENCHMARKS, flatten_ap_ar, frame_metrics, localization_summary, temporal_ap_ar, video_metrics
+from vocalens.eval.metrics import (
+    BENCHMARKS,
+    flatten_ap_ar,
+    frame_metrics,
+    localization_summary,
+    temporal_ap_ar,
+    video_metrics,
+)
 from vocalens.eval.proposals import to_official_format
 
 
@@ -59,9 +66,11 @@ def summarize(videos: Sequence[dict], threshold: float) -> dict:
 def official_proposals(videos: Iterable[dict], benchmark: str) -> dict:
     """Proposals keyed by metadata ``file``: LAV-DF in frames at 25 fps, AV-Deepfake1M in seconds."""
     videos = list(videos)
-    return to_official_format({v["video_id"]: v["proposals"] for v in videos},
-                              {v["video_id"]: v.get("file", v["video_id"]) for v in videos},
-                              fps=FPS if benchmark == "lavdf" else 1.0)
+    return to_official_format(
+        {v["video_id"]: v["proposals"] for v in videos},
+        {v["video_id"]: v.get("file", v["video_id"]) for v in videos},
+        fps=FPS if benchmark == "lavdf" else 1.0,
+    )
 
 
 def _f(x) -> str:
@@ -73,8 +82,11 @@ def format_results(metrics: dict, threshold: float | None = None) -> str:
     lines = ["EVALUATION RESULTS", "=" * 50]
     if threshold is not None:
         lines.append(f"({metrics['num_videos']} videos, threshold {threshold:.4g}; video score = video head)")
-    for title, key in (("Frame-Level Metrics", "frame"), ("Video-Level Metrics (video head)", "video"),
-                       ("Video-Level Metrics (max of frames)", "video_max_frame")):
+    for title, key in (
+        ("Frame-Level Metrics", "frame"),
+        ("Video-Level Metrics (video head)", "video"),
+        ("Video-Level Metrics (max of frames)", "video_max_frame"),
+    ):
         m = metrics[key]
         lines.append(f"{title}:")
         for name in ("auc", "ap", "f1", "precision", "recall"):
@@ -96,11 +108,16 @@ def format_results(metrics: dict, threshold: float | None = None) -> str:
     if by:
         lines.append("")
         lines.append("By manipulation (each fake type evaluated together with the real videos):")
-        head = f"  {'type':<7}{'videos':>7}{'frameAUC':>9}{'frameF1':>9}{'vidAUC':>8}{'vidAcc':>8}{'IoU':>8}{'AP@0.5':>8}{'AR@100':>8}"
+        head = (
+            f"  {'type':<7}{'videos':>7}{'frameAUC':>9}{'frameF1':>9}{'vidAUC':>8}{'vidAcc':>8}{'IoU':>8}"
+            f"{'AP@0.5':>8}{'AR@100':>8}"
+        )
         lines.append(head)
         for m, r in by.items():
-            lines.append(f"  {m:<7}{r['num_videos_of_type']:>7}{_f(r['frame']['auc']):>9}{_f(r['frame']['f1']):>9}"
-                         f"{_f(r['video']['auc']):>8}{_f(r['video']['accuracy']):>8}"
-                         f"{_f(r['localization']['iou']['mean']):>8}{_f(r['temporal']['lavdf']['AP@0.5']):>8}"
-                         f"{_f(r['temporal']['lavdf']['AR@100']):>8}")
+            lines.append(
+                f"  {m:<7}{r['num_videos_of_type']:>7}{_f(r['frame']['auc']):>9}{_f(r['frame']['f1']):>9}"
+                f"{_f(r['video']['auc']):>8}{_f(r['video']['accuracy']):>8}"
+                f"{_f(r['localization']['iou']['mean']):>8}{_f(r['temporal']['lavdf']['AP@0.5']):>8}"
+                f"{_f(r['temporal']['lavdf']['AR@100']):>8}"
+            )
     return "\n".join(lines)

@@ -33,10 +33,12 @@ class ModelConfig:
     attn_dropout: float = flag(0.0, "dropout on attention weights (0: fused attention, 1.7x faster on CPU)")
     cross_attn: bool = flag(True, "fuse by mean instead of cross-modal attention", name="--no_cross_attn")
     video_head: bool = flag(True, "video score = max frame logit", name="--no_video_head")
-    conv_kernel: int = flag(7, "frames each projection's temporal convolution sees (odd; 1 = per-frame Linear "
-                               "as in the seed)")  # 7: docs/quality.md
-    energy: bool = flag(True, "no per-frame (change) energy channels in the projections (the seed's inputs only)",
-                        name="--no_energy")
+    conv_kernel: int = flag(
+        7, "frames each projection's temporal convolution sees (odd; 1 = per-frame Linear as in the seed)"
+    )  # 7: docs/quality.md
+    energy: bool = flag(
+        True, "no per-frame (change) energy channels in the projections (the seed's inputs only)", name="--no_energy"
+    )
 
     # what a checkpoint written before a field existed was trained with (the seed's per-frame projection)
     LEGACY = {"conv_kernel": 1, "energy": False}
@@ -71,7 +73,6 @@ class LossConfig:
     smooth_loss_weight: float = flag(0.1, "weight b of the temporal smoothness term")
     similarity_loss_weight: float = flag(0.2, "weight g of the similarity supervision (real -> 1, fake -> 0)")
 
-
     def to_dict(self) -> dict:
         return to_dict(self)
 
@@ -79,13 +80,13 @@ class LossConfig:
 @dataclass
 class DataConfig:
     features_root: str = flag(help="feature store root (with {split}/{video_id}/ folders)")
-    splits: tuple = flag(("train", "dev"), "training split, then the validation split (default: train dev)",
-                         nargs="+", metavar="SPLIT")
+    splits: tuple = flag(
+        ("train", "dev"), "training split, then the validation split (default: train dev)", nargs="+", metavar="SPLIT"
+    )
     max_frames: int = flag(512, "longer videos are split into windows of this many frames")
     modality: str = flag("both", "ablation: zero out the other stream", choices=MODALITIES)
     # out-of-sync negatives: stretches of one stream taken from elsewhere in the same video, labelled fake
     sync_aug: float = flag(0.5, "chance a training window gets out-of-sync stretches labelled fake (0: off)")
-
 
     @property
     def train_split(self) -> str:
@@ -113,7 +114,9 @@ class LocalizerConfig:
 
     def validate(self) -> "LocalizerConfig":
         if len(self.data.splits) not in (1, 2):
-            raise UserError(f"--splits: give a training split and optionally a validation split, got {list(self.data.splits)}")
+            raise UserError(
+                f"--splits: give a training split and optionally a validation split, got {list(self.data.splits)}"
+            )
         if not 0 <= self.data.sync_aug <= 1:
             raise UserError(f"--sync_aug: a probability in [0, 1], got {self.data.sync_aug}")
         if self.data.modality not in MODALITIES:
@@ -127,5 +130,9 @@ class LocalizerConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "LocalizerConfig":
         d = dict(d)
-        return cls(data=from_dict(DataConfig, d.get("data")), model=ModelConfig.from_dict(d.get("model") or {}),
-                   loss=from_dict(LossConfig, d.get("loss")), fit=from_dict(FitConfig, d.get("fit")))
+        return cls(
+            data=from_dict(DataConfig, d.get("data")),
+            model=ModelConfig.from_dict(d.get("model") or {}),
+            loss=from_dict(LossConfig, d.get("loss")),
+            fit=from_dict(FitConfig, d.get("fit")),
+        )

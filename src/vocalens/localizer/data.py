@@ -61,9 +61,18 @@ def frames_of(feats: VideoFeatures) -> tuple[np.ndarray, np.ndarray]:
     return feats.visual, resample_to_frames(feats.audio, feats.audio_rate, t, feats.fps)
 
 
-def splice_out_of_sync(visual: np.ndarray, audio: np.ndarray, labels: np.ndarray, lo: int, hi: int,
-                       rng: np.random.Generator, max_segments: int = 2, min_len: int = 5, max_len: int = 40,
-                       min_shift: int = 8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def splice_out_of_sync(
+    visual: np.ndarray,
+    audio: np.ndarray,
+    labels: np.ndarray,
+    lo: int,
+    hi: int,
+    rng: np.random.Generator,
+    max_segments: int = 2,
+    min_len: int = 5,
+    max_len: int = 40,
+    min_shift: int = 8,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Copies of (visual [T,Dv], audio [T,Da], labels [T]) where 1..max_segments stretches inside frames
     [lo, hi) have one stream (audio or visual, at random) replaced by that stream from >= ``min_shift``
     frames away in the same video, and are labelled fake (1). ``min_shift`` is well past the natural
@@ -81,8 +90,8 @@ def splice_out_of_sync(visual: np.ndarray, audio: np.ndarray, labels: np.ndarray
             continue
         src = sources[int(rng.integers(len(sources)))]
         stream = audio if rng.random() < 0.5 else visual
-        stream[s:s + length] = stream[src:src + length].copy()
-        labels[s:s + length] = 1
+        stream[s : s + length] = stream[src : src + length].copy()
+        labels[s : s + length] = 1
     return visual, audio, labels
 
 
@@ -108,8 +117,15 @@ def video_label_of(meta: dict, labels: np.ndarray | None) -> int:
 class FeatureDataset(Dataset):
     """Windows of the videos in ``root/split`` as dicts of tensors + metadata (see `collate`)."""
 
-    def __init__(self, root: str | Path, split: str, max_frames: int = 512, modality: str = "both",
-                 require_labels: bool = False, sync_aug: float = 0.0):
+    def __init__(
+        self,
+        root: str | Path,
+        split: str,
+        max_frames: int = 512,
+        modality: str = "both",
+        require_labels: bool = False,
+        sync_aug: float = 0.0,
+    ):
         if modality not in MODALITIES:
             raise UserError(f"--modality: {modality!r} is not one of {', '.join(MODALITIES)}")
         self.root, self.split, self.max_frames, self.modality = Path(root), split, max_frames, modality
@@ -125,8 +141,10 @@ class FeatureDataset(Dataset):
         self.visual_dim, self.audio_dim = int(first["visual_dim"]), int(first["audio_dim"])
         for p, m in zip(self.paths, self.metas):
             if (int(m["visual_dim"]), int(m["audio_dim"])) != (self.visual_dim, self.audio_dim):
-                raise UserError(f"{p}: feature dims {m['visual_dim']}/{m['audio_dim']} differ from "
-                                f"{self.visual_dim}/{self.audio_dim} of {self.paths[0]} (mixed encoders?)")
+                raise UserError(
+                    f"{p}: feature dims {m['visual_dim']}/{m['audio_dim']} differ from "
+                    f"{self.visual_dim}/{self.audio_dim} of {self.paths[0]} (mixed encoders?)"
+                )
         self.windows: list[tuple[int, int]] = []  # (video index, start)
         lengths = []
         for vi, m in enumerate(self.metas):
@@ -179,8 +197,11 @@ class FeatureDataset(Dataset):
         feats = read_features(path)
         if self.require_labels and feats.frame_labels is None:
             raise UserError(f"{path}: no frame_labels in visual_embeddings.npz (needed to train)")
-        if feats.num_frames != int(self.metas[vi]["num_frames"]) or feats.visual.shape[1] != self.visual_dim \
-                or feats.audio.shape[1] != self.audio_dim:
+        if (
+            feats.num_frames != int(self.metas[vi]["num_frames"])
+            or feats.visual.shape[1] != self.visual_dim
+            or feats.audio.shape[1] != self.audio_dim
+        ):
             raise UserError(f"{path}: features disagree with its meta.json (frames or dims)")
         visual, audio = frames_of(feats)
         t = feats.num_frames
@@ -196,7 +217,9 @@ class FeatureDataset(Dataset):
             "visual": torch.from_numpy(np.ascontiguousarray(visual[start:end])),
             "audio": torch.from_numpy(np.ascontiguousarray(audio[start:end])),
             "labels": torch.from_numpy(win_labels.astype(np.float32)),
-            "window_label": float(win_labels.any()) if feats.frame_labels is not None else float(video_label_of(feats.meta, None)),
+            "window_label": float(win_labels.any())
+            if feats.frame_labels is not None
+            else float(video_label_of(feats.meta, None)),
             "has_labels": feats.frame_labels is not None,
             "video_id": feats.video_id,
             "video_label": video_label_of(feats.meta, feats.frame_labels),
@@ -222,8 +245,13 @@ def collate(items: Sequence[dict]) -> dict:
         audio[j, :n] = it["audio"]
         labels[j, :n] = it["labels"]
         mask[j, :n] = True
-    out = {"visual": visual, "audio": audio, "labels": labels, "mask": mask,
-           "window_label": torch.tensor([float(it["window_label"]) for it in items])}
+    out = {
+        "visual": visual,
+        "audio": audio,
+        "labels": labels,
+        "mask": mask,
+        "window_label": torch.tensor([float(it["window_label"]) for it in items]),
+    }
     for key in ("has_labels", "video_id", "video_label", "manipulation", "start", "num_frames", "fps"):
         out[key] = [it[key] for it in items]
     return out
@@ -247,8 +275,8 @@ def stitch_windows(outputs: Sequence[dict]) -> dict[str, dict]:
             v["video_prob"] = -np.inf
         n = len(next(iter(arrays.values()))) if arrays else 0
         for k, a in arrays.items():
-            v["_arrays"][k][s:s + n] += a
-        v["_n"][s:s + n] += 1
+            v["_arrays"][k][s : s + n] += a
+        v["_n"][s : s + n] += 1
         v["video_prob"] = max(v["video_prob"], float(o["video_prob"]))
     for v in videos.values():
         n = np.maximum(v.pop("_n"), 1)

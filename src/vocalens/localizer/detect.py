@@ -29,15 +29,18 @@ class Encoders:
     audio: object
 
 
-def load_encoders(config: dict, device="cpu", visual_weights=None, audio_weights=None,
-                  source: str = "checkpoint") -> Encoders:
+def load_encoders(
+    config: dict, device="cpu", visual_weights=None, audio_weights=None, source: str = "checkpoint"
+) -> Encoders:
     """Rebuild the encoders a checkpoint's features were extracted with (weights can be relocated)."""
     from vocalens.encoders import build_audio_encoder, build_visual_encoder
 
     vcfg, acfg = config.get("visual_encoder"), config.get("audio_encoder")
     if not isinstance(vcfg, dict) or not isinstance(acfg, dict):
-        raise UserError(f"{source}: the checkpoint does not record the encoders its features came from; "
-                        "extract features with `vocalens extract` and use `vocalens infer` instead")
+        raise UserError(
+            f"{source}: the checkpoint does not record the encoders its features came from; "
+            "extract features with `vocalens extract` and use `vocalens infer` instead"
+        )
     vcfg, acfg = dict(vcfg), dict(acfg)
     if visual_weights is not None:
         vcfg["weights"] = visual_weights
@@ -47,8 +50,10 @@ def load_encoders(config: dict, device="cpu", visual_weights=None, audio_weights
     audio = build_audio_encoder(**acfg, device=device)
     want_v, want_a = config.get("visual_dim"), config.get("audio_dim")
     if (want_v and visual.dim != want_v) or (want_a and audio.dim != want_a):
-        raise UserError(f"{source}: rebuilt encoders give {visual.dim}/{audio.dim}-d features, the model expects "
-                        f"{want_v}/{want_a}-d")
+        raise UserError(
+            f"{source}: rebuilt encoders give {visual.dim}/{audio.dim}-d features, the model expects "
+            f"{want_v}/{want_a}-d"
+        )
     return Encoders(visual, audio)
 
 
@@ -79,8 +84,18 @@ class LocalizerDetector(Detector):
             self._encoders = load_encoders(self.config, self.predictor.device, *self._weights, source=self.checkpoint)
         return self._encoders
 
-    def detect(self, path, *, face: str | None = None, threshold: float | None = None, face_stride: int = 5,
-               video_id: str | None = None, min_length: int = 1, merge_gap: int = 0, **_other) -> VideoResult:
+    def detect(
+        self,
+        path,
+        *,
+        face: str | None = None,
+        threshold: float | None = None,
+        face_stride: int = 5,
+        video_id: str | None = None,
+        min_length: int = 1,
+        merge_gap: int = 0,
+        **_other,
+    ) -> VideoResult:
         """Decode, extract with the checkpoint's encoders, predict, and describe one video."""
         from vocalens.localizer.extract import extract_one
 
@@ -89,8 +104,7 @@ class LocalizerDetector(Detector):
         threshold = float(threshold if threshold is not None else self.threshold)
         face = face or self.config.get("face") or "auto"
         enc = self.encoders
-        feats = extract_one(path, enc.visual, enc.audio, fps=fps, face=face, face_stride=face_stride,
-                            video_id=video_id)
+        feats = extract_one(path, enc.visual, enc.audio, fps=fps, face=face, face_stride=face_stride, video_id=video_id)
         meta = feats.meta
         found = None if face == "none" else float(meta["faces_found"])
         warnings = []
@@ -99,18 +113,48 @@ class LocalizerDetector(Detector):
         if meta["audio_rms"] < SILENCE_RMS:
             warnings.append("audio track is silent")
         out = self.predictor.predict_features(feats)
-        return VideoResult(video_id=feats.video_id, source=str(path), system=self.system,
-                           video_prob=float(out["video_prob"]), threshold=threshold, frame_probs=out["frame_probs"],
-                           similarity=out["similarity"], fps=fps, source_fps=meta.get("source_fps"), face=face,
-                           faces_found=found, warnings=warnings, min_length=min_length, merge_gap=merge_gap,
-                           extra={"file": path.name})
+        return VideoResult(
+            video_id=feats.video_id,
+            source=str(path),
+            system=self.system,
+            video_prob=float(out["video_prob"]),
+            threshold=threshold,
+            frame_probs=out["frame_probs"],
+            similarity=out["similarity"],
+            fps=fps,
+            source_fps=meta.get("source_fps"),
+            face=face,
+            faces_found=found,
+            warnings=warnings,
+            min_length=min_length,
+            merge_gap=merge_gap,
+            extra={"file": path.name},
+        )
 
-    def evaluate(self, features_root, split: str = "test", *, threshold: float | None = None, limit: int | None = None,
-                 min_length: int = 1, merge_gap: int = 0, batch_size: int | None = None, progress: bool = True) -> dict:
+    def evaluate(
+        self,
+        features_root,
+        split: str = "test",
+        *,
+        threshold: float | None = None,
+        limit: int | None = None,
+        min_length: int = 1,
+        merge_gap: int = 0,
+        batch_size: int | None = None,
+        progress: bool = True,
+    ) -> dict:
         """Every metric of ``features_root/split`` (vocalens.localizer.evaluate.evaluate_split's results)."""
         from vocalens.localizer.evaluate import evaluate_split
 
         if batch_size:
             self.predictor.window_batch = batch_size
-        return evaluate_split(self.predictor, features_root, split, threshold, progress=progress, limit=limit,
-                              min_length=min_length, merge_gap=merge_gap)
+        return evaluate_split(
+            self.predictor,
+            features_root,
+            split,
+            threshold,
+            progress=progress,
+            limit=limit,
+            min_length=min_length,
+            merge_gap=merge_gap,
+        )

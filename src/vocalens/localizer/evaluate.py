@@ -36,8 +36,18 @@ def _as_curve(x) -> np.ndarray | None:
     return np.asarray(x, dtype=np.float32).reshape(-1)
 
 
-def video_record(video_id: str, probs, similarity=None, video_prob=None, labels=None, meta: dict | None = None,
-                 threshold: float = 0.5, fps: float = FPS, min_length: int = 1, merge_gap: int = 0) -> dict:
+def video_record(
+    video_id: str,
+    probs,
+    similarity=None,
+    video_prob=None,
+    labels=None,
+    meta: dict | None = None,
+    threshold: float = 0.5,
+    fps: float = FPS,
+    min_length: int = 1,
+    merge_gap: int = 0,
+) -> dict:
     """One video's result: everything ``visualize`` and the metrics need, JSON-ready."""
     meta = meta or {}
     p = np.asarray(probs, dtype=np.float64).reshape(-1)
@@ -67,18 +77,29 @@ def video_record(video_id: str, probs, similarity=None, video_prob=None, labels=
         periods = meta.get("fake_periods")
         if periods is None:
             periods = labels_to_periods(lab, fps)
-        rec.update({
-            "frame_labels": lab,
-            "label": int(meta.get("label", int(len(periods) > 0 or lab.any()))),
-            "fake_periods": [[float(s), float(e)] for s, e in periods],
-            **localization_scores(p, lab, threshold),
-        })
+        rec.update(
+            {
+                "frame_labels": lab,
+                "label": int(meta.get("label", int(len(periods) > 0 or lab.any()))),
+                "fake_periods": [[float(s), float(e)] for s, e in periods],
+                **localization_scores(p, lab, threshold),
+            }
+        )
     return rec
 
 
-def predict_videos(predictor, folders: Sequence[Path], threshold: float, progress: bool = True,
-                   failures: list | None = None, labelled: bool = True, fps: float | None = None,
-                   desc: str = "evaluate", min_length: int = 1, merge_gap: int = 0) -> Iterator[dict]:
+def predict_videos(
+    predictor,
+    folders: Sequence[Path],
+    threshold: float,
+    progress: bool = True,
+    failures: list | None = None,
+    labelled: bool = True,
+    fps: float | None = None,
+    desc: str = "evaluate",
+    min_length: int = 1,
+    merge_gap: int = 0,
+) -> Iterator[dict]:
     """Records for each feature folder; a folder that cannot be read is reported and skipped.
 
     ``labelled=False`` leaves ground truth out (inference); ``fps`` overrides the stored frame rate
@@ -99,12 +120,30 @@ def predict_videos(predictor, folders: Sequence[Path], threshold: float, progres
         if labelled and labels is None and "fake_periods" in feats.meta:
             labels = make_frame_labels(feats.meta["fake_periods"], feats.num_frames, feats.fps)
         meta = feats.meta if labelled else {k: v for k, v in feats.meta.items() if k in ("file",)}
-        yield video_record(feats.video_id, out["frame_probs"], out.get("similarity"), out.get("video_prob"),
-                           labels, meta, threshold, fps or feats.fps, min_length, merge_gap)
+        yield video_record(
+            feats.video_id,
+            out["frame_probs"],
+            out.get("similarity"),
+            out.get("video_prob"),
+            labels,
+            meta,
+            threshold,
+            fps or feats.fps,
+            min_length,
+            merge_gap,
+        )
 
 
-def evaluate_split(predictor, features_root: str | Path, split: str = "test", threshold: float | None = None,
-                   progress: bool = True, limit: int | None = None, min_length: int = 1, merge_gap: int = 0) -> dict:
+def evaluate_split(
+    predictor,
+    features_root: str | Path,
+    split: str = "test",
+    threshold: float | None = None,
+    progress: bool = True,
+    limit: int | None = None,
+    min_length: int = 1,
+    merge_gap: int = 0,
+) -> dict:
     """Predict every video of ``features_root/split`` and score it: the results dict that is written."""
     if threshold is None:
         threshold = float(predictor.config.get("threshold", 0.5))
@@ -114,15 +153,16 @@ def evaluate_split(predictor, features_root: str | Path, split: str = "test", th
     if not folders:
         raise UserError(f"{Path(features_root) / split}: no complete feature folders")
     failures: list[str] = []
-    videos = list(predict_videos(predictor, folders, threshold, progress, failures, min_length=min_length,
-                                 merge_gap=merge_gap))
+    videos = list(
+        predict_videos(predictor, folders, threshold, progress, failures, min_length=min_length, merge_gap=merge_gap)
+    )
     if not videos:
         raise UserError(f"{Path(features_root) / split}: no video could be evaluated ({failures[0]})")
     return {
         "split": split,
         "threshold": threshold,
         "video_score": "video_prob (video head; max of frame probabilities when the model has none); "
-                       "metrics.video_max_frame uses video_max_prob",
+        "metrics.video_max_frame uses video_max_prob",
         "metrics": summarize(videos, threshold),
         "failures": failures,
         "videos": videos,
@@ -130,8 +170,22 @@ def evaluate_split(predictor, features_root: str | Path, split: str = "test", th
 
 
 # the seed's inference_results.json fields (plus segments in seconds and the per-frame curves)
-SEED_KEYS = ("video_id", "num_frames", "video_prob", "video_pred", "threshold", "num_fake_frames_pred", "fake_ratio_pred",
-             "segments", "segments_sec", "video_max_prob", "fps", "file", "frame_probs", "similarity")
+SEED_KEYS = (
+    "video_id",
+    "num_frames",
+    "video_prob",
+    "video_pred",
+    "threshold",
+    "num_fake_frames_pred",
+    "fake_ratio_pred",
+    "segments",
+    "segments_sec",
+    "video_max_prob",
+    "fps",
+    "file",
+    "frame_probs",
+    "similarity",
+)
 
 
 def feature_folders(features_dir: str | Path) -> list[Path]:
@@ -143,13 +197,24 @@ def feature_folders(features_dir: str | Path) -> list[Path]:
         return [features_dir]
     folders = list_videos(features_dir)
     if not folders:
-        raise UserError(f"{features_dir}: no complete feature folders (each needs visual_embeddings.npz, "
-                        "audio_embeddings.npz and meta.json)")
+        raise UserError(
+            f"{features_dir}: no complete feature folders (each needs visual_embeddings.npz, "
+            "audio_embeddings.npz and meta.json)"
+        )
     return folders
 
 
-def infer_folder(predictor, features_dir, output_dir, *, threshold: float | None = None, fps: float | None = None,
-                 visualize: bool = False, min_length: int = 1, merge_gap: int = 0) -> dict:
+def infer_folder(
+    predictor,
+    features_dir,
+    output_dir,
+    *,
+    threshold: float | None = None,
+    fps: float | None = None,
+    visualize: bool = False,
+    min_length: int = 1,
+    merge_gap: int = 0,
+) -> dict:
     """`vocalens infer`: ``output_dir/inference_results.json`` in the seed's format (and a PNG per video)."""
     from vocalens.fileio import write_json
     from vocalens.viz.plots import plot_video
@@ -160,8 +225,17 @@ def infer_folder(predictor, features_dir, output_dir, *, threshold: float | None
     out = Path(output_dir)
     failures: list[str] = []
     results = []
-    for rec in predict_videos(predictor, folders, threshold, failures=failures, labelled=False, fps=fps,
-                              desc="infer", min_length=min_length, merge_gap=merge_gap):
+    for rec in predict_videos(
+        predictor,
+        folders,
+        threshold,
+        failures=failures,
+        labelled=False,
+        fps=fps,
+        desc="infer",
+        min_length=min_length,
+        merge_gap=merge_gap,
+    ):
         rec = {k: rec[k] for k in SEED_KEYS if k in rec}
         results.append(rec)
         if visualize:

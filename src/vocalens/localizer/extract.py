@@ -2,8 +2,9 @@
 
 Workers (threads by default: PyAV and OpenCV release the GIL; or processes) decode each video
 (frames on the fps grid, 16 kHz audio aligned by timestamps) and cut its face crops while the main
-thread encodes the previous videos and writes them, so decoding, face detection and encoding overlap. A video that cannot be decoded (no audio, truncated, empty)
-is appended to ``failures.jsonl`` and skipped; the run goes on. Each video's folder is written
+thread encodes the previous videos and writes them, so decoding, face detection and encoding overlap.
+A video that cannot be decoded (no audio, truncated, empty) is appended to ``failures.jsonl`` and
+skipped; the run goes on. Each video's folder is written
 atomically by ``vocalens.data.store.write_features``, so ``skip_existing`` can trust what it finds
 after a killed run. Sharding by ``RANK``/``WORLD_SIZE`` spreads a dataset over processes/nodes.
 """
@@ -21,8 +22,8 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 import torch
 
-from vocalens.constants import FPS
 from vocalens import __version__
+from vocalens.constants import FPS
 from vocalens.data.labels import frame_labels
 from vocalens.data.metadata import VideoRecord
 from vocalens.data.store import VideoFeatures, append_failure, is_complete, video_dir, write_features
@@ -30,9 +31,8 @@ from vocalens.errors import MediaError, UserError
 from vocalens.media.crops import DETECT_MAX_SIDE, FACE_SIZE, face_crops, resolve_face
 from vocalens.media.video import load_video
 
-
-
 # ---------------------------------------------------------------- sharding and resume
+
 
 def parse_shard(text: str | None) -> tuple[int, int]:
     """'i/n' -> (i, n); None -> from RANK/WORLD_SIZE (torchrun, SLURM wrappers), else (0, 1)."""
@@ -76,6 +76,7 @@ def remove_stale_temps(output_root: str | Path, records: Iterable[VideoRecord]) 
 
 # ---------------------------------------------------------------- decoding (runs in workers)
 
+
 @dataclass
 class Decoded:
     """One video ready for the encoders: face crops and audio, or the reason it failed."""
@@ -97,8 +98,14 @@ def missing_runs(found: np.ndarray) -> list[list[int]]:
     return [[int(s), int(e)] for s, e in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1))]
 
 
-def decode_video(record: VideoRecord, fps: float, face: str = "none", face_stride: int = 5,
-                 face_margin: float | None = None, index: int = 0) -> Decoded:
+def decode_video(
+    record: VideoRecord,
+    fps: float,
+    face: str = "none",
+    face_stride: int = 5,
+    face_margin: float | None = None,
+    index: int = 0,
+) -> Decoded:
     """Decode one video and cut its face crops; a bad file becomes ``Decoded(error=...)``, never an exception."""
     t0 = time.perf_counter()
     try:
@@ -107,14 +114,21 @@ def decode_video(record: VideoRecord, fps: float, face: str = "none", face_strid
         crops, found, detector = c.frames, c.found, c.detector
         if media.audio is None or len(media.audio) == 0:
             raise UserError(f"{record.path}: empty audio track")
-        return Decoded(index=index, faces=torch.from_numpy(np.ascontiguousarray(crops)), audio=media.audio,
-                       source_fps=media.source_fps, face_found=found, face_detector=detector,
-                       seconds=time.perf_counter() - t0)
+        return Decoded(
+            index=index,
+            faces=torch.from_numpy(np.ascontiguousarray(crops)),
+            audio=media.audio,
+            source_fps=media.source_fps,
+            face_found=found,
+            face_detector=detector,
+            seconds=time.perf_counter() - t0,
+        )
     except UserError as e:
         return Decoded(index=index, error=str(e), seconds=time.perf_counter() - t0)
     except Exception as e:  # a decoder crash on one file must not stop the run
-        return Decoded(index=index, error=f"{record.path}: {e.__class__.__name__}: {e}",
-                       seconds=time.perf_counter() - t0)
+        return Decoded(
+            index=index, error=f"{record.path}: {e.__class__.__name__}: {e}", seconds=time.perf_counter() - t0
+        )
 
 
 class _DecodeDataset(torch.utils.data.Dataset):
@@ -169,23 +183,48 @@ def iter_decoded(records: Sequence[VideoRecord], num_workers: int, prefetch: int
         return
     if kind != "process":
         raise UserError(f"worker kind must be 'thread' or 'process', got {kind!r}")
-    loader = torch.utils.data.DataLoader(_DecodeDataset(records, **kw), batch_size=None, shuffle=False,
-                                         num_workers=num_workers, collate_fn=_identity, prefetch_factor=prefetch,
-                                         worker_init_fn=_worker_init, persistent_workers=False)
+    loader = torch.utils.data.DataLoader(
+        _DecodeDataset(records, **kw),
+        batch_size=None,
+        shuffle=False,
+        num_workers=num_workers,
+        collate_fn=_identity,
+        prefetch_factor=prefetch,
+        worker_init_fn=_worker_init,
+        persistent_workers=False,
+    )
     yield from loader
 
 
 # ---------------------------------------------------------------- the run
 
-def build_meta(record: VideoRecord, num_frames: int, fps: float, visual_encoder, audio_encoder,
-               labelled: bool, face: str, face_found: np.ndarray | None, source_fps: float,
-               face_detector: str | None = None) -> dict:
+
+def build_meta(
+    record: VideoRecord,
+    num_frames: int,
+    fps: float,
+    visual_encoder,
+    audio_encoder,
+    labelled: bool,
+    face: str,
+    face_found: np.ndarray | None,
+    source_fps: float,
+    face_detector: str | None = None,
+) -> dict:
     """meta.json of one video (the store adds num_frames, dims and audio_frames)."""
     meta = {
-        "video_id": record.video_id, "split": record.split, "source": str(record.path), "file": record.file,
-        "fps": float(fps), "audio_rate": float(audio_encoder.rate), "duration": num_frames / float(fps),
-        "source_fps": float(source_fps), "visual_encoder": visual_encoder.config(),
-        "audio_encoder": audio_encoder.config(), "face": face, "face_detector": face_detector,
+        "video_id": record.video_id,
+        "split": record.split,
+        "source": str(record.path),
+        "file": record.file,
+        "fps": float(fps),
+        "audio_rate": float(audio_encoder.rate),
+        "duration": num_frames / float(fps),
+        "source_fps": float(source_fps),
+        "visual_encoder": visual_encoder.config(),
+        "audio_encoder": audio_encoder.config(),
+        "face": face,
+        "face_detector": face_detector,
         "faces_found": 1.0 if face_found is None else float(np.mean(face_found)) if len(face_found) else 0.0,
         "face_missing_frames": [] if face_found is None else missing_runs(face_found),
         "extractor": f"vocalens {__version__}",
@@ -193,8 +232,13 @@ def build_meta(record: VideoRecord, num_frames: int, fps: float, visual_encoder,
     if record.video_frames is not None:  # the dataset's own frame count, to spot decode/label drift
         meta["metadata_video_frames"] = int(record.video_frames)
     if labelled:
-        meta.update(fake_periods=[list(p) for p in record.fake_periods], modify_video=record.modify_video,
-                    modify_audio=record.modify_audio, manipulation=record.manipulation, label=record.label)
+        meta.update(
+            fake_periods=[list(p) for p in record.fake_periods],
+            modify_video=record.modify_video,
+            modify_audio=record.modify_audio,
+            manipulation=record.manipulation,
+            label=record.label,
+        )
         if record.visual_fake_periods is not None:
             meta["visual_fake_periods"] = [list(p) for p in record.visual_fake_periods]
         if record.audio_fake_periods is not None:
@@ -204,8 +248,17 @@ def build_meta(record: VideoRecord, num_frames: int, fps: float, visual_encoder,
     return meta
 
 
-def extract_one(path: str | Path, visual_encoder, audio_encoder, *, fps: float = FPS, face: str = "auto",
-                face_stride: int = 5, face_margin: float | None = None, video_id: str | None = None) -> VideoFeatures:
+def extract_one(
+    path: str | Path,
+    visual_encoder,
+    audio_encoder,
+    *,
+    fps: float = FPS,
+    face: str = "auto",
+    face_stride: int = 5,
+    face_margin: float | None = None,
+    video_id: str | None = None,
+) -> VideoFeatures:
     """One video's features in memory (float32, unlabelled): THE raw video -> features step of `detect`,
     the same decode, crops and encoders as a store's. ``meta["audio_rms"]`` is the track's loudness.
 
@@ -222,13 +275,18 @@ def extract_one(path: str | Path, visual_encoder, audio_encoder, *, fps: float =
         raise MediaError(f"{path}: no video frames")
     if item.face_found is not None and not np.any(item.face_found):
         raise UserError(f"{path}: no face found in any frame (use --face none if the video is already a face crop)")
-    meta = build_meta(record, t, fps, visual_encoder, audio_encoder, False, face, item.face_found,
-                      item.source_fps, item.face_detector)
+    meta = build_meta(
+        record, t, fps, visual_encoder, audio_encoder, False, face, item.face_found, item.source_fps, item.face_detector
+    )
     visual = visual_encoder.encode(item.faces.numpy())
     audio = audio_encoder.encode(item.audio)
-    meta.update(num_frames=t, visual_dim=int(visual.shape[1]), audio_dim=int(audio.shape[1]),
-                audio_frames=int(audio.shape[0]),
-                audio_rms=float(np.sqrt(np.mean(np.square(item.audio, dtype=np.float64)))))
+    meta.update(
+        num_frames=t,
+        visual_dim=int(visual.shape[1]),
+        audio_dim=int(audio.shape[1]),
+        audio_frames=int(audio.shape[0]),
+        audio_rms=float(np.sqrt(np.mean(np.square(item.audio, dtype=np.float64)))),
+    )
     return VideoFeatures(video_id=record.video_id, visual=visual, audio=audio, frame_labels=None, meta=meta)
 
 
@@ -249,19 +307,34 @@ class Summary:
         return self.video_seconds / max(self.wall_seconds, 1e-9)
 
     def __str__(self) -> str:
-        s = (f"{self.done} extracted, {self.existing} already complete, {self.failed} failed of {self.total} videos; "
-             f"{self.frames} frames ({self.video_seconds:.1f} s of video) in {self.wall_seconds:.1f} s "
-             f"= {self.realtime:.1f}x real time")
+        s = (
+            f"{self.done} extracted, {self.existing} already complete, {self.failed} failed of {self.total} videos; "
+            f"{self.frames} frames ({self.video_seconds:.1f} s of video) in {self.wall_seconds:.1f} s "
+            f"= {self.realtime:.1f}x real time"
+        )
         if self.stale_removed:
             s += f"; removed {self.stale_removed} unfinished folders of a killed run"
         return s
 
 
-def extract(records: Sequence[VideoRecord], output_root: str | Path, visual_encoder, audio_encoder, *,
-            fps: float = FPS, face: str = "none", face_stride: int = 5, face_margin: float | None = None,
-            labelled: bool = True, skip_existing: bool = False, num_workers: int = 1, worker_kind: str = "thread",
-            dtype=np.float16, progress: bool = True,
-            on_video: Callable[[VideoRecord, dict], None] | None = None) -> Summary:
+def extract(
+    records: Sequence[VideoRecord],
+    output_root: str | Path,
+    visual_encoder,
+    audio_encoder,
+    *,
+    fps: float = FPS,
+    face: str = "none",
+    face_stride: int = 5,
+    face_margin: float | None = None,
+    labelled: bool = True,
+    skip_existing: bool = False,
+    num_workers: int = 1,
+    worker_kind: str = "thread",
+    dtype=np.float16,
+    progress: bool = True,
+    on_video: Callable[[VideoRecord, dict], None] | None = None,
+) -> Summary:
     """Extract ``records`` (already sharded) into ``output_root``; failures go to failures.jsonl."""
     t_start = time.perf_counter()
     detector = resolve_face(face)  # meta.json keeps the user's choice, face_detector the resolved one
@@ -279,8 +352,15 @@ def extract(records: Sequence[VideoRecord], output_root: str | Path, visual_enco
 
     bar = tqdm(total=len(todo), unit="video", disable=not progress, dynamic_ncols=True, smoothing=0.1)
     try:
-        for item in iter_decoded(todo, num_workers, kind=worker_kind, fps=fps, face=detector, face_stride=face_stride,
-                                 face_margin=face_margin):
+        for item in iter_decoded(
+            todo,
+            num_workers,
+            kind=worker_kind,
+            fps=fps,
+            face=detector,
+            face_stride=face_stride,
+            face_margin=face_margin,
+        ):
             rec = todo[item.index]
             if item.error is None:
                 try:
@@ -289,8 +369,18 @@ def extract(records: Sequence[VideoRecord], output_root: str | Path, visual_enco
                     visual = visual_encoder.encode(faces)
                     audio = audio_encoder.encode(item.audio)
                     labels = frame_labels(rec.fake_periods, t, fps) if labelled else None
-                    meta = build_meta(rec, t, fps, visual_encoder, audio_encoder, labelled, face,
-                                      item.face_found, item.source_fps, item.face_detector)
+                    meta = build_meta(
+                        rec,
+                        t,
+                        fps,
+                        visual_encoder,
+                        audio_encoder,
+                        labelled,
+                        face,
+                        item.face_found,
+                        item.source_fps,
+                        item.face_detector,
+                    )
                     write_features(video_dir(out, rec.split, rec.video_id), visual, audio, labels, meta, dtype=dtype)
                     summary.done += 1
                     summary.frames += t
@@ -305,13 +395,23 @@ def extract(records: Sequence[VideoRecord], output_root: str | Path, visual_enco
                 summary.failed += 1
                 if len(summary.failures) < 20:  # examples for the summary; the full list is failures.jsonl
                     summary.failures.append(item.error)
-                append_failure(out, {"video_id": rec.video_id, "split": rec.split, "source": str(rec.path),
-                                     "error": item.error, "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
+                append_failure(
+                    out,
+                    {
+                        "video_id": rec.video_id,
+                        "split": rec.split,
+                        "source": str(rec.path),
+                        "error": item.error,
+                        "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                    },
+                )
             bar.update(1)
             elapsed = time.perf_counter() - t_start
-            bar.set_postfix_str(f"{summary.frames / max(elapsed, 1e-9):.0f} frames/s, "
-                                f"{summary.video_seconds / max(elapsed, 1e-9):.1f}x realtime, {summary.failed} failed",
-                                refresh=False)
+            bar.set_postfix_str(
+                f"{summary.frames / max(elapsed, 1e-9):.0f} frames/s, "
+                f"{summary.video_seconds / max(elapsed, 1e-9):.1f}x realtime, {summary.failed} failed",
+                refresh=False,
+            )
     finally:
         bar.close()
     summary.wall_seconds = time.perf_counter() - t_start

@@ -20,6 +20,7 @@ outputs are whatever the computation gives and must be ignored (they never affec
 from __future__ import annotations
 
 import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -118,15 +119,26 @@ class Localizer(nn.Module):
         self.v_proj = Projection(cfg.visual_dim, d, cfg.conv_kernel, cfg.energy)
         self.a_proj = Projection(cfg.audio_dim, d, cfg.conv_kernel, cfg.energy)
         self.cross = CrossModalBlock(d, cfg.nhead, cfg.dropout, cfg.attn_dropout) if cfg.cross_attn else None
-        layer = nn.TransformerEncoderLayer(d, cfg.nhead, cfg.dim_feedforward or 4 * d, cfg.dropout,
-                                           activation="gelu", batch_first=True, norm_first=True)
+        layer = nn.TransformerEncoderLayer(
+            d,
+            cfg.nhead,
+            cfg.dim_feedforward or 4 * d,
+            cfg.dropout,
+            activation="gelu",
+            batch_first=True,
+            norm_first=True,
+        )
         layer.self_attn.dropout = cfg.attn_dropout  # before the encoder copies the layer
         self.encoder = nn.TransformerEncoder(layer, cfg.num_layers, norm=nn.LayerNorm(d), enable_nested_tensor=False)
         self.input_drop = nn.Dropout(cfg.dropout)
-        self.frame_head = nn.Sequential(nn.Linear(d + 1, d // 2), nn.GELU(), nn.Dropout(cfg.dropout),
-                                        nn.Linear(d // 2, 1))
-        self.video_head = (nn.Sequential(nn.Linear(2 * d, d // 2), nn.GELU(), nn.Dropout(cfg.dropout),
-                                         nn.Linear(d // 2, 1)) if cfg.video_head else None)
+        self.frame_head = nn.Sequential(
+            nn.Linear(d + 1, d // 2), nn.GELU(), nn.Dropout(cfg.dropout), nn.Linear(d // 2, 1)
+        )
+        self.video_head = (
+            nn.Sequential(nn.Linear(2 * d, d // 2), nn.GELU(), nn.Dropout(cfg.dropout), nn.Linear(d // 2, 1))
+            if cfg.video_head
+            else None
+        )
 
     def forward(self, visual: torch.Tensor, audio: torch.Tensor, mask: torch.Tensor | None = None):
         """-> frame_logits [B,T], video_logit [B], similarity [B,T] (all float32)."""

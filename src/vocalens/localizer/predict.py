@@ -18,18 +18,24 @@ import torch
 
 from vocalens.constants import FPS
 from vocalens.data.align import resample_to_frames
-from vocalens.localizer.data import apply_modality, window_starts
 from vocalens.data.store import VideoFeatures
 from vocalens.errors import UserError
 from vocalens.localizer.config import CHECKPOINT_KIND, ModelConfig
+from vocalens.localizer.data import apply_modality, window_starts
 from vocalens.localizer.model import Localizer
 from vocalens.train import checkpoint as ckpt_io
 from vocalens.train.dist import pick_device
 
 
 class Predictor:
-    def __init__(self, model: Localizer, config: dict, device: str | torch.device = "cpu", source: str = "<model>",
-                 window_batch: int = 16):
+    def __init__(
+        self,
+        model: Localizer,
+        config: dict,
+        device: str | torch.device = "cpu",
+        source: str = "<model>",
+        window_batch: int = 16,
+    ):
         self.device = pick_device(device)
         self.model = model.to(self.device).eval()
         self.config = config
@@ -61,12 +67,15 @@ class Predictor:
     def _check_dims(self, dv: int, da: int, what: str) -> None:
         want_v, want_a = int(self.config["visual_dim"]), int(self.config["audio_dim"])
         if (dv, da) != (want_v, want_a):
-            raise UserError(f"{what}: features are visual {dv}-d / audio {da}-d but {self.source} expects "
-                            f"visual {want_v}-d / audio {want_a}-d (extracted with other encoders?)")
+            raise UserError(
+                f"{what}: features are visual {dv}-d / audio {da}-d but {self.source} expects "
+                f"visual {want_v}-d / audio {want_a}-d (extracted with other encoders?)"
+            )
 
     @torch.no_grad()
-    def predict(self, visual: np.ndarray, audio: np.ndarray, audio_rate: float, fps: float = FPS,
-                name: str = "features") -> dict:
+    def predict(
+        self, visual: np.ndarray, audio: np.ndarray, audio_rate: float, fps: float = FPS, name: str = "features"
+    ) -> dict:
         """visual [T,Dv], audio [Ta,Da] at audio_rate Hz -> {frame_probs [T], similarity [T], video_prob}."""
         visual = np.asarray(visual, dtype=np.float32)
         audio = np.asarray(audio, dtype=np.float32)
@@ -86,21 +95,24 @@ class Predictor:
         video_prob = 0.0
         amp = self.device.type == "cuda"
         for i in range(0, len(starts), self.window_batch):
-            chunk = starts[i:i + self.window_batch]
-            v = torch.from_numpy(np.stack([visual[s:s + length] for s in chunk])).to(self.device)
-            a = torch.from_numpy(np.stack([audio_f[s:s + length] for s in chunk])).to(self.device)
+            chunk = starts[i : i + self.window_batch]
+            v = torch.from_numpy(np.stack([visual[s : s + length] for s in chunk])).to(self.device)
+            a = torch.from_numpy(np.stack([audio_f[s : s + length] for s in chunk])).to(self.device)
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=amp):
                 logits, vlogit, sim = self.model(v, a)
             p = torch.sigmoid(logits.float()).cpu().numpy()
             s_ = sim.float().cpu().numpy()
             for j, s in enumerate(chunk):
-                probs[s:s + length] += p[j]
-                sims[s:s + length] += s_[j]
-                counts[s:s + length] += 1
+                probs[s : s + length] += p[j]
+                sims[s : s + length] += s_[j]
+                counts[s : s + length] += 1
             video_prob = max(video_prob, float(torch.sigmoid(vlogit.float()).max()))
         counts = np.maximum(counts, 1)
-        return {"frame_probs": (probs / counts).astype(np.float32), "similarity": (sims / counts).astype(np.float32),
-                "video_prob": video_prob}
+        return {
+            "frame_probs": (probs / counts).astype(np.float32),
+            "similarity": (sims / counts).astype(np.float32),
+            "video_prob": video_prob,
+        }
 
     def predict_features(self, feats: VideoFeatures) -> dict:
         return self.predict(feats.visual, feats.audio, feats.audio_rate, feats.fps, name=feats.video_id)

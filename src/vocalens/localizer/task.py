@@ -8,19 +8,19 @@ frame F1 (that threshold is stored in the checkpoint for inference), and tempora
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
-import dataclasses
 
 import numpy as np
 import torch
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
 
 from vocalens.constants import FPS
-from vocalens.localizer.data import FeatureDataset, collate, stitch_windows
 from vocalens.data.labels import labels_to_periods
 from vocalens.errors import UserError
 from vocalens.localizer.config import CHECKPOINT_KIND, LocalizerConfig
+from vocalens.localizer.data import FeatureDataset, collate, stitch_windows
 from vocalens.localizer.losses import auto_pos_weight, localizer_loss
 from vocalens.localizer.model import Localizer
 from vocalens.train.loop import Task
@@ -98,21 +98,27 @@ class LocalizerTask(Task):
     def __init__(self, cfg: LocalizerConfig):
         self.cfg = cfg.validate()
         d = cfg.data
-        self.train_ds = FeatureDataset(d.features_root, d.train_split, d.max_frames, d.modality,
-                                       require_labels=True, sync_aug=d.sync_aug)
+        self.train_ds = FeatureDataset(
+            d.features_root, d.train_split, d.max_frames, d.modality, require_labels=True, sync_aug=d.sync_aug
+        )
         self.val_ds = FeatureDataset(d.features_root, d.val_split, d.max_frames, d.modality) if d.val_split else None
         if self.val_ds is not None and (self.val_ds.visual_dim, self.val_ds.audio_dim) != (
-                self.train_ds.visual_dim, self.train_ds.audio_dim):
-            raise UserError(f"{self.val_ds.paths[0]}: {d.val_split} features are {self.val_ds.visual_dim}/"
-                            f"{self.val_ds.audio_dim}-d, {d.train_split} ones {self.train_ds.visual_dim}/"
-                            f"{self.train_ds.audio_dim}-d")
+            self.train_ds.visual_dim,
+            self.train_ds.audio_dim,
+        ):
+            raise UserError(
+                f"{self.val_ds.paths[0]}: {d.val_split} features are {self.val_ds.visual_dim}/"
+                f"{self.val_ds.audio_dim}-d, {d.train_split} ones {self.train_ds.visual_dim}/"
+                f"{self.train_ds.audio_dim}-d"
+            )
         pos_weight = cfg.loss.pos_weight
         if pos_weight is None or pos_weight < 0:
             fake, real = self.train_ds.frame_label_counts()
             pos_weight = auto_pos_weight(fake, real)
         self.loss_cfg = dataclasses.replace(cfg.loss, pos_weight=float(pos_weight))  # -1 resolved
-        self.model_cfg = dataclasses.replace(cfg.model, visual_dim=self.train_ds.visual_dim,
-                                             audio_dim=self.train_ds.audio_dim)
+        self.model_cfg = dataclasses.replace(
+            cfg.model, visual_dim=self.train_ds.visual_dim, audio_dim=self.train_ds.audio_dim
+        )
         self.threshold = 0.5
 
     # --- the loop's task interface ---
@@ -133,8 +139,9 @@ class LocalizerTask(Task):
 
     def step(self, model, batch):
         frame_logits, video_logit, sim = model(batch["visual"], batch["audio"], batch["mask"])
-        loss, parts = localizer_loss(frame_logits, video_logit, sim, batch["labels"], batch["window_label"],
-                                     batch["mask"], self.loss_cfg)
+        loss, parts = localizer_loss(
+            frame_logits, video_logit, sim, batch["labels"], batch["window_label"], batch["mask"], self.loss_cfg
+        )
         if not self.loss_cfg.video_loss_weight:
             loss = loss + 0.0 * video_logit.sum()  # keep the video head in the graph (DDP needs every param used)
         return loss, parts
@@ -148,10 +155,17 @@ class LocalizerTask(Task):
         lengths = batch["mask"].sum(1).cpu().numpy()
         out = []
         for j, n in enumerate(lengths.tolist()):
-            o = {"video_id": batch["video_id"][j], "start": batch["start"][j], "num_frames": batch["num_frames"][j],
-                 "frame_probs": probs[j, :n].copy(), "similarity": sims[j, :n].copy(), "video_prob": float(vprob[j]),
-                 "video_label": batch["video_label"][j], "manipulation": batch["manipulation"][j],
-                 "fps": batch["fps"][j]}
+            o = {
+                "video_id": batch["video_id"][j],
+                "start": batch["start"][j],
+                "num_frames": batch["num_frames"][j],
+                "frame_probs": probs[j, :n].copy(),
+                "similarity": sims[j, :n].copy(),
+                "video_prob": float(vprob[j]),
+                "video_label": batch["video_label"][j],
+                "manipulation": batch["manipulation"][j],
+                "fps": batch["fps"][j],
+            }
             if batch["has_labels"][j]:
                 o["labels"] = labels[j, :n].copy()
             out.append(o)

@@ -24,8 +24,9 @@ def mel_to_hz(m):
 
 
 @functools.lru_cache(maxsize=16)
-def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, f_min: float = 0.0,
-                   f_max: float | None = None) -> torch.Tensor:
+def mel_filterbank(
+    sample_rate: int, n_fft: int, n_mels: int, f_min: float = 0.0, f_max: float | None = None
+) -> torch.Tensor:
     """[n_fft // 2 + 1, n_mels] triangular filters on the HTK mel scale."""
     f_max = f_max or sample_rate / 2
     freqs = np.linspace(0, sample_rate / 2, n_fft // 2 + 1)
@@ -37,23 +38,49 @@ def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, f_min: float = 0.0
     return torch.from_numpy(fb.astype(np.float32))
 
 
-def mel_spectrogram(wave: torch.Tensor, sample_rate: int = SAMPLE_RATE, n_fft: int = 1024, hop_length: int = 512,
-                    n_mels: int = 64, win_length: int | None = None, center: bool = True,
-                    power: float = 2.0) -> torch.Tensor:
+def mel_spectrogram(
+    wave: torch.Tensor,
+    sample_rate: int = SAMPLE_RATE,
+    n_fft: int = 1024,
+    hop_length: int = 512,
+    n_mels: int = 64,
+    win_length: int | None = None,
+    center: bool = True,
+    power: float = 2.0,
+) -> torch.Tensor:
     """Power mel spectrogram [..., n_mels, frames] of waveforms [..., N] (batched)."""
     wave = torch.as_tensor(wave, dtype=torch.float32)
     shape = wave.shape
     x = wave.reshape(-1, shape[-1])
     win_length = win_length or n_fft
     window = torch.hann_window(win_length, device=x.device)
-    spec = torch.stft(x, n_fft=n_fft, hop_length=hop_length, win_length=win_length, window=window,
-                      center=center, pad_mode="reflect", return_complex=True).abs().pow(power)
+    spec = (
+        torch.stft(
+            x,
+            n_fft=n_fft,
+            hop_length=hop_length,
+            win_length=win_length,
+            window=window,
+            center=center,
+            pad_mode="reflect",
+            return_complex=True,
+        )
+        .abs()
+        .pow(power)
+    )
     mel = torch.matmul(spec.transpose(-1, -2), mel_filterbank(sample_rate, n_fft, n_mels).to(x.device))
     mel = mel.transpose(-1, -2)
     return mel.reshape(*shape[:-1], n_mels, mel.shape[-1])
 
 
-def log_mel(wave: torch.Tensor, sample_rate: int = SAMPLE_RATE, n_fft: int = 1024, hop_length: int = 512,
-            n_mels: int = 64, eps: float = 1e-10, **kw) -> torch.Tensor:
+def log_mel(
+    wave: torch.Tensor,
+    sample_rate: int = SAMPLE_RATE,
+    n_fft: int = 1024,
+    hop_length: int = 512,
+    n_mels: int = 64,
+    eps: float = 1e-10,
+    **kw,
+) -> torch.Tensor:
     """Log-mel in dB (10 log10), [..., n_mels, frames]."""
     return 10.0 * torch.log10(mel_spectrogram(wave, sample_rate, n_fft, hop_length, n_mels, **kw) + eps)

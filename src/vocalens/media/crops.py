@@ -18,8 +18,10 @@ from vocalens.errors import UserError
 
 FACE_SIZE = 224  # side of the crops the encoders see (ViT's input)
 DETECT_MAX_SIDE = 640  # frames are decoded at most this large when faces are detected
-FACE_HELP = ("face handling: auto (detect, track and crop the face), none (the video is a face crop already), "
-             "or a detector name (haar, mediapipe)")
+FACE_HELP = (
+    "face handling: auto (detect, track and crop the face), none (the video is a face crop already), "
+    "or a detector name (haar, mediapipe)"
+)
 
 
 @dataclass
@@ -39,7 +41,7 @@ def center_crops(frames: np.ndarray, size: int) -> np.ndarray:
     t, h, w = frames.shape[:3]
     s = min(h, w)
     y0, x0 = (h - s) // 2, (w - s) // 2
-    sq = np.ascontiguousarray(frames[:, y0:y0 + s, x0:x0 + s])
+    sq = np.ascontiguousarray(frames[:, y0 : y0 + s, x0 : x0 + s])
     if s == size:
         return sq.astype(np.uint8, copy=False)
     x = torch.from_numpy(sq).permute(0, 3, 1, 2).float()
@@ -70,8 +72,9 @@ def resolve_face(face: str) -> str:
     return name
 
 
-def face_crops(frames: np.ndarray, size: int = FACE_SIZE, face: str = "auto", *, stride: int = 5,
-               margin: float | None = None) -> Crops:
+def face_crops(
+    frames: np.ndarray, size: int = FACE_SIZE, face: str = "auto", *, stride: int = 5, margin: float | None = None
+) -> Crops:
     """Crops of ``frames [T,H,W,3]`` uint8 RGB as ``face`` says (see the module docstring)."""
     face = face_mode(face)
     if face == "none":

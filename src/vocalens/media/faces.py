@@ -58,6 +58,7 @@ class FaceTrack:
 
 # ----------------------------------------------------------------------------------- detectors
 
+
 def _downscale(frame: np.ndarray, side: int) -> tuple[np.ndarray, float]:
     h, w = frame.shape[:2]
     s = min(1.0, side / max(h, w))
@@ -77,8 +78,9 @@ class HaarDetector:
     # canonical box = raw Haar box (the convention itself)
     scale, dy = 1.0, 0.0
 
-    def __init__(self, cascade: str = "haarcascade_frontalface_default.xml", min_neighbors: int = 5,
-                 min_face: float = 0.2):
+    def __init__(
+        self, cascade: str = "haarcascade_frontalface_default.xml", min_neighbors: int = 5, min_face: float = 0.2
+    ):
         path = cv2.data.haarcascades + cascade
         self.cascade = cv2.CascadeClassifier(path)
         if self.cascade.empty():
@@ -91,8 +93,7 @@ class HaarDetector:
         small, s = _downscale(frame, DETECT_SIDE)
         gray = cv2.equalizeHist(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY))
         m = max(12, int(self.min_face * min(gray.shape)))
-        rects = self.cascade.detectMultiScale(gray, scaleFactor=1.15, minNeighbors=self.min_neighbors,
-                                              minSize=(m, m))
+        rects = self.cascade.detectMultiScale(gray, scaleFactor=1.15, minNeighbors=self.min_neighbors, minSize=(m, m))
         if len(rects) == 0:
             return None
         x, y, w, h = max(rects, key=lambda r: r[2] * r[3])  # the largest face is the speaker
@@ -113,10 +114,13 @@ class MediaPipeDetector:
         try:
             import mediapipe as mp  # noqa: PLC0415
         except ImportError as e:  # pragma: no cover - depends on the environment
-            raise RuntimeError("face detector 'mediapipe' needs `pip install --no-deps mediapipe==0.10.21 "
-                               "attrs absl-py flatbuffers sounddevice 'protobuf<5'`") from e
-        self._fd = mp.solutions.face_detection.FaceDetection(model_selection=model_selection,
-                                                              min_detection_confidence=min_confidence)
+            raise RuntimeError(
+                "face detector 'mediapipe' needs `pip install --no-deps mediapipe==0.10.21 "
+                "attrs absl-py flatbuffers sounddevice 'protobuf<5'`"
+            ) from e
+        self._fd = mp.solutions.face_detection.FaceDetection(
+            model_selection=model_selection, min_detection_confidence=min_confidence
+        )
 
     def __call__(self, frame: np.ndarray) -> np.ndarray | None:
         small, s = _downscale(frame, DETECT_SIDE)
@@ -139,6 +143,7 @@ DETECTORS = {"haar": HaarDetector, "mediapipe": MediaPipeDetector}
 def mediapipe_available() -> bool:
     try:
         import mediapipe  # noqa: F401, PLC0415
+
         return hasattr(mediapipe, "solutions")
     except Exception:  # noqa: BLE001 - a broken install (e.g. protobuf>=5) counts as absent
         return False
@@ -159,6 +164,7 @@ def get_detector(name: str = "auto"):
 
 
 # ------------------------------------------------------------------------------------ tracking
+
 
 def _reject_outliers(boxes: np.ndarray, ok: np.ndarray, window: int = 2) -> np.ndarray:
     """Drop keyframe detections that jump away from their neighbours (false positives)."""
@@ -185,8 +191,16 @@ def _centre_square(h: int, w: int, frac: float = 0.6) -> np.ndarray:
     return np.array([(w - s) / 2, (h - s) / 2, (w + s) / 2, (h + s) / 2], np.float32)
 
 
-def track_boxes(key_idx: np.ndarray, key_boxes: np.ndarray, key_ok: np.ndarray, num_frames: int,
-                frame_size: tuple[int, int], hold: int, max_gap: int, smooth: float):
+def track_boxes(
+    key_idx: np.ndarray,
+    key_boxes: np.ndarray,
+    key_ok: np.ndarray,
+    num_frames: int,
+    frame_size: tuple[int, int],
+    hold: int,
+    max_gap: int,
+    smooth: float,
+):
     """Keyframe detections -> per-frame boxes and found flags.
 
     Between two detections at most ``max_gap`` frames apart boxes are interpolated linearly
@@ -224,8 +238,14 @@ def track_boxes(key_idx: np.ndarray, key_boxes: np.ndarray, key_ok: np.ndarray, 
     return boxes.astype(np.float32), found
 
 
-def detect_faces(frames: np.ndarray, stride: int = 5, detector: str = "auto", hold: int | None = None,
-                 max_gap: int | None = None, smooth: float | None = None) -> FaceTrack:
+def detect_faces(
+    frames: np.ndarray,
+    stride: int = 5,
+    detector: str = "auto",
+    hold: int | None = None,
+    max_gap: int | None = None,
+    smooth: float | None = None,
+) -> FaceTrack:
     """Find the speaker's face in every frame of ``frames`` [T,H,W,3] uint8 RGB.
 
     The detector runs on every ``stride``-th frame (and the last); false positives that jump
@@ -254,11 +274,11 @@ def detect_faces(frames: np.ndarray, stride: int = 5, detector: str = "auto", ho
     boxes, found = track_boxes(key_idx, key_boxes, key_ok, t_len, (h, w), hold, max_gap, smooth)
     detected = np.zeros(t_len, bool)
     detected[key_idx[key_ok]] = True
-    return FaceTrack(boxes=boxes, found=found, detected=detected, frame_size=(h, w), detector=name,
-                     stride=stride)
+    return FaceTrack(boxes=boxes, found=found, detected=detected, frame_size=(h, w), detector=name, stride=stride)
 
 
 # -------------------------------------------------------------------------------------- crops
+
 
 def square_boxes(boxes: np.ndarray, margin: float, frame_size: tuple[int, int] | None = None) -> np.ndarray:
     """Square boxes around ``boxes`` with ``margin`` x side added on every side.
@@ -285,8 +305,15 @@ def crop_regions(frames: np.ndarray, boxes: np.ndarray, out_hw: tuple[int, int])
         sx, sy = ow / max(x1 - x0, 1e-6), oh / max(y1 - y0, 1e-6)
         m = np.array([[sx, 0, -x0 * sx], [0, sy, -y0 * sy]], np.float64)
         shrink = sx < 1 or sy < 1
-        cv2.warpAffine(f, m, (ow, oh), dst=out[i], flags=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR,
-                       borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        cv2.warpAffine(
+            f,
+            m,
+            (ow, oh),
+            dst=out[i],
+            flags=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=0,
+        )
     return out
 
 

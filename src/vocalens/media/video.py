@@ -21,7 +21,6 @@ from vocalens.errors import MediaError
 from vocalens.fileio import atomic_path, file_mode  # noqa: F401  (file_mode re-exported)
 
 
-
 @dataclass
 class Media:
     frames: np.ndarray  # [T, H, W, 3] uint8 RGB on the fps grid
@@ -61,8 +60,9 @@ def _scaled_size(w: int, h: int, size: tuple[int, int] | None, max_side: int | N
     return w, h
 
 
-def iter_frames(path: str | Path, fps: float = FPS, size: tuple[int, int] | None = None,
-                max_side: int | None = None) -> Iterator[np.ndarray]:
+def iter_frames(
+    path: str | Path, fps: float = FPS, size: tuple[int, int] | None = None, max_side: int | None = None
+) -> Iterator[np.ndarray]:
     """Yield RGB frames on the ``fps`` grid, streaming (never holds the whole video)."""
     with _open(path) as container:
         if not container.streams.video:
@@ -147,8 +147,14 @@ def fit_length(audio: np.ndarray, n: int) -> np.ndarray:
     return np.concatenate([audio, np.zeros(n - len(audio), audio.dtype)])
 
 
-def load_video(path: str | Path, fps: float = FPS, size: tuple[int, int] | None = None,
-               max_side: int | None = None, sample_rate: int = SAMPLE_RATE, audio: str = "required") -> Media:
+def load_video(
+    path: str | Path,
+    fps: float = FPS,
+    size: tuple[int, int] | None = None,
+    max_side: int | None = None,
+    sample_rate: int = SAMPLE_RATE,
+    audio: str = "required",
+) -> Media:
     """Decode a whole video: frames on the fps grid and the audio over the same span.
 
     ``audio``: 'required' (no track is a MediaError), 'optional' (None when absent) or 'skip'.
@@ -167,8 +173,15 @@ def load_video(path: str | Path, fps: float = FPS, size: tuple[int, int] | None 
     return Media(frames=frames, audio=wav, fps=fps, sample_rate=sample_rate, source_fps=src_fps, path=str(path))
 
 
-def write_video(path: str | Path, frames: np.ndarray, fps: float = FPS, audio: np.ndarray | None = None,
-                sample_rate: int = SAMPLE_RATE, crf: int = 23, preset: str = "veryfast") -> Path:
+def write_video(
+    path: str | Path,
+    frames: np.ndarray,
+    fps: float = FPS,
+    audio: np.ndarray | None = None,
+    sample_rate: int = SAMPLE_RATE,
+    crf: int = 23,
+    preset: str = "veryfast",
+) -> Path:
     """H.264 (yuv420p) + AAC mono, written to a temporary name and renamed into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

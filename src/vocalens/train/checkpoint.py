@@ -40,7 +40,9 @@ def load(path: str | Path, map_location="cpu") -> dict:
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # pickle / zip errors of every kind
-        raise UserError(f"{path}: not a readable vocalens checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:200]})")
+        raise UserError(
+            f"{path}: not a readable vocalens checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:200]})"
+        )
     if not isinstance(ckpt, dict) or "model" not in ckpt:
         raise UserError(f"{path}: not a vocalens checkpoint (no 'model' entry)")
     ckpt["_path"] = str(path)

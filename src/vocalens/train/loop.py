@@ -85,8 +85,9 @@ class FitConfig:
     best_metric: str | None = flag(None, "validation metric that picks best.pth (default: the task's, e.g. frame_ap)")
     best_mode: str | None = None  # 'max' | 'min'; default: the task's
     save_every: int = flag(1, "write checkpoint_epoch{N}.pth every N epochs (0: never)")
-    stop_after_epoch: int | None = flag(None, "end this run cleanly after that epoch (for time-sliced jobs; --resume "
-                                              "continues)", type=int)
+    stop_after_epoch: int | None = flag(
+        None, "end this run cleanly after that epoch (for time-sliced jobs; --resume continues)", type=int
+    )
     progress: bool = flag(True, "no progress bar", name="--no_progress")
     log_every: int = 10  # TensorBoard scalars every N steps
     tensorboard: bool = True
@@ -139,8 +140,10 @@ def decay_groups(params, weight_decay: float, **extra) -> list[dict]:
     for p in params:
         if p.requires_grad:
             (decay if p.ndim >= 2 else no_decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay, **extra},
-            {"params": no_decay, "weight_decay": 0.0, **extra}]
+    return [
+        {"params": decay, "weight_decay": weight_decay, **extra},
+        {"params": no_decay, "weight_decay": 0.0, **extra},
+    ]
 
 
 def to_device(batch: Any, device: torch.device) -> Any:
@@ -181,16 +184,23 @@ def _resume_path(resume: str) -> Path:
 def _loader(task, dataset, sampler, cfg: FitConfig, device: torch.device, epoch: int) -> DataLoader:
     g = torch.Generator()
     g.manual_seed(cfg.seed * 1000003 + epoch)  # worker seeds independent of the global RNG
-    return DataLoader(dataset, batch_sampler=sampler, collate_fn=task.collate, num_workers=cfg.num_workers,
-                      pin_memory=device.type == "cuda", generator=g,
-                      prefetch_factor=4 if cfg.num_workers > 0 else None)
+    return DataLoader(
+        dataset,
+        batch_sampler=sampler,
+        collate_fn=task.collate,
+        num_workers=cfg.num_workers,
+        pin_memory=device.type == "cuda",
+        generator=g,
+        prefetch_factor=4 if cfg.num_workers > 0 else None,
+    )
 
 
 def evaluate(task, model: nn.Module, dataset, cfg: FitConfig, device: torch.device) -> dict:
     """Predict on this rank's shard, gather every rank's outputs, `task.validate` them on rank 0."""
     model = _unwrap(model)
-    sampler = ShardBatchSampler(len(dataset), cfg.val_batch_size or cfg.batch_size, task.lengths(dataset),
-                                dist.rank(), dist.world_size())
+    sampler = ShardBatchSampler(
+        len(dataset), cfg.val_batch_size or cfg.batch_size, task.lengths(dataset), dist.rank(), dist.world_size()
+    )
     outputs: list = []
     was_training = model.training
     model.eval()
@@ -243,11 +253,13 @@ def _fit(task, cfg: FitConfig, device: torch.device, distributed: bool) -> FitRe
         raise UserError("no training items")
     model = task.build_model().to(device)
     optimizer = build_optimizer(task, model, cfg)
-    sampler = GlobalBatchSampler(len(train_ds), cfg.batch_size, task.lengths(train_ds), shuffle=True,
-                                 seed=cfg.seed, rank=rank, world_size=world)
+    sampler = GlobalBatchSampler(
+        len(train_ds), cfg.batch_size, task.lengths(train_ds), shuffle=True, seed=cfg.seed, rank=rank, world_size=world
+    )
     steps_per_epoch = len(sampler)
-    scheduler = build_scheduler(optimizer, int(round(cfg.warmup_epochs * steps_per_epoch)),
-                                cfg.epochs * steps_per_epoch, cfg.min_lr_ratio)
+    scheduler = build_scheduler(
+        optimizer, int(round(cfg.warmup_epochs * steps_per_epoch)), cfg.epochs * steps_per_epoch, cfg.min_lr_ratio
+    )
 
     start_epoch, best = 1, {"metric": best_metric, "mode": best_mode, "score": None, "epoch": None}
     if resume_from is not None:
@@ -255,9 +267,11 @@ def _fit(task, cfg: FitConfig, device: torch.device, distributed: bool) -> FitRe
         model.load_state_dict(state["model"])
         saved_groups = len(state["optimizer"]["param_groups"])
         if saved_groups != len(optimizer.param_groups):
-            raise UserError(f"{resume_from}: optimizer state has {saved_groups} parameter groups, this run has "
-                            f"{len(optimizer.param_groups)} (written by another version or with other settings); "
-                            f"start a new run from its weights instead of resuming")
+            raise UserError(
+                f"{resume_from}: optimizer state has {saved_groups} parameter groups, this run has "
+                f"{len(optimizer.param_groups)} (written by another version or with other settings); "
+                f"start a new run from its weights instead of resuming"
+            )
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         start_epoch = int(state["epoch"]) + 1
@@ -271,18 +285,25 @@ def _fit(task, cfg: FitConfig, device: torch.device, distributed: bool) -> FitRe
     ddp_model = model
     if distributed:
         ddp_model = nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None,
-            find_unused_parameters=getattr(task, "find_unused_parameters", False))
+            model,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=getattr(task, "find_unused_parameters", False),
+        )
 
     writer = None
     if main:
         out.mkdir(parents=True, exist_ok=True)
         _trim_metrics(out / "metrics.jsonl", start_epoch - 1)
         with open(out / "config.json", "w") as f:
-            json.dump({"fit": dataclasses.asdict(cfg), "world_size": world, "task": task.checkpoint_extra({})},
-                      f, indent=1, default=str)
+            json.dump(
+                {"fit": dataclasses.asdict(cfg), "world_size": world, "task": task.checkpoint_extra({})},
+                f,
+                indent=1,
+                default=str,
+            )
         if cfg.tensorboard:
             from torch.utils.tensorboard import SummaryWriter
+
             writer = SummaryWriter(str(out / "tensorboard"))
 
     amp = cfg.amp and device.type == "cuda"
@@ -293,16 +314,25 @@ def _fit(task, cfg: FitConfig, device: torch.device, distributed: bool) -> FitRe
         ddp_model.train()
         sums: dict[str, float] = {}
         units, n_steps, t0 = 0, 0, time.perf_counter()
-        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}/{cfg.epochs}", unit="step",
-                   disable=not (main and cfg.progress), dynamic_ncols=True, leave=False)
+        bar = tqdm(
+            total=steps_per_epoch,
+            desc=f"epoch {epoch}/{cfg.epochs}",
+            unit="step",
+            disable=not (main and cfg.progress),
+            dynamic_ncols=True,
+            leave=False,
+        )
         for batch in _loader(task, train_ds, sampler, cfg, device, epoch):
             batch = to_device(batch, device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 loss, logs = task.step(ddp_model, batch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            grad_norm = (nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip) if cfg.grad_clip > 0
-                         else torch.tensor(float("nan")))
+            grad_norm = (
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                if cfg.grad_clip > 0
+                else torch.tensor(float("nan"))
+            )
             optimizer.step()
             scheduler.step()
             global_step += 1
@@ -341,10 +371,16 @@ def _fit(task, cfg: FitConfig, device: torch.device, distributed: bool) -> FitRe
 
         if main:
             state = {
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "epoch": epoch, "best": dict(best),
-                "rng": ckpt_io.rng_state(), "config": dataclasses.asdict(cfg), "metrics": dict(metrics),
-                "task": task.checkpoint_extra(metrics), "world_size": world,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "epoch": epoch,
+                "best": dict(best),
+                "rng": ckpt_io.rng_state(),
+                "config": dataclasses.asdict(cfg),
+                "metrics": dict(metrics),
+                "task": task.checkpoint_extra(metrics),
+                "world_size": world,
             }
             ckpt_io.save_atomic(state, out / "last.pth")
             if cfg.save_every and epoch % cfg.save_every == 0:

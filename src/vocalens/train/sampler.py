@@ -20,8 +20,17 @@ import numpy as np
 
 
 class GlobalBatchSampler:
-    def __init__(self, num_items: int, batch_size: int, lengths: Sequence[int] | None = None, shuffle: bool = True,
-                 seed: int = 0, rank: int = 0, world_size: int = 1, pool: int = 50):
+    def __init__(
+        self,
+        num_items: int,
+        batch_size: int,
+        lengths: Sequence[int] | None = None,
+        shuffle: bool = True,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        pool: int = 50,
+    ):
         if num_items <= 0:
             raise ValueError("no items to sample")
         self.n = num_items
@@ -55,10 +64,10 @@ class GlobalBatchSampler:
             chunks = []
             step = gb * self.pool
             for s in range(0, need, step):
-                chunk = order[s:s + step]
+                chunk = order[s : s + step]
                 chunks.append(chunk[np.argsort(-self.lengths[chunk], kind="stable")])
             order = np.concatenate(chunks)
-        batches = [order[i:i + gb] for i in range(0, need, gb)]
+        batches = [order[i : i + gb] for i in range(0, need, gb)]
         if self.shuffle:
             batches = [batches[i] for i in rng.permutation(len(batches))]
         return batches
@@ -66,18 +75,19 @@ class GlobalBatchSampler:
     def __iter__(self) -> Iterator[list[int]]:
         b = self.batch_size
         for g in self.global_batches():
-            yield g[self.rank * b:(self.rank + 1) * b].tolist()
+            yield g[self.rank * b : (self.rank + 1) * b].tolist()
 
 
 class ShardBatchSampler:
     """Each item exactly once over all ranks; batches of similar lengths."""
 
-    def __init__(self, num_items: int, batch_size: int, lengths: Sequence[int] | None = None, rank: int = 0,
-                 world_size: int = 1):
+    def __init__(
+        self, num_items: int, batch_size: int, lengths: Sequence[int] | None = None, rank: int = 0, world_size: int = 1
+    ):
         mine = np.arange(rank, num_items, world_size)
         if lengths is not None:
             mine = mine[np.argsort(-np.asarray(lengths)[mine], kind="stable")]
-        self.batches = [mine[i:i + batch_size].tolist() for i in range(0, len(mine), batch_size)]
+        self.batches = [mine[i : i + batch_size].tolist() for i in range(0, len(mine), batch_size)]
 
     def set_epoch(self, epoch: int) -> None:
         pass

@@ -58,8 +58,9 @@ def plot_video(record: dict, path: str | Path, threshold: float = 0.5, fps: floa
     height = 5.2 if has_sim else 3.6
     fig = Figure(figsize=(11, height))  # fixed margins: constrained layout would double the drawing time
     fig.subplots_adjust(left=0.07, right=0.80, bottom=0.55 / height, top=1 - 0.75 / height, hspace=0.08)
-    axes = fig.subplots(2 if has_sim else 1, 1, sharex=True, squeeze=False,
-                        gridspec_kw={"height_ratios": [3, 2]} if has_sim else None)[:, 0]
+    axes = fig.subplots(
+        2 if has_sim else 1, 1, sharex=True, squeeze=False, gridspec_kw={"height_ratios": [3, 2]} if has_sim else None
+    )[:, 0]
     true_periods = record.get("fake_periods") or []
     pred = segments_at(record, threshold, fps)
 
@@ -74,8 +75,7 @@ def plot_video(record: dict, path: str | Path, threshold: float = 0.5, fps: floa
     ax.set_ylim(-0.02, 1.12)
     ax.set_ylabel("fake probability")
     ax.grid(alpha=0.3)
-    handles = [ax.lines[0], ax.lines[1],
-               Patch(color=PRED_COLOR, label=f"predicted fake segments ({len(pred)})")]
+    handles = [ax.lines[0], ax.lines[1], Patch(color=PRED_COLOR, label=f"predicted fake segments ({len(pred)})")]
     handles[0].set_label("frame fake probability")
     handles[1].set_label(f"threshold {threshold:.3g}")
     if "frame_labels" in record or true_periods:
@@ -92,8 +92,10 @@ def plot_video(record: dict, path: str | Path, threshold: float = 0.5, fps: floa
     axes[-1].set_xlim(0, max(T / fps, 1e-3))
 
     v = verdict(record, threshold)
-    title = f"{record['video_id']}  —  {v}  (video prob {record.get('video_prob', float('nan')):.3f}, " \
-            f"max frame {record.get('video_max_prob', float(probs.max()) if T else 0.0):.3f})"
+    title = (
+        f"{record['video_id']}  —  {v}  (video prob {record.get('video_prob', float('nan')):.3f}, "
+        f"max frame {record.get('video_max_prob', float(probs.max()) if T else 0.0):.3f})"
+    )
     sub = []
     if record.get("manipulation") not in (None, "unknown"):
         sub.append(f"truth: {record['manipulation']}")

@@ -21,5 +21,13 @@ from vocalens.datagen.synth.dataset import ENCODER_PRESET, synthesize
 from vocalens.datagen.synth.plan import KINDS, SynthConfig, VideoPlan, plan_dataset
 from vocalens.datagen.synth.render import Rendered, render_video
 
-__all__ = ["ENCODER_PRESET", "KINDS", "Rendered", "SynthConfig", "VideoPlan", "plan_dataset", "render_video",
-           "synthesize"]
+__all__ = [
+    "ENCODER_PRESET",
+    "KINDS",
+    "Rendered",
+    "SynthConfig",
+    "VideoPlan",
+    "plan_dataset",
+    "render_video",
+    "synthesize",
+]

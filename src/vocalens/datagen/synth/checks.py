@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from vocalens.data.labels import frame_labels
 from vocalens.constants import FPS, SAMPLES_PER_FRAME
+from vocalens.data.labels import frame_labels
 from vocalens.datagen.synth.plan import VideoPlan
 from vocalens.datagen.synth.render import Rendered
 
@@ -62,6 +62,10 @@ def sync_correlations(cues: list[dict]) -> dict[str, float]:
         elif c["kind"] == "audio" and lab.sum() >= 10:
             faked.append(np.corrcoef(m[lab == 1], e[lab == 1])[0, 1])
     pix = [np.corrcoef(c["mouth"], c["mouth_change"])[0, 1] for c in cues]
-    return {"real": float(np.mean(real)) if real else float("nan"),
-            "audio_fake": float(np.mean(faked)) if faked else float("nan"),
-            "pixels": float(np.median(pix)), "n_real": len(real), "n_audio_fake": len(faked)}
+    return {
+        "real": float(np.mean(real)) if real else float("nan"),
+        "audio_fake": float(np.mean(faked)) if faked else float("nan"),
+        "pixels": float(np.median(pix)),
+        "n_real": len(real),
+        "n_audio_fake": len(faked),
+    }

@@ -9,22 +9,29 @@ from pathlib import Path
 
 from vocalens.constants import FPS, SAMPLE_RATE
 from vocalens.data.metadata import lavdf_entry, write_lavdf_metadata
-from vocalens.fileio import write_json_atomic
 from vocalens.datagen.synth.plan import SynthConfig, VideoPlan, plan_dataset
 from vocalens.datagen.synth.render import render_video
 from vocalens.errors import UserError
+from vocalens.fileio import write_json_atomic
 from vocalens.media.video import write_video
 
 ENCODER_PRESET = "superfast"  # x264 'superfast' gives byte-identical output run to run here ('veryfast' does not)
 
+
 def metadata_entry(plan: VideoPlan, words: list, originals: dict[int, str]) -> dict:
     """One LAV-DF metadata entry (``metadata.json`` form; ``metadata.min.json`` drops timestamps/transcript)."""
     return lavdf_entry(
-        plan.file, plan.split, plan.fake_periods, plan.num_frames,
+        plan.file,
+        plan.split,
+        plan.fake_periods,
+        plan.num_frames,
         original=None if plan.kind == "real" or plan.content == plan.index else originals[plan.content],
-        modify_video=plan.kind in ("visual", "both"), modify_audio=plan.kind in ("audio", "both"),
+        modify_video=plan.kind in ("visual", "both"),
+        modify_audio=plan.kind in ("audio", "both"),
         duration=round(plan.num_frames / FPS, 3),
-        timestamps=[[w, float(a), float(b)] for w, a, b in words], transcript=" ".join(w for w, _, _ in words))
+        timestamps=[[w, float(a), float(b)] for w, a, b in words],
+        transcript=" ".join(w for w, _, _ in words),
+    )
 
 
 def _make_one(job) -> tuple[int, list]:
@@ -39,8 +46,9 @@ def _make_one(job) -> tuple[int, list]:
     return plan.index, [list(w) for w in r.words]
 
 
-def synthesize(output_root: str | Path, num_videos: int, seed: int = 0, workers: int = 1,
-               progress: bool = True, **knobs) -> list[dict]:
+def synthesize(
+    output_root: str | Path, num_videos: int, seed: int = 0, workers: int = 1, progress: bool = True, **knobs
+) -> list[dict]:
     """Write a synthetic LAV-DF to ``output_root``; returns the metadata entries (``metadata.json``).
 
     ``knobs`` are :class:`SynthConfig` fields. Videos already present from an interrupted run with the
@@ -86,8 +94,10 @@ def synthesize(output_root: str | Path, num_videos: int, seed: int = 0, workers:
         words_path.unlink(missing_ok=True)
     todo = [(p, seed, cfg, str(root)) for p in plans if p.index not in done]
 
-    with open(words_path, "a") as log, tqdm(total=len(plans), initial=len(done), unit="video",
-                                           desc="synth", disable=not progress) as bar:
+    with (
+        open(words_path, "a") as log,
+        tqdm(total=len(plans), initial=len(done), unit="video", desc="synth", disable=not progress) as bar,
+    ):
         if workers > 1 and len(todo) > 1:
             import multiprocessing as mp
 
@@ -109,4 +119,3 @@ def synthesize(output_root: str | Path, num_videos: int, seed: int = 0, workers:
     write_lavdf_metadata(root, entries)
     words_path.unlink(missing_ok=True)  # the words are in metadata.json now
     return entries
-

@@ -14,13 +14,24 @@ from dataclasses import dataclass, field, replace
 import cv2
 import numpy as np
 
-SKIN_TONES = np.array([  # RGB, light to dark
-    [241, 208, 185], [228, 185, 153], [210, 160, 120], [190, 135, 95],
-    [160, 106, 72], [128, 84, 56], [98, 64, 44], [72, 48, 34]], dtype=np.float64)
-HAIR_COLOURS = np.array([[25, 20, 18], [60, 40, 28], [105, 72, 45], [170, 130, 80], [200, 175, 130],
-                         [135, 135, 135], [120, 50, 30]], dtype=np.float64)
-IRIS_COLOURS = np.array([[70, 45, 30], [40, 28, 20], [80, 110, 150], [90, 120, 80], [110, 90, 60]],
-                        dtype=np.float64)
+SKIN_TONES = np.array(
+    [  # RGB, light to dark
+        [241, 208, 185],
+        [228, 185, 153],
+        [210, 160, 120],
+        [190, 135, 95],
+        [160, 106, 72],
+        [128, 84, 56],
+        [98, 64, 44],
+        [72, 48, 34],
+    ],
+    dtype=np.float64,
+)
+HAIR_COLOURS = np.array(
+    [[25, 20, 18], [60, 40, 28], [105, 72, 45], [170, 130, 80], [200, 175, 130], [135, 135, 135], [120, 50, 30]],
+    dtype=np.float64,
+)
+IRIS_COLOURS = np.array([[70, 45, 30], [40, 28, 20], [80, 110, 150], [90, 120, 80], [110, 90, 60]], dtype=np.float64)
 SHIFT = 4  # cv2 drawing with 4 fractional bits: smooth sub-pixel motion of mouth and lids
 ONE = 1 << SHIFT
 
@@ -34,9 +45,18 @@ def _pts(x, y) -> np.ndarray:
 
 
 def _ell(img, centre, axes, colour, angle=0.0, thickness=-1):
-    cv2.ellipse(img, (int(round(centre[0] * ONE)), int(round(centre[1] * ONE))),
-                (max(0, int(round(axes[0] * ONE))), max(0, int(round(axes[1] * ONE)))),
-                angle, 0, 360, colour, thickness, cv2.LINE_AA, SHIFT)
+    cv2.ellipse(
+        img,
+        (int(round(centre[0] * ONE)), int(round(centre[1] * ONE))),
+        (max(0, int(round(axes[0] * ONE))), max(0, int(round(axes[1] * ONE)))),
+        angle,
+        0,
+        360,
+        colour,
+        thickness,
+        cv2.LINE_AA,
+        SHIFT,
+    )
 
 
 @dataclass
@@ -71,7 +91,7 @@ def _background(rng, s) -> np.ndarray:
     c1, c2 = muted(), muted()
     ang = rng.uniform(0, np.pi)
     yy, xx = np.mgrid[0:s, 0:s] / s
-    t = (np.cos(ang) * xx + np.sin(ang) * yy)
+    t = np.cos(ang) * xx + np.sin(ang) * yy
     t = (t - t.min()) / (np.ptp(t) + 1e-9)
     bg = c1 * (1 - t[..., None]) + c2 * t[..., None]
     bg = bg.astype(np.float32)
@@ -116,19 +136,32 @@ def random_face(rng: np.random.Generator, size: int = 224) -> Face:
 
     # shoulders and neck
     sh_y = cy + b * 1.35
-    both(lambda im, v: _ell(im, (cx, sh_y + s * 0.35), (s * rng.uniform(0.42, 0.55), s * 0.42),
-                            v if v is not None else _c(cloth)))
+    both(
+        lambda im, v: _ell(
+            im, (cx, sh_y + s * 0.35), (s * rng.uniform(0.42, 0.55), s * 0.42), v if v is not None else _c(cloth)
+        )
+    )
     neck_w = a * rng.uniform(0.5, 0.65)
-    both(lambda im, v: cv2.rectangle(im, (int(cx - neck_w), int(cy + b * 0.3)), (int(cx + neck_w), int(sh_y + 4)),
-                                     v if v is not None else _c(skin * 0.72), -1))
+    both(
+        lambda im, v: cv2.rectangle(
+            im,
+            (int(cx - neck_w), int(cy + b * 0.3)),
+            (int(cx + neck_w), int(sh_y + 4)),
+            v if v is not None else _c(skin * 0.72),
+            -1,
+        )
+    )
     # hair behind the head (long styles)
     style = rng.integers(0, 4)  # 0 short, 1 long, 2 bald-ish, 3 bun/curly volume
     if style == 1:
         both(lambda im, v: _ell(im, (cx, cy - b * 0.05), (a * 1.22, b * 0.95), v if v is not None else _c(hair)))
     # ears
     for side in (-1, 1):
-        both(lambda im, v, side=side: _ell(im, (cx + side * a * 0.98, cy - b * 0.05), (a * 0.13, b * 0.2),
-                                           v if v is not None else _c(skin * 0.9)))
+        both(
+            lambda im, v, side=side: _ell(
+                im, (cx + side * a * 0.98, cy - b * 0.05), (a * 0.13, b * 0.2), v if v is not None else _c(skin * 0.9)
+            )
+        )
     # face contour: ellipse narrowing towards the jaw
     phi = np.linspace(0, 2 * np.pi, 96, endpoint=False)
     sy = np.sin(phi)
@@ -148,7 +181,7 @@ def random_face(rng: np.random.Generator, size: int = 224) -> Face:
         below = yy > hairline + 0.25 * b * ((xx - cx) / a) ** 2
         top[below & (np.abs(xx - cx) < a * 0.82)] = 0
         top = cv2.GaussianBlur(top, (0, 0), 0.8)
-        tex = (1 + 0.12 * cv2.GaussianBlur(rng.standard_normal((size, size)).astype(np.float32), (0, 0), 1.0))
+        tex = 1 + 0.12 * cv2.GaussianBlur(rng.standard_normal((size, size)).astype(np.float32), (0, 0), 1.0)
         layer[:] = layer * (1 - top[..., None]) + (hair * tex[..., None] * top[..., None]).astype(np.float32)
         alpha[:] = np.maximum(alpha, top)
     # shading: light from one side, darker towards the face edge
@@ -175,9 +208,15 @@ def random_face(rng: np.random.Generator, size: int = 224) -> Face:
     shade -= 0.12 * blob(cx, mouth_y + b * 0.28, 0.3 * a, 0.06 * b)
     layer *= np.clip(shade, 0.45, 1.25)[..., None]
     # specular sheen (forehead, nose bridge, cheekbones): additive, so it shows on dark skin too
-    spec = rng.uniform(0.04, 0.09) * 255 * (
-        blob(cx, eye_y - 1.0 * b * 0.4, 0.45 * a, 0.12 * b) + 0.8 * blob(cx, (eye_y + nose_y) / 2, 0.08 * a, 0.25 * b)
-        + sum(0.7 * blob(cx + sd * a * 0.52, cy + b * 0.08, 0.16 * a, 0.1 * b) for sd in (-1, 1)))
+    spec = (
+        rng.uniform(0.04, 0.09)
+        * 255
+        * (
+            blob(cx, eye_y - 1.0 * b * 0.4, 0.45 * a, 0.12 * b)
+            + 0.8 * blob(cx, (eye_y + nose_y) / 2, 0.08 * a, 0.25 * b)
+            + sum(0.7 * blob(cx + sd * a * 0.52, cy + b * 0.08, 0.16 * a, 0.1 * b) for sd in (-1, 1))
+        )
+    )
     face_mask = np.zeros((size, size), np.float32)
     cv2.fillPoly(face_mask, [contour], 1.0, cv2.LINE_AA, SHIFT)
     if style != 2:
@@ -187,8 +226,10 @@ def random_face(rng: np.random.Generator, size: int = 224) -> Face:
     # nose, brows drawn onto the shaded layer
     nw = a * rng.uniform(0.14, 0.2)
     side = 1 if lx < 0 else -1
-    pts = _pts(np.array([cx + side * nw * 0.35, cx + side * nw * 0.8, cx + side * nw * 1.1]),
-               np.array([cy - b * 0.15, nose_y - b * 0.04, nose_y + b * 0.04]))
+    pts = _pts(
+        np.array([cx + side * nw * 0.35, cx + side * nw * 0.8, cx + side * nw * 1.1]),
+        np.array([cy - b * 0.15, nose_y - b * 0.04, nose_y + b * 0.04]),
+    )
     cv2.polylines(layer, [pts], False, _c(skin * 0.72), max(1, int(s / 150)), cv2.LINE_AA, SHIFT)
     for sd in (-1, 1):
         _ell(layer, (cx + sd * nw * 0.55, nose_y + b * 0.03), (nw * 0.28, nw * 0.16), _c(skin * 0.45))
@@ -207,11 +248,31 @@ def random_face(rng: np.random.Generator, size: int = 224) -> Face:
     gx, gy = rng.uniform(-0.35, 0.35, 2)
     light = gain * (1 + gx * (xx / s - 0.5) + gy * (yy / s - 0.5))
     light = (light[..., None] * wb).astype(np.float32)
-    return Face(size=size, layer=layer, alpha=alpha, background=bg, light=light, skin=skin, lip=lip, iris=iris,
-                cx=cx, eye_y=eye_y, eye_dx=eye_dx, eye_w=eye_w, eye_h=eye_h, mouth_y=mouth_y, mouth_w=mouth_w,
-                max_open=mouth_w * rng.uniform(0.5, 0.65), noise=float(rng.uniform(0.8, 4.0)),
-                extras={"teeth": rng.uniform(200, 245), "lip_thick": rng.uniform(0.16, 0.26), "chin_y": cy + b,
-                        "half_height": b})
+    return Face(
+        size=size,
+        layer=layer,
+        alpha=alpha,
+        background=bg,
+        light=light,
+        skin=skin,
+        lip=lip,
+        iris=iris,
+        cx=cx,
+        eye_y=eye_y,
+        eye_dx=eye_dx,
+        eye_w=eye_w,
+        eye_h=eye_h,
+        mouth_y=mouth_y,
+        mouth_w=mouth_w,
+        max_open=mouth_w * rng.uniform(0.5, 0.65),
+        noise=float(rng.uniform(0.8, 4.0)),
+        extras={
+            "teeth": rng.uniform(200, 245),
+            "lip_thick": rng.uniform(0.16, 0.26),
+            "chin_y": cy + b,
+            "half_height": b,
+        },
+    )
 
 
 def _lit(f: Face, r: float, g: float, b: float) -> tuple:
@@ -260,7 +321,7 @@ def draw_mouth(img: np.ndarray, f: Face, opening: float, rounding: float) -> Non
     t = np.linspace(-1, 1, 25)
     x = f.cx + t * w
     env = np.sqrt(1 - t**2)
-    bow = 1 - 0.35 * np.exp(-(t / 0.15) ** 2)  # cupid's bow
+    bow = 1 - 0.35 * np.exp(-((t / 0.15) ** 2))  # cupid's bow
     inner_up = cy - 0.45 * h * env ** (0.8 + 0.6 * rnd)
     inner_lo = cy + 0.55 * h * env ** (0.8 + 0.6 * rnd)
     outer_up = inner_up - th * env**0.7 * bow - 0.5
@@ -271,15 +332,25 @@ def draw_mouth(img: np.ndarray, f: Face, opening: float, rounding: float) -> Non
         inner = _pts(np.concatenate([x, x[::-1]]), np.concatenate([inner_up, inner_lo[::-1]]))
         cv2.fillPoly(img, [inner], _lit(f, 45, 18, 22), cv2.LINE_AA, SHIFT)
         # upper teeth show under the upper lip, tongue low in the mouth
-        teeth = _pts(np.concatenate([x[4:-4], x[4:-4][::-1]]),
-                     np.concatenate([inner_up[4:-4], np.minimum(inner_up[4:-4] + 0.22 * f.max_open + 0.3 * h * 0.2,
-                                                                inner_lo[4:-4])[::-1]]))
+        teeth = _pts(
+            np.concatenate([x[4:-4], x[4:-4][::-1]]),
+            np.concatenate(
+                [inner_up[4:-4], np.minimum(inner_up[4:-4] + 0.22 * f.max_open + 0.3 * h * 0.2, inner_lo[4:-4])[::-1]]
+            ),
+        )
         tv = f.extras["teeth"]
         cv2.fillPoly(img, [teeth], _lit(f, tv, tv * 0.97, tv * 0.9), cv2.LINE_AA, SHIFT)
         if h > 3:
             _ell(img, (f.cx, inner_lo[12] - h * 0.15), (w * 0.45, h * 0.22), _lit(f, 150, 60, 65))
-    cv2.polylines(img, [_pts(x, (inner_up + inner_lo) / 2 if h <= 0.6 else inner_up)], False,
-                  _c(f.lip * 0.45), 1, cv2.LINE_AA, SHIFT)
+    cv2.polylines(
+        img,
+        [_pts(x, (inner_up + inner_lo) / 2 if h <= 0.6 else inner_up)],
+        False,
+        _c(f.lip * 0.45),
+        1,
+        cv2.LINE_AA,
+        SHIFT,
+    )
     # lower-lip highlight
     hl = _pts(x[8:-8], outer_lo[8:-8] - th * 0.45)
     cv2.polylines(img, [hl], False, _c(np.minimum(f.lip * 1.18, 255)), 1, cv2.LINE_AA, SHIFT)
@@ -330,9 +401,18 @@ def _eye_box(f: Face) -> tuple[int, int, int, int]:
     return max(0, x0), max(0, y0), min(f.size, x1), min(f.size, y1)
 
 
-def render_frames(f: Face, opening: np.ndarray, rounding: np.ndarray, blink: np.ndarray, motion: np.ndarray,
-                  gaze: np.ndarray, artefact: np.ndarray, artefact_params: dict, rng: np.random.Generator,
-                  flicker: np.ndarray) -> np.ndarray:
+def render_frames(
+    f: Face,
+    opening: np.ndarray,
+    rounding: np.ndarray,
+    blink: np.ndarray,
+    motion: np.ndarray,
+    gaze: np.ndarray,
+    artefact: np.ndarray,
+    artefact_params: dict,
+    rng: np.random.Generator,
+    flicker: np.ndarray,
+) -> np.ndarray:
     """[T,S,S,3] uint8 RGB. ``motion`` [T,4] = (dx, dy, degrees, scale-1); ``artefact`` [T] bool.
 
     The lit head is composited over the background once; per frame the eye and mouth boxes are
@@ -373,8 +453,9 @@ def render_frames(f: Face, opening: np.ndarray, rounding: np.ndarray, blink: np.
         key = (ko[i], kr[i], bool(artefact[i]))
         if key not in mouths:
             o, r = key[0] / 50, key[1] / 20
-            patch = drop_jaw(base[my0:jy1, mx0:mx1], f_mouth.mouth_y, chin,
-                             0.75 * f.max_open * o * (1 + 0.2 * max(r, 0.0)))
+            patch = drop_jaw(
+                base[my0:jy1, mx0:mx1], f_mouth.mouth_y, chin, 0.75 * f.max_open * o * (1 + 0.2 * max(r, 0.0))
+            )
             draw_mouth(patch, f_mouth, o, r)
             if key[2]:
                 blend_artefact(patch[: my1 - my0], **artefact_params)

@@ -46,16 +46,21 @@ class SynthConfig:
         if not 0 <= self.real_fraction <= 1:
             raise UserError(f"--real_fraction: must lie in [0, 1], got {self.real_fraction}")
         if not 0.5 <= self.min_duration <= self.max_duration:
-            raise UserError(f"--min_duration/--max_duration: need 0.5 <= min <= max, got "
-                            f"{self.min_duration}, {self.max_duration}")
+            raise UserError(
+                f"--min_duration/--max_duration: need 0.5 <= min <= max, got {self.min_duration}, {self.max_duration}"
+            )
         if not 1 <= self.min_fakes <= self.max_fakes:
             raise UserError(f"--min_fakes/--max_fakes: need 1 <= min <= max, got {self.min_fakes}, {self.max_fakes}")
         if not 1.0 / FPS <= self.min_fake_length <= self.max_fake_length:
-            raise UserError(f"--min_fake_length/--max_fake_length: need 0.04 <= min <= max, got "
-                            f"{self.min_fake_length}, {self.max_fake_length}")
+            raise UserError(
+                f"--min_fake_length/--max_fake_length: need 0.04 <= min <= max, got "
+                f"{self.min_fake_length}, {self.max_fake_length}"
+            )
         if self.max_fake_length + 0.2 > self.min_duration:
-            raise UserError(f"--max_fake_length {self.max_fake_length}: must be shorter than --min_duration "
-                            f"{self.min_duration} minus 0.2 s")
+            raise UserError(
+                f"--max_fake_length {self.max_fake_length}: must be shorter than --min_duration "
+                f"{self.min_duration} minus 0.2 s"
+            )
         if self.size < 64 or self.size % 2:
             raise UserError(f"--size: need an even frame size >= 64, got {self.size}")
         if not 0 <= self.min_lag <= self.max_lag:
@@ -151,4 +156,3 @@ def plan_dataset(num_videos: int, seed: int, cfg: SynthConfig = SynthConfig()) -
             periods = _place_periods(vr, num_frames, cfg) if kind else ()
             plans[i] = VideoPlan(i, split, KINDS[kind], content, num_frames, periods)
     return plans  # type: ignore[return-value]
-

@@ -10,15 +10,16 @@ from scipy.signal import lfilter
 
 from vocalens.constants import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
 from vocalens.datagen.synth.face import mouth_box, random_face, render_frames
-from vocalens.datagen.synth.plan import KINDS, SynthConfig, VideoPlan, _seed
+from vocalens.datagen.synth.plan import SynthConfig, VideoPlan, _seed
 from vocalens.datagen.synth.speech import CTRL_RATE, Utterance, loudness_envelope, random_speaker, synthesize_speech
+
 
 def _smooth_walk(rng, n: int, scale: float, smooth: float) -> np.ndarray:
     """Slow random motion: white noise low-passed over ``smooth`` frames, scaled to ``scale`` std."""
     w = max(1, int(smooth))
     x = rng.standard_normal(n + 4 * w)
     k = np.hanning(2 * w + 1)
-    y = np.convolve(x, k / k.sum(), mode="same")[2 * w: 2 * w + n]
+    y = np.convolve(x, k / k.sum(), mode="same")[2 * w : 2 * w + n]
     return (y / (y.std() + 1e-9) * scale) if n > 1 else y * 0
 
 
@@ -29,7 +30,7 @@ def _blinks(rng, n: int) -> np.ndarray:
     t = int(rng.exponential(1 / rate))
     while t < n:
         seg = shape[: n - t]
-        out[t: t + len(seg)] = np.maximum(out[t: t + len(seg)], seg)
+        out[t : t + len(seg)] = np.maximum(out[t : t + len(seg)], seg)
         t += 6 + int(rng.exponential(1 / rate))
     return out
 
@@ -44,7 +45,7 @@ def _edge_weights(num_samples: int, periods_frames, fade: int) -> np.ndarray:
         for edge, r in ((a, ramp), (b, ramp[::-1])):
             lo = edge - fade // 2
             seg = slice(max(0, lo), min(num_samples, lo + fade))
-            w[seg] = r[seg.start - lo: seg.stop - lo]
+            w[seg] = r[seg.start - lo : seg.stop - lo]
     return w
 
 
@@ -80,8 +81,15 @@ def render_video(plan: VideoPlan, seed: int, cfg: SynthConfig = SynthConfig()) -
     jitter = mr.normal(0, 0.025, T)
     blink = _blinks(mr, T)
     s = cfg.size
-    motion = np.stack([_smooth_walk(mr, T, 0.012 * s, 12), _smooth_walk(mr, T, 0.01 * s, 15),
-                       _smooth_walk(mr, T, 2.0, 18), _smooth_walk(mr, T, 0.015, 25)], 1)
+    motion = np.stack(
+        [
+            _smooth_walk(mr, T, 0.012 * s, 12),
+            _smooth_walk(mr, T, 0.01 * s, 15),
+            _smooth_walk(mr, T, 2.0, 18),
+            _smooth_walk(mr, T, 0.015, 25),
+        ],
+        1,
+    )
     motion[:, 1] += 0.01 * s * opening  # slight nod with the jaw
     gaze = np.stack([_smooth_walk(mr, T, 0.5, 20), _smooth_walk(mr, T, 0.3, 20)], 1)
     flicker = 1.0 + _smooth_walk(mr, T, 0.01, 20)
@@ -113,8 +121,11 @@ def render_video(plan: VideoPlan, seed: int, cfg: SynthConfig = SynthConfig()) -
             new = [wd for wd in new_utt.words if in_fake[min(T - 1, int((wd[1] + wd[2]) / 2 * FPS))]]
             words = sorted(keep + new, key=lambda x: x[1])
         if plan.kind in ("visual", "both"):
-            driver = new_utt if (plan.kind == "both" and cfg.both_in_sync) else \
-                synthesize_speech(fr, random_speaker(fr), dur)
+            driver = (
+                new_utt
+                if (plan.kind == "both" and cfg.both_in_sync)
+                else synthesize_speech(fr, random_speaker(fr), dur)
+            )
             o2, r2 = driver.mouth(t - lag)
             # the generator smooths into its edges: first and last fake frame are part-way
             wv = in_fake.astype(np.float64)
@@ -123,18 +134,36 @@ def render_video(plan: VideoPlan, seed: int, cfg: SynthConfig = SynthConfig()) -
             opening = (1 - wv) * opening + wv * o2
             rounding = (1 - wv) * rounding + wv * r2
             artefact = in_fake
-            art = {"blur": float(fr.uniform(cfg.min_blur, cfg.max_blur)), "shift": fr.uniform(-4, 4, 3),
-                   "feather": float(fr.uniform(2, 4))}
+            art = {
+                "blur": float(fr.uniform(cfg.min_blur, cfg.max_blur)),
+                "shift": fr.uniform(-4, 4, 3),
+                "feather": float(fr.uniform(2, 4)),
+            }
     opening = np.clip(opening + jitter, 0, 1)
 
-    frames = render_frames(face, opening, rounding, blink, motion, gaze, artefact, art,
-                           np.random.default_rng(_seed(seed, plan.content, 5)), flicker)
+    frames = render_frames(
+        face,
+        opening,
+        rounding,
+        blink,
+        motion,
+        gaze,
+        artefact,
+        art,
+        np.random.default_rng(_seed(seed, plan.content, 5)),
+        flicker,
+    )
     # room: the same gain and noise floor over the whole video, fakes included
     room = lfilter([1.0], [1.0, -0.7], nr.standard_normal(n)) * 0.7 * 10 ** (room_db / 20)  # low-tilted hiss
     audio = np.clip(audio * speech_gain + room, -1, 1).astype(np.float32)
     env = loudness_envelope(audio)
     env_t = np.interp(t * CTRL_RATE, np.arange(len(env)), env)
-    return Rendered(frames=frames, audio=audio, crf=crf, words=words, mouth_open=opening, envelope=env_t,
-                    extras={"lag": lag, "speaker": asdict(speaker), "mouth_box": mouth_box(face),
-                            "skin": face.skin.tolist()})
-
+    return Rendered(
+        frames=frames,
+        audio=audio,
+        crf=crf,
+        words=words,
+        mouth_open=opening,
+        envelope=env_t,
+        extras={"lag": lag, "speaker": asdict(speaker), "mouth_box": mouth_box(face), "skin": face.skin.tolist()},
+    )

@@ -35,11 +35,20 @@ VOWELS = {
 }
 # consonant: kind, place-dependent noise centre (Hz), lip opening, rounding
 CONSONANTS = {
-    "p": ("stop", 800, 0.0, 0.0), "b": ("vstop", 800, 0.0, 0.0), "m": ("nasal", 0, 0.0, 0.0),
-    "t": ("stop", 4000, 0.25, -0.2), "d": ("vstop", 4000, 0.25, -0.2), "n": ("nasal", 0, 0.25, -0.2),
-    "k": ("stop", 2200, 0.35, 0.0), "g": ("vstop", 2200, 0.35, 0.0),
-    "s": ("fric", 5500, 0.15, -0.6), "f": ("fric", 3500, 0.08, -0.2), "sh": ("fric", 2800, 0.2, 0.8),
-    "l": ("approx", 0, 0.35, 0.0), "r": ("approx", 0, 0.3, 0.5), "w": ("approx", 0, 0.15, 1.0),
+    "p": ("stop", 800, 0.0, 0.0),
+    "b": ("vstop", 800, 0.0, 0.0),
+    "m": ("nasal", 0, 0.0, 0.0),
+    "t": ("stop", 4000, 0.25, -0.2),
+    "d": ("vstop", 4000, 0.25, -0.2),
+    "n": ("nasal", 0, 0.25, -0.2),
+    "k": ("stop", 2200, 0.35, 0.0),
+    "g": ("vstop", 2200, 0.35, 0.0),
+    "s": ("fric", 5500, 0.15, -0.6),
+    "f": ("fric", 3500, 0.08, -0.2),
+    "sh": ("fric", 2800, 0.2, 0.8),
+    "l": ("approx", 0, 0.35, 0.0),
+    "r": ("approx", 0, 0.3, 0.5),
+    "w": ("approx", 0, 0.15, 1.0),
     "h": ("aspir", 0, 0.5, 0.0),
 }
 CONS_NAMES = list(CONSONANTS)
@@ -112,8 +121,9 @@ def _plan(rng: np.random.Generator, speaker: Speaker, duration: float):
                     kind = "vowel"
                 else:
                     kind = CONSONANTS[ph][0]
-                    d = {"stop": 0.08, "vstop": 0.07, "nasal": 0.07, "fric": 0.10, "approx": 0.06,
-                         "aspir": 0.06}[kind] * rng.uniform(0.7, 1.4)
+                    d = {"stop": 0.08, "vstop": 0.07, "nasal": 0.07, "fric": 0.10, "approx": 0.06, "aspir": 0.06}[
+                        kind
+                    ] * rng.uniform(0.7, 1.4)
                 d /= speaker.rate
                 phones.append((ph, kind, d, None))
                 t += d
@@ -186,10 +196,10 @@ def synthesize_speech(rng: np.random.Generator, speaker: Speaker, duration: floa
             lip_o[s], lip_r[s] = op, rd
             if ckind in ("stop", "vstop"):
                 m = (b - a) * 2 // 3  # closure then burst
-                voice[a:a + m] = 0.15 if ckind == "vstop" else 0.0
-                amp[a:a + m] = 0.25
-                fric[a + m:b], fric_fc[s], amp[a + m:b] = 1.0, fc, 0.6
-                lip_o[a + m:b] = max(op, 0.25)
+                voice[a : a + m] = 0.15 if ckind == "vstop" else 0.0
+                amp[a : a + m] = 0.25
+                fric[a + m : b], fric_fc[s], amp[a + m : b] = 1.0, fc, 0.6
+                lip_o[a + m : b] = max(op, 0.25)
             elif ckind == "fric":
                 fric[s], fric_fc[s], amp[s] = 1.0, fc, 0.45
                 voice[s] = 0.3 if rng.random() < 0.4 else 0.0
@@ -233,8 +243,12 @@ def synthesize_speech(rng: np.random.Generator, speaker: Speaker, duration: floa
     pick = lambda x: np.interp(np.arange(T) * (STFT_HOP / HOP), np.arange(nc), x).astype(np.float32)  # noqa: E731
     f1, f2, f3 = (pick(f) for f in F)
     const = lambda v: np.full(T, v, np.float32)  # noqa: E731
-    H = (_resonator_gain(freqs, f1, 60 + 0.05 * f1) * _resonator_gain(freqs, f2, 80 + 0.04 * f2)
-         * _resonator_gain(freqs, f3, 120 + 0.03 * f3) * _resonator_gain(freqs, const(3500.0), const(300.0)))
+    H = (
+        _resonator_gain(freqs, f1, 60 + 0.05 * f1)
+        * _resonator_gain(freqs, f2, 80 + 0.04 * f2)
+        * _resonator_gain(freqs, f3, 120 + 0.03 * f3)
+        * _resonator_gain(freqs, const(3500.0), const(300.0))
+    )
     tilt = (np.maximum(freqs, 100.0) / 100.0) ** (speaker.tilt / 6.02)
     H *= (tilt * (1 + (freqs / 2500.0) ** 2))[None, :]  # + higher poles: keeps energy above 3 kHz
     nas = pick(nasal)[:, None]
@@ -249,9 +263,13 @@ def synthesize_speech(rng: np.random.Generator, speaker: Speaker, duration: floa
     y *= 0.5
 
     energy = loudness_envelope(y)
-    return Utterance(audio=y.astype(np.float32), lip_open=lip_o[: len(energy)], lip_round=lip_r[: len(energy)],
-                     energy=energy, words=[(w, round(a, 3), round(min(b, duration), 3)) for w, a, b in words
-                                           if a < duration])
+    return Utterance(
+        audio=y.astype(np.float32),
+        lip_open=lip_o[: len(energy)],
+        lip_round=lip_r[: len(energy)],
+        energy=energy,
+        words=[(w, round(a, 3), round(min(b, duration), 3)) for w, a, b in words if a < duration],
+    )
 
 
 def loudness_envelope(y: np.ndarray, floor_db: float = -45.0) -> np.ndarray:
