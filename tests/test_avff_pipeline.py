@@ -93,6 +93,9 @@ def test_pretrain_train_evaluate_detect(tiny_dataset, tmp_path):
     assert _cli(*pre, "--epochs", "2", "--resume", ssl) == 0  # ... resumes where it stopped
     ck = torch.load(ssl / "last.pth", map_location="cpu", weights_only=True)
     assert ck["task"]["stage"] == "pretrain" and ck["epoch"] == 2
+    run = ck["task"]["config"]  # the whole run's config, as the command line built it
+    assert run["stage"] == "pretrain" and run["preset"] == "tiny" and run["fit"]["weight_decay"] == 0.05
+    assert run["model"] == ck["task"]["avff_config"]
     assert {"rec", "av_retrieval_top1"} <= set(ck["metrics"])
     assert list(cache.iterdir())  # decoded once, reused
     # stage 2 from stage 1: encoder weights start from the pretrained ones

@@ -249,7 +249,7 @@ def test_cli_flags_override_the_preset():
     p = argparse.ArgumentParser()
     avff.add_arguments(p)
     base = ["pretrain", "--data_root", "d", "--output_dir", "o"]
-    cfg = avff._config(p.parse_args(base))
+    cfg = avff.run_config(p.parse_args(base)).model
     assert (cfg.crop, cfg.temporal_delta, cfg.visual_pool, cfg.contrastive, cfg.head) == (
         "mouth",
         True,
@@ -257,7 +257,7 @@ def test_cli_flags_override_the_preset():
         "slice",
         "slices",
     )
-    cfg = avff._config(
+    cfg = avff.run_config(
         p.parse_args(
             base
             + [
@@ -276,7 +276,7 @@ def test_cli_flags_override_the_preset():
                 "--no-stream_heads",
             ]
         )
-    )
+    ).model
     assert (
         cfg.crop,
         cfg.temporal_delta,
@@ -288,7 +288,7 @@ def test_cli_flags_override_the_preset():
         cfg.stream_heads,
     ) == ("face", False, "cls", "clip", "mean", 8, False, False)
     args = p.parse_args(["train", "--data_root", "d", "--output_dir", "o", "--label_fraction", "0.25"])
-    assert avff._spec(args, [], []).label_fraction == 0.25
+    assert avff._spec(avff.run_config(args), [], []).label_fraction == 0.25
 
 
 def test_laplacian_magnitude_is_zero_on_flat_and_linear_images_and_sees_detail():
@@ -391,16 +391,16 @@ def test_stage_two_head_flags_apply_over_a_stage_one_checkpoint(tmp_path):
             "mouth",
         ]
     )
-    new = avff._stage_two_config(args)
+    new = avff.run_config(args).model
     assert (new.head, new.stream_heads) == ("slices", True)
     assert new.crop == cfg.crop  # not a head flag: the checkpoint's architecture wins
-    assert avff._encoder_lr_scale(args) == 0.1  # from stage 1: encoders fine-tune at a tenth of the lr
+    assert avff.run_config(args).options.lr_scale == 0.1  # from stage 1: encoders fine-tune at a tenth of the lr
     scratch = p.parse_args(["train", "--data_root", "d", "--output_dir", "o"])
-    assert avff._encoder_lr_scale(scratch) == 1.0
+    assert avff.run_config(scratch).options.lr_scale == 1.0
     assert (
-        avff._encoder_lr_scale(
+        avff.run_config(
             p.parse_args(["train", "--data_root", "d", "--output_dir", "o", "--encoder_lr_scale", "0.5"])
-        )
+        ).options.lr_scale
         == 0.5
     )
     model = ClassifyTask(new, DataSpec([], [], None), pretrained=str(ckpt)).build_model()

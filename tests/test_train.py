@@ -78,6 +78,17 @@ def test_train_writes_checkpoints_logs_and_metrics(trained):
     ck = ckpt_io.load(trained / "best.pth")
     assert ck["epoch"] == best["epoch"] and ck["best"]["metric"] == "frame_ap"
     assert ck["best"]["score"] == pytest.approx(best["val_frame_ap"])
+    # the checkpoint stores exactly the config the command line built, and it reads back
+    from vocalens.localizer.config import LocalizerConfig
+
+    cfg = LocalizerConfig.from_dict(ck["task"]["config"])
+    assert cfg.data.features_root == str(ck["task"]["config"]["data"]["features_root"])
+    assert cfg.loss.pos_weight == -1.0 and ck["task"]["pos_weight"] > 0  # the flag as given, and its resolved value
+    assert cfg.fit.output_dir == str(trained) and cfg.model.to_dict() == {
+        **ck["task"]["model_config"],
+        "visual_dim": None,
+        "audio_dim": None,
+    }
 
 
 def test_validation_pools_every_frame_of_every_dev_video(store, trained):

@@ -52,19 +52,40 @@ def flagged(cls) -> list[dataclasses.Field]:
     return [f for f in fields(cls) if "help" in f.metadata]
 
 
-def add_flags(parser, cls, defaults=None, *, required: tuple[str, ...] = (), skip: tuple[str, ...] = ()) -> None:
+def add_flags(
+    parser,
+    cls,
+    defaults=None,
+    *,
+    required: tuple[str, ...] = (),
+    skip: tuple[str, ...] = (),
+    only: tuple[str, ...] | None = None,
+    overrides: str | None = None,
+) -> None:
     """Add an option per flagged field of ``cls`` to ``parser`` (a parser or an argument group).
 
     ``defaults`` (an instance of ``cls``) supplies the defaults where a system's differ from the
-    dataclass's own (e.g. AVFF's training-loop defaults); ``required`` names fields without a default.
+    dataclass's own (e.g. AVFF's training-loop defaults); ``required`` names fields without a default;
+    ``skip`` / ``only`` choose fields. ``overrides`` (e.g. "the preset's") makes every option default to
+    None, meaning "keep that value" (:func:`overrides_from_args`), bools as ``--x/--no-x``.
     """
     for f in flagged(cls):
-        if f.name in skip:
+        if f.name in skip or (only is not None and f.name not in only):
             continue
         m = f.metadata
         name = m["flag"] or f"--{f.name}"
         default = _default(f, defaults)
         kw: dict[str, Any] = {"dest": f.name, "help": m["help"]}
+        if overrides is not None:
+            kw["help"] = f"{m['help']} (default: {overrides})"
+            if isinstance(default, bool):
+                kw.update(action=argparse.BooleanOptionalAction, default=None)
+            else:
+                kw.update(type=m["type"] or type(default), default=None)
+                if m["choices"]:
+                    kw["choices"] = m["choices"]
+            parser.add_argument(name, **kw)
+            continue
         if isinstance(default, bool) and m["type"] is None:
             if name.startswith("--no_") and default:
                 kw.update(action="store_false", default=True)
@@ -90,6 +111,11 @@ def add_flags(parser, cls, defaults=None, *, required: tuple[str, ...] = (), ski
                 if "default" not in kw["help"] and default not in (None, ""):
                     kw["help"] = (kw["help"] + " " if kw["help"] else "") + "(default: %(default)s)"
         parser.add_argument(name, **kw)
+
+
+def overrides_from_args(cls, args: argparse.Namespace) -> dict:
+    """The fields of ``cls`` the command line set (options added with ``add_flags(..., overrides=...)``)."""
+    return {f.name: getattr(args, f.name) for f in flagged(cls) if getattr(args, f.name, None) is not None}
 
 
 def from_args(cls, args: argparse.Namespace, defaults=None, **overrides):

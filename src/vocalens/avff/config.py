@@ -1,15 +1,23 @@
-"""AVFF configurations: one dataclass, three named presets (tiny for tests, small for CPU, base = the seed).
+"""AVFF's settings, once: the model and its clips (AVFFConfig, three named presets: tiny for tests, small
+for CPU, base = the seed), the data (AVFFDataConfig), the stage options and the training loop
+(FitConfig with AVFF's defaults), together AVFFRunConfig. The `vocalens avff` flags are generated from
+these fields (vocalens.config): a model flag overrides the preset's value.
 
-A config fully describes the model and its clips, and is stored inside every checkpoint so that
+AVFFConfig fully describes the model and its clips, and is stored inside every checkpoint
+(``ckpt["task"]["avff_config"]``, with the whole run's config as ``ckpt["task"]["config"]``) so that
 ``detect``/``evaluate``/``extract`` rebuild exactly what was trained.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
 
+from vocalens.config import flag
 from vocalens.constants import FPS, SAMPLE_RATE
 from vocalens.errors import UserError
+from vocalens.media.crops import FACE_HELP
 
 
 @dataclass(frozen=True)
@@ -17,29 +25,29 @@ class AVFFConfig:
     # clips: `num_frames` frames taken every `frame_stride` frames of the 25 fps grid, and the audio
     # of exactly the same span; the span is split into `num_slices` time slices (masking unit)
     fps: float = FPS
-    num_frames: int = 16
-    frame_stride: int = 2
-    num_slices: int = 8
+    num_frames: int = flag(16, "frames per clip")
+    frame_stride: int = flag(2, "take every N-th frame of the 25 fps grid")
+    num_slices: int = flag(8, "time slices per clip (masking unit)")
     sample_rate: int = SAMPLE_RATE
     # visual stream: transformers ViTModel on face crops ('face') or their lower-face region ('mouth',
     # vocalens.avff.preprocess.CROP_REGIONS), resized to image_size
-    crop: str = "face"
-    image_size: int = 224
-    patch_size: int = 16
+    crop: str = flag("face", "visual input: whole face crop or its lower face", choices=["face", "mouth"])
+    image_size: int = flag(224, "face crop size (must match --visual_weights)")
+    patch_size: int = flag(16, "ViT patch side in pixels")
     vit_hidden: int = 768
     vit_layers: int = 12
     vit_heads: int = 12
-    visual_weights: str | None = None  # local folder for ViTModel.from_pretrained
+    visual_weights: str | None = flag(None, "local folder of a saved transformers ViTModel (save_pretrained)", type=str)
     # audio stream: 'wav2vec2' (waveform) or 'mel' (log-mel transformer, lighter)
-    audio_encoder: str = "wav2vec2"
+    audio_encoder: str = flag("wav2vec2", "the audio stream", choices=["wav2vec2", "mel"])
     w2v_hidden: int = 768
     w2v_layers: int = 12
     w2v_heads: int = 12
     w2v_conv_dim: tuple = (512, 512, 512, 512, 512, 512, 512)
-    audio_weights: str | None = None  # local folder for Wav2Vec2Model.from_pretrained
-    n_fft: int = 1024
-    hop_length: int = 512
-    n_mels: int = 64
+    audio_weights: str | None = flag(None, "local folder of a saved transformers Wav2Vec2Model", type=str)
+    n_fft: int = flag(1024, "log-mel FFT size")
+    hop_length: int = flag(512, "log-mel hop in samples")
+    n_mels: int = flag(64, "log-mel bands")
     mel_hidden: int = 256
     mel_layers: int = 4
     mel_heads: int = 4
@@ -54,29 +62,29 @@ class AVFFConfig:
     dropout: float = 0.1
     temperature: float = 0.07  # InfoNCE
     # stage-1 loss weights
-    rec_weight: float = 1.0
-    contrastive_weight: float = 0.1
+    rec_weight: float = flag(1.0, "stage-1 reconstruction weight")
+    contrastive_weight: float = flag(0.1, "stage-1 InfoNCE weight")
     # stage-1 InfoNCE on 'clip' embeddings (slice-mean) or on every 'slice' token (each slice's face
     # against its own audio, the same slice of other clips and of the time-shifted audio: a lip-sync loss)
-    contrastive: str = "clip"
+    contrastive: str = flag("clip", "stage-1 InfoNCE on clip means or per slice", choices=["clip", "slice"])
     # stage-2 classifier input: 'mean' = [mean fused, mean |v - A2V(a)|, mean |a - V2A(v)|];
     # 'slices' = per slice [fused, |v - A2V(a)|, |a - V2A(v)|, cos(v, a)] pooled by mean and max over
     # slices (a fake part of a clip is not averaged away; the cosine is stage 1's sync score)
-    head: str = "mean"
+    head: str = flag("mean", "stage-2 classifier input (see docs/avff.md)", choices=["mean", "slices"])
     # add a linear logit per stream on its slice tokens (mean + max over slices) to the joint classifier's
-    stream_heads: bool = False
+    stream_heads: bool = flag(False, "add a linear logit per stream to the joint classifier's")
     # each stream also sees its input minus the clip's mean (face frames: 3 more ViT channels; log-mel:
     # n_mels more inputs per frame): identity, lighting and voice timbre drop out of those channels,
     # mouth motion, sound onsets and a locally changed (re-driven, softened) mouth stay
-    temporal_delta: bool = False
+    temporal_delta: bool = flag(False, "streams also see their input minus the clip mean")
     # frame token from the ViT: its 'cls' token (pretrained ViTs) or the 'mean' of its patch tokens
     # (a small ViT trained from scratch: at initialisation CLS barely depends on the image, so it learns slowly)
-    visual_pool: str = "cls"
+    visual_pool: str = flag("cls", "ViT frame token: CLS or mean patch token", choices=["cls", "mean"])
     # the ViT also sees each frame's high-frequency magnitude |Laplacian| per colour channel (3 more
     # channels): a re-driven mouth is rendered small and pasted back softened, and a patch embedding
     # (linear) cannot measure "how much fine detail" without a nonlinearity first (forgery detectors'
     # high-frequency residual input, e.g. Luo et al. CVPR 2021)
-    highpass: bool = False
+    highpass: bool = flag(False, "the ViT also sees each frame's |Laplacian| (fine-detail magnitude)")
 
     @property
     def visual_channels(self) -> int:
@@ -233,3 +241,116 @@ def pretrain_fit(**kw):
 
 def classify_fit(**kw):
     return pretrain_fit(**{"epochs": 10, "lr": 1e-3, **kw})
+
+
+DEFAULT_CACHE = os.environ.get("VOCALENS_CACHE", str(Path.home() / ".cache" / "vocalens" / "avff"))
+
+
+@dataclass
+class AVFFDataConfig:
+    data_root: str | None = flag(
+        None, "LAV-DF / AV-Deepfake1M folder, a folder of videos, or a .csv of path,label", type=str
+    )
+    csv: str | None = flag(None, "a CSV of path,label instead of --data_root", type=str)
+    metadata: str | None = flag(None, "metadata file when not at DATA_ROOT/metadata.json", type=str)
+    train_split: str = flag("train", "training split")
+    val_split: str = flag("dev", "validation split ('' for no validation)")
+    split: str = flag("test", "split to evaluate")
+    clips_per_video: int = flag(4, "random clips per video per epoch")
+    val_clips_per_video: int = flag(4, "fixed clips per validation video")
+    min_shift: float = flag(0.4, "seconds: smallest time shift of a sync negative")
+    # stage 1: the clip's own audio shifted in time as InfoNCE negatives
+    hard_negatives: bool = flag(
+        True,
+        "InfoNCE negatives from other clips only (default adds the clip's own audio shifted in time)",
+        name="--no_hard_negatives",
+    )
+    # stage 2: extra sync negatives
+    shift_fakes: float = flag(
+        0.0, "probability that a real training clip gets its own audio from >= --min_shift s away and the label fake"
+    )
+    label_fraction: float = flag(
+        0.0,
+        "soft clip targets min(1, fake fraction of the clip / F) for training (0: a "
+        "clip is fake when any frame is); validation and evaluation keep that rule",
+    )
+    cache_dir: str = flag(DEFAULT_CACHE, "decoded face crops + audio ('' for none)")
+    face: str = flag("auto", FACE_HELP)
+    limit: int | None = flag(None, "use only the first N videos (quick runs)", type=int)
+
+
+# which data fields each subcommand has
+DATA_FIELDS = {
+    "pretrain": (
+        "data_root",
+        "csv",
+        "metadata",
+        "train_split",
+        "val_split",
+        "clips_per_video",
+        "val_clips_per_video",
+        "min_shift",
+        "hard_negatives",
+        "cache_dir",
+        "face",
+        "limit",
+    ),
+    "train": (
+        "data_root",
+        "csv",
+        "metadata",
+        "train_split",
+        "val_split",
+        "clips_per_video",
+        "val_clips_per_video",
+        "min_shift",
+        "shift_fakes",
+        "label_fraction",
+        "cache_dir",
+        "face",
+        "limit",
+    ),
+    "evaluate": ("data_root", "csv", "metadata", "split", "cache_dir", "face", "limit"),
+}
+
+
+@dataclass
+class StageOptions:
+    init: str | None = flag(None, "start from an earlier stage-1 checkpoint's weights", type=str)  # pretrain
+    pretrained: str | None = flag(
+        None,
+        "stage-1 checkpoint to start from (its config wins over --preset; the "
+        "stage-2 head flags --head/--stream_heads still apply)",
+        type=str,
+    )
+    freeze_encoders: bool = flag(False, "train only fusion + classifier")
+    encoder_lr_scale: float | None = flag(
+        None,
+        "fine-tuned encoders train at this times --lr (default: 0.1 with "
+        "--pretrained, keeping what stage 1 learned; 1 from scratch)",
+        type=float,
+    )
+    pos_weight: float | None = flag(None, "BCE weight of fake clips (class balance)", type=float)
+
+    @property
+    def lr_scale(self) -> float:
+        if self.encoder_lr_scale is not None:
+            return self.encoder_lr_scale
+        return 0.1 if self.pretrained else 1.0
+
+
+@dataclass
+class AVFFRunConfig:
+    """Everything one `vocalens avff pretrain|train` run decides (stored as ckpt["task"]["config"])."""
+
+    stage: str  # 'pretrain' | 'classify'
+    preset: str
+    model: AVFFConfig
+    data: AVFFDataConfig
+    fit: object  # vocalens.train.loop.FitConfig
+    options: StageOptions
+
+    def to_dict(self) -> dict:
+        from vocalens.config import to_dict
+
+        return to_dict(self)

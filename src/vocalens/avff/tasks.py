@@ -101,8 +101,12 @@ class _AVFFTask(Task):
     def count(self, batch) -> int:
         return int(batch["frames"].shape[0])
 
+    run_config: dict | None = None  # the whole run's config (vocalens.avff.config.AVFFRunConfig), set by the CLI
+
     def _extra(self, stage: str, metrics: dict) -> dict:
+        extra = {"config": self.run_config} if self.run_config is not None else {}
         return {
+            **extra,
             "model": "avff",
             "stage": stage,
             "avff_config": self.cfg.to_dict(),
