@@ -1,1 +1,1 @@
-"""Evaluation: probabilities to segments, and the metrics."""
+"""Evaluation: probabilities to segments and proposals, the metrics, the per-manipulation breakdown, reports."""

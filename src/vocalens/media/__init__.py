@@ -1,1 +1,1 @@
-"""Media I/O: decoding and writing video and audio (PyAV), faces, mel spectrograms."""
+"""Media I/O: decoding and writing video and audio (PyAV), faces and face crops, mel spectrograms."""

@@ -1,4 +1,4 @@
-"""Training shared by every model: a DDP-aware loop (`fit`), checkpoints, schedules, samplers."""
+"""Training shared by both systems: a DDP-aware loop (`fit`), checkpoints, schedules, samplers; it knows no model."""
 
 from vocalens.train.loop import FitConfig, Task, fit
 
