@@ -20,8 +20,23 @@ import numpy as np
 
 from vocalens.errors import UserError
 from vocalens.eval.segments import format_timestamp
+from vocalens.localizer.calibrate import verdict
 
 SILENCE_RMS = 1e-4  # below this the audio track is treated as silent (reported as a warning)
+MIN_SPEECH = 0.15  # share of frames with speech below which lip sync cannot be judged
+MIN_FACES = 0.5  # share of frames with a face below which the visual evidence is missing
+
+
+def speech_fraction(audio: np.ndarray, num_frames: int) -> float:
+    """Share of video frames whose audio is speech-loud: RMS within 20 dB of the clip's loud frames
+    (95th percentile) and above ``SILENCE_RMS``. An energy VAD: enough to tell speech from silence."""
+    if num_frames == 0 or len(audio) == 0:
+        return 0.0
+    hop = max(1, len(audio) // num_frames)
+    chunks = audio[: hop * num_frames].reshape(num_frames, hop) if len(audio) >= hop * num_frames else audio[None]
+    rms = np.sqrt(np.mean(np.square(chunks, dtype=np.float64), axis=1))
+    loud = float(np.percentile(rms, 95))
+    return float(np.mean((rms > SILENCE_RMS) & (rms >= 0.1 * loud))) if loud > SILENCE_RMS else 0.0
 
 
 @dataclass
@@ -90,6 +105,7 @@ def detect(path: str | Path, predictor, encoders: Encoders | None = None, face: 
     path = Path(path)
     cfg = predictor.config
     fps = float(cfg.get("fps", 25.0))
+    threshold_given = threshold
     threshold = float(threshold if threshold is not None else cfg.get("threshold", 0.5))
     face = face or cfg.get("face") or "auto"
     enc = encoders or _encoders_for(predictor, device)
@@ -100,28 +116,36 @@ def detect(path: str | Path, predictor, encoders: Encoders | None = None, face: 
     faces = dec.faces.numpy()
     if len(faces) == 0:
         raise UserError(f"{path}: no video frames")
-    warnings = []
+    warnings, missing = [], []  # missing: evidence the verdict needs and does not have
     if dec.face_found is not None:
         found = float(np.mean(dec.face_found))
         if found == 0.0:
             raise UserError(f"{path}: no face found in any frame (use --face none if the video is already a face crop)")
-        if found < 0.5:
-            warnings.append(f"face found in only {100 * found:.0f}% of frames")
+        if found < MIN_FACES:
+            missing.append(f"face found in only {100 * found:.0f}% of frames")
+    speech = speech_fraction(dec.audio, len(faces))
     if float(np.sqrt(np.mean(np.square(dec.audio, dtype=np.float64)))) < SILENCE_RMS:
-        warnings.append("audio track is silent")
+        missing.append("audio track is silent")
+    elif speech < MIN_SPEECH:
+        missing.append(f"speech in only {100 * speech:.0f}% of frames")
+    warnings += missing
     visual = enc.visual.encode(faces)
     audio = enc.audio.encode(dec.audio)
     out = predictor.predict(visual, audio, enc.audio.rate, fps, name=str(path))
+    vthr = predictor.video_threshold if threshold_given is None else threshold
     result = video_record(rec.video_id, out["frame_probs"], out.get("similarity"), out.get("video_prob"),
-                          None, {"file": path.name}, threshold, fps, min_length, merge_gap)
+                          None, {"file": path.name}, threshold, fps, min_length, merge_gap, vthr)
+    cal = predictor.calibration
     result.update({
         "source": str(path),
-        "verdict": "FAKE" if result["video_pred"] else "REAL",
+        "verdict": verdict(result["video_prob"], vthr, cal.uncertain_margin if cal else 0.0, missing),
+        "video_prob_raw": out.get("video_prob_raw", out.get("video_prob")),
         "threshold": threshold,
         "duration": len(faces) / fps,
         "source_fps": dec.source_fps,
         "face": face,
         "faces_found": None if dec.face_found is None else float(np.mean(dec.face_found)),
+        "speech_fraction": speech,
         "segments_text": [f"{format_timestamp(s)}-{format_timestamp(e)}" for s, e, _ in result["segments_sec"]],
         "warnings": warnings,
     })

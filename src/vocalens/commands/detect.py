@@ -2,7 +2,11 @@
 one-line verdict per video (REAL/FAKE, probability, fake segments as mm:ss.mmm-mm:ss.mmm),
 detections.json and optional PNGs. A bad file is reported and the others are still answered.
 
-  vocalens detect clip.mp4 other.mov --checkpoint checkpoints/localization/best.pth --plot
+  vocalens detect clip.mp4 other.mov --plot          # the shipped default model (docs/model_card.md)
+  vocalens detect clip.mp4 --checkpoint checkpoints/localization/best.pth
+
+The verdict is REAL, FAKE or UNCERTAIN (too little face or speech to judge, or a probability just
+under the threshold).
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ from pathlib import Path
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("videos", nargs="+", help="video files (any container/fps/size PyAV decodes)")
-    p.add_argument("--checkpoint", required=True, help="localizer checkpoint (best.pth)")
+    p.add_argument("--checkpoint", default=None,
+                   help="localizer checkpoint (best.pth); default: the model shipped with vocalens")
     p.add_argument("--output_dir", default="detections", help="where detections.json and PNGs go (default: detections)")
     p.add_argument("--plot", action="store_true", help="write a time-series PNG per video")
     p.add_argument("--threshold", type=float, default=None, help="decision threshold (default: the checkpoint's)")
@@ -36,6 +41,13 @@ def run(args) -> int:
     from vocalens.viz.plots import plot_video
     from vocalens.viz.report import safe_name
 
+    from vocalens.assets import default_localizer
+
+    if args.checkpoint is None:
+        args.checkpoint = default_localizer()
+        if args.checkpoint is None:
+            raise UserError("no --checkpoint given and this build of vocalens ships no default model "
+                            "(make it with `make default-model`)")
     predictor = Predictor.from_checkpoint(args.checkpoint, args.device)
     encoders = load_encoders(predictor.config, args.device, args.visual_weights, args.audio_weights,
                              source=str(args.checkpoint))

@@ -39,8 +39,13 @@ def _as_curve(x) -> np.ndarray | None:
 
 
 def video_record(video_id: str, probs, similarity=None, video_prob=None, labels=None, meta: dict | None = None,
-                 threshold: float = 0.5, fps: float = 25.0, min_length: int = 1, merge_gap: int = 0) -> dict:
-    """One video's result: everything ``visualize`` and the metrics need, JSON-ready."""
+                 threshold: float = 0.5, fps: float = 25.0, min_length: int = 1, merge_gap: int = 0,
+                 video_threshold: float | None = None) -> dict:
+    """One video's result: everything ``visualize`` and the metrics need, JSON-ready.
+
+    ``threshold`` cuts frames into segments; the video verdict uses ``video_threshold`` (the
+    checkpoint's calibrated one) when given, else the same threshold."""
+    vthr = float(threshold if video_threshold is None else video_threshold)
     meta = meta or {}
     p = np.asarray(probs, dtype=np.float64).reshape(-1)
     max_prob = float(p.max()) if len(p) else 0.0
@@ -53,8 +58,9 @@ def video_record(video_id: str, probs, similarity=None, video_prob=None, labels=
         "fps": float(fps),
         "video_prob": score,
         "video_max_prob": max_prob,
-        "video_pred": int(score >= threshold),
+        "video_pred": int(score >= vthr),
         "threshold": float(threshold),
+        "video_threshold": vthr,
         "num_fake_frames_pred": int((p >= threshold).sum()),
         "fake_ratio_pred": float((p >= threshold).mean()) if len(p) else 0.0,
         "segments": [[int(s), int(e), float(sc)] for s, e, sc in segs],
@@ -80,7 +86,8 @@ def video_record(video_id: str, probs, similarity=None, video_prob=None, labels=
 
 def predict_videos(predictor, folders: Sequence[Path], threshold: float, progress: bool = True,
                    failures: list | None = None, labelled: bool = True, fps: float | None = None,
-                   desc: str = "evaluate", min_length: int = 1, merge_gap: int = 0) -> Iterator[dict]:
+                   desc: str = "evaluate", min_length: int = 1, merge_gap: int = 0,
+                   video_threshold: float | None = None) -> Iterator[dict]:
     """Records for each feature folder; a folder that cannot be read is reported and skipped.
 
     ``labelled=False`` leaves ground truth out (inference); ``fps`` overrides the stored frame rate
@@ -102,7 +109,7 @@ def predict_videos(predictor, folders: Sequence[Path], threshold: float, progres
             labels = make_frame_labels(feats.meta["fake_periods"], feats.num_frames, feats.fps)
         meta = feats.meta if labelled else {k: v for k, v in feats.meta.items() if k in ("file",)}
         yield video_record(feats.video_id, out["frame_probs"], out.get("similarity"), out.get("video_prob"),
-                           labels, meta, threshold, fps or feats.fps, min_length, merge_gap)
+                           labels, meta, threshold, fps or feats.fps, min_length, merge_gap, video_threshold)
 
 
 def _subset_metrics(videos: Sequence[dict], threshold: float) -> dict:
@@ -118,7 +125,8 @@ def _subset_metrics(videos: Sequence[dict], threshold: float) -> dict:
     return {
         "num_videos": len(videos),
         "frame": frame_metrics(probs, labels, threshold),
-        "video": video_metrics([v["video_prob"] for v in videos], y, threshold),
+        "video": video_metrics([v["video_prob"] for v in videos], y,
+                               videos[0].get("video_threshold", threshold) if videos else threshold),
         "video_max_frame": video_metrics([v["video_max_prob"] for v in videos], y, threshold),
         "localization": localization_summary(videos),
         "temporal": temporal,
@@ -153,8 +161,10 @@ def summarize(videos: Sequence[dict], threshold: float) -> dict:
 def evaluate_split(predictor, features_root: str | Path, split: str = "test", threshold: float | None = None,
                    progress: bool = True, limit: int | None = None, min_length: int = 1, merge_gap: int = 0) -> dict:
     """Predict every video of ``features_root/split`` and score it: the results dict that is written."""
+    video_threshold = None
     if threshold is None:
         threshold = float(predictor.config.get("threshold", 0.5))
+        video_threshold = getattr(predictor, "video_threshold", None)
     folders = list_videos(features_root, split)
     if limit:
         folders = folders[:limit]
@@ -162,7 +172,7 @@ def evaluate_split(predictor, features_root: str | Path, split: str = "test", th
         raise UserError(f"{Path(features_root) / split}: no complete feature folders")
     failures: list[str] = []
     videos = list(predict_videos(predictor, folders, threshold, progress, failures, min_length=min_length,
-                                 merge_gap=merge_gap))
+                                 merge_gap=merge_gap, video_threshold=video_threshold))
     if not videos:
         raise UserError(f"{Path(features_root) / split}: no video could be evaluated ({failures[0]})")
     return {
