@@ -177,3 +177,16 @@ def test_unknown_type_is_a_user_error(tmp_path):
     assert main(["splice", str(tmp_path / "missing"), "--output_root", str(tmp_path / "o")]) == 2
     with pytest.raises(splice.UserError, match="unknown manipulation"):
         splice.splice_dataset(tmp_path, tmp_path / "o", types=("blur",))
+
+
+def test_one_speaker_never_donates_to_itself(tmp_path):
+    src = tmp_path / "v"
+    src.mkdir()
+    _write_sources(src, seconds=1.6)
+    tsv = tmp_path / "speakers.tsv"
+    tsv.write_text("name\tspeaker_id\nlow.mp4\tA\nhigh.mp4\tA\nmid.mp4\tB\n")
+    splice.splice_dataset(src, tmp_path / "out", progress=False, log=lambda *_: None, fakes_per_video=1,
+                          types=("other_speaker",), speakers=str(tsv), **KNOBS)
+    meta = json.loads((tmp_path / "out" / "metadata.json").read_text())
+    donor = {e["source"]: e["manipulations"][0]["donor"] for e in meta if e["original"]}
+    assert donor == {"low.mp4": "mid.mp4", "high.mp4": "mid.mp4", "mid.mp4": "high.mp4"}  # not the farthest: same person

@@ -31,6 +31,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max_side", type=int, default=d.max_side, help="cap on the longest side of the output (px)")
     p.add_argument("--max_seconds", type=float, default=d.max_seconds, help="use at most this much of each source")
     p.add_argument("--face_detector", default=d.face_detector, help="auto, haar or mediapipe (vocalens.media.faces)")
+    p.add_argument("--speakers", default=None, help="TSV with name and speaker_id columns (e.g. real-corpus "
+                   "clips.tsv): clips of one speaker never donate speech or faces to each other")
     p.add_argument("--crf", type=int, default=d.crf, help="H.264 quality (lower: less codec noise)")
     p.add_argument("--no_progress", action="store_true", help="no progress bar")
 
@@ -40,7 +42,7 @@ def run(args) -> int:
                        split=args.split, fakes_per_video=args.fakes_per_video, max_periods=args.max_periods,
                        min_fake_s=args.min_fake_s, max_fake_s=args.max_fake_s, types=tuple(args.types),
                        max_side=args.max_side, max_seconds=args.max_seconds, face_detector=args.face_detector,
-                       crf=args.crf)
+                       crf=args.crf, speakers=args.speakers)
     print(f"{args.output_root}: {s.videos} videos from {s.sources_used}/{s.sources} sources "
           f"({s.video_seconds:.0f} s of video) in {s.seconds:.1f} s")
     print("  ".join(f"{k}: {s.counts.get(k, 0)}" for k in ("real",) + TYPES))

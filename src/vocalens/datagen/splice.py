@@ -83,6 +83,7 @@ class SpliceConfig:
     face_stride: int = 5
     min_face_ratio: float = 0.5
     crf: int = 23
+    speakers: str | None = None  # TSV with `name` and `speaker_id` columns: one speaker never donates to itself
 
 
 @dataclass
@@ -160,6 +161,19 @@ class Source:
     index: int
     path: Path
     name: str
+    speaker: str = ""  # sources of one speaker never donate speech or faces to each other
+
+
+def read_speakers(path: str | Path) -> dict[str, str]:
+    """File name -> speaker from a TSV with ``name`` and ``speaker_id`` columns (e.g. real-corpus clips.tsv)."""
+    p = Path(path)
+    try:
+        rows = [ln.split("\t") for ln in p.read_text().splitlines() if ln.strip()]
+        head = rows[0]
+        i, j = head.index("name"), head.index("speaker_id")
+        return {r[i]: r[j] for r in rows[1:]}
+    except (OSError, IndexError, ValueError) as e:
+        raise UserError(f"{p}: not a TSV with 'name' and 'speaker_id' columns ({e.__class__.__name__}: {e})")
 
 
 class Donors:
@@ -206,10 +220,13 @@ class Donors:
         """Other sources with speech, the farthest median F0 from source ``i``'s first."""
         f0 = self.f0()
         mine = f0.get(i)
-        others = [j for j in f0 if j != i]
+        others = [j for j in f0 if self.other_person(i, j)]
         if mine is None:
             return others
         return sorted(others, key=lambda j: (-abs(np.log(f0[j] / mine)), j))
+
+    def other_person(self, i: int, j: int) -> bool:
+        return j != i and self.sources[j].speaker != self.sources[i].speaker
 
     def mouths(self, i: int) -> tuple[np.ndarray, np.ndarray] | None:
         """Source ``i``'s lower faces [T, *MOUTH_CROP, 3] and where a face was found [T], or None."""
@@ -332,9 +349,10 @@ def make_fake(kind: str, frames: np.ndarray, audio: np.ndarray, track: faces.Fac
     visual = kind in ("mouth_swap", "both")
     n_want = int(rng.integers(1, cfg.max_periods + 1))
     boxes = lower_face_boxes(track.boxes) if visual else None
-    mouth_donors = [j for j in donors.by_pitch_distance(src.index) if j != src.index] if visual else []
-    if visual and len(mouth_donors) < len(donors.sources) - 1:  # sources without speech can lend a face too
-        mouth_donors += [s.index for s in donors.sources if s.index != src.index and s.index not in mouth_donors]
+    mouth_donors = donors.by_pitch_distance(src.index) if visual else []
+    if visual:  # sources without speech can lend a face too
+        mouth_donors += [s.index for s in donors.sources if donors.other_person(src.index, s.index)
+                         and s.index not in mouth_donors]
     for attempt in range(tries):
         n = max(1, n_want - attempt // 4)
         periods = place_periods(rng, t_len, n, min_len, max_len, gap)
@@ -403,7 +421,8 @@ def splice_source(src: Source, cfg: SpliceConfig, out_root: Path, donors: Donors
     can_audio = level >= SILENT_LEVEL
     track = faces.detect_faces(frames, stride=cfg.face_stride, detector=cfg.face_detector) \
         if {"mouth_swap", "both"} & set(cfg.types) else None
-    can_visual = track is not None and track.found_ratio >= cfg.min_face_ratio and len(donors.sources) > 1
+    can_visual = track is not None and track.found_ratio >= cfg.min_face_ratio and \
+        any(donors.other_person(src.index, s.index) for s in donors.sources)
     audio_kinds = [k for k in AUDIO_TYPES if k in cfg.types and (k != "tts" or tts_ok)
                    and (k != "other_speaker" or donors.by_pitch_distance(src.index))]
     if not audio_kinds and "both" in cfg.types:  # 'both' alone still needs some audio manipulation
@@ -455,8 +474,10 @@ def _part_path(out_root: Path, src: Source) -> Path:
     return out_root / ".splice" / "parts" / f"{src.index:06d}-{key}.json"
 
 
-def gather_sources(src_dirs) -> list[Source]:
-    """Videos of every folder (recursively); names are relative paths, prefixed by the folder when there are several."""
+def gather_sources(src_dirs, speakers: dict[str, str] | None = None) -> list[Source]:
+    """Videos of every folder (recursively); names are relative paths, prefixed by the folder when there are several.
+
+    A source's speaker is ``speakers[file name]`` (symlink targets are looked up too), else its own name."""
     dirs = [Path(d) for d in ([src_dirs] if isinstance(src_dirs, (str, Path)) else src_dirs)]
     if not dirs:
         raise UserError("splice: give at least one folder of videos")
@@ -464,7 +485,9 @@ def gather_sources(src_dirs) -> list[Source]:
     for d in dirs:
         for p in list_sources(d):
             rel = str(p.relative_to(d))
-            out.append(Source(len(out), p, rel if len(dirs) == 1 else f"{d.name}/{rel}"))
+            name = rel if len(dirs) == 1 else f"{d.name}/{rel}"
+            spk = (speakers or {}).get(p.name) or (speakers or {}).get(p.resolve().name) or name
+            out.append(Source(len(out), p, name, spk))
     return out
 
 
@@ -487,10 +510,10 @@ def splice_dataset(src_dirs, output_root: str | Path, seed: int = 0, progress: b
                         f"fake length {cfg.min_fake_s}..{cfg.max_fake_s} s")
     faces.resolve_detector(cfg.face_detector)
     out_root = Path(output_root)
-    sources = gather_sources(src_dirs)
+    sources = gather_sources(src_dirs, read_speakers(cfg.speakers) if cfg.speakers else None)
     dirs = [src_dirs] if isinstance(src_dirs, (str, Path)) else list(src_dirs)
     conf = json.loads(json.dumps({**asdict(cfg), "videos": [str(Path(d).resolve()) for d in dirs],
-                                  "sources": [s.name for s in sources]}))
+                                  "sources": [[s.name, s.speaker] for s in sources]}))
     conf_path = out_root / ".splice" / "config.json"
     if conf_path.is_file():
         if json.loads(conf_path.read_text()) != conf:
