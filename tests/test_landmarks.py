@@ -152,3 +152,24 @@ def test_mismatched_track_is_an_error():
     track = detect_faces(np.zeros((3, 32, 32, 3), np.uint8), detector="haar")
     with pytest.raises(UserError, match="3 face boxes for 4 frames"):
         L.detect_landmarks(frames, track)
+
+
+@pytest.mark.parametrize("detector,scale", [("haar", 0.75), ("mediapipe", 0.5)])
+def test_small_face_in_1080p(clip, detector, scale):
+    """A GRID face shrunk to ~110 px (haar) / ~75 px (mediapipe) in a 1920x1080 frame: the 240 px
+    full-frame pass misses it, the tiled retry finds it, and the mesh runs on its crop."""
+    if detector == "mediapipe" and not L.mediapipe_mesh_available():
+        pytest.skip("mediapipe not installed")
+    small = np.stack([cv2.resize(f, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) for f in clip[0][:10]])
+    frames = np.full((10, 1080, 1920, 3), 90, np.uint8)
+    h, w = small.shape[1:3]
+    frames[:, 600:600 + h, 1200:1200 + w] = small
+    track = detect_faces(frames, detector=detector)
+    assert track.found.all()
+    cx, cy = (track.boxes[:, 0] + track.boxes[:, 2]) / 2, (track.boxes[:, 1] + track.boxes[:, 3]) / 2
+    assert ((cx > 1200) & (cx < 1200 + w) & (cy > 600) & (cy < 600 + h)).all()
+    assert np.median(track.boxes[:, 2] - track.boxes[:, 0]) < 0.6 * h
+    if L.mediapipe_mesh_available():
+        lm = L.detect_landmarks(frames, track)
+        assert lm.found.all()
+        assert (lm.points[:, L.NOSE_TIP, 0] > 1200).all() and (lm.points[:, L.NOSE_TIP, 0] < 1200 + w).all()
