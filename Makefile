@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench default-model clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -23,6 +23,13 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+
+# the shipped default model, from real recordings (docs/model_card.md); CORPUS is never used for its test speakers
+CORPUS ?= ../shared/data/real-corpus
+EXTRA ?= ../shared/data/real-clips
+default-model: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/vocalens default-model --corpus $(CORPUS) --extra $(EXTRA) --output_dir runs/default_model --install
+	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/real_quality.py --corpus $(CORPUS) --checkpoint runs/default_model/default_localizer.pth
 
 bench: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/run_all.py

@@ -143,3 +143,23 @@ def test_attn_dropout_reaches_every_attention_and_only_there(p):
     assert all(mod.dropout == p for mod in attn)
     assert all(mod.p == 0.1 for mod in m.modules() if isinstance(mod, torch.nn.Dropout))
     assert LocalizerConfig(3, 4).attn_dropout == 0.0
+
+
+def test_feature_norm_ignores_per_video_offsets_and_padding():
+    import torch
+
+    from vocalens.models.localizer import Localizer, LocalizerConfig
+
+    torch.manual_seed(0)
+    m = Localizer(LocalizerConfig(visual_dim=5, audio_dim=3, d_model=16, num_layers=1, nhead=2, dropout=0.0,
+                                  feature_norm=True)).eval()
+    v, a = torch.randn(1, 30, 5), torch.randn(1, 30, 3)
+    with torch.no_grad():
+        base = m(v, a)
+        shifted = m(v * 3.0 + torch.randn(1, 1, 5), a + 5.0)  # identity / lighting / gain: constant per video
+        vp, ap = torch.cat([v, torch.randn(1, 10, 5)], 1), torch.cat([a, torch.randn(1, 10, 3)], 1)
+        mask = torch.cat([torch.ones(1, 30), torch.zeros(1, 10)], 1).bool()
+        padded = m(vp, ap, mask)
+    torch.testing.assert_close(shifted[0], base[0], atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(padded[0][:, :30], base[0], atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(padded[1], base[1], atol=1e-4, rtol=1e-4)

@@ -46,6 +46,9 @@ class LocalizerConfig:
     # `vocalens train` defaults to conv_kernel=7, energy=True (docs/quality.md)
     conv_kernel: int = 1  # frames seen by each projected frame (odd; 1 = per-frame Linear as in the seed)
     energy: bool = False  # add each stream's per-frame (change) energy channels to its projection input
+    # standardise each input feature over the sequence's valid frames before projecting: what is constant
+    # in a video (identity, lighting, microphone, compression) leaves the decision; only its changes stay
+    feature_norm: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -60,6 +63,15 @@ def sinusoidal_positions(length: int, dim: int, device=None, dtype=torch.float32
     pe[:, 0::2] = torch.sin(angle)
     pe[:, 1::2] = torch.cos(angle[:, : dim // 2])
     return pe.to(dtype)
+
+
+def sequence_standardize(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """[B,T,D] -> per-sequence, per-feature z-scores over the valid frames (0 on padding)."""
+    m = mask.unsqueeze(-1).to(x.dtype)
+    n = m.sum(1, keepdim=True).clamp_min(1)
+    mu = (x * m).sum(1, keepdim=True) / n
+    sd = (((x - mu) ** 2 * m).sum(1, keepdim=True) / n).sqrt().clamp_min(1e-3)
+    return (x - mu) / sd * m
 
 
 def change_energy(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -159,6 +171,8 @@ class Localizer(nn.Module):
             mask = torch.ones(b, t, dtype=torch.bool, device=visual.device)
         mask = mask.bool()
         pad = ~mask
+        if self.cfg.feature_norm:
+            visual, audio = sequence_standardize(visual, mask), sequence_standardize(audio, mask)
         v = self.v_proj(visual, mask)
         a = self.a_proj(audio, mask)
         similarity = F.cosine_similarity(v.float(), a.float(), dim=-1, eps=1e-6)  # [B,T] in [-1,1]

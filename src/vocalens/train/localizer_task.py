@@ -49,6 +49,7 @@ class LocalizerTaskConfig:
     conv_kernel: int = 7  # temporal kernel of the projections (1 = the seed's per-frame Linear)
     sync_aug: float = 0.5  # chance a training window gets out-of-sync stretches labelled fake
     energy: bool = True  # (change) energy channels in the projections
+    feature_norm: bool = False  # standardise each input feature over each sequence (identity/lighting out)
 
 
 def _safe(fn, *args) -> float:
@@ -143,7 +144,7 @@ class LocalizerTask(Task):
                                          d_model=cfg.d_model, num_layers=cfg.num_layers, nhead=cfg.nhead,
                                          dropout=cfg.dropout, attn_dropout=cfg.attn_dropout, cross_attn=not cfg.no_cross_attn,
                                          video_head=not cfg.no_video_head, conv_kernel=cfg.conv_kernel,
-                                         energy=cfg.energy)
+                                         energy=cfg.energy, feature_norm=cfg.feature_norm)
         self.threshold = 0.5
 
     # --- the loop's task interface ---
