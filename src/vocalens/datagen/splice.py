@@ -368,7 +368,8 @@ def make_fake(kind: str, frames: np.ndarray, audio: np.ndarray, track: faces.Fac
                     ok = False
                     break
                 pasted = False
-                for j in mouth_donors[: max(1, len(mouth_donors) // 2 + 1)]:  # the farther-pitched half first
+                half = mouth_donors[: max(1, len(mouth_donors) // 2 + 1)]  # the farther-pitched half, any order
+                for j in [half[k] for k in rng.permutation(len(half))] + mouth_donors[len(half):]:
                     m = donors.mouths(j)
                     if m is None:
                         continue
