@@ -14,7 +14,7 @@ from vocalens.datagen import splice
 from vocalens.media.video import load_video, write_video
 
 F0S = {"low.mp4": 110.0, "mid.mp4": 150.0, "high.mp4": 235.0}
-KNOBS = dict(crf=18, max_side=160)
+KNOBS = {"crf": 18, "max_side": 160}
 MARGIN = 3  # AAC spreads a change by up to ~1.6 video frames past a period edge
 
 
@@ -151,7 +151,7 @@ def test_visual_periods_match_what_changed(visual_run, kind):
 
 
 def test_rerun_skips_finished_videos(audio_run, capsys):
-    src, out, s, meta = audio_run
+    src, out, _, meta = audio_run
     mtimes = {p: p.stat().st_mtime_ns for p in out.rglob("*.mp4")}
     rc = main(["splice", str(src), "--output_root", str(out), "--seed", "1", "--fakes_per_video", "3",
                "--types", *splice.AUDIO_TYPES, "--crf", "18", "--max_side", "160", "--no_progress"])

@@ -40,8 +40,18 @@ import numpy as np
 from scipy.signal import resample_poly
 from tqdm import tqdm
 
-from vocalens.data.forge import (FPS, MIN_KEYS, SAMPLES_PER_FRAME, SILENT_LEVEL, _entry, _frame_change, list_sources,
-                                 load_source, place_periods, speech_level)
+from vocalens.data.forge import (
+    FPS,
+    MIN_KEYS,
+    SAMPLES_PER_FRAME,
+    SILENT_LEVEL,
+    _entry,
+    _frame_change,
+    list_sources,
+    load_source,
+    place_periods,
+    speech_level,
+)
 from vocalens.data.metadata import SPLITS
 from vocalens.errors import MediaError, UserError
 from vocalens.fileio import write_json_atomic
@@ -374,7 +384,7 @@ def make_fake(kind: str, frames: np.ndarray, audio: np.ndarray, track: faces.Fac
                     if m is None:
                         continue
                     crops, found = m
-                    runs = [d0 for d0 in range(0, len(found) - (e - s) + 1) if found[d0: d0 + e - s].all()]
+                    runs = [d0 for d0 in range(len(found) - (e - s) + 1) if found[d0: d0 + e - s].all()]
                     if not runs:
                         continue
                     d0 = int(rng.choice(runs))
