@@ -190,3 +190,15 @@ def test_one_speaker_never_donates_to_itself(tmp_path):
     meta = json.loads((tmp_path / "out" / "metadata.json").read_text())
     donor = {e["source"]: e["manipulations"][0]["donor"] for e in meta if e["original"]}
     assert donor == {"low.mp4": "mid.mp4", "high.mp4": "mid.mp4", "mid.mp4": "high.mp4"}  # not the farthest: same person
+
+
+def test_chunks_of_one_clip_are_one_speaker(tmp_path):
+    src = tmp_path / "v"
+    src.mkdir()
+    for name, f0 in {"a__c00.mp4": 110.0, "a__c01.mp4": 235.0, "b.mp4": 150.0}.items():
+        write_video(src / name, np.full((40, 64, 64, 3), 90, np.uint8), 25, _voice(f0, 1.6), crf=18)
+    splice.splice_dataset(src, tmp_path / "out", progress=False, log=lambda *_: None, fakes_per_video=1,
+                          types=("other_speaker",), **KNOBS)
+    meta = json.loads((tmp_path / "out" / "metadata.json").read_text())
+    donor = {e["source"]: e["manipulations"][0]["donor"] for e in meta if e["original"]}
+    assert donor == {"a__c00.mp4": "b.mp4", "a__c01.mp4": "b.mp4", "b.mp4": "a__c01.mp4"}

@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -174,14 +175,22 @@ class Source:
     speaker: str = ""  # sources of one speaker never donate speech or faces to each other
 
 
+CHUNK_SUFFIX = re.compile(r"__c\d+$")  # `vocalens.datagen.corpus` cuts clip X into X__c00.mp4, X__c01.mp4, ...
+
+
+def clip_stem(path: str | Path) -> str:
+    """The file's stem without a chunk suffix: the pieces of one clip are one speaker."""
+    return CHUNK_SUFFIX.sub("", Path(path).stem)
+
+
 def read_speakers(path: str | Path) -> dict[str, str]:
-    """File name -> speaker from a TSV with ``name`` and ``speaker_id`` columns (e.g. real-corpus clips.tsv)."""
+    """Clip stem -> speaker from a TSV with ``name`` and ``speaker_id`` columns (e.g. real-corpus clips.tsv)."""
     p = Path(path)
     try:
         rows = [ln.split("\t") for ln in p.read_text().splitlines() if ln.strip()]
         head = rows[0]
         i, j = head.index("name"), head.index("speaker_id")
-        return {r[i]: r[j] for r in rows[1:]}
+        return {clip_stem(r[i]): r[j] for r in rows[1:]}
     except (OSError, IndexError, ValueError) as e:
         raise UserError(f"{p}: not a TSV with 'name' and 'speaker_id' columns ({e.__class__.__name__}: {e})")
 
@@ -488,7 +497,8 @@ def _part_path(out_root: Path, src: Source) -> Path:
 def gather_sources(src_dirs, speakers: dict[str, str] | None = None) -> list[Source]:
     """Videos of every folder (recursively); names are relative paths, prefixed by the folder when there are several.
 
-    A source's speaker is ``speakers[file name]`` (symlink targets are looked up too), else its own name."""
+    A source's speaker is ``speakers[clip stem]`` (symlink targets are looked up too), else its clip stem, so
+    chunks ``X__c00.mp4``, ``X__c01.mp4`` of one clip never donate to each other even without a table."""
     dirs = [Path(d) for d in ([src_dirs] if isinstance(src_dirs, (str, Path)) else src_dirs)]
     if not dirs:
         raise UserError("splice: give at least one folder of videos")
@@ -497,7 +507,9 @@ def gather_sources(src_dirs, speakers: dict[str, str] | None = None) -> list[Sou
         for p in list_sources(d):
             rel = str(p.relative_to(d))
             name = rel if len(dirs) == 1 else f"{d.name}/{rel}"
-            spk = (speakers or {}).get(p.name) or (speakers or {}).get(p.resolve().name) or name
+            table = speakers or {}
+            spk = table.get(clip_stem(p)) or table.get(clip_stem(p.resolve())) or \
+                str(Path(name).with_name(clip_stem(name)))
             out.append(Source(len(out), p, name, spk))
     return out
 
