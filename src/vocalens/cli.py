@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "calibrate": ("vocalens.commands.calibrate", "fit the video probability and verdict threshold on dev speakers"),
     "infer": ("vocalens.commands.infer", "run a localizer checkpoint on extracted features"),
     "detect": ("vocalens.commands.detect", "raw videos -> verdict, fake segments, JSON and plot"),
+    "serve": ("vocalens.commands.serve", "a web page and a REST API for detection (upload a video, see where it is fake)"),
     "default-model": ("vocalens.commands.default_model", "reproduce the shipped default model from real recordings"),
     "avff": ("vocalens.commands.avff", "AVFF detector: pretrain, train, evaluate, detect"),
     "sync-train": ("vocalens.commands.sync_train", "train the `sync` lip-sync encoders on real speech (no labels)"),

@@ -1,0 +1,34 @@
+"""Shared by test_serve.py and test_serve_browser.py: a tiny random checkpoint, polling a job."""
+
+import time
+
+
+def tiny_checkpoint(path, threshold=0.5):
+    """A randomly initialised tiny localizer recording the default encoders, like `vocalens train` writes."""
+    import torch
+
+    from vocalens.encoders import build_audio_encoder, build_visual_encoder
+    from vocalens.models.localizer import Localizer, LocalizerConfig
+    from vocalens.train.checkpoint import save_atomic
+
+    v, a = build_visual_encoder("default"), build_audio_encoder("default")
+    cfg = LocalizerConfig(visual_dim=v.dim, audio_dim=a.dim, d_model=32, num_layers=1, nhead=2)
+    torch.manual_seed(0)
+    task = {"kind": "vocalens-localizer", "model_config": cfg.to_dict(), "threshold": threshold, "visual_dim": v.dim,
+            "audio_dim": a.dim, "fps": 25.0, "audio_rate": a.rate, "visual_encoder": v.config(),
+            "audio_encoder": a.config(), "max_frames": 128, "modality": "both"}
+    save_atomic({"model": Localizer(cfg).state_dict(), "task": task}, path)
+    return path
+
+
+def wait_job(client, job_id, timeout=120.0, headers=None):
+    """Poll GET /api/v1/detections/{id} until done or failed."""
+    end = time.time() + timeout
+    while time.time() < end:
+        r = client.get(f"/api/v1/detections/{job_id}", headers=headers or {})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        if body["status"] in ("done", "failed"):
+            return body
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} not finished after {timeout} s: {body}")
