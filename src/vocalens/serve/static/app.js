@@ -223,8 +223,8 @@ function geometry(c) {
   const W = c.width / devicePixelRatio, H = c.height / devicePixelRatio;
   const plotH = H - pad.t - pad.b;
   const hasSim = shown && Array.isArray(shown.similarity) && shown.similarity.length === shown.frame_probs.length;
-  const probH = hasSim ? plotH * 0.64 : plotH;
-  return { pad, W, H, hasSim, prob: [pad.t, pad.t + probH], sim: [pad.t + probH + 12, pad.t + plotH] };
+  const probH = hasSim ? plotH * 0.6 : plotH;
+  return { pad, W, H, hasSim, prob: [pad.t, pad.t + probH], sim: [pad.t + probH + 22, pad.t + plotH] };
 }
 
 function draw() {
