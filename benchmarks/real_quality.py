@@ -66,7 +66,8 @@ def make_material(corpus: str, work: Path) -> dict[str, Path]:
                      "--face_detector", "auto", "--no_progress"])
             else:
                 run(["splice", str(work / "sources" / "test"), "--output_root", str(root), "--split", "test",
-                     "--fakes_per_video", str(n), "--seed", "3"])
+                     "--fakes_per_video", str(n), "--seed", "3", "--face_detector", "auto",
+                     "--speakers", str(Path(corpus) / "clips.tsv"), "--no_progress"])
         roots[recipe] = root
     roots["real"] = [c.path for c in read_corpus(corpus, ("test",))]
     return roots

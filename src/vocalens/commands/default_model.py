@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import time
 from pathlib import Path
 
@@ -42,25 +41,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=2, help="decoding workers (default 2)")
     p.add_argument("--install", action="store_true",
                    help="copy the result into the package (src/vocalens/assets/) as the shipped default")
-
-
-def install(model: Path, sync_weights: Path) -> Path:
-    """Ship ``model``: the sync weights go to the package's assets and the model's recorded encoder
-    configs point at them (weights=None = the shipped file), so it works wherever vocalens is installed."""
-    from vocalens import assets
-    from vocalens.train import checkpoint as ckpt_io
-
-    ck = ckpt_io.load(model)
-    task = dict(ck["task"])
-    for key in ("visual_encoder", "audio_encoder"):
-        enc = dict(task.get(key) or {})
-        if enc.get("name") != "sync":
-            raise ValueError(f"{model}: {key} is {enc.get('name')!r}; only sync-encoder models can be shipped")
-        enc["weights"] = None
-        task[key] = enc
-    ck["task"] = task
-    shutil.copyfile(sync_weights, assets.ASSETS / "sync_encoder.safetensors")
-    return ckpt_io.save_atomic(ck, assets.DEFAULT_LOCALIZER)
 
 
 def run(args) -> int:
@@ -112,7 +92,9 @@ def run(args) -> int:
            ["calibrate", "--checkpoint", str(loc / "best.pth"), "--features_root", str(feats), "--split", "dev",
             "--output", str(model)])
     if args.install:
-        print(f"\n== 7/7 installed {install(model, weights)} (+ sync_encoder.safetensors)")
+        from vocalens.localizer.shipped import install
+
+        print(f"\n== 7/7 installed {install(model, weights)} (+ sync_encoder.safetensors, default_localizer.json)")
     else:
         print("\n== 7/7 not installed (--install copies it into the package)")
     from vocalens.train import checkpoint as ckpt_io
