@@ -49,6 +49,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--feature_norm", action="store_true",
                    help="standardise each input feature over each video window (removes identity, lighting, "
                         "microphone: used for real footage)")
+    p.add_argument("--sync_lags", type=int, default=0,
+                   help="feed the cosine of the raw visual/audio features at offsets -N..N frames (needs a sync "
+                        "encoder pair such as --visual_encoder sync --audio_encoder sync; 0 = off)")
     p.add_argument("--no_energy", action="store_true",
                    help="no per-frame (change) energy channels in the projections (the seed's inputs only)")
     p.add_argument("--sync_aug", type=float, default=0.5,
@@ -91,7 +94,8 @@ def run(args) -> int:
         focal_gamma=args.focal_gamma, video_loss_weight=args.video_loss_weight,
         smooth_loss_weight=args.smooth_loss_weight, similarity_loss_weight=args.similarity_loss_weight,
         no_cross_attn=args.no_cross_attn, no_video_head=args.no_video_head, modality=args.modality,
-        conv_kernel=args.conv_kernel, sync_aug=args.sync_aug, energy=not args.no_energy, feature_norm=args.feature_norm))
+        conv_kernel=args.conv_kernel, sync_aug=args.sync_aug, energy=not args.no_energy, feature_norm=args.feature_norm,
+        sync_lags=args.sync_lags))
     cfg = FitConfig(output_dir=args.output_dir, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                     weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs, grad_clip=args.grad_clip,
                     seed=args.seed, num_workers=args.num_workers, device=args.device, amp=not args.no_amp,

@@ -50,6 +50,7 @@ class LocalizerTaskConfig:
     sync_aug: float = 0.5  # chance a training window gets out-of-sync stretches labelled fake
     energy: bool = True  # (change) energy channels in the projections
     feature_norm: bool = False  # standardise each input feature over each sequence (identity/lighting out)
+    sync_lags: int = 0  # lag profile of the raw input cosine, -L..L frames (sync encoder pairs only)
 
 
 def _safe(fn, *args) -> float:
@@ -140,11 +141,16 @@ class LocalizerTask(Task):
                                    focal_gamma=cfg.focal_gamma, video_loss_weight=cfg.video_loss_weight,
                                    smooth_loss_weight=cfg.smooth_loss_weight,
                                    similarity_loss_weight=cfg.similarity_loss_weight)
+        if cfg.sync_lags < 0 or (cfg.sync_lags and self.train_ds.visual_dim != self.train_ds.audio_dim):
+            raise UserError(f"--sync_lags {cfg.sync_lags}: needs N >= 0 and visual and audio features of one size "
+                            f"(a sync encoder pair); {cfg.features_root} has {self.train_ds.visual_dim}-d visual and "
+                            f"{self.train_ds.audio_dim}-d audio")
         self.model_cfg = LocalizerConfig(visual_dim=self.train_ds.visual_dim, audio_dim=self.train_ds.audio_dim,
                                          d_model=cfg.d_model, num_layers=cfg.num_layers, nhead=cfg.nhead,
                                          dropout=cfg.dropout, attn_dropout=cfg.attn_dropout, cross_attn=not cfg.no_cross_attn,
                                          video_head=not cfg.no_video_head, conv_kernel=cfg.conv_kernel,
-                                         energy=cfg.energy, feature_norm=cfg.feature_norm)
+                                         energy=cfg.energy, feature_norm=cfg.feature_norm,
+                                         sync_lags=cfg.sync_lags)
         self.threshold = 0.5
 
     # --- the loop's task interface ---
