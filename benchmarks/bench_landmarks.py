@@ -133,6 +133,32 @@ def dlib_front_end(frames: np.ndarray, track: faces.FaceTrack, predictor) -> dic
     return out
 
 
+def small_faces(clips: Path, out: Path) -> None:
+    """A GRID face shrunk and pasted into a grey 1920x1080 frame: found by the 240 px full-frame pass
+    (``get_detector``) vs ``detect_multiscale``, per detector and face size (10 frames each)."""
+    frames = np.stack(list(itertools.islice(iter_frames(clips / "LipNet__bbaf2n.mpg", FPS), 10)))
+    base = faces.detect_faces(frames, detector="haar")
+    side0 = float(np.median(base.boxes[:, 2] - base.boxes[:, 0]))
+    names = ["haar"] + (["mediapipe"] if faces.mediapipe_available() else [])
+    lines = ["## Small faces in 1080p", "", "`python benchmarks/bench_landmarks.py --small_faces`: a GRID face "
+             "(LipNet__bbaf2n, 10 frames) shrunk and pasted at (1200, 600) into a grey 1920x1080 frame; share of frames "
+             "where the full-frame pass (240 px) / `detect_multiscale` finds it.", "",
+             "| face box | " + " | ".join(f"{n} full frame | {n} multiscale" for n in names) + " |",
+             "|---|" + "---|---|" * len(names)]
+    for scale in (1.0, 0.75, 0.5, 0.35):
+        small = np.stack([cv2.resize(f, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) for f in frames])
+        canvas = np.full((len(frames), 1080, 1920, 3), 90, np.uint8)
+        h, w = small.shape[1:3]
+        canvas[:, 600:600 + h, 1200:1200 + w] = small
+        cells = []
+        for n in names:
+            d = faces.get_detector(n)
+            cells += [f"{np.mean([d(f) is not None for f in canvas]):.0%}",
+                      f"{np.mean([faces.detect_multiscale(d, f) is not None for f in canvas]):.0%}"]
+        lines.append(f"| ~{side0 * scale:.0f} px | " + " | ".join(cells) + " |")
+    publish(lines, out)
+
+
 def clip_list(corpus: Path, clips: Path) -> list[tuple[str, str, Path]]:
     out = []
     tsv = corpus / "clips.tsv"
@@ -155,8 +181,13 @@ def main() -> int:
     ap.add_argument("--dlib", default="", help="path of shape_predictor_68_face_landmarks.dat: also dlib's 68 points")
     ap.add_argument("--limit", type=int, default=0, help="first N clips only (quick check)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "landmarks.md"))
+    ap.add_argument("--small_faces", action="store_true", help="only the small-faces-in-1080p table "
+                    "(benchmarks/results/landmarks_small_faces.md)")
     args = ap.parse_args()
     cv2.setNumThreads(1)
+    if args.small_faces:
+        small_faces(Path(args.clips), ROOT / "benchmarks" / "results" / "landmarks_small_faces.md")
+        return 0
     clips = clip_list(Path(args.corpus), Path(args.clips))
     if args.limit:
         clips = clips[: args.limit]

@@ -16,7 +16,6 @@ docs/faces.md for the measurements behind the choice and the constants.
 from __future__ import annotations
 
 import functools
-import os
 from dataclasses import dataclass
 
 import cv2
@@ -69,7 +68,6 @@ class LandmarkTrack:
 # ------------------------------------------------------------------------------------ backends
 
 def _mediapipe_mesh(refine: bool):
-    os.environ.setdefault("GLOG_minloglevel", "2")  # mediapipe's C++ info/warning lines on every graph start
     try:
         import mediapipe as mp  # noqa: PLC0415
         mesh = mp.solutions.face_mesh
