@@ -1,5 +1,6 @@
 """Shared by test_serve.py and test_serve_browser.py: a tiny random checkpoint, polling a job."""
 
+import contextlib
 import time
 
 
@@ -32,3 +33,29 @@ def wait_job(client, job_id, timeout=120.0, headers=None):
             return body
         time.sleep(0.05)
     raise AssertionError(f"job {job_id} not finished after {timeout} s: {body}")
+
+
+@contextlib.contextmanager
+def live_server(app):
+    """A real uvicorn serving ``app`` on a free loopback port, in a thread; yields the base URL."""
+    import socket
+    import threading
+
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not srv.started and time.time() < deadline:
+        time.sleep(0.05)
+    assert srv.started, "uvicorn did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(10)
+        sock.close()

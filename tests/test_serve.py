@@ -13,7 +13,7 @@ pytest.importorskip("httpx", reason="httpx (TestClient) not installed")
 
 from fastapi.testclient import TestClient  # noqa: E402
 
-from serve_helpers import tiny_checkpoint, wait_job  # noqa: E402
+from serve_helpers import live_server, tiny_checkpoint, wait_job  # noqa: E402
 from vocalens.errors import UserError  # noqa: E402
 from vocalens.serve.app import Settings, create_app  # noqa: E402
 
@@ -92,9 +92,9 @@ def test_bad_files_fail_with_one_line_error(served, real_clips, tmp_path):
     assert wait_job(client, good)["status"] == "done"
 
 
-def test_size_and_duration_limits(checkpoint, real_clips, tmp_path):
+def test_size_and_duration_limits(real_clips, tmp_path):
     data = tmp_path / "data"
-    app = create_app(Settings(checkpoint=str(checkpoint), data_dir=str(data), max_upload_mb=0.1, max_duration_s=2.0))
+    app = create_app(Settings(data_dir=str(data), max_upload_mb=0.1, max_duration_s=2.0), engine_factory=StubEngine)
     clip = real_clips / CLIP  # 450 kB, 3 s
     with TestClient(app) as client:
         r = post(client, clip)  # Content-Length over the limit: refused before reading
@@ -142,10 +142,10 @@ def test_no_path_from_the_request(served, real_clips, tmp_path):
     client.delete(f"{API}/{job_id}")
 
 
-def test_token_required_off_loopback(checkpoint, real_clips, tmp_path):
+def test_token_required_off_loopback(real_clips, tmp_path):
     with pytest.raises(UserError, match="--token"):
-        create_app(Settings(checkpoint=str(checkpoint), host="0.0.0.0", data_dir=str(tmp_path / "d0")))
-    app = create_app(Settings(checkpoint=str(checkpoint), host="0.0.0.0", token="s3cret", data_dir=str(tmp_path / "d")))
+        create_app(Settings(host="0.0.0.0", data_dir=str(tmp_path / "d0")), engine_factory=StubEngine)
+    app = create_app(Settings(host="0.0.0.0", token="s3cret", data_dir=str(tmp_path / "d")), engine_factory=StubEngine)
     with TestClient(app) as client:
         assert post(client, real_clips / CLIP).status_code == 401
         assert post(client, real_clips / CLIP, headers={"Authorization": "Bearer wrong"}).status_code == 401
@@ -251,3 +251,71 @@ def test_cli_refuses_open_host_without_token(capsys, monkeypatch):
     monkeypatch.delenv("VOCALENS_TOKEN", raising=False)
     assert main(["serve", "--host", "0.0.0.0", "--checkpoint", "none.pth"]) == 2
     assert "give --token" in capsys.readouterr().err
+
+
+def test_load_on_loopback(checkpoint, real_clips, tmp_path):
+    """8 uploads from 4 clients at once to a live uvicorn with 2 workers, an undecodable file among
+    them: every job ends done or failed with its one-line error, and the queue drains."""
+    import httpx
+
+    clips = sorted(real_clips.glob("LipNet__*.mpg"))[:7]
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(bytes(range(256)) * 200)
+    work = clips + [junk]
+    app = create_app(Settings(checkpoint=str(checkpoint), data_dir=str(tmp_path / "d"), workers=2))
+    out, lock = [], threading.Lock()
+    with live_server(app) as url:
+        def client(k):
+            with httpx.Client(base_url=url, timeout=120) as c:
+                for path in work[k::4]:
+                    r = post(c, path)
+                    assert r.status_code == 202, r.text
+                    body = wait_job(c, r.json()["id"])
+                    with lock:
+                        out.append((path.name, body["status"], body["error"]))
+
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(300)
+        health = httpx.get(url + "/healthz").json()
+    assert len(out) == len(work)
+    assert sorted(s for n, s, _ in out if n != "junk.mp4") == ["done"] * len(clips)
+    assert [e for n, s, e in out if n == "junk.mp4"] == ["junk.mp4: cannot open as a video (InvalidDataError)"]
+    assert health["workers"] == 2 and health["queued"] == health["running"] == 0
+
+
+def test_bad_checkpoint_is_one_line_error_at_start(tmp_path):
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(UserError) as e:
+        create_app(Settings(checkpoint=str(bad), data_dir=str(tmp_path / "d")))
+    assert str(bad) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_worker_process_death_fails_one_job(served, real_clips):
+    """A kill of the child (say, out of memory) mid-job fails that job only; one while idle fails none.
+    The worker starts a new child either way."""
+    import os
+    import signal
+
+    client, _ = served
+    worker = client.app.state.manager.workers[0]
+
+    def kill_child():
+        for pid in list(worker._pool._processes):
+            os.kill(pid, signal.SIGKILL)
+
+    long = post(client, real_clips / "dreamtalk__acknowledgement_english.mp4").json()["id"]  # 16.6 s of work
+    deadline = time.time() + 30
+    while client.get(f"{API}/{long}").json()["status"] == "queued" and time.time() < deadline:
+        time.sleep(0.02)
+    kill_child()
+    body = wait_job(client, long)
+    assert body["status"] == "failed" and body["error"] == (
+        "dreamtalk__acknowledgement_english.mp4: internal error (RuntimeError: the worker process died while "
+        "decoding this video (out of memory?))")
+    kill_child()  # idle
+    time.sleep(0.3)
+    assert wait_job(client, post(client, real_clips / CLIP).json()["id"])["status"] == "done"

@@ -6,8 +6,6 @@ to $VOCALENS_SERVE_SCREENSHOT when set (docs/img/serve.png)."""
 import json
 import os
 import shutil
-import socket
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -27,34 +25,19 @@ from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
-from serve_helpers import tiny_checkpoint  # noqa: E402
+from serve_helpers import live_server, tiny_checkpoint  # noqa: E402
 
 CLIP = "video-retalking__5.mp4"  # 4.9 s of H.264 + AAC, which Chromium plays
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """A real uvicorn serving the app on a free loopback port, in a thread."""
-    import uvicorn
-
     from vocalens.serve.app import Settings, create_app
 
     tmp = tmp_path_factory.mktemp("serve_browser")
     app = create_app(Settings(checkpoint=str(tiny_checkpoint(tmp / "best.pth")), data_dir=str(tmp / "data")))
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not srv.started and time.time() < deadline:
-        time.sleep(0.05)
-    assert srv.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(10)
-    sock.close()
+    with live_server(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

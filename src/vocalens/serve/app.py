@@ -12,6 +12,7 @@ import contextlib
 import hmac
 import ipaddress
 import mimetypes
+import os
 import shutil
 from dataclasses import dataclass
 from importlib import resources
@@ -25,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from vocalens import __version__
 from vocalens.errors import UserError
 from vocalens.serve.jobs import JobManager, QueueFull
+from vocalens.serve.workers import ProcessWorker, ThreadWorker
 from vocalens.serve.uploads import BadUpload, TooLarge, probe, receive
 
 API = "/api/v1/detections"
@@ -73,17 +75,23 @@ def _static(name: str) -> bytes:
 
 
 def create_app(settings: Settings, engine_factory=None) -> FastAPI:
-    """Check the settings, load one engine per worker (errors surface before the port is bound)."""
+    """Check the settings, load one engine per worker (errors surface before the port is bound).
+    ``engine_factory`` (tests) makes stand-in engines run in the worker threads instead."""
     check_settings(settings)
-    if engine_factory is None:
-        from vocalens.serve.engine import load_engine
+    if engine_factory is None:  # the real engine: one child process per worker (vocalens.serve.workers)
+        threads = max(1, (os.cpu_count() or 1) // settings.workers)
 
-        def engine_factory():
-            return load_engine(settings.checkpoint, settings.device)
+        def worker_factory():
+            return ProcessWorker(settings.checkpoint, settings.device, threads)
+    else:  # a stand-in engine, run in the worker threads
 
-    manager = JobManager(engine_factory, settings.data_dir, settings.workers, settings.queue_size, settings.job_ttl_s)
+        def worker_factory():
+            return ThreadWorker(engine_factory())
+
+    manager = JobManager(worker_factory, settings.data_dir, settings.workers, settings.queue_size, settings.job_ttl_s)
     max_bytes = int(settings.max_upload_mb * 2**20)
-    model_name = Path(manager._engines[0].checkpoint).name if hasattr(manager._engines[0], "checkpoint") else None
+    checkpoint = manager.workers[0].checkpoint
+    model_name = Path(checkpoint).name if checkpoint else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):

@@ -1,4 +1,5 @@
-"""Detection jobs: a bounded queue, N worker threads (each with its own model), state on disk.
+"""Detection jobs: a bounded queue, N worker threads (each driving its own model, see workers.py),
+state on disk.
 
 Each job lives in ``{data_dir}/{id}/``: the upload under a fixed name, ``job.json`` (status, written
 atomically at every change), ``result.json`` and ``plot.png`` when done. Results are kept on disk
@@ -17,6 +18,7 @@ import shutil
 import threading
 import time
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -57,7 +59,7 @@ class Job:
 class JobManager:
     """Owns the queue, the workers and the job folders under ``data_dir``."""
 
-    def __init__(self, engine_factory: Callable[[], object], data_dir: str | Path, workers: int = 1,
+    def __init__(self, worker_factory: Callable[[], object], data_dir: str | Path, workers: int = 1,
                  queue_size: int = 16, job_ttl_s: float = 3600.0, clock: Callable[[], float] = time.time):
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -66,9 +68,18 @@ class JobManager:
         self._queue: deque[str] = deque()
         self._cv = threading.Condition()
         self._stopping = False
-        self._engines: list = [engine_factory() for _ in range(max(1, int(workers)))]  # load errors surface here
-        self._threads = [threading.Thread(target=self._work, args=(e,), name=f"vocalens-job-{i}", daemon=True)
-                         for i, e in enumerate(self._engines)]
+        with ThreadPoolExecutor(max(1, int(workers))) as pool:  # children load their models side by side
+            futures = [pool.submit(worker_factory) for _ in range(max(1, int(workers)))]
+        self.workers: list = []
+        for f in futures:
+            try:
+                self.workers.append(f.result())
+            except BaseException:  # a load error: one line, after stopping the workers that did start
+                for w in self.workers:
+                    w.close()
+                raise
+        self._threads = [threading.Thread(target=self._work, args=(w,), name=f"vocalens-job-{i}", daemon=True)
+                         for i, w in enumerate(self.workers)]
         for t in self._threads:
             t.start()
 
@@ -169,18 +180,16 @@ class JobManager:
                 return None
             return self._jobs.get(self._queue.popleft())
 
-    def _work(self, engine) -> None:
+    def _work(self, worker) -> None:
         while True:
             job = self._next()
             if job is None:
                 return
             if job.status != "queued":  # deleted while queued
                 continue
-            self._run(engine, job)
+            self._run(worker, job)
 
-    def _run(self, engine, job: Job) -> None:
-        from vocalens.eval.evaluate import write_json
-
+    def _run(self, worker, job: Job) -> None:
         folder = self.folder(job.id)
         self._update(job, status="running", started=self.clock(), stage="starting", progress=0.0)
 
@@ -188,10 +197,7 @@ class JobManager:
             self._update(job, progress=float(fraction), stage=stage)
 
         try:
-            result = engine.detect(folder / job.input, progress, name=job.name)
-            progress(0.92, "drawing the plot")
-            engine.plot(result, folder / "plot.png")
-            write_json(folder / "result.json", result)
+            written = worker.run(folder, job.input, job.name, progress)
         except UserError as e:
             self._finish(job, str(e).splitlines()[0] if str(e) else "error")
         except Exception as e:  # a bug or a resource error in one job must not stop the worker
@@ -199,6 +205,9 @@ class JobManager:
             msg = f"{job.name}: internal error ({type(e).__name__}: {e})"
             self._finish(job, msg.splitlines()[0])
         else:
+            if not written:  # deleted (maybe through another replica sharing data_dir) while it ran
+                self.delete(job.id)
+                return
             self._finish(job, None)
         with self._cv:
             if job.status == "deleted":  # deleted while it ran: drop what the run wrote since
@@ -255,5 +264,7 @@ class JobManager:
         with self._cv:
             self._stopping = True
             self._cv.notify_all()
+        for w in self.workers:
+            w.close()
         for t in self._threads:
             t.join(timeout=5)
