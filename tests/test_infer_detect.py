@@ -297,9 +297,10 @@ def test_write_json_streams_videos_and_is_standard(tmp_path):
 def test_load_without_checkpoint_needs_the_shipped_model(monkeypatch, tmp_path):
     import vocalens
     import vocalens.localizer as loc
+    from vocalens import assets
     from vocalens.errors import UserError
 
-    monkeypatch.setattr(loc, "DEFAULT_CHECKPOINT", tmp_path / "default_localizer.pth")
+    monkeypatch.setattr(assets, "DEFAULT_LOCALIZER", tmp_path / "default_localizer.pth")
     assert loc.default_checkpoint() is None
     with pytest.raises(UserError, match="ships no default model"):
         vocalens.load()

@@ -156,3 +156,52 @@ def test_attn_dropout_reaches_every_attention_and_only_there(p):
     assert all(mod.dropout == p for mod in attn)
     assert all(mod.p == 0.1 for mod in m.modules() if isinstance(mod, torch.nn.Dropout))
     assert LocalizerConfig(3, 4).attn_dropout == 0.0
+
+
+def test_feature_norm_ignores_per_video_offsets_and_padding():
+    import torch
+
+    from vocalens.localizer.config import ModelConfig as LocalizerConfig
+    from vocalens.localizer.model import Localizer
+
+    torch.manual_seed(0)
+    m = Localizer(
+        LocalizerConfig(visual_dim=5, audio_dim=3, d_model=16, num_layers=1, nhead=2, dropout=0.0, feature_norm=True)
+    ).eval()
+    v, a = torch.randn(1, 30, 5), torch.randn(1, 30, 3)
+    with torch.no_grad():
+        base = m(v, a)
+        shifted = m(v * 3.0 + torch.randn(1, 1, 5), a + 5.0)  # identity / lighting / gain: constant per video
+        vp, ap = torch.cat([v, torch.randn(1, 10, 5)], 1), torch.cat([a, torch.randn(1, 10, 3)], 1)
+        mask = torch.cat([torch.ones(1, 30), torch.zeros(1, 10)], 1).bool()
+        padded = m(vp, ap, mask)
+    torch.testing.assert_close(shifted[0], base[0], atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(padded[0][:, :30], base[0], atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(padded[1], base[1], atol=1e-4, rtol=1e-4)
+
+
+def test_lag_profile_peaks_at_the_true_offset_and_ignores_padding():
+    import torch
+
+    from vocalens.localizer.config import ModelConfig as LocalizerConfig
+    from vocalens.localizer.model import Localizer, lag_profile
+
+    torch.manual_seed(0)
+    base = torch.randn(1, 40, 8)
+    audio = torch.roll(base, shifts=2, dims=1)  # audio frame t+2 = visual frame t
+    mask = torch.ones(1, 40, dtype=torch.bool)
+    prof = lag_profile(base, audio, mask, 3)  # lags -3..3 -> index 5 is +2
+    assert prof.shape == (1, 40, 7)
+    assert (prof[0, 3:35].argmax(-1) == 5).all() and torch.allclose(prof[0, 3:35, 5], torch.ones(32), atol=1e-5)
+    m = Localizer(
+        LocalizerConfig(visual_dim=8, audio_dim=8, d_model=16, num_layers=1, nhead=2, dropout=0.0, sync_lags=3)
+    ).eval()
+    padded_v, padded_a = torch.cat([base, torch.randn(1, 6, 8)], 1), torch.cat([audio, torch.randn(1, 6, 8)], 1)
+    pmask = torch.cat([mask, torch.zeros(1, 6, dtype=torch.bool)], 1)
+    with torch.no_grad():
+        a, b = m(base, audio), m(padded_v, padded_a, pmask)
+    torch.testing.assert_close(b[0][:, :40], a[0], atol=1e-4, rtol=1e-4)
+    import pytest
+
+    with pytest.raises(ValueError, match="one size"):
+        Localizer(LocalizerConfig(visual_dim=8, audio_dim=4, sync_lags=2))

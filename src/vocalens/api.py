@@ -32,13 +32,14 @@ def load(
     from vocalens.train import checkpoint as ckpt_io
 
     if checkpoint is None:
-        from vocalens.localizer import DEFAULT_CHECKPOINT, default_checkpoint
+        from vocalens.assets import DEFAULT_LOCALIZER
+        from vocalens.localizer import default_checkpoint
 
         checkpoint = default_checkpoint()
         if checkpoint is None:
             raise UserError(
-                f"no checkpoint given and this install ships no default model ({DEFAULT_CHECKPOINT}); "
-                "pass --checkpoint (a localizer or AVFF checkpoint)"
+                f"no checkpoint given and this build of vocalens ships no default model ({DEFAULT_LOCALIZER}; "
+                "make it with `make default-model`); pass --checkpoint (a localizer or AVFF checkpoint)"
             )
     path = ckpt_io.resolve(checkpoint)
     task = ckpt_io.load(path).get("task") or {}

@@ -19,14 +19,25 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("vocalens.commands.demo", "synthesize, extract, train, evaluate, visualize and detect, end to end (CPU)"),
     "synth": ("vocalens.commands.synth", "write a synthetic LAV-DF-layout dataset of talking faces"),
     "forge": ("vocalens.commands.forge", "make a LAV-DF-layout dataset of partial fakes from real videos"),
+    "splice": (
+        "vocalens.commands.splice",
+        "evaluation-only partial fakes with other artefacts than forge (hard cuts, TTS)",
+    ),
     "summary": ("vocalens.commands.summary", "summarize a dataset (LAV-DF, AV-Deepfake1M, folder) or a feature store"),
     "extract": ("vocalens.commands.extract", "videos -> per-frame visual/audio embeddings + frame labels"),
     "train": ("vocalens.commands.train", "train the VOCA-Lens localizer (torchrun for many processes)"),
     "evaluate": ("vocalens.commands.evaluate", "evaluate a localizer checkpoint on a feature split"),
     "visualize": ("vocalens.commands.visualize", "plots and an HTML report from evaluation results"),
+    "calibrate": ("vocalens.commands.calibrate", "fit the video probability and verdict threshold on dev speakers"),
     "infer": ("vocalens.commands.infer", "run a localizer checkpoint on extracted features"),
     "detect": ("vocalens.commands.detect", "raw videos -> verdict, fake segments, JSON and plot"),
+    "serve": (
+        "vocalens.commands.serve",
+        "a web page and a REST API for detection (upload a video, see where it is fake)",
+    ),
+    "default-model": ("vocalens.commands.default_model", "reproduce the shipped default model from real recordings"),
     "avff": ("vocalens.commands.avff", "AVFF detector: pretrain, train, evaluate, detect"),
+    "sync-train": ("vocalens.commands.sync_train", "train the `sync` lip-sync encoders on real speech (no labels)"),
 }
 
 

@@ -17,6 +17,16 @@ import numpy as np
 from vocalens.eval.segments import format_timestamp, probs_to_segments, segments_to_seconds
 
 
+def verdict(prob: float, threshold: float, margin: float = 0.0, missing_evidence: list[str] = ()) -> str:
+    """THE verdict rule: REAL / FAKE / UNCERTAIN. Missing evidence (too little face or speech to compare)
+    makes the answer UNCERTAIN whatever the score says; so does a probability just under the threshold."""
+    if missing_evidence:
+        return "UNCERTAIN"
+    if prob >= threshold:
+        return "FAKE"
+    return "UNCERTAIN" if prob >= threshold - margin else "REAL"
+
+
 @dataclass
 class VideoResult:
     video_id: str
@@ -33,6 +43,9 @@ class VideoResult:
     faces_found: float | None = None  # fraction of frames with a detected face (None: not detected)
     manipulation: str = "unknown"
     warnings: list[str] = field(default_factory=list)
+    video_threshold: float | None = None  # the verdict threshold on video_prob (calibrated); default: threshold
+    uncertain_margin: float = 0.0  # a video_prob this far under video_threshold is UNCERTAIN
+    missing: list[str] = field(default_factory=list)  # evidence the verdict needs and lacks -> UNCERTAIN
     min_length: int = 1  # segment rule (vocalens.eval.segments.probs_to_segments)
     merge_gap: int = 0
     plot: str | None = None  # the PNG, once drawn
@@ -44,6 +57,8 @@ class VideoResult:
             self.similarity = np.asarray(self.similarity, dtype=np.float32).reshape(-1)
         if self.duration is None:
             self.duration = len(self.frame_probs) / self.fps
+        if self.video_threshold is None:
+            self.video_threshold = self.threshold
 
     @property
     def num_frames(self) -> int:
@@ -51,11 +66,11 @@ class VideoResult:
 
     @property
     def is_fake(self) -> bool:
-        return self.video_prob >= self.threshold
+        return self.video_prob >= self.video_threshold
 
     @property
     def verdict(self) -> str:
-        return "FAKE" if self.is_fake else "REAL"
+        return verdict(self.video_prob, self.video_threshold, self.uncertain_margin, self.missing)
 
     @property
     def segments(self) -> list[list]:
@@ -80,6 +95,7 @@ class VideoResult:
             "video_max_prob": float(p.max()) if len(p) else 0.0,
             "video_pred": int(self.is_fake),
             "threshold": float(self.threshold),
+            "video_threshold": float(self.video_threshold),
             "num_fake_frames_pred": int((p >= self.threshold).sum()),
             "fake_ratio_pred": float((p >= self.threshold).mean()) if len(p) else 0.0,
             "segments": segs,
@@ -108,7 +124,7 @@ class VideoResult:
         segs = ", ".join(f"{format_timestamp(s)}-{format_timestamp(e)} ({sc:.2f})" for s, e, sc in self.segments_sec)
         if not segs:
             head += " no fake segment"
-        elif self.is_fake:
+        elif self.verdict == "FAKE":
             head += f" fake segments: {segs}"
         else:  # the video score says real, some frames still cross the threshold: say so, not "fake segments"
             head += f"; frames above threshold at {segs}"

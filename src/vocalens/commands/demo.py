@@ -1,7 +1,9 @@
 """The whole pipeline on built-in defaults, CPU only, no downloads: synthesize a small LAV-DF,
 extract features, train the localizer, evaluate, visualize, and detect one synthetic fake and one
-real clip. Every stage is the same `vocalens` subcommand a user would run (printed as it runs),
-and every stage resumes: run it again after an interruption and finished work is kept.
+real clip; then the shipped default model (trained on real recordings) answers real clips of
+speakers it has never seen, and one partial fake made of one of them. Every stage is the same
+`vocalens` subcommand a user would run (printed as it runs), and every stage resumes: run it again
+after an interruption and finished work is kept.
 
   vocalens demo                       # ~5 minutes on 2 CPU cores, writes demo_out/
   vocalens demo --num_videos 400 --epochs 40 --output_dir bigger_demo
@@ -16,6 +18,13 @@ import time
 from pathlib import Path
 
 REAL_CLIP_NAMES = ("LipNet__bbaf2n.mpg", "video-retalking__2.mp4")
+# real recordings of the corpus's TEST speakers (never trained, tuned or calibrated on), answered by the
+# shipped default model at the end of the demo, plus one partial fake the independent recipe makes of one
+TEST_SPEAKER_CLIPS = (
+    "AP0827__LAALM__test_set_sample5.mp4",
+    "filby89__spectre__samples_MEAD_W040_level_3_happy_029.mp4",
+    "yerfor__MimicTalk__data_raw_examples_Trump_10s.mp4",
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -34,17 +43,73 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=2, help="processes for synthesis and decoding (default 2)")
 
 
+def _shared_folder(*parts: str) -> Path | None:
+    """../shared/data/<parts> beside the checkout (or beside any parent of this file), if present."""
+    here = Path(__file__).resolve()
+    for base in (Path.cwd(), *here.parents):
+        folder = base.parent.joinpath("shared", "data", *parts)
+        if folder.is_dir():
+            return folder
+    return None
+
+
 def _find_real_clip(explicit: str | None) -> Path | None:
     if explicit:
         return Path(explicit)
-    here = Path(__file__).resolve()
-    for base in (Path.cwd(), *here.parents):
-        folder = base.parent / "shared" / "data" / "real-clips"
-        if folder.is_dir():
-            for name in REAL_CLIP_NAMES:
-                if (folder / name).is_file():
-                    return folder / name
-    return None
+    folder = _shared_folder("real-clips")
+    return next((folder / n for n in REAL_CLIP_NAMES if (folder / n).is_file()), None) if folder else None
+
+
+def _test_speaker_clips() -> list[Path]:
+    folder = _shared_folder("real-corpus", "clips")
+    return [folder / n for n in TEST_SPEAKER_CLIPS if (folder / n).is_file()] if folder else []
+
+
+def _real_footage_stage(out: Path, seed: int) -> None:
+    """Real recordings of unseen speakers, and one spliced fake of the first, through the shipped model."""
+    from vocalens.assets import default_localizer
+
+    clips = _test_speaker_clips()
+    if default_localizer() is None or not clips:
+        print("\n(no shipped default model or no ../shared/data/real-corpus: real-footage stage skipped)")
+        return
+    src = out / "real_footage" / "source"
+    src.mkdir(parents=True, exist_ok=True)
+    link = src / clips[0].name
+    if not link.exists():
+        link.symlink_to(clips[0])
+    spliced = out / "real_footage" / "spliced"
+    if not (spliced / "metadata.min.json").is_file():
+        _stage(
+            "7/7 make one partial fake of a test speaker's clip (independent recipe)",
+            [
+                "splice",
+                str(src),
+                "--output_root",
+                str(spliced),
+                "--split",
+                "test",
+                "--fakes_per_video",
+                "1",
+                "--types",
+                "other_speaker",
+                "--seed",
+                str(seed),
+                "--no_progress",
+            ],
+        )
+    fakes = sorted((spliced / "test").glob("*.mp4"))[1:]  # [0] is the real copy
+    _stage(
+        "7/7 detect on real recordings of unseen speakers + that fake, with the shipped default model",
+        [
+            "detect",
+            *map(str, clips),
+            *map(str, fakes),
+            "--output_dir",
+            str(out / "detections" / "real_footage"),
+            "--plot",
+        ],
+    )
 
 
 def _stage(title: str, argv: list[str]) -> None:
@@ -76,7 +141,7 @@ def run(args) -> int:
 
     if not (data / "metadata.min.json").is_file():
         _stage(
-            "1/6 synthesize a LAV-DF-layout dataset",
+            "1/7 synthesize a LAV-DF-layout dataset",
             [
                 "synth",
                 "--output_root",
@@ -92,9 +157,9 @@ def run(args) -> int:
             ],
         )
     else:
-        print(f"\n== 1/6 synthesize: {data} exists, kept")
+        print(f"\n== 1/7 synthesize: {data} exists, kept")
     _stage(
-        "2/6 extract features (default encoders, no weights needed)",
+        "2/7 extract features (default encoders, no weights needed)",
         [
             "extract",
             "--dataset_root",
@@ -142,9 +207,9 @@ def run(args) -> int:
     ]
     if (ckpt / "last.pth").is_file():
         train_argv += ["--resume", str(ckpt / "last.pth")]
-    _stage("3/6 train the VOCA-Lens localizer", train_argv)
+    _stage("3/7 train the VOCA-Lens localizer", train_argv)
     _stage(
-        "4/6 evaluate on the test split",
+        "4/7 evaluate on the test split",
         [
             "evaluate",
             "--features_root",
@@ -157,11 +222,11 @@ def run(args) -> int:
             str(results),
         ],
     )
-    _stage("5/6 visualize", ["visualize", "--input", str(results), "--output_dir", str(viz), "--max_videos", "12"])
+    _stage("5/7 visualize", ["visualize", "--input", str(results), "--output_dir", str(viz), "--max_videos", "12"])
     fake = _first_fake_test_video(data)
     if fake is not None:  # synthetic videos are face crops already, like LAV-DF
         _stage(
-            "6/6 detect on a raw synthetic fake (a face crop: --face none)",
+            "6/7 detect on a raw synthetic fake (a face crop: --face none)",
             [
                 "detect",
                 str(fake),
@@ -177,7 +242,7 @@ def run(args) -> int:
     real = _find_real_clip(args.real_clip)
     if real is not None:  # a real recording: detect, track and crop the face first
         _stage(
-            "6/6 detect on a real clip (face detected and cropped: --face auto)",
+            "6/7 detect on a real clip (face detected and cropped: --face auto)",
             [
                 "detect",
                 str(real),
@@ -192,6 +257,8 @@ def run(args) -> int:
         )
     else:
         print("\n(no real clip found beside the checkout in ../shared/data/real-clips; pass --real_clip VIDEO)")
+
+    _real_footage_stage(out, args.seed)
 
     m = json.loads(results.read_text())["metrics"]
     lav = m["temporal"].get("lavdf", {})

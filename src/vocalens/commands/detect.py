@@ -2,7 +2,11 @@
 contents): a one-line verdict per video (REAL/FAKE, probability, fake segments as mm:ss.mmm-mm:ss.mmm),
 detections.json and optional PNGs. A bad file is reported and the others are still answered.
 
-  vocalens detect clip.mp4 other.mov --checkpoint checkpoints/localization/best.pth --plot
+  vocalens detect clip.mp4 other.mov --plot          # the shipped default model (docs/model_card.md)
+  vocalens detect clip.mp4 --checkpoint checkpoints/localization/best.pth
+
+The verdict is REAL, FAKE or UNCERTAIN (too little face or speech to judge, or a probability just
+under the threshold).
 """
 
 from __future__ import annotations

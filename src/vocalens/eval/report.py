@@ -38,7 +38,9 @@ def _subset_metrics(videos: Sequence[dict], threshold: float) -> dict:
     return {
         "num_videos": len(videos),
         "frame": frame_metrics(probs, labels, threshold),
-        "video": video_metrics([v["video_prob"] for v in videos], y, threshold),
+        "video": video_metrics(
+            [v["video_prob"] for v in videos], y, videos[0].get("video_threshold", threshold) if videos else threshold
+        ),
         "video_max_frame": video_metrics([v["video_max_prob"] for v in videos], y, threshold),
         "localization": localization_summary(videos),
         "temporal": temporal,

@@ -14,10 +14,10 @@ from per-frame visual and audio embeddings, with their cosine similarity as an e
 
 from pathlib import Path
 
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "assets" / "default_localizer.pth"
-
 
 def default_checkpoint() -> Path | None:
     """The localizer checkpoint shipped with the package (``vocalens/assets/default_localizer.pth``,
-    package data), or None when this install ships none."""
-    return DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT.is_file() else None
+    package data; vocalens.assets), or None when this install ships none."""
+    from vocalens.assets import default_localizer
+
+    return default_localizer()

@@ -36,6 +36,21 @@ class ModelConfig:
     conv_kernel: int = flag(
         7, "frames each projection's temporal convolution sees (odd; 1 = per-frame Linear as in the seed)"
     )  # 7: docs/quality.md
+    # standardise each input feature over the sequence's valid frames before projecting: what is constant
+    # in a video (identity, lighting, microphone, compression) leaves the decision; only its changes stay
+    feature_norm: bool = flag(
+        False,
+        "standardise each input feature over each video window (removes identity, lighting, microphone: used "
+        "for real footage)",
+    )
+    # with a sync encoder pair (visual and audio in one embedding space, e.g. `sync`): the cosine of the
+    # raw inputs at audio offsets -L..L frames, projected into the fused stream. A real frame peaks at its
+    # own lag; a fake one has no peak or a peak elsewhere. 0 = off (the seed's model)
+    sync_lags: int = flag(
+        0,
+        "feed the cosine of the raw visual/audio features at offsets -N..N frames (needs a sync encoder pair such "
+        "as --visual_encoder sync --audio_encoder sync; 0 = off)",
+    )
     energy: bool = flag(
         True, "no per-frame (change) energy channels in the projections (the seed's inputs only)", name="--no_energy"
     )

@@ -18,9 +18,11 @@ from pathlib import Path
 
 from vocalens.constants import FPS
 from vocalens.errors import UserError
+from vocalens.media.audio import SILENCE_RMS
 from vocalens.result import Detector, VideoResult
 
-SILENCE_RMS = 1e-4  # below this the audio track is treated as silent (reported as a warning)
+MIN_SPEECH = 0.15  # share of frames with speech below which lip sync cannot be judged
+MIN_FACES = 0.5  # share of frames with a face below which the visual evidence is missing
 
 
 @dataclass
@@ -101,34 +103,46 @@ class LocalizerDetector(Detector):
 
         path = Path(path)
         fps = float(self.config.get("fps", FPS))
+        threshold_given = threshold
         threshold = float(threshold if threshold is not None else self.threshold)
         face = face or self.config.get("face") or "auto"
         enc = self.encoders
         feats = extract_one(path, enc.visual, enc.audio, fps=fps, face=face, face_stride=face_stride, video_id=video_id)
         meta = feats.meta
         found = None if face == "none" else float(meta["faces_found"])
-        warnings = []
-        if found is not None and found < 0.5:
-            warnings.append(f"face found in only {100 * found:.0f}% of frames")
+        missing = []  # evidence the verdict needs and does not have
+        if found is not None and found < MIN_FACES:
+            missing.append(f"face found in only {100 * found:.0f}% of frames")
+        speech = float(meta["speech_fraction"])
         if meta["audio_rms"] < SILENCE_RMS:
-            warnings.append("audio track is silent")
+            missing.append("audio track is silent")
+        elif speech < MIN_SPEECH:
+            missing.append(f"speech in only {100 * speech:.0f}% of frames")
         out = self.predictor.predict_features(feats)
+        cal = self.predictor.calibration
         return VideoResult(
             video_id=feats.video_id,
             source=str(path),
             system=self.system,
             video_prob=float(out["video_prob"]),
             threshold=threshold,
+            video_threshold=self.predictor.video_threshold if threshold_given is None else threshold,
+            uncertain_margin=cal.uncertain_margin if cal else 0.0,
+            missing=missing,
+            warnings=list(missing),
             frame_probs=out["frame_probs"],
             similarity=out["similarity"],
             fps=fps,
             source_fps=meta.get("source_fps"),
             face=face,
             faces_found=found,
-            warnings=warnings,
             min_length=min_length,
             merge_gap=merge_gap,
-            extra={"file": path.name},
+            extra={
+                "file": path.name,
+                "video_prob_raw": out.get("video_prob_raw", out["video_prob"]),
+                "speech_fraction": speech,
+            },
         )
 
     def evaluate(

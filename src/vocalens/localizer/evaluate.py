@@ -47,8 +47,13 @@ def video_record(
     fps: float = FPS,
     min_length: int = 1,
     merge_gap: int = 0,
+    video_threshold: float | None = None,
 ) -> dict:
-    """One video's result: everything ``visualize`` and the metrics need, JSON-ready."""
+    """One video's result: everything ``visualize`` and the metrics need, JSON-ready.
+
+    ``threshold`` cuts frames into segments; the video verdict uses ``video_threshold`` (the
+    checkpoint's calibrated one) when given, else the same threshold."""
+    vthr = float(threshold if video_threshold is None else video_threshold)
     meta = meta or {}
     p = np.asarray(probs, dtype=np.float64).reshape(-1)
     max_prob = float(p.max()) if len(p) else 0.0
@@ -61,8 +66,9 @@ def video_record(
         "fps": float(fps),
         "video_prob": score,
         "video_max_prob": max_prob,
-        "video_pred": int(score >= threshold),
+        "video_pred": int(score >= vthr),
         "threshold": float(threshold),
+        "video_threshold": vthr,
         "num_fake_frames_pred": int((p >= threshold).sum()),
         "fake_ratio_pred": float((p >= threshold).mean()) if len(p) else 0.0,
         "segments": [[int(s), int(e), float(sc)] for s, e, sc in segs],
@@ -99,6 +105,7 @@ def predict_videos(
     desc: str = "evaluate",
     min_length: int = 1,
     merge_gap: int = 0,
+    video_threshold: float | None = None,
 ) -> Iterator[dict]:
     """Records for each feature folder; a folder that cannot be read is reported and skipped.
 
@@ -131,6 +138,7 @@ def predict_videos(
             fps or feats.fps,
             min_length,
             merge_gap,
+            video_threshold,
         )
 
 
@@ -145,8 +153,10 @@ def evaluate_split(
     merge_gap: int = 0,
 ) -> dict:
     """Predict every video of ``features_root/split`` and score it: the results dict that is written."""
+    video_threshold = None
     if threshold is None:
         threshold = float(predictor.config.get("threshold", 0.5))
+        video_threshold = getattr(predictor, "video_threshold", None)
     folders = list_videos(features_root, split)
     if limit:
         folders = folders[:limit]
@@ -154,7 +164,16 @@ def evaluate_split(
         raise UserError(f"{Path(features_root) / split}: no complete feature folders")
     failures: list[str] = []
     videos = list(
-        predict_videos(predictor, folders, threshold, progress, failures, min_length=min_length, merge_gap=merge_gap)
+        predict_videos(
+            predictor,
+            folders,
+            threshold,
+            progress,
+            failures,
+            min_length=min_length,
+            merge_gap=merge_gap,
+            video_threshold=video_threshold,
+        )
     )
     if not videos:
         raise UserError(f"{Path(features_root) / split}: no video could be evaluated ({failures[0]})")

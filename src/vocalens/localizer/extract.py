@@ -28,6 +28,7 @@ from vocalens.data.labels import frame_labels
 from vocalens.data.metadata import VideoRecord
 from vocalens.data.store import VideoFeatures, append_failure, is_complete, video_dir, write_features
 from vocalens.errors import MediaError, UserError
+from vocalens.media.audio import speech_fraction
 from vocalens.media.crops import DETECT_MAX_SIDE, FACE_SIZE, face_crops, resolve_face
 from vocalens.media.video import load_video
 
@@ -260,7 +261,8 @@ def extract_one(
     video_id: str | None = None,
 ) -> VideoFeatures:
     """One video's features in memory (float32, unlabelled): THE raw video -> features step of `detect`,
-    the same decode, crops and encoders as a store's. ``meta["audio_rms"]`` is the track's loudness.
+    the same decode, crops and encoders as a store's. ``meta["audio_rms"]`` is the track's loudness,
+    ``meta["speech_fraction"]`` the share of frames with speech (vocalens.media.audio.speech_fraction).
 
     MediaError / UserError (one line naming the file) for a file that cannot be decoded, has no audio
     track or no frames, or shows no face in any frame (with face detection on).
@@ -286,6 +288,7 @@ def extract_one(
         audio_dim=int(audio.shape[1]),
         audio_frames=int(audio.shape[0]),
         audio_rms=float(np.sqrt(np.mean(np.square(item.audio, dtype=np.float64)))),
+        speech_fraction=speech_fraction(item.audio, t),
     )
     return VideoFeatures(video_id=record.video_id, visual=visual, audio=audio, frame_labels=None, meta=meta)
 

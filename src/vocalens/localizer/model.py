@@ -39,6 +39,25 @@ def sinusoidal_positions(length: int, dim: int, device=None, dtype=torch.float32
     return pe.to(dtype)
 
 
+def sequence_standardize(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """[B,T,D] -> per-sequence, per-feature z-scores over the valid frames (0 on padding)."""
+    m = mask.unsqueeze(-1).to(x.dtype)
+    n = m.sum(1, keepdim=True).clamp_min(1)
+    mu = (x * m).sum(1, keepdim=True) / n
+    sd = (((x - mu) ** 2 * m).sum(1, keepdim=True) / n).sqrt().clamp_min(1e-3)
+    return (x - mu) / sd * m
+
+
+def lag_profile(visual: torch.Tensor, audio: torch.Tensor, mask: torch.Tensor, lags: int) -> torch.Tensor:
+    """[B,T,D] x2 -> [B,T,2L+1]: cos(visual_t, audio_{t+l}) for l = -L..L (0 where t+l is outside or padded)."""
+    m = mask.unsqueeze(-1).to(visual.dtype)
+    v = F.normalize(visual.float(), dim=-1, eps=1e-6) * m
+    a = F.pad((F.normalize(audio.float(), dim=-1, eps=1e-6) * m).transpose(1, 2), (lags, lags)).transpose(1, 2)
+    t = visual.shape[1]
+    prof = torch.stack([(v * a[:, i : i + t]).sum(-1) for i in range(2 * lags + 1)], -1)
+    return (prof * m).to(visual.dtype)
+
+
 def change_energy(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """[B,T,D] -> [B,T,2]: log mean-square of each frame and of its change from the previous frame,
     standardised over each sequence's valid frames (0 on padding).
@@ -130,6 +149,9 @@ class Localizer(nn.Module):
         )
         layer.self_attn.dropout = cfg.attn_dropout  # before the encoder copies the layer
         self.encoder = nn.TransformerEncoder(layer, cfg.num_layers, norm=nn.LayerNorm(d), enable_nested_tensor=False)
+        if cfg.sync_lags and cfg.visual_dim != cfg.audio_dim:
+            raise ValueError("sync_lags needs visual and audio features of one size (a sync encoder pair)")
+        self.profile_proj = nn.Linear(2 * cfg.sync_lags + 1, d) if cfg.sync_lags else None
         self.input_drop = nn.Dropout(cfg.dropout)
         self.frame_head = nn.Sequential(
             nn.Linear(d + 1, d // 2), nn.GELU(), nn.Dropout(cfg.dropout), nn.Linear(d // 2, 1)
@@ -147,10 +169,15 @@ class Localizer(nn.Module):
             mask = torch.ones(b, t, dtype=torch.bool, device=visual.device)
         mask = mask.bool()
         pad = ~mask
+        profile = lag_profile(visual, audio, mask, self.cfg.sync_lags) if self.profile_proj is not None else None
+        if self.cfg.feature_norm:
+            visual, audio = sequence_standardize(visual, mask), sequence_standardize(audio, mask)
         v = self.v_proj(visual, mask)
         a = self.a_proj(audio, mask)
         similarity = F.cosine_similarity(v.float(), a.float(), dim=-1, eps=1e-6)  # [B,T] in [-1,1]
         fused = self.cross(v, a, pad) if self.cross is not None else (v + a) / 2
+        if profile is not None:
+            fused = fused + self.profile_proj(profile.to(fused.dtype))
         x = self.input_drop(fused + sinusoidal_positions(t, fused.shape[-1], fused.device, fused.dtype))
         encoded = self.encoder(x, src_key_padding_mask=pad)
         frame_in = torch.cat([encoded, similarity.unsqueeze(-1).to(encoded.dtype)], dim=-1)

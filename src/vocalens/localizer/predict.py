@@ -20,6 +20,7 @@ from vocalens.constants import FPS
 from vocalens.data.align import resample_to_frames
 from vocalens.data.store import VideoFeatures
 from vocalens.errors import UserError
+from vocalens.localizer.calibrate import Calibration
 from vocalens.localizer.config import CHECKPOINT_KIND, ModelConfig
 from vocalens.localizer.data import apply_modality, window_starts
 from vocalens.localizer.model import Localizer
@@ -41,6 +42,7 @@ class Predictor:
         self.config = config
         self.source = source
         self.window_batch = window_batch
+        self.calibration = Calibration.from_dict(config.get("calibration"))  # fitted on dev by `vocalens calibrate`
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str | torch.device = "auto") -> "Predictor":
@@ -59,6 +61,11 @@ class Predictor:
     @property
     def threshold(self) -> float:
         return float(self.config.get("threshold", 0.5))
+
+    @property
+    def video_threshold(self) -> float:
+        """The verdict threshold on the (calibrated) video probability; the frame threshold when uncalibrated."""
+        return float(self.calibration.video_threshold) if self.calibration else self.threshold
 
     @property
     def max_frames(self) -> int:
@@ -108,11 +115,14 @@ class Predictor:
                 counts[s : s + length] += 1
             video_prob = max(video_prob, float(torch.sigmoid(vlogit.float()).max()))
         counts = np.maximum(counts, 1)
-        return {
+        out = {
             "frame_probs": (probs / counts).astype(np.float32),
             "similarity": (sims / counts).astype(np.float32),
             "video_prob": video_prob,
         }
+        if self.calibration is not None:
+            out["video_prob_raw"], out["video_prob"] = video_prob, self.calibration.apply(video_prob)
+        return out
 
     def predict_features(self, feats: VideoFeatures) -> dict:
         return self.predict(feats.visual, feats.audio, feats.audio_rate, feats.fps, name=feats.video_id)

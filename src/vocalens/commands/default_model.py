@@ -1,0 +1,179 @@
+"""Reproduce the shipped default model from real recordings, CPU only (docs/model_card.md).
+
+Every stage is the `vocalens` subcommand a user would run (printed as it runs) and resumes when
+run again. Only the corpus's train and dev speakers are used; the test speakers are for
+`benchmarks/real_quality.py` alone.
+
+  1 cut the corpus's train / dev clips (+ --extra folders, train) into short sources
+  2 train the sync encoder pair on real speech, no labels        (vocalens sync-train)
+  3 partial fakes of the train and dev sources                   (vocalens forge)
+  4 features with the sync encoders                              (vocalens extract)
+  5 train the localizer                                          (vocalens train)
+  6 calibrate on the dev speakers -> default_localizer.pth       (vocalens calibrate)
+  7 --install: copy it and the sync weights into the package (src/vocalens/assets/)
+
+  vocalens default-model --corpus ../shared/data/real-corpus --extra ../shared/data/real-clips \\
+      --output_dir runs/default_model --install
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+# the recipe's settings, in one place: what the model card documents
+LOCALIZER_ARGS = [
+    "--d_model",
+    "128",
+    "--num_layers",
+    "2",
+    "--nhead",
+    "4",
+    "--batch_size",
+    "8",
+    "--lr",
+    "1e-3",
+    "--warmup_epochs",
+    "1",
+    "--max_frames",
+    "256",
+]
+FORGE = {"train": 6, "dev": 4}  # fake copies per source
+FORGE_SEEDS = {"train": 0, "dev": 1}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--corpus", required=True, help="the real corpus (clips.tsv with a by-speaker split)")
+    p.add_argument("--extra", nargs="*", default=[], help="more folders of real clips (training only)")
+    p.add_argument("--output_dir", default="runs/default_model")
+    p.add_argument("--epochs", type=int, default=12, help="localizer epochs (default 12)")
+    p.add_argument("--sync_epochs", type=int, default=None, help="sync encoder epochs (default: sync-train's)")
+    p.add_argument("--no_short", action="store_true", help="sync training without real-corpus/short")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=2, help="decoding workers (default 2)")
+    p.add_argument(
+        "--install",
+        action="store_true",
+        help="copy the result into the package (src/vocalens/assets/) as the shipped default",
+    )
+
+
+def run(args) -> int:
+    from vocalens.commands.demo import _stage
+    from vocalens.datagen.corpus import prepare_sources
+
+    out = Path(args.output_dir)
+    sources, sync, feats, loc = out / "sources", out / "sync", out / "features", out / "localizer"
+    model = out / "default_localizer.pth"
+    t0 = time.time()
+
+    print("\n== 1/7 cut the corpus's train and dev clips into sources", flush=True)
+    s = prepare_sources(args.corpus, sources, splits=("train", "dev"), extra=[("train", e) for e in args.extra])
+    print(f"-- {s.counts} ({s.written} written, {s.reused} kept)" + "".join(f"\n   skipped {x}" for x in s.skipped))
+
+    sync_argv = ["sync-train", "--corpus", args.corpus, "--output_dir", str(sync), "--seed", str(args.seed)]
+    if args.extra:
+        sync_argv += ["--extra", *args.extra]
+    if args.no_short:
+        sync_argv.append("--no_short")
+    if args.sync_epochs is not None:
+        sync_argv += ["--epochs", str(args.sync_epochs)]
+    weights = sync / "sync_encoder.safetensors"
+    if not weights.is_file():
+        _stage("2/7 train the sync encoder on real speech (no labels)", sync_argv)
+    else:
+        print(f"\n== 2/7 sync encoder: {weights} exists, kept")
+
+    for split in ("train", "dev"):
+        root = out / f"forge_{split}"
+        if not (root / "metadata.min.json").is_file():
+            ratios = {"train": ["1", "0", "0"], "dev": ["0", "1", "0"]}[split]
+            _stage(
+                f"3/7 forge partial fakes of the {split} sources",
+                [
+                    "forge",
+                    "--videos",
+                    str(sources / split),
+                    "--output_root",
+                    str(root),
+                    "--split_ratios",
+                    *ratios,
+                    "--fakes_per_video",
+                    str(FORGE[split]),
+                    "--seed",
+                    str(args.seed + FORGE_SEEDS[split]),
+                    "--no_progress",
+                ],
+            )
+        _stage(
+            f"4/7 extract sync features of the {split} split",
+            [
+                "extract",
+                "--dataset_root",
+                str(root),
+                "--output_root",
+                str(feats),
+                "--splits",
+                split,
+                "--face",
+                "auto",
+                "--visual_encoder",
+                "sync",
+                "--visual_weights",
+                str(weights),
+                "--audio_encoder",
+                "sync",
+                "--audio_weights",
+                str(weights),
+                "--skip_existing",
+                "--num_workers",
+                str(args.workers),
+            ],
+        )
+
+    train_argv = [
+        "train",
+        "--features_root",
+        str(feats),
+        "--splits",
+        "train",
+        "dev",
+        "--output_dir",
+        str(loc),
+        "--epochs",
+        str(args.epochs),
+        "--seed",
+        str(args.seed),
+        *LOCALIZER_ARGS,
+    ]
+    if (loc / "last.pth").is_file():
+        train_argv += ["--resume", str(loc / "last.pth")]
+    _stage("5/7 train the localizer", train_argv)
+    _stage(
+        "6/7 calibrate on the dev speakers",
+        [
+            "calibrate",
+            "--checkpoint",
+            str(loc / "best.pth"),
+            "--features_root",
+            str(feats),
+            "--split",
+            "dev",
+            "--output",
+            str(model),
+        ],
+    )
+    if args.install:
+        from vocalens.localizer.shipped import install
+
+        print(f"\n== 7/7 installed {install(model, weights)} (+ sync_encoder.safetensors, default_localizer.json)")
+    else:
+        print("\n== 7/7 not installed (--install copies it into the package)")
+    from vocalens.train import checkpoint as ckpt_io
+
+    dev = ckpt_io.load(model)["task"]["calibration"]["dev"]
+    print(f"\n== done in {time.time() - t0:.0f} s: {model}\n   dev calibration: {json.dumps(dev)}")
+    print("   quality on the test speakers: python benchmarks/real_quality.py --checkpoint " + str(model))
+    return 0
