@@ -24,8 +24,10 @@ _AUDIO: dict[str, Callable] = {}
 # modules imported on first use so that `vocalens --help` and the default encoders never import transformers
 _AVFF = ("vocalens.encoders.avff", "vocalens.models.avff")
 _LAZY = {
-    "visual": {"default": ("vocalens.encoders.default_visual",), "vit": ("vocalens.encoders.hf",), "avff": _AVFF},
-    "audio": {"default": ("vocalens.encoders.default_audio",), "wav2vec2": ("vocalens.encoders.hf",), "avff": _AVFF},
+    "visual": {"default": ("vocalens.encoders.default_visual",), "vit": ("vocalens.encoders.hf",), "avff": _AVFF,
+               "sync": ("vocalens.encoders.sync",)},
+    "audio": {"default": ("vocalens.encoders.default_audio",), "wav2vec2": ("vocalens.encoders.hf",), "avff": _AVFF,
+              "sync": ("vocalens.encoders.sync",)},
 }
 
 
