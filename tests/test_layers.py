@@ -10,7 +10,20 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "vocalens"
 SYSTEMS = {"localizer", "avff"}
-LOWER = {"constants", "errors", "fileio", "media", "data", "encoders", "eval", "viz", "train", "datagen"}
+LOWER = {
+    "constants",
+    "errors",
+    "fileio",
+    "media",
+    "data",
+    "encoders",
+    "eval",
+    "viz",
+    "train",
+    "datagen",
+    "sync",
+    "assets",
+}
 
 
 def _package(path: Path) -> str:

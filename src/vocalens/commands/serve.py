@@ -17,7 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", default=None, help="localizer checkpoint (default: the model shipped with vocalens)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; any other needs --token)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    p.add_argument("--workers", type=int, default=1, help="detection worker threads, one model each (default 1)")
+    p.add_argument("--workers", type=int, default=1, help="detection worker processes, one model each (default 1)")
     p.add_argument("--queue_size", type=int, default=16, help="jobs that may wait; more get 503 (default 16)")
     p.add_argument(
         "--max_upload_mb", type=float, default=500.0, help="largest upload in MiB; more get 413 (default 500)"

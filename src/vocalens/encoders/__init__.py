@@ -26,8 +26,18 @@ _AVFF = (
     "vocalens.avff.encoder",
 )  # AVFF registers its stage-1 streams as encoders (a plugin: named here, not imported)
 _LAZY = {
-    "visual": {"default": ("vocalens.encoders.default_visual",), "vit": ("vocalens.encoders.hf",), "avff": _AVFF},
-    "audio": {"default": ("vocalens.encoders.default_audio",), "wav2vec2": ("vocalens.encoders.hf",), "avff": _AVFF},
+    "visual": {
+        "default": ("vocalens.encoders.default_visual",),
+        "vit": ("vocalens.encoders.hf",),
+        "avff": _AVFF,
+        "sync": ("vocalens.encoders.sync",),
+    },
+    "audio": {
+        "default": ("vocalens.encoders.default_audio",),
+        "wav2vec2": ("vocalens.encoders.hf",),
+        "avff": _AVFF,
+        "sync": ("vocalens.encoders.sync",),
+    },
 }
 
 

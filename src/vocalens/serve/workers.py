@@ -12,6 +12,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import queue
+import signal
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -60,6 +61,7 @@ _PROGRESS = None
 def _init(checkpoint: str | None, device: str, threads: int, progress_queue) -> None:
     global _ENGINE, _LOAD_ERROR, _PROGRESS
     _PROGRESS = progress_queue
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the server shuts us down
     try:
         import torch
 
@@ -68,8 +70,21 @@ def _init(checkpoint: str | None, device: str, threads: int, progress_queue) -> 
         from vocalens.serve.engine import load_engine
 
         _ENGINE = load_engine(checkpoint, device)
+        _warm_up()
     except UserError as e:
         _LOAD_ERROR = str(e)
+
+
+def _warm_up() -> None:
+    """Import and build now what the first job would otherwise pay for (plotting, the face detector)."""
+    import vocalens.localizer.extract  # noqa: F401
+    import vocalens.viz.plots  # noqa: F401
+    from vocalens.media.faces import get_detector
+
+    try:
+        get_detector("auto")
+    except Exception:  # noqa: BLE001 - a detector that cannot load fails the job that needs it, with its message
+        pass
 
 
 def _ping() -> str:
@@ -88,6 +103,7 @@ class ProcessWorker:
     def __init__(self, checkpoint: str | None, device: str = "cpu", threads: int = 1):
         self._args = (checkpoint, device, threads)
         self._ctx = mp.get_context("spawn")
+        self._closed = False
         self._start()
 
     def _start(self) -> None:
@@ -112,8 +128,7 @@ class ProcessWorker:
         try:
             fut = self._pool.submit(_job, str(folder), input_name, name)
         except BrokenProcessPool:  # the child died while idle: a new one, and this job is not lost
-            self.close()
-            self._start()
+            self._restart()
             fut = self._pool.submit(_job, str(folder), input_name, name)
         try:
             while True:
@@ -123,16 +138,32 @@ class ProcessWorker:
                 except TimeoutError:
                     self._drain(progress)
         except BrokenProcessPool:
-            self.close()
-            self._start()
+            if self._closed:
+                raise RuntimeError("the server shut down while this job ran") from None
+            self._restart()
             raise RuntimeError("the worker process died while decoding this video (out of memory?)") from None
         self._drain(progress)
         return ok
 
+    def _restart(self) -> None:
+        if self._closed:
+            raise RuntimeError("the server is shutting down")
+        self._stop_pool()
+        self._start()
+
     def close(self) -> None:
         """Stop now: a job still running is abandoned (its child is terminated)."""
-        procs = list(getattr(self._pool, "_processes", {}).values())
+        self._closed = True
+        self._stop_pool()
+
+    def _stop_pool(self) -> None:
+        procs = list((getattr(self._pool, "_processes", None) or {}).values())
         self._pool.shutdown(wait=False, cancel_futures=True)
         for p in procs:
             if p.is_alive():
                 p.terminate()
+        for p in procs:
+            p.join(5)
+        self._pool.shutdown(wait=True)  # the children are gone: this only reaps the pool's own thread
+        self._queue.close()
+        self._queue.join_thread()

@@ -1,0 +1,124 @@
+"""Train the `sync` encoder pair on real speech without labels (SyncNet-style InfoNCE).
+
+  vocalens sync-train --corpus ../shared/data/real-corpus --extra ../shared/data/real-clips --output_dir runs/sync
+
+Decodes the corpus once into OUTPUT/cache.npz (lower-face crops + log-mel; reused when present),
+trains on the `train` clips (clips.tsv train split, short/, --extra) through the shared training
+loop (TensorBoard, metrics.jsonl, checkpoints, --resume), picks the epoch with the best offset
+accuracy on the `dev` clips, and writes OUTPUT/sync_encoder.safetensors for
+`vocalens extract --visual_encoder sync --audio_encoder sync --visual_weights FILE --audio_weights FILE`.
+The `test` speakers are never used here (benchmarks/sync_offset.py reports on them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from vocalens.errors import UserError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--corpus", required=True, help="real-corpus folder (clips.tsv with a by-speaker split, short/)")
+    p.add_argument("--extra", nargs="*", default=[], help="more folders of real clips, used for training only")
+    p.add_argument("--no_short", action="store_true", help="leave out real-corpus/short")
+    p.add_argument("--output_dir", required=True)
+    p.add_argument("--cache", help="cache file (default OUTPUT/cache.npz; built when missing)")
+    p.add_argument("--crop", default="face", help="visual crop function of vocalens.sync.cache.CROPS (default face)")
+    p.add_argument("--epochs", type=int, default=14)
+    p.add_argument("--batch_size", type=int, default=32, help="segments per step")
+    p.add_argument("--length", type=int, default=20, help="frames per training segment (its time-shift negatives)")
+    p.add_argument(
+        "--cross_weight",
+        type=float,
+        default=0.25,
+        help="weight of the other clips as negatives, next to the same clip's shifts (default 0.25)",
+    )
+    p.add_argument("--no_augment", action="store_true", help="no mirroring, pixel shifts or mel-band masking")
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--weight_decay", type=float, default=0.01)
+    p.add_argument("--warmup_epochs", type=float, default=1.0)
+    p.add_argument("--dim", type=int, default=128)
+    p.add_argument("--width", type=int, default=16)
+    p.add_argument("--hidden", type=int, default=256)
+    p.add_argument("--kernel", type=int, default=3, help="temporal kernel (two layers: context = kernel - 1 frames)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--resume", help="a checkpoint or run folder to resume")
+    p.add_argument("--weights", help="where to write the encoder weights (default OUTPUT/sync_encoder.safetensors)")
+    p.add_argument("--no_progress", action="store_true")
+
+
+def run(args) -> int:
+    import torch  # noqa: PLC0415
+
+    from vocalens.sync.cache import build_cache, corpus_clips, load_cache  # noqa: PLC0415
+    from vocalens.sync.model import SyncConfig, SyncNet  # noqa: PLC0415
+    from vocalens.sync.task import SyncTask  # noqa: PLC0415
+    from vocalens.sync.weights import save_weights  # noqa: PLC0415
+    from vocalens.train import checkpoint as ckpt_io  # noqa: PLC0415
+    from vocalens.train.loop import FitConfig, fit  # noqa: PLC0415
+
+    torch.set_num_threads(max(1, args.threads))
+    out = Path(args.output_dir)
+    cache_path = Path(args.cache) if args.cache else out / "cache.npz"
+    if not cache_path.is_file():
+        clips = corpus_clips(args.corpus, args.extra, short=not args.no_short)
+        print(f"sync-train: caching {len(clips)} clips -> {cache_path}", flush=True)
+        build_cache(clips, cache_path, crop=args.crop, progress=not args.no_progress)
+    cache = load_cache(cache_path)
+    if cache.info.get("crop") != args.crop:
+        raise UserError(f"{cache_path}: cache was built with crop {cache.info.get('crop')!r}, not {args.crop!r}")
+    n = {s: len(cache.indices(s)) for s in ("train", "dev", "test")}
+    print(
+        f"sync-train: {len(cache)} clips in the cache (train {n['train']}, dev {n['dev']}, test {n['test']} "
+        f"unused here), {len(cache.info.get('failed', []))} failed to decode",
+        flush=True,
+    )
+    if not n["train"]:
+        raise UserError(f"{cache_path}: no train clips")
+
+    cfg = SyncConfig(dim=args.dim, width=args.width, hidden=args.hidden, kernel=args.kernel)
+    task = SyncTask(cache, cfg, length=args.length, cross_weight=args.cross_weight, augment=not args.no_augment)
+    fit_cfg = FitConfig(
+        output_dir=str(out),
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        warmup_epochs=args.warmup_epochs,
+        seed=args.seed,
+        num_workers=0,
+        device=args.device,
+        resume=args.resume,
+        save_every=0,
+        progress=not args.no_progress,
+    )
+    result = fit(task, fit_cfg)
+
+    best = out / "best.pth"
+    state = ckpt_io.load(best if best.is_file() else out / "last.pth")
+    model = SyncNet(cfg)
+    model.load_state_dict(state["model"])
+    weights = Path(args.weights) if args.weights else out / "sync_encoder.safetensors"
+    from vocalens.sync.cache import BOXES  # noqa: PLC0415
+
+    info = {
+        "crop": args.crop,
+        "box": list(BOXES[args.crop]),
+        "epoch": int(state["epoch"]),
+        "dev_offset_acc": state["metrics"].get("offset_acc"),
+        "seed": args.seed,
+        "cross_weight": args.cross_weight,
+        "length": args.length,
+        "augment": not args.no_augment,
+    }
+    save_weights(model, weights, **info)
+    print(
+        f"sync-train: best epoch {result.best_epoch}, dev offset top-1 {result.best_score:.3f}; "
+        f"weights -> {weights} ({weights.stat().st_size / 1e6:.1f} MB)"
+    )
+    print(json.dumps(info))
+    return 0

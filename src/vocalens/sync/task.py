@@ -1,0 +1,179 @@
+"""Sync training as a task of the shared loop: InfoNCE between per-frame lips and sound.
+
+A training item is a random segment of one clip (``length`` frames plus the model's context). Every
+frame's visual embedding must pick its own audio frame among the segment's frames at the other
+offsets (time-shifted negatives of the same video: the sync task itself), and, with weight
+``cross_weight``, among all audio frames of the batch (other clips: easy negatives, which alone
+teach speaker identity rather than sync); symmetric cross-entropy with a learned temperature. The
+same frame of the same clip drawn twice is masked, never a negative.
+Validation is the offset benchmark itself on the dev clips (top-1 of the true offset among +-15).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vocalens.sync.cache import SyncCache
+from vocalens.sync.features import N_MELS
+from vocalens.sync.model import SyncConfig, SyncNet
+from vocalens.sync.offset import cosine_offset_scores, estimated_offsets, window_starts
+from vocalens.train.loop import Task
+
+
+class Segments(torch.utils.data.Dataset):
+    """Random ``span``-frame segments of the cache's clips, about one per ``length`` frames per epoch.
+
+    ``augment``: the segment's crops are mirrored (half the time) and shifted by up to ``shift``
+    pixels (edge-padded, one shift per segment: the face does not jump within it), and a random
+    band of up to ``freq_mask`` mel bins is zeroed (SpecAugment-style), so the pair cannot lean
+    on one speaker's exact framing or voice colour.
+    """
+
+    def __init__(
+        self,
+        cache: SyncCache,
+        clips: list[int],
+        length: int,
+        span: int,
+        augment: bool = True,
+        shift: int = 2,
+        freq_mask: int = 8,
+    ):
+        self.cache, self.span, self.augment, self.shift, self.freq_mask = cache, span, augment, shift, freq_mask
+        self.clips = [i for i in clips if cache.offsets[i + 1] - cache.offsets[i] >= span]
+        self.items = [
+            i for i in self.clips for _ in range(max(1, int(cache.offsets[i + 1] - cache.offsets[i]) // length))
+        ]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, k: int):
+        i = self.items[k]
+        crops, audio = self.cache.clip(i)
+        s = np.random.randint(0, len(crops) - self.span + 1)
+        c, a = crops[s : s + self.span], audio[s : s + self.span]
+        if self.augment:
+            if np.random.rand() < 0.5:
+                c = c[:, :, ::-1]
+            if self.shift:
+                p = self.shift
+                dy, dx = np.random.randint(0, 2 * p + 1, 2)
+                c = np.pad(c, ((0, 0), (p, p), (p, p)), mode="edge")[
+                    :, dy : dy + crops.shape[1], dx : dx + crops.shape[2]
+                ]
+            if self.freq_mask:
+                a = a.reshape(len(a), -1, N_MELS).copy()
+                w = np.random.randint(0, self.freq_mask + 1)
+                f0 = np.random.randint(0, N_MELS - w + 1)
+                a[:, :, f0 : f0 + w] = 0
+                a = a.reshape(len(a), -1)
+        return {
+            "crops": torch.from_numpy(np.ascontiguousarray(c)),
+            "audio": torch.from_numpy(np.ascontiguousarray(a)),
+            "key": torch.tensor(i * 1_000_000 + s, dtype=torch.long),
+        }
+
+
+class WholeClips(torch.utils.data.Dataset):
+    def __init__(self, cache: SyncCache, clips: list[int]):
+        self.cache, self.clips = cache, clips
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, k: int):
+        crops, audio = self.cache.clip(self.clips[k])
+        return {"crops": torch.from_numpy(crops), "audio": torch.from_numpy(audio.astype(np.float32))}
+
+
+def offset_hits(model: SyncNet, crops, audio, length: int = 25, max_offset: int = 15, stride: int = 5):
+    """(correct, windows) of the offset search on one whole clip."""
+    v = model.embed_visual(crops).cpu().numpy()
+    a = model.embed_audio(audio).cpu().numpy()
+    starts = window_starts(len(v), length, max_offset, stride)
+    est = estimated_offsets(cosine_offset_scores(v, a, starts, length, max_offset), max_offset)
+    return int((est == 0).sum()), len(starts)
+
+
+class SyncTask(Task):
+    unit = "frames"
+    best_metric = "offset_acc"
+    best_mode = "max"
+
+    def __init__(
+        self,
+        cache: SyncCache,
+        cfg: SyncConfig | None = None,
+        length: int = 20,
+        cross_weight: float = 0.25,
+        augment: bool = True,
+    ):
+        self.cache, self.cfg, self.length = cache, cfg or SyncConfig(), int(length)
+        self.cross_weight, self.augment = float(cross_weight), bool(augment)
+
+    def build_model(self):
+        return SyncNet(self.cfg)
+
+    def train_dataset(self):
+        return Segments(
+            self.cache,
+            self.cache.indices("train"),
+            self.length,
+            self.length + 2 * self.cfg.context,
+            augment=self.augment,
+        )
+
+    def val_dataset(self):
+        return WholeClips(self.cache, self.cache.indices("dev"))
+
+    def lengths(self, dataset):
+        return None
+
+    def count(self, batch) -> int:
+        return int(batch["crops"].shape[0] * self.length)
+
+    def collate(self, items):
+        if "key" in items[0]:
+            return torch.utils.data.default_collate(items)
+        return items  # whole clips of different lengths
+
+    def step(self, model, batch):
+        c = self.cfg.context
+        v = F.normalize(model.visual(batch["crops"]).float(), dim=-1)  # [B, L, D]
+        a = F.normalize(model.audio(batch["audio"]).float(), dim=-1)
+        b, t = v.shape[:2]
+        scale = model.logit_scale.exp().clamp(max=100)
+        target = torch.arange(t, device=v.device).expand(b, t)
+        # the offset task: each frame against its own segment's frames at every other shift
+        own = torch.einsum("bid,bjd->bij", v, a) * scale  # [B, L, L]
+        shift_loss = (
+            F.cross_entropy(own.reshape(b * t, t), target.reshape(-1))
+            + F.cross_entropy(own.transpose(1, 2).reshape(b * t, t), target.reshape(-1))
+        ) / 2
+        loss, logs = shift_loss, {"shift_loss": shift_loss}
+        if self.cross_weight > 0:  # and against every other clip of the batch (another voice is out of sync too)
+            key = (batch["key"][:, None] + c + torch.arange(t, device=v.device)[None]).reshape(-1)
+            logits = v.reshape(b * t, -1) @ a.reshape(b * t, -1).T * scale
+            dup = (key[:, None] == key[None, :]) & ~torch.eye(b * t, dtype=torch.bool, device=v.device)
+            logits = logits.masked_fill(dup, float("-inf"))
+            flat = torch.arange(b * t, device=v.device)
+            cross = (F.cross_entropy(logits, flat) + F.cross_entropy(logits.T, flat)) / 2
+            loss = loss + self.cross_weight * cross
+            logs["batch_loss"] = cross
+        with torch.no_grad():
+            logs["shift_acc"] = (own.argmax(-1) == target).float().mean()
+            logs["temperature"] = 1 / scale
+        return loss, logs
+
+    def predict(self, model, batch):
+        return [offset_hits(model, item["crops"], item["audio"]) for item in batch]
+
+    def validate(self, outputs):
+        hits, total = sum(o[0] for o in outputs), sum(o[1] for o in outputs)
+        return {"offset_acc": hits / max(total, 1), "windows": float(total)}
+
+    def checkpoint_extra(self, metrics):
+        return {"sync_config": self.cfg.to_dict(), "crop": self.cache.info.get("crop", "face"), "length": self.length}

@@ -1,0 +1,149 @@
+"""The `sync` encoders: shapes and rates, safetensors weights, errors, and the offset search."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from vocalens.encoders import available_encoders, build_audio_encoder, build_visual_encoder
+from vocalens.errors import UserError
+from vocalens.sync.features import audio_frames, lower_face_grey
+from vocalens.sync.model import SyncConfig, SyncNet
+from vocalens.sync.offset import corr_offset_scores, cosine_offset_scores, estimated_offsets, find_offset, window_starts
+from vocalens.sync.weights import load_weights, save_weights
+
+
+@pytest.fixture()
+def weights(tmp_path):
+    torch.manual_seed(0)
+    model = SyncNet(SyncConfig(dim=32, width=4, hidden=16)).eval()
+    return save_weights(model, tmp_path / "w" / "sync.safetensors", crop="face"), model
+
+
+def test_registered_for_both_streams():
+    enc = available_encoders()
+    assert "sync" in enc["visual"] and "sync" in enc["audio"]
+
+
+def test_shapes_and_rates(weights):
+    path, _ = weights
+    vis = build_visual_encoder("sync", weights=str(path))
+    aud = build_audio_encoder("sync", weights=str(path))
+    t = 37
+    faces = np.random.default_rng(0).integers(0, 256, (t, 96, 96, 3), dtype=np.uint8)
+    wave = np.random.default_rng(1).standard_normal(t * 640).astype(np.float32) * 0.1
+    v, a = vis.encode(faces), aud.encode(wave)
+    assert v.shape == (t, 32) and a.shape == (t, 32) and v.dtype == a.dtype == np.float32
+    assert aud.rate == 25.0 and vis.dim == aud.dim == 32
+    np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
+    assert vis.encode(faces[:0]).shape == (0, 32)
+    # the recorded config rebuilds the same encoder; another weights file is refused
+    again = build_visual_encoder(**vis.config(), weights=str(path))
+    np.testing.assert_allclose(again.encode(faces), v, atol=1e-6)
+    with pytest.raises(UserError, match="made with"):
+        build_audio_encoder(**{**aud.config(), "weights_digest": "000000000000"}, weights=str(path))
+
+
+def test_weights_round_trip(weights):
+    path, model = weights
+    loaded, info, digest = load_weights(path)
+    assert info["crop"] == "face" and len(digest) == 12
+    for k, v in model.state_dict().items():  # stored as float16
+        w = loaded.state_dict()[k]
+        assert w.dtype == v.dtype and torch.allclose(w, v, rtol=1e-3, atol=1e-4), k
+    crops = torch.randint(0, 256, (30, 32, 48), dtype=torch.uint8)
+    assert torch.allclose(loaded.embed_visual(crops), model.embed_visual(crops), atol=2e-2)
+    assert path.stat().st_size < 5_000_000
+    with open(path, "rb") as f:  # safetensors: an 8-byte header length then a JSON header, no pickle
+        assert f.read(9)[8:9] == b"{"
+
+
+def test_missing_or_bad_weights_is_one_line_error(tmp_path):
+    missing = tmp_path / "nope.safetensors"
+    with pytest.raises(UserError) as e:
+        build_visual_encoder("sync", weights=str(missing))
+    assert str(missing) in str(e.value) and "\n" not in str(e.value)
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not weights")
+    with pytest.raises(UserError, match="bad.safetensors"):
+        build_audio_encoder("sync", weights=str(bad))
+
+
+def test_features_align_to_video_frames():
+    faces = np.zeros((5, 224, 224, 3), np.uint8)
+    assert lower_face_grey(faces).shape == (5, 32, 48)
+    mel = audio_frames(np.zeros(16000, np.float32) + 0.01 * np.random.default_rng(0).standard_normal(16000))
+    assert mel.shape == (25, 320)
+    assert audio_frames(np.zeros(1000, np.float32), frames=7).shape == (7, 320)
+
+
+@pytest.mark.parametrize("shift", [-7, 0, 3, 15])
+def test_offset_search_finds_known_shift(shift):
+    rng = np.random.default_rng(5)
+    v = rng.standard_normal((120, 16))
+    a = np.roll(v, shift, axis=0) + 0.3 * rng.standard_normal((120, 16))  # a[t + shift] ~ v[t]
+    assert find_offset(v, a, max_offset=15) == shift
+    starts = window_starts(len(v), 25, 15, stride=5)
+    assert starts[0] == 15 and starts[-1] + 25 + 15 <= 120
+    est = estimated_offsets(cosine_offset_scores(v, a, starts, 25, 15), 15)
+    assert (est == shift).mean() > 0.9
+    x = rng.standard_normal(120).cumsum()
+    y = np.roll(x, shift) + 0.1 * rng.standard_normal(120)
+    assert (estimated_offsets(corr_offset_scores(x, y, starts, 25, 15), 15) == shift).mean() > 0.9
+
+
+def test_offset_search_needs_room():
+    with pytest.raises(ValueError):
+        find_offset(np.zeros((20, 4)), np.zeros((20, 4)), max_offset=15)
+
+
+def _toy_cache(num_clips=6, frames=40, seed=0):
+    """Clips where the audio frame carries the crop's brightness pattern: learnable sync."""
+    from vocalens.sync.cache import SyncCache
+
+    rng = np.random.default_rng(seed)
+    crops, audio = [], []
+    for _ in range(num_clips):
+        level = rng.uniform(0, 1, frames)
+        c = np.full((frames, 32, 48), 60, np.uint8)
+        c[:, 12:20, 12:36] = (60 + 180 * level[:, None, None]).astype(np.uint8)  # an opening "mouth"
+        crops.append(c)
+        audio.append((level[:, None] * np.ones((1, 320)) + 0.1 * rng.standard_normal((frames, 320))).astype(np.float16))
+    n = num_clips
+    return SyncCache(
+        crops=np.concatenate(crops),
+        audio=np.concatenate(audio),
+        offsets=np.arange(n + 1) * frames,
+        names=[f"c{i}" for i in range(n)],
+        splits=["train"] * (n - 2) + ["dev"] * 2,
+        speakers=[f"s{i}" for i in range(n)],
+        found=np.ones(n, np.float32),
+        info={"crop": "face"},
+    )
+
+
+def test_training_step_masks_repeats_and_learns():
+    from vocalens.sync.task import SyncTask
+
+    torch.manual_seed(0)
+    np.random.seed(0)
+    task = SyncTask(_toy_cache(), SyncConfig(dim=16, width=4, hidden=16), length=8)
+    ds = task.train_dataset()
+    assert len(ds) == 4 * (40 // 8) and ds[0]["crops"].shape == (12, 32, 48)
+    model = task.build_model()
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    batch = task.collate([ds[0], ds[0]])  # the same segment twice: its repeats must not be negatives
+    loss, logs = task.step(model, batch)
+    assert torch.isfinite(loss) and 0 <= float(logs["shift_acc"]) <= 1
+    losses = []
+    for i in range(25):
+        loss, _ = task.step(model, task.collate([ds[(i * 4 + j) % len(ds)] for j in range(4)]))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert np.mean(losses[-5:]) < np.mean(losses[:5]) - 0.3
+    model.eval()
+    out = task.validate(task.predict(model, task.collate([task.val_dataset()[0]])))
+    assert set(out) == {"offset_acc", "windows"} and out["windows"] == 0  # 40 frames: no 55-frame window
