@@ -34,15 +34,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="fractions of the sources in train/dev/test")
     p.add_argument("--face_detector", default=d.face_detector, help="auto, haar or mediapipe (vocalens.media.faces)")
     p.add_argument("--crf", type=int, default=d.crf, help="H.264 quality (lower: larger files, less codec noise)")
+    p.add_argument("--name_prefix", default=d.name_prefix,
+                   help="prefix of the output file names, so two forged sets can share one feature store")
     p.add_argument("--no_progress", action="store_true", help="no progress bar")
 
 
 def run(args) -> int:
+    import re
+
+    from vocalens.errors import UserError
+
+    if not re.fullmatch(r"[A-Za-z0-9_-]*", args.name_prefix):
+        raise UserError(f"--name_prefix {args.name_prefix!r}: letters, digits, '_' and '-' only")
     s = forge_dataset(args.videos, args.output_root, seed=args.seed, progress=not args.no_progress,
                       fakes_per_video=args.fakes_per_video, max_fakes=args.max_fakes, min_fake_s=args.min_fake_s,
                       max_fake_s=args.max_fake_s, shift_s=tuple(args.shift_s), crossfade_ms=args.crossfade_ms,
                       max_side=args.max_side, max_seconds=args.max_seconds, split_ratios=tuple(args.split_ratios),
-                      face_detector=args.face_detector, crf=args.crf)
+                      face_detector=args.face_detector, crf=args.crf, name_prefix=args.name_prefix)
     print(f"{args.output_root}: {s.videos} videos from {s.sources_used}/{s.sources} sources "
           f"({s.video_seconds:.0f} s of video) in {s.seconds:.1f} s "
           f"({s.videos / max(s.seconds, 1e-9):.2f} videos/s, {s.video_seconds / max(s.seconds, 1e-9):.1f}x real time)")
