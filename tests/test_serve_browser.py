@@ -98,10 +98,12 @@ def test_upload_verdict_timeline_and_seek(server, browser, real_clips, tmp_path)
     assert "playing" in rows[k].get_attribute("class")
 
     shot = tmp_path / "serve.png"
-    d.set_window_size(1280, 1320)
+    d.set_window_size(1280, 1400)
     d.execute_script("window.scrollTo(0, 0)")
     wait.until(lambda d: d.execute_script("const p = document.getElementById('player'); "
                                           "return p.readyState >= 3 && !p.seeking"))
+    if os.environ.get("VOCALENS_SERVE_SCREENSHOT"):
+        time.sleep(1.5)  # let the player's loading spinner fade for the README picture
     d.save_screenshot(str(shot))
     d.set_window_size(1280, 1000)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
