@@ -1,8 +1,7 @@
 """vocalens serve in a real browser: Debian's headless Chromium driven by selenium against a live
 uvicorn on loopback. Upload a clip (file picker, then drag and drop), wait for the verdict, check the
-timeline is drawn and that a
-click on a segment seeks the player; the page fits a phone's width. Writes the README screenshot
-to $VOCALENS_SERVE_SCREENSHOT when set (docs/img/serve.png)."""
+timeline is drawn and that a click on a segment seeks the player; the page fits a phone's width.
+Writes the README screenshot to $VOCALENS_SERVE_SCREENSHOT when set (docs/img/serve.png)."""
 
 import json
 import os
