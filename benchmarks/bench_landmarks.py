@@ -76,6 +76,14 @@ def centre_jitter(boxes_or_centres: np.ndarray, side: np.ndarray, ok: np.ndarray
     return float(np.median(d[both]))
 
 
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    x0, y0 = np.maximum(a[:, 0], b[:, 0]), np.maximum(a[:, 1], b[:, 1])
+    x1, y1 = np.minimum(a[:, 2], b[:, 2]), np.minimum(a[:, 3], b[:, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    area = lambda r: (r[:, 2] - r[:, 0]) * (r[:, 3] - r[:, 1])  # noqa: E731
+    return inter / np.maximum(area(a) + area(b) - inter, 1e-9)
+
+
 def darkness(crops: np.ndarray) -> np.ndarray:
     """255 - mean grey of the crops' central half (the open mouth is the dark part)."""
     h, w = crops.shape[1:3]
@@ -248,6 +256,8 @@ def main() -> int:
             t3 = time.perf_counter()
             r[name + "_det_s"], r[name + "_mesh_s"], r[name + "_s"] = t1 - t0, t2 - t1, t3 - t0
             r[name + "_found"] = lm.found_ratio
+            both = tr.found & tr_h.found
+            r["iou"] = float(np.median(box_iou(tr.boxes[both], tr_h.boxes[both]))) if both.any() else float("nan")
             r[name + "_face_found"] = tr.found_ratio
             ok = lm.found
             s = L.face_scale(lm) if ok.any() else np.ones(n)
@@ -444,17 +454,19 @@ def write(rows, variants, calib, args) -> None:
         f"Time split of the mesh front end: detect_faces (auto = mediapipe BlazeFace, stride 5) "
         f"{frames / det:.0f} frames/s, face mesh on the crops {frames / mesh:.0f} frames/s, the rest is alignment.",
         "",
-        "Per clip (face = median Haar box height / frame height):",
+        "Per clip (face = median Haar box height / frame height; IoU: median over frames where both track a face):",
         "",
-        "| set | split | clip | size | face | haar found | mesh found | AV haar crop darkness | AV haar crop motion | "
-        "AV mesh inner lip | AV mesh lip motion | mesh jitter | mesh frames/s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| set | split | clip | size | face | haar found | mesh found | haar vs mediapipe box IoU | "
+        "AV haar crop darkness | "
+        "AV haar crop motion | AV mesh inner lip | AV mesh lip motion | mesh jitter | mesh frames/s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     f2 = lambda v: "-" if not np.isfinite(v) else f"{v:.2f}"  # noqa: E731
     for r in rows:
         lines.append(
             f"| {r['src']} | {r['split']} | {r['clip']} | {r['size']} | {f2(r['face_side'])} | {r['haar_found']:.2f} | "
-            f"{r['mesh_found']:.2f} | {f2(r.get('haar_av', np.nan))} | {f2(r.get('haar_av_motion', np.nan))} | "
+            f"{r['mesh_found']:.2f} | {f2(r.get('iou', np.nan))} | {f2(r.get('haar_av', np.nan))} | "
+            f"{f2(r.get('haar_av_motion', np.nan))} | "
             f"{f2(r.get('mesh_av_inner', np.nan))} | {f2(r.get('mesh_av_motion', np.nan))} | "
             f"{r['mesh_jit']:.4f} | {r['n'] / r['mesh_s']:.0f} |"
         )

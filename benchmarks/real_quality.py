@@ -36,7 +36,12 @@ def run(argv: list[str]) -> None:
         raise SystemExit(f"vocalens {argv[0]} failed (exit {rc})")
 
 
-def encoder_args(checkpoint: Path) -> list[str]:
+def weight_args(weights: str | None) -> list[str]:
+    """--visual_weights/--audio_weights for encoder weights that are not the shipped ones (e.g. a sync-train run)."""
+    return ["--visual_weights", weights, "--audio_weights", weights] if weights else []
+
+
+def encoder_args(checkpoint: Path, weights: str | None) -> list[str]:
     """extract flags that rebuild the encoders the checkpoint's features came from."""
     from vocalens.train import checkpoint as ckpt_io
 
@@ -45,9 +50,9 @@ def encoder_args(checkpoint: Path) -> list[str]:
     for kind in ("visual", "audio"):
         enc = task[f"{kind}_encoder"]
         args += [f"--{kind}_encoder", enc["name"]]
-        if enc.get("weights"):
+        if enc.get("weights") and not weights:
             args += [f"--{kind}_weights", str(enc["weights"])]
-    return args
+    return args + weight_args(weights)
 
 
 def make_material(corpus: str, work: Path) -> dict[str, Path]:
@@ -105,7 +110,7 @@ def make_material(corpus: str, work: Path) -> dict[str, Path]:
     return roots
 
 
-def measure(checkpoint: Path, material: dict, work: Path, tag: str) -> dict:
+def measure(checkpoint: Path, material: dict, work: Path, tag: str, weights: str | None = None) -> dict:
     res = {}
     for recipe in RECIPES:
         feats = work / f"features_{tag}_{recipe}"
@@ -122,7 +127,7 @@ def measure(checkpoint: Path, material: dict, work: Path, tag: str) -> dict:
                 "auto",
                 "--skip_existing",
                 "--quiet",
-                *encoder_args(checkpoint),
+                *encoder_args(checkpoint, weights),
             ]
         )
         out = work / f"results_{tag}_{recipe}.json"
@@ -141,7 +146,17 @@ def measure(checkpoint: Path, material: dict, work: Path, tag: str) -> dict:
         )
         res[recipe] = json.loads(out.read_text())["metrics"]
     det = work / f"detect_{tag}"
-    run(["detect", *map(str, material["real"]), "--checkpoint", str(checkpoint), "--output_dir", str(det)])
+    run(
+        [
+            "detect",
+            *map(str, material["real"]),
+            "--checkpoint",
+            str(checkpoint),
+            "--output_dir",
+            str(det),
+            *weight_args(weights),
+        ]
+    )
     answers = [r for r in json.loads((det / "detections.json").read_text()) if "verdict" in r]
     res["real"] = {v: sum(r["verdict"] == v for r in answers) for v in ("REAL", "UNCERTAIN", "FAKE")}
     res["real"]["answered"] = len(answers)
@@ -186,6 +201,12 @@ def main() -> None:
     ap.add_argument("--corpus", default="../shared/data/real-corpus")
     ap.add_argument("--checkpoint", default=None, help="localizer checkpoint (default: the shipped model)")
     ap.add_argument("--baseline", default=None, help="a second checkpoint measured on the same material")
+    ap.add_argument(
+        "--weights",
+        default=None,
+        help="encoder weights of --checkpoint when they are not the shipped ones (a sync-train run's file)",
+    )
+    ap.add_argument("--baseline_weights", default=None, help="the same for --baseline")
     ap.add_argument("--work_dir", default="runs/real_quality")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "real_quality.md"))
     args = ap.parse_args()
@@ -197,7 +218,9 @@ def main() -> None:
     work = Path(args.work_dir)
     t0 = time.time()
     material = make_material(args.corpus, work)
-    models = [("model", ckpt)] + ([("baseline", Path(args.baseline))] if args.baseline else [])
+    models = [("model", ckpt, args.weights)] + (
+        [("baseline", Path(args.baseline), args.baseline_weights)] if args.baseline else []
+    )
     lines = [
         "# Real-footage quality: the corpus's test speakers (never trained, tuned or calibrated on)",
         "",
@@ -208,8 +231,8 @@ def main() -> None:
         "Each fake type is scored together with the real copies of the same sources (AUCs need both).",
         "",
     ]
-    for tag, path in models:
-        lines += table(f"{tag}: `{path}`", measure(path, material, work, tag))
+    for tag, path, weights in models:
+        lines += table(f"{tag}: `{path}`", measure(path, material, work, tag, weights))
     lines.append(f"({time.time() - t0:.0f} s)")
     publish(lines, args.out)
 

@@ -261,3 +261,29 @@ def test_cli_forge_reports_and_writes(tmp_path, capsys):
     recs = read_lavdf(tmp_path / "out")
     assert sorted(r.manipulation for r in recs) == ["audio", "audio", "real"]
     assert main(["forge", "--videos", str(tmp_path / "nowhere"), "--output_root", str(tmp_path / "o2")]) == 2
+    # a name prefix keeps two forged sets apart in one feature store; a path in it is refused
+    assert (
+        main(
+            [
+                "forge",
+                "--videos",
+                str(src),
+                "--output_root",
+                str(tmp_path / "o3"),
+                "--fakes_per_video",
+                "1",
+                "--split_ratios",
+                "1",
+                "0",
+                "0",
+                "--no_progress",
+                "--name_prefix",
+                "short_",
+            ]
+        )
+        == 0
+    )
+    assert sorted(r.video_id for r in read_lavdf(tmp_path / "o3")) == ["short_000000", "short_000001"]
+    capsys.readouterr()
+    assert main(["forge", "--videos", str(src), "--output_root", str(tmp_path / "o4"), "--name_prefix", "../x"]) == 2
+    assert "--name_prefix '../x'" in capsys.readouterr().err and not (tmp_path / "o4").exists()

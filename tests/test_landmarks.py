@@ -156,6 +156,11 @@ def test_bad_frames_are_one_line_errors(bad):
     assert "frames" in str(e.value) and "\n" not in str(e.value)
 
 
+def test_unknown_backend_is_an_error():
+    with pytest.raises(UserError, match="unknown landmark backend 'dlib'"):
+        L.detect_landmarks(np.zeros((2, 32, 32, 3), np.uint8), backend="dlib")
+
+
 def test_mismatched_track_is_an_error():
     frames = np.zeros((4, 32, 32, 3), np.uint8)
     track = detect_faces(np.zeros((3, 32, 32, 3), np.uint8), detector="haar")

@@ -1,11 +1,12 @@
 """vocalens serve in a real browser: Debian's headless Chromium driven by selenium against a live
-uvicorn on loopback. Upload a clip, wait for the verdict, check the timeline is drawn and that a
-click on a segment seeks the player; the page fits a phone's width. Writes the README screenshot
-to $VOCALENS_SERVE_SCREENSHOT when set (docs/img/serve.png)."""
+uvicorn on loopback. Upload a clip (file picker, then drag and drop), wait for the verdict, check the
+timeline is drawn and that a click on a segment seeks the player; the page fits a phone's width.
+Writes the README screenshot to $VOCALENS_SERVE_SCREENSHOT when set (docs/img/serve.png)."""
 
 import json
 import os
 import shutil
+import time
 import urllib.request
 from pathlib import Path
 
@@ -113,18 +114,41 @@ def test_upload_verdict_timeline_and_seek(server, browser, real_clips, tmp_path)
     assert "playing" in rows[k].get_attribute("class")
 
     shot = tmp_path / "serve.png"
-    d.set_window_size(1280, 1320)
+    d.set_window_size(1280, 1400)
     d.execute_script("window.scrollTo(0, 0)")
     wait.until(
         lambda d: d.execute_script(
             "const p = document.getElementById('player'); return p.readyState >= 3 && !p.seeking"
         )
     )
+    if os.environ.get("VOCALENS_SERVE_SCREENSHOT"):
+        time.sleep(1.5)  # let the player's loading spinner fade for the README picture
     d.save_screenshot(str(shot))
     d.set_window_size(1280, 1000)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     if os.environ.get("VOCALENS_SERVE_SCREENSHOT"):
         shutil.copy(shot, Path(os.environ["VOCALENS_SERVE_SCREENSHOT"]))
+
+    # drag and drop: a File in a DataTransfer dropped on the drop zone uploads it like the picker
+    d.execute_async_script(
+        """
+        const done = arguments[arguments.length - 1];
+        fetch(arguments[0]).then((r) => r.blob()).then((b) => {
+          const dt = new DataTransfer();
+          dt.items.add(new File([b], 'dropped.mp4', {type: 'video/mp4'}));
+          document.getElementById('drop').dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true}));
+          done();
+        });""",
+        f"/api/v1/detections/{job_id}/video",
+    )
+    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#jobs li .name").text == "dropped.mp4")
+    wait.until(
+        lambda d: (
+            "dropped.mp4" in d.find_element(By.ID, "verdict").text
+            and d.find_element(By.ID, "verdict").get_attribute("data-verdict") == result["verdict"]
+        )
+    )
+    assert len(d.find_elements(By.CSS_SELECTOR, "#jobs li")) == 2
 
 
 def test_page_fits_a_phone(server, browser):

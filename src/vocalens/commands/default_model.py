@@ -40,8 +40,10 @@ LOCALIZER_ARGS = [
     "--max_frames",
     "256",
 ]
-FORGE = {"train": 6, "dev": 4}  # fake copies per source
-FORGE_SEEDS = {"train": 0, "dev": 1}
+FORGE = {"train": 6, "dev": 4, "short": 1}  # fake copies per source
+FORGE_SEEDS = {"train": 0, "dev": 1, "short": 5}
+# the 1.2 s short clips get one fake period of 0.3-0.6 s each, and their own file names in the train split
+SHORT_FORGE = ["--max_fakes", "1", "--min_fake_s", "0.3", "--max_fake_s", "0.6", "--name_prefix", "short_"]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -51,6 +53,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, default=12, help="localizer epochs (default 12)")
     p.add_argument("--sync_epochs", type=int, default=None, help="sync encoder epochs (default: sync-train's)")
     p.add_argument("--no_short", action="store_true", help="sync training without real-corpus/short")
+    p.add_argument(
+        "--short",
+        type=int,
+        default=800,
+        help="real-corpus/short clips forged into the localizer's training set (default 800; 0: none)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=2, help="decoding workers (default 2)")
     p.add_argument(
@@ -62,7 +70,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     from vocalens.commands.demo import _stage
-    from vocalens.datagen.corpus import prepare_sources
+    from vocalens.datagen.corpus import link_short, prepare_sources
 
     out = Path(args.output_dir)
     sources, sync, feats, loc = out / "sources", out / "sync", out / "features", out / "localizer"
@@ -72,6 +80,8 @@ def run(args) -> int:
     print("\n== 1/7 cut the corpus's train and dev clips into sources", flush=True)
     s = prepare_sources(args.corpus, sources, splits=("train", "dev"), extra=[("train", e) for e in args.extra])
     print(f"-- {s.counts} ({s.written} written, {s.reused} kept)" + "".join(f"\n   skipped {x}" for x in s.skipped))
+    n_short = link_short(args.corpus, sources / "short", args.short)
+    print(f"-- {n_short} short clips linked for training")
 
     sync_argv = ["sync-train", "--corpus", args.corpus, "--output_dir", str(sync), "--seed", str(args.seed)]
     if args.extra:
@@ -86,29 +96,32 @@ def run(args) -> int:
     else:
         print(f"\n== 2/7 sync encoder: {weights} exists, kept")
 
-    for split in ("train", "dev"):
-        root = out / f"forge_{split}"
+    for part in ("train", "short", "dev") if n_short else ("train", "dev"):
+        root, split = out / f"forge_{part}", "dev" if part == "dev" else "train"
         if not (root / "metadata.min.json").is_file():
-            ratios = {"train": ["1", "0", "0"], "dev": ["0", "1", "0"]}[split]
+            ratios = ["0", "1", "0"] if split == "dev" else ["1", "0", "0"]
             _stage(
-                f"3/7 forge partial fakes of the {split} sources",
+                f"3/7 forge partial fakes of the {part} sources",
                 [
                     "forge",
                     "--videos",
-                    str(sources / split),
+                    str(sources / part),
                     "--output_root",
                     str(root),
                     "--split_ratios",
                     *ratios,
                     "--fakes_per_video",
-                    str(FORGE[split]),
+                    str(FORGE[part]),
                     "--seed",
-                    str(args.seed + FORGE_SEEDS[split]),
+                    str(args.seed + FORGE_SEEDS[part]),
+                    "--face_detector",
+                    "auto",
                     "--no_progress",
+                    *(SHORT_FORGE if part == "short" else []),
                 ],
             )
         _stage(
-            f"4/7 extract sync features of the {split} split",
+            f"4/7 extract sync features of the {part} fakes",
             [
                 "extract",
                 "--dataset_root",

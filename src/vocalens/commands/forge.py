@@ -48,10 +48,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--face_detector", default=d.face_detector, help="auto, haar or mediapipe (vocalens.media.faces)")
     p.add_argument("--crf", type=int, default=d.crf, help="H.264 quality (lower: larger files, less codec noise)")
+    p.add_argument(
+        "--name_prefix",
+        default=d.name_prefix,
+        help="prefix of the output file names, so two forged sets can share one feature store",
+    )
     p.add_argument("--no_progress", action="store_true", help="no progress bar")
 
 
 def run(args) -> int:
+    import re
+
+    from vocalens.errors import UserError
+
+    if not re.fullmatch(r"[A-Za-z0-9_-]*", args.name_prefix):
+        raise UserError(f"--name_prefix {args.name_prefix!r}: letters, digits, '_' and '-' only")
     s = forge_dataset(
         args.videos,
         args.output_root,
@@ -68,6 +79,7 @@ def run(args) -> int:
         split_ratios=tuple(args.split_ratios),
         face_detector=args.face_detector,
         crf=args.crf,
+        name_prefix=args.name_prefix,
     )
     print(
         f"{args.output_root}: {s.videos} videos from {s.sources_used}/{s.sources} sources "

@@ -72,6 +72,24 @@ def folder_clips(folder: str | Path, split: str) -> list[CorpusClip]:
     ]
 
 
+def link_short(corpus_dir: str | Path, output_dir: str | Path, n: int) -> int:
+    """Symlink the first ``n`` clips of ``real-corpus/short`` (sorted by name) into ``output_dir``: they are
+    1.0-1.3 s already, so forge can read them as they are. Returns how many are linked."""
+    src = Path(corpus_dir) / "short"
+    if n <= 0:
+        return 0
+    if not src.is_dir():
+        raise UserError(f"{src}: not found (the corpus's short clips)")
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    clips = sorted(p for p in src.iterdir() if p.suffix.lower() in VIDEO_EXTENSIONS)[:n]
+    for p in clips:
+        link = out / p.name
+        if not link.is_symlink():
+            link.symlink_to(p.resolve())
+    return len(clips)
+
+
 def chunk_bounds(num_frames: int, chunk: int, min_len: int) -> list[tuple[int, int]]:
     """[s, e) frame ranges of at most ``chunk`` frames; a tail shorter than ``min_len`` joins the piece before."""
     bounds = [(s, min(s + chunk, num_frames)) for s in range(0, num_frames, chunk)]

@@ -62,6 +62,7 @@ class ForgeConfig:
     face_stride: int = 5
     min_face_ratio: float = 0.5  # a source with faces in fewer frames gets no visual fakes
     crf: int = 23
+    name_prefix: str = ""  # output files are {split}/{name_prefix}NNNNNN.mp4 (two sets can share one feature store)
 
 
 @dataclass
@@ -418,7 +419,7 @@ def forge_source(src: Source, cfg: ForgeConfig, out_root: Path, donors: DonorPoo
     if not can_visual:
         note.append(f"faces in {track.found_ratio:.0%} of frames: no visual fakes")
     block = 1 + cfg.fakes_per_video
-    real_file = f"{src.split}/{src.index * block:06d}.mp4"
+    real_file = f"{src.split}/{cfg.name_prefix}{src.index * block:06d}.mp4"
     base = {"source": src.name}
     write_video(out_root / real_file, frames, FPS, audio, crf=cfg.crf)
     entries = [
@@ -439,7 +440,7 @@ def forge_source(src: Source, cfg: ForgeConfig, out_root: Path, donors: DonorPoo
             failed += 1
             continue
         f_frames, f_audio, periods, details = res
-        file = f"{src.split}/{src.index * block + j:06d}.mp4"
+        file = f"{src.split}/{cfg.name_prefix}{src.index * block + j:06d}.mp4"
         write_video(out_root / file, f_frames, FPS, f_audio, crf=cfg.crf)
         entries.append(
             _entry(

@@ -130,6 +130,9 @@ def _fill(points: np.ndarray, ok: np.ndarray, max_gap: int) -> tuple[np.ndarray,
     return out.reshape(points.shape).astype(np.float32), found
 
 
+BACKENDS = ("mediapipe",)
+
+
 def detect_landmarks(
     frames: np.ndarray,
     track: FaceTrack | None = None,
@@ -137,6 +140,7 @@ def detect_landmarks(
     smooth: float = 1.0,
     refine: bool = False,
     crop_size: int = CROP_SIZE,
+    backend: str = "auto",
 ) -> LandmarkTrack:
     """Face-mesh landmarks for every frame of ``frames`` [T,H,W,3] uint8 RGB.
 
@@ -144,8 +148,11 @@ def detect_landmarks(
     every ``stride``-th frame (and the last) on a ``crop_size`` crop of the canonical box plus
     ``CROP_MARGIN``; points are mapped back to frame pixels, interpolated between mesh frames (gaps of
     up to 3 strides count as found) and smoothed with a Gaussian of ``smooth`` frames (0: off), light
-    enough to keep a syllable's lip movement (jitter vs lip signal: docs/faces.md).
+    enough to keep a syllable's lip movement (jitter vs lip signal: docs/faces.md). ``backend``: ``auto``
+    or one of ``BACKENDS`` (only mediapipe today; the name is there so a second one needs no new API).
     """
+    if backend not in ("auto", *BACKENDS):
+        raise UserError(f"backend: unknown landmark backend {backend!r} (choose from auto, {', '.join(BACKENDS)})")
     frames = _check_frames(frames)
     t_len, h, w = frames.shape[:3]
     if track is None:

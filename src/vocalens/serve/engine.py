@@ -40,7 +40,8 @@ class Engine:
         try:
             r = self.detector.detect(path, video_id=safe_name(Path(name).stem)).to_json()
         except UserError as e:
-            raise UserError(str(e).replace(str(path), name)) from None
+            msg = str(e).replace(str(path.resolve()), name).replace(str(path), name)
+            raise UserError(msg) from None
         r["source"] = r["file"] = name
         progress(0.9, "scored")
         return clean_json(r)
