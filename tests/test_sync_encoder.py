@@ -126,6 +126,8 @@ def test_training_step_masks_repeats_and_learns():
     task = SyncTask(_toy_cache(), SyncConfig(dim=16, width=4, hidden=16), length=8)
     ds = task.train_dataset()
     assert len(ds) == 4 * (40 // 8) and ds[0]["crops"].shape == (12, 32, 48)
+    aug = SyncTask(_toy_cache(), SyncConfig(dim=16, width=4, hidden=16), length=8, shift=2, freq_mask=8).train_dataset()
+    assert aug[0]["crops"].shape == (12, 32, 48) and aug[0]["audio"].shape == (12, 320)
     model = task.build_model()
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     batch = task.collate([ds[0], ds[0]])  # the same segment twice: its repeats must not be negatives

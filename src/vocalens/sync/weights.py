@@ -9,11 +9,12 @@ from pathlib import Path
 
 import torch
 
+from vocalens.assets import ASSETS
 from vocalens.errors import UserError
 from vocalens.fileio import atomic_path
 from vocalens.sync.model import SyncConfig, SyncNet
 
-DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "assets" / "sync_encoder.safetensors"
+DEFAULT_WEIGHTS = ASSETS / "sync_encoder.safetensors"
 
 
 def save_weights(model: SyncNet, path: str | Path, **info) -> Path:
