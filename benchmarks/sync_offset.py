@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -103,7 +104,7 @@ def main(argv=None) -> int:
              "the real corpus's dev and test speakers (never trained or tuned on; model selection used dev). "
              f"Chance: 1/{2 * MAX_OFFSET + 1} = {1 / (2 * MAX_OFFSET + 1):.3f}.", "",
              "    OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/sync_offset.py "
-             + " ".join(a for a in (argv if argv is not None else sys.argv[1:])), "",
+             + shlex.join(argv if argv is not None else sys.argv[1:]), "",
              "| method | split | clips | windows | top-1 | within +-1 frame |", "|---|---|---|---|---|---|"]
     for m in methods:
         for s in args.splits:

@@ -60,6 +60,12 @@ def test_weights_round_trip(weights):
         assert f.read(9)[8:9] == b"{"
 
 
+def test_weights_for_other_crops_are_refused(tmp_path):
+    path = save_weights(SyncNet(SyncConfig(dim=8, width=4, hidden=8)), tmp_path / "al.safetensors", crop="aligned")
+    with pytest.raises(UserError, match="aligned"):
+        build_visual_encoder("sync", weights=str(path))
+
+
 def test_missing_or_bad_weights_is_one_line_error(tmp_path):
     missing = tmp_path / "nope.safetensors"
     with pytest.raises(UserError) as e:

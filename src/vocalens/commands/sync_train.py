@@ -22,7 +22,7 @@ from vocalens.errors import UserError
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus", required=True, help="real-corpus folder (clips.tsv with a by-speaker split, short/)")
     p.add_argument("--extra", nargs="*", default=[], help="more folders of real clips, used for training only")
-    p.add_argument("--no_short", action="store_true", help="leave out real-corpus/short")
+    p.add_argument("--no_short", action="store_true", help="leave out real-corpus/short (also from a cache that has it)")
     p.add_argument("--output_dir", required=True)
     p.add_argument("--cache", help="cache file (default OUTPUT/cache.npz; built when missing)")
     p.add_argument("--crop", default="face", help="visual crop function of vocalens.sync.cache.CROPS (default face)")
@@ -73,12 +73,13 @@ def run(args) -> int:
     n = {s: len(cache.indices(s)) for s in ("train", "dev", "test")}
     print(f"sync-train: {len(cache)} clips in the cache (train {n['train']}, dev {n['dev']}, test {n['test']} "
           f"unused here), {len(cache.info.get('failed', []))} failed to decode", flush=True)
-    if not n["train"]:
+    if not n["train"] or (args.no_short and all(cache.names[i].startswith("short/") for i in cache.indices("train"))):
         raise UserError(f"{cache_path}: no train clips")
 
     cfg = SyncConfig(dim=args.dim, width=args.width, hidden=args.hidden, kernel=args.kernel, stack=args.stack)
+    train = [i for i in cache.indices("train") if not (args.no_short and cache.names[i].startswith("short/"))]
     task = SyncTask(cache, cfg, length=args.length, cross_weight=args.cross_weight, flip=not args.no_flip,
-                    shift=args.shift_px, freq_mask=args.freq_mask)
+                    shift=args.shift_px, freq_mask=args.freq_mask, train_clips=train)
     fit_cfg = FitConfig(output_dir=str(out), epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                         weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs, seed=args.seed,
                         num_workers=0, device=args.device, resume=args.resume, save_every=0,

@@ -88,8 +88,9 @@ class SyncTask(Task):
     best_mode = "max"
 
     def __init__(self, cache: SyncCache, cfg: SyncConfig | None = None, length: int = 20, cross_weight: float = 0.25,
-                 flip: bool = True, shift: int = 0, freq_mask: int = 0):
+                 flip: bool = True, shift: int = 0, freq_mask: int = 0, train_clips: list[int] | None = None):
         self.cache, self.cfg, self.length = cache, cfg or SyncConfig(), int(length)
+        self.train_clips = cache.indices("train") if train_clips is None else list(train_clips)
         self.cross_weight = float(cross_weight)
         self.augment = {"flip": bool(flip), "shift": int(shift), "freq_mask": int(freq_mask)}
 
@@ -97,7 +98,7 @@ class SyncTask(Task):
         return SyncNet(self.cfg)
 
     def train_dataset(self):
-        return Segments(self.cache, self.cache.indices("train"), self.length, self.length + 2 * self.cfg.context,
+        return Segments(self.cache, self.train_clips, self.length, self.length + 2 * self.cfg.context,
                         **self.augment)
 
     def val_dataset(self):
