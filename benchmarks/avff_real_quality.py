@@ -277,6 +277,12 @@ def main() -> None:
     ap.add_argument("--work", default="runs/avff_real_quality")
     ap.add_argument("--ssl_epochs", type=int, default=4)
     ap.add_argument("--epochs", type=int, default=3, help="stage-2 epochs (both runs)")
+    ap.add_argument(
+        "--ssl_more_epochs",
+        type=int,
+        default=0,
+        help="also continue stage 1 for N more epochs (--init from the first) and run stage 2 from it",
+    )
     ap.add_argument("--ssl_clips_per_video", type=int, default=1)
     ap.add_argument("--clips_per_video", type=int, default=4, help="stage-2 random clips per video per epoch")
     ap.add_argument("--batch_size", type=int, default=16)
@@ -341,6 +347,36 @@ def main() -> None:
             ]
         )
         (ssl / "DONE").write_text("")
+    ssl_runs = [("stage 1", ssl)]
+    if args.ssl_more_epochs:
+        more = work / "ssl_more"
+        if not (more / "DONE").is_file():
+            call(
+                [
+                    "avff",
+                    "pretrain",
+                    "--data_root",
+                    ssl_data,
+                    "--output_dir",
+                    more,
+                    "--epochs",
+                    args.ssl_more_epochs,
+                    "--lr",
+                    args.ssl_lr,
+                    "--warmup_epochs",
+                    0.3,
+                    "--contrastive_weight",
+                    1.0,
+                    "--init",
+                    ssl / "best.pth",
+                    "--clips_per_video",
+                    args.ssl_clips_per_video,
+                    *resume_args(more),
+                    *base,
+                ]
+            )
+            (more / "DONE").write_text("")
+        ssl_runs.append((f"stage 1 continued {args.ssl_more_epochs} epochs", more))
     stage2 = [
         "avff",
         "train",
@@ -361,6 +397,11 @@ def main() -> None:
         *base,
     ]
     runs = {"with stage 1": (work / "cls_pretrained", ["--pretrained", ssl / "best.pth", "--encoder_lr_scale", 0.1])}
+    if args.ssl_more_epochs:
+        runs[f"with stage 1 x {args.ssl_epochs}+{args.ssl_more_epochs}"] = (
+            work / "cls_pretrained_more",
+            ["--pretrained", work / "ssl_more" / "best.pth", "--encoder_lr_scale", 0.1],
+        )
     if not args.no_scratch:
         runs["without stage 1"] = (work / "cls_scratch", [])
     todo = {
@@ -495,14 +536,15 @@ def main() -> None:
     ]
     for rec in first["real_scores"]:
         lines.append(f"| {rec} | " + " | ".join(fmt(r["real_scores"].get(rec)) for r in results.values()) + " |")
-    lines += [
-        "",
-        (
-            f"Stage 1: validation `sync_acc` per epoch (dev pieces, chance 0.5): "
-            f"{', '.join(fmt(x) for x in epochs_log(ssl, 'val_sync_acc'))}; masked reconstruction loss "
-            f"{', '.join(fmt(x) for x in epochs_log(ssl, 'val_rec'))}; {train_seconds(ssl):.0f} s."
-        ),
-    ]
+    for name, run in ssl_runs:
+        lines += [
+            "",
+            (
+                f"{name.capitalize()}: validation `sync_acc` per epoch (dev pieces, chance 0.5): "
+                f"{', '.join(fmt(x) for x in epochs_log(run, 'val_sync_acc'))}; masked reconstruction loss "
+                f"{', '.join(fmt(x) for x in epochs_log(run, 'val_rec'))}; {train_seconds(run):.0f} s."
+            ),
+        ]
     lines.append(f"\n({time.time() - t0:.0f} s this invocation; reused runs are not redone)")
     publish(lines, args.output)
 

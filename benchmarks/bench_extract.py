@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vocalens.constants import FPS
 from vocalens.data.metadata import read_folder
 from vocalens.encoders import build_audio_encoder, build_visual_encoder
 from vocalens.localizer.extract import extract
@@ -36,7 +37,6 @@ from vocalens.media.video import load_video, write_video
 ROOT = Path(__file__).resolve().parents[1]
 REAL_CLIPS = ROOT.parent / "shared" / "data" / "real-clips"
 RESULTS = ROOT / "benchmarks" / "results" / "extract.md"
-FPS = 25.0
 LAGS = range(-3, 4)
 
 

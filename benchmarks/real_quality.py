@@ -17,6 +17,7 @@ benchmarks/results/real_quality.md.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
@@ -34,6 +35,10 @@ def run(argv: list[str]) -> None:
     rc = vocalens(argv)
     if rc not in (0, None, 1):  # 1 = some files failed and were reported
         raise SystemExit(f"vocalens {argv[0]} failed (exit {rc})")
+
+
+def file_digest(path: str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def weight_args(weights: str | None) -> list[str]:
@@ -112,8 +117,24 @@ def make_material(corpus: str, work: Path) -> dict[str, Path]:
 
 def measure(checkpoint: Path, material: dict, work: Path, tag: str, weights: str | None = None) -> dict:
     res = {}
+    enc = encoder_args(checkpoint, weights)
+    from vocalens.train import checkpoint as ckpt_io
+
+    task = ckpt_io.load(checkpoint)["task"]  # the recorded encoder configs carry the sync weights' digest
+    key = hashlib.sha1(
+        json.dumps(
+            [
+                enc,
+                task.get("visual_encoder"),
+                task.get("audio_encoder"),
+                [file_digest(w) for w in enc if Path(w).is_file()],
+            ],
+            default=str,
+        ).encode()
+    )
+    key = key.hexdigest()[:10]
     for recipe in RECIPES:
-        feats = work / f"features_{tag}_{recipe}"
+        feats = work / f"features_{recipe}_{key}"  # one store per encoder setting, shared by models that use it
         run(
             [
                 "extract",
@@ -127,7 +148,7 @@ def measure(checkpoint: Path, material: dict, work: Path, tag: str, weights: str
                 "auto",
                 "--skip_existing",
                 "--quiet",
-                *encoder_args(checkpoint, weights),
+                *enc,
             ]
         )
         out = work / f"results_{tag}_{recipe}.json"

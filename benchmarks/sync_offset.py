@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -116,7 +117,7 @@ def main(argv=None) -> int:
         f"Chance: 1/{2 * MAX_OFFSET + 1} = {1 / (2 * MAX_OFFSET + 1):.3f}.",
         "",
         "    OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/sync_offset.py "
-        + " ".join(a for a in (argv if argv is not None else sys.argv[1:])),
+        + shlex.join(argv if argv is not None else sys.argv[1:]),
         "",
         "| method | split | clips | windows | top-1 | within +-1 frame |",
         "|---|---|---|---|---|---|",

@@ -59,6 +59,12 @@ def test_weights_round_trip(weights):
         assert f.read(9)[8:9] == b"{"
 
 
+def test_weights_for_other_crops_are_refused(tmp_path):
+    path = save_weights(SyncNet(SyncConfig(dim=8, width=4, hidden=8)), tmp_path / "al.safetensors", crop="aligned")
+    with pytest.raises(UserError, match="aligned"):
+        build_visual_encoder("sync", weights=str(path))
+
+
 def test_missing_or_bad_weights_is_one_line_error(tmp_path):
     missing = tmp_path / "nope.safetensors"
     with pytest.raises(UserError) as e:
@@ -131,6 +137,8 @@ def test_training_step_masks_repeats_and_learns():
     task = SyncTask(_toy_cache(), SyncConfig(dim=16, width=4, hidden=16), length=8)
     ds = task.train_dataset()
     assert len(ds) == 4 * (40 // 8) and ds[0]["crops"].shape == (12, 32, 48)
+    aug = SyncTask(_toy_cache(), SyncConfig(dim=16, width=4, hidden=16), length=8, shift=2, freq_mask=8).train_dataset()
+    assert aug[0]["crops"].shape == (12, 32, 48) and aug[0]["audio"].shape == (12, 320)
     model = task.build_model()
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     batch = task.collate([ds[0], ds[0]])  # the same segment twice: its repeats must not be negatives

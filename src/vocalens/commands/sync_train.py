@@ -22,11 +22,13 @@ from vocalens.errors import UserError
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus", required=True, help="real-corpus folder (clips.tsv with a by-speaker split, short/)")
     p.add_argument("--extra", nargs="*", default=[], help="more folders of real clips, used for training only")
-    p.add_argument("--no_short", action="store_true", help="leave out real-corpus/short")
+    p.add_argument(
+        "--no_short", action="store_true", help="leave out real-corpus/short (also from a cache that has it)"
+    )
     p.add_argument("--output_dir", required=True)
     p.add_argument("--cache", help="cache file (default OUTPUT/cache.npz; built when missing)")
     p.add_argument("--crop", default="face", help="visual crop function of vocalens.sync.cache.CROPS (default face)")
-    p.add_argument("--epochs", type=int, default=14)
+    p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--batch_size", type=int, default=32, help="segments per step")
     p.add_argument("--length", type=int, default=20, help="frames per training segment (its time-shift negatives)")
     p.add_argument(
@@ -35,14 +37,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=0.25,
         help="weight of the other clips as negatives, next to the same clip's shifts (default 0.25)",
     )
-    p.add_argument("--no_augment", action="store_true", help="no mirroring, pixel shifts or mel-band masking")
+    p.add_argument("--no_flip", action="store_true", help="do not mirror half the training segments")
+    p.add_argument("--shift_px", type=int, default=0, help="random shift of a segment's crops, pixels (default 0)")
+    p.add_argument("--freq_mask", type=int, default=0, help="zero a random band of up to N mel bins (default 0)")
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--weight_decay", type=float, default=0.01)
     p.add_argument("--warmup_epochs", type=float, default=1.0)
     p.add_argument("--dim", type=int, default=128)
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--hidden", type=int, default=256)
-    p.add_argument("--kernel", type=int, default=3, help="temporal kernel (two layers: context = kernel - 1 frames)")
+    p.add_argument("--kernel", type=int, default=5, help="kernel of the two temporal layers (default 5)")
+    p.add_argument("--stack", type=int, default=1, help="frames stacked into the visual CNN (odd; audio: first kernel)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     p.add_argument("--device", default="cpu")
@@ -77,11 +82,21 @@ def run(args) -> int:
         f"unused here), {len(cache.info.get('failed', []))} failed to decode",
         flush=True,
     )
-    if not n["train"]:
+    if not n["train"] or (args.no_short and all(cache.names[i].startswith("short/") for i in cache.indices("train"))):
         raise UserError(f"{cache_path}: no train clips")
 
-    cfg = SyncConfig(dim=args.dim, width=args.width, hidden=args.hidden, kernel=args.kernel)
-    task = SyncTask(cache, cfg, length=args.length, cross_weight=args.cross_weight, augment=not args.no_augment)
+    cfg = SyncConfig(dim=args.dim, width=args.width, hidden=args.hidden, kernel=args.kernel, stack=args.stack)
+    train = [i for i in cache.indices("train") if not (args.no_short and cache.names[i].startswith("short/"))]
+    task = SyncTask(
+        cache,
+        cfg,
+        length=args.length,
+        cross_weight=args.cross_weight,
+        flip=not args.no_flip,
+        shift=args.shift_px,
+        freq_mask=args.freq_mask,
+        train_clips=train,
+    )
     fit_cfg = FitConfig(
         output_dir=str(out),
         epochs=args.epochs,
@@ -113,7 +128,8 @@ def run(args) -> int:
         "seed": args.seed,
         "cross_weight": args.cross_weight,
         "length": args.length,
-        "augment": not args.no_augment,
+        "augment": task.augment,
+        "config": cfg.to_dict(),
     }
     save_weights(model, weights, **info)
     print(

@@ -43,6 +43,12 @@ class SyncVisualEncoder(_SyncHalf):
 
     def __init__(self, weights=None, device="cpu", weights_digest=None, box=None, **opts):
         super().__init__(weights, device, weights_digest)
+        if self.info.get("crop", "face") != "face":
+            # `vocalens extract` hands crop_faces crops; weights trained on other crops would see the wrong image
+            raise UserError(
+                f"sync encoder: weights {weights or 'shipped with the package'} were trained on "
+                f"{self.info.get('crop')!r} crops; the visual encoder takes crop_faces face crops ('face')"
+            )
         self.box = tuple(float(b) for b in (box or self.info.get("box") or LOWER_FACE_BOX))
 
     def config(self) -> dict:

@@ -24,13 +24,16 @@ class SyncConfig:
     dim: int = 128
     width: int = 16  # channels of the first visual conv (doubles per stage)
     hidden: int = 256  # temporal conv channels
-    kernel: int = 3  # temporal kernel; two layers -> context = kernel - 1 frames each side
+    kernel: int = 3  # temporal kernel of the two temporal layers
+    stack: int = 1  # frames stacked as channels into the visual CNN (SyncNet's early fusion); the audio
+    #                 stream's first temporal kernel has the same size
     crop_hw: tuple[int, int] = LOWER_FACE_HW
     audio_in: int = STACK * N_MELS
 
     @property
     def context(self) -> int:
-        return self.kernel - 1
+        """Input frames needed on each side of an output frame."""
+        return self.kernel - 1 + (self.stack - 1) // 2
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -69,13 +72,15 @@ class SyncNet(nn.Module):
         w = cfg.width
         # stride 2 from the first layer (full-resolution maps cost 7x the time on a CPU); the last
         # 2 x 3 map is flattened, not pooled, so where in the lower face a change happens counts
+        if cfg.stack < 1 or cfg.stack % 2 == 0:
+            raise ValueError(f"stack must be odd and >= 1, got {cfg.stack}")
         self.frame_cnn = nn.Sequential(
-            _conv(1, w, 2, 5), _conv(w, 2 * w, 2), _conv(2 * w, 4 * w, 2), _conv(4 * w, 8 * w, 2), nn.Flatten()
+            _conv(cfg.stack, w, 2, 5), _conv(w, 2 * w, 2), _conv(2 * w, 4 * w, 2), _conv(4 * w, 8 * w, 2), nn.Flatten()
         )
         h, wd = cfg.crop_hw
         self.visual_t = _temporal(8 * w * (-(-h // 16)) * (-(-wd // 16)), cfg.hidden, cfg.dim, cfg.kernel)
         self.audio_in = nn.Sequential(
-            nn.Conv1d(cfg.audio_in, cfg.hidden, 1), nn.BatchNorm1d(cfg.hidden), nn.ReLU(inplace=True)
+            nn.Conv1d(cfg.audio_in, cfg.hidden, cfg.stack), nn.BatchNorm1d(cfg.hidden), nn.ReLU(inplace=True)
         )
         self.audio_t = _temporal(cfg.hidden, cfg.hidden, cfg.dim, cfg.kernel)
         self.logit_scale = nn.Parameter(torch.tensor(2.3))  # exp -> 1 / temperature, starts at 10
@@ -89,9 +94,14 @@ class SyncNet(nn.Module):
         return (x - mean) / std
 
     def visual(self, crops: torch.Tensor) -> torch.Tensor:
-        """[B, T + 2c, h, w] crops -> [B, T, dim] (not normalised)."""
-        b, t = crops.shape[:2]
-        f = self.frame_cnn(self._norm_frames(crops).reshape(b * t, 1, *crops.shape[2:]))
+        """[B, T + 2c, h, w] crops -> [B, T, dim] (not normalised; c = ``cfg.context``)."""
+        x = self._norm_frames(crops)
+        if self.cfg.stack > 1:  # [B, T', k, h, w]: frame t sees frames t .. t + k - 1 as channels
+            x = x.unfold(1, self.cfg.stack, 1).permute(0, 1, 4, 2, 3)
+        else:
+            x = x[:, :, None]
+        b, t = x.shape[:2]
+        f = self.frame_cnn(x.reshape(b * t, *x.shape[2:]))
         return self.visual_t(f.reshape(b, t, -1).transpose(1, 2)).transpose(1, 2)
 
     def audio(self, mel: torch.Tensor) -> torch.Tensor:

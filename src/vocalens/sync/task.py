@@ -25,10 +25,9 @@ from vocalens.train.loop import Task
 class Segments(torch.utils.data.Dataset):
     """Random ``span``-frame segments of the cache's clips, about one per ``length`` frames per epoch.
 
-    ``augment``: the segment's crops are mirrored (half the time) and shifted by up to ``shift``
-    pixels (edge-padded, one shift per segment: the face does not jump within it), and a random
-    band of up to ``freq_mask`` mel bins is zeroed (SpecAugment-style), so the pair cannot lean
-    on one speaker's exact framing or voice colour.
+    Augmentation: ``flip`` mirrors the segment's crops half the time; ``shift`` moves them by up to
+    that many pixels (edge-padded, one shift per segment: the face does not jump within it);
+    ``freq_mask`` zeroes a random band of up to that many mel bins (SpecAugment-style).
     """
 
     def __init__(
@@ -37,11 +36,11 @@ class Segments(torch.utils.data.Dataset):
         clips: list[int],
         length: int,
         span: int,
-        augment: bool = True,
-        shift: int = 2,
-        freq_mask: int = 8,
+        flip: bool = True,
+        shift: int = 0,
+        freq_mask: int = 0,
     ):
-        self.cache, self.span, self.augment, self.shift, self.freq_mask = cache, span, augment, shift, freq_mask
+        self.cache, self.span, self.flip, self.shift, self.freq_mask = cache, span, flip, int(shift), int(freq_mask)
         self.clips = [i for i in clips if cache.offsets[i + 1] - cache.offsets[i] >= span]
         self.items = [
             i for i in self.clips for _ in range(max(1, int(cache.offsets[i + 1] - cache.offsets[i]) // length))
@@ -55,21 +54,18 @@ class Segments(torch.utils.data.Dataset):
         crops, audio = self.cache.clip(i)
         s = np.random.randint(0, len(crops) - self.span + 1)
         c, a = crops[s : s + self.span], audio[s : s + self.span]
-        if self.augment:
-            if np.random.rand() < 0.5:
-                c = c[:, :, ::-1]
-            if self.shift:
-                p = self.shift
-                dy, dx = np.random.randint(0, 2 * p + 1, 2)
-                c = np.pad(c, ((0, 0), (p, p), (p, p)), mode="edge")[
-                    :, dy : dy + crops.shape[1], dx : dx + crops.shape[2]
-                ]
-            if self.freq_mask:
-                a = a.reshape(len(a), -1, N_MELS).copy()
-                w = np.random.randint(0, self.freq_mask + 1)
-                f0 = np.random.randint(0, N_MELS - w + 1)
-                a[:, :, f0 : f0 + w] = 0
-                a = a.reshape(len(a), -1)
+        if self.flip and np.random.rand() < 0.5:
+            c = c[:, :, ::-1]
+        if self.shift:
+            p = self.shift
+            dy, dx = np.random.randint(0, 2 * p + 1, 2)
+            c = np.pad(c, ((0, 0), (p, p), (p, p)), mode="edge")[:, dy : dy + crops.shape[1], dx : dx + crops.shape[2]]
+        if self.freq_mask:
+            a = a.reshape(len(a), -1, N_MELS).copy()
+            w = np.random.randint(0, self.freq_mask + 1)
+            f0 = np.random.randint(0, N_MELS - w + 1)
+            a[:, :, f0 : f0 + w] = 0
+            a = a.reshape(len(a), -1)
         return {
             "crops": torch.from_numpy(np.ascontiguousarray(c)),
             "audio": torch.from_numpy(np.ascontiguousarray(a)),
@@ -109,22 +105,21 @@ class SyncTask(Task):
         cfg: SyncConfig | None = None,
         length: int = 20,
         cross_weight: float = 0.25,
-        augment: bool = True,
+        flip: bool = True,
+        shift: int = 0,
+        freq_mask: int = 0,
+        train_clips: list[int] | None = None,
     ):
         self.cache, self.cfg, self.length = cache, cfg or SyncConfig(), int(length)
-        self.cross_weight, self.augment = float(cross_weight), bool(augment)
+        self.train_clips = cache.indices("train") if train_clips is None else list(train_clips)
+        self.cross_weight = float(cross_weight)
+        self.augment = {"flip": bool(flip), "shift": int(shift), "freq_mask": int(freq_mask)}
 
     def build_model(self):
         return SyncNet(self.cfg)
 
     def train_dataset(self):
-        return Segments(
-            self.cache,
-            self.cache.indices("train"),
-            self.length,
-            self.length + 2 * self.cfg.context,
-            augment=self.augment,
-        )
+        return Segments(self.cache, self.train_clips, self.length, self.length + 2 * self.cfg.context, **self.augment)
 
     def val_dataset(self):
         return WholeClips(self.cache, self.cache.indices("dev"))

@@ -7,11 +7,12 @@ import hashlib
 import json
 from pathlib import Path
 
+from vocalens.assets import ASSETS
 from vocalens.errors import UserError
 from vocalens.fileio import atomic_path
 from vocalens.sync.model import SyncConfig, SyncNet
 
-DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "assets" / "sync_encoder.safetensors"
+DEFAULT_WEIGHTS = ASSETS / "sync_encoder.safetensors"
 
 
 def save_weights(model: SyncNet, path: str | Path, **info) -> Path:
