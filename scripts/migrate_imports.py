@@ -1,7 +1,7 @@
 """Rewrite pre-issue-12 vocalens import paths to the current layout, in place (run in the repo root).
 
-For code written against the old tree (vocalens.localizer.predict, vocalens.pipeline, vocalens.models.*,
-vocalens.datagen.synth/forge, vocalens.eval.evaluate, vocalens.extract, ...): the module moves are
+For code written against the old tree (vocalens.inference, vocalens.pipeline, vocalens.models.*,
+vocalens.data.synth/forge, vocalens.eval.evaluate, vocalens.extract, ...): the module moves are
 mechanical, this does them; API changes are not (pipeline.detect -> vocalens.load(ckpt).detect(path),
 LocalizerTaskConfig -> LocalizerConfig(data, model, loss, fit)). Then `ruff format . && ruff check --fix .`.
 
@@ -12,21 +12,21 @@ import glob
 import re
 
 m = [
-    ("vocalens.localizer.data", "vocalens.localizer.data"),
-    ("vocalens.localizer.task", "vocalens.localizer.task"),
-    ("vocalens.localizer.predict", "vocalens.localizer.predict"),
-    ("vocalens.avff.predict", "vocalens.avff.predict"),
-    ("vocalens.datagen.forge", "vocalens.datagen.forge"),
-    ("vocalens.datagen.synth.checks", "vocalens.datagen.synth.checks"),
-    ("vocalens.datagen.synth.face", "vocalens.datagen.synth.face"),
-    ("vocalens.datagen.synth.speech", "vocalens.datagen.synth.speech"),
-    ("vocalens.datagen.synth", "vocalens.datagen.synth"),
-    ("vocalens.datagen.toy", "vocalens.datagen.toy"),
-    ("vocalens.avff.config", "vocalens.avff.config"),
-    ("vocalens.localizer.losses", "vocalens.localizer.losses"),
-    ("vocalens.avff.encoder", "vocalens.avff.encoder"),
-    ("from vocalens.localizer.detect import load_encoders", "from vocalens.localizer.detect import load_encoders"),
-    ("from vocalens.localizer.extract import", "from vocalens.localizer.extract import"),
+    ("vocalens.data.dataset", "vocalens.localizer.data"),
+    ("vocalens.train.localizer_task", "vocalens.localizer.task"),
+    ("vocalens.inference", "vocalens.localizer.predict"),
+    ("vocalens.avff.infer", "vocalens.avff.predict"),
+    ("vocalens.data.forge", "vocalens.datagen.forge"),
+    ("vocalens.data.synth_checks", "vocalens.datagen.synth.checks"),
+    ("vocalens.data.synth_face", "vocalens.datagen.synth.face"),
+    ("vocalens.data.synth_speech", "vocalens.datagen.synth.speech"),
+    ("vocalens.data.synth", "vocalens.datagen.synth"),
+    ("vocalens.train.toy", "vocalens.datagen.toy"),
+    ("vocalens.avff.presets", "vocalens.avff.config"),
+    ("vocalens.models.losses", "vocalens.localizer.losses"),
+    ("vocalens.encoders.avff", "vocalens.avff.encoder"),
+    ("from vocalens.pipeline import load_encoders", "from vocalens.localizer.detect import load_encoders"),
+    ("from vocalens.extract import", "from vocalens.localizer.extract import"),
 ]
 files = (
     glob.glob("src/**/*.py", recursive=True)
@@ -36,6 +36,8 @@ files = (
     + glob.glob("experiments/*.py")
 )
 for p in files:
+    if p.endswith("migrate_imports.py"):  # this table itself
+        continue
     s = open(p).read()
     o = s
     for a, b in m:
