@@ -31,11 +31,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args) -> int:
     from vocalens.errors import UserError
 
-    try:
-        import uvicorn
+    from vocalens.extras import require
 
+    uvicorn = require("uvicorn", "vocalens serve")
+    try:
         from vocalens.serve.app import Settings, create_app
-    except ImportError as e:
+    except ModuleNotFoundError as e:
         raise UserError(f"vocalens serve needs its extra: pip install 'vocalens[serve]' ({e})")
     settings = Settings(checkpoint=args.checkpoint, device=args.device, host=args.host, workers=args.workers,
                         queue_size=args.queue_size, max_upload_mb=args.max_upload_mb,

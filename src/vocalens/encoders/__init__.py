@@ -25,9 +25,9 @@ _AUDIO: dict[str, Callable] = {}
 _AVFF = ("vocalens.encoders.avff", "vocalens.models.avff")
 _LAZY = {
     "visual": {"default": ("vocalens.encoders.default_visual",), "vit": ("vocalens.encoders.hf",), "avff": _AVFF,
-               "sync": ("vocalens.encoders.sync",)},
+               "sync": ("vocalens.encoders.sync",), "arcface": ("vocalens.encoders.arcface",)},
     "audio": {"default": ("vocalens.encoders.default_audio",), "wav2vec2": ("vocalens.encoders.hf",), "avff": _AVFF,
-              "sync": ("vocalens.encoders.sync",)},
+              "sync": ("vocalens.encoders.sync",), "hubert": ("vocalens.encoders.hubert",)},
 }
 
 
@@ -53,7 +53,10 @@ def _lookup(kind: str, table: dict, name: str):
             importlib.import_module(module)
         except ModuleNotFoundError as e:
             if e.name != module:  # the module exists but something it needs does not
-                raise UserError(f"{kind} encoder {name!r}: cannot import {module} ({e})")
+                from vocalens.extras import missing_message
+
+                raise UserError(missing_message(e, f"{kind} encoder {name!r}")
+                                or f"{kind} encoder {name!r}: cannot import {module} ({e})")
     if name not in table:
         raise UserError(f"unknown {kind} encoder {name!r} (choose from {', '.join(available_encoders()[kind])})")
     return table[name]

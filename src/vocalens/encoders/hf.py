@@ -111,11 +111,12 @@ class Wav2Vec2Encoder:
     """transformers Wav2Vec2Model: last_hidden_state at 50 Hz (16 kHz / conv stride 320)."""
 
     name = "wav2vec2"
+    model_class = "Wav2Vec2Model"  # the transformers class; subclasses (hubert) swap it and _hidden
 
     def __init__(self, weights=None, device="cpu", chunk_seconds: float = 20.0, normalize: bool = True):
-        from transformers import Wav2Vec2Model
+        import transformers
 
-        model, self.weights = _load(Wav2Vec2Model, weights, "--audio_weights", "wav2vec2")
+        model, self.weights = _load(getattr(transformers, self.model_class), weights, "--audio_weights", self.name)
         self.device = torch.device(device)
         self.model = model.eval().to(self.device)
         self.chunk_seconds, self.normalize = float(chunk_seconds), bool(normalize)
@@ -126,6 +127,10 @@ class Wav2Vec2Encoder:
     def config(self) -> dict:
         return {"name": self.name, "dim": self.dim, "rate": self.rate, "weights": str(self.weights),
                 "chunk_seconds": self.chunk_seconds, "normalize": self.normalize}
+
+    def _hidden(self, x: torch.Tensor) -> torch.Tensor:
+        """[1, N] samples -> [1, Ta, dim] features of one chunk."""
+        return self.model(x).last_hidden_state
 
     @torch.no_grad()
     def encode(self, wave: np.ndarray) -> np.ndarray:
@@ -140,7 +145,7 @@ class Wav2Vec2Encoder:
             if len(piece) < 400:  # shorter than the conv receptive field: pad to one frame
                 piece = F.pad(piece, (0, 400 - len(piece)))
             with _autocast(self.device):
-                h = self.model(piece[None].to(self.device)).last_hidden_state[0]
+                h = self._hidden(piece[None].to(self.device))[0]
             out.append(h.float().cpu())
         if not out:
             return np.zeros((0, self.dim), np.float32)
