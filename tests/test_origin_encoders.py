@@ -34,8 +34,13 @@ def test_hubert_last_layer_matches_direct_forward_at_50hz(tmp_path):
     assert np.allclose(out, ref, atol=1e-4)
     again = build_audio_encoder(**enc.config())
     assert again.config() == enc.config()
-    # chunked as wav2vec2 is: a 0.5 s chunk (8000 samples) gives floor((8000 - 400) / 320) + 1 = 24 frames
-    assert build_audio_encoder("hubert", weights=tmp_path / "hubert", chunk_seconds=0.5).encode(wave).shape == (48, 32)
+    # chunked (as wav2vec2 is): the frames of one pass, on the same 320-sample grid; each chunk's own
+    # attention context changes the values, most near its edges, but the frames line up in time
+    chunked = build_audio_encoder("hubert", weights=tmp_path / "hubert", chunk_seconds=0.5).encode(wave)
+    assert chunked.shape == out.shape
+    with torch.no_grad():  # frame 25 is the second chunk's first: the model run on the wave from sample 8000
+        second = model(torch.from_numpy(wave[8000:])[None]).last_hidden_state[0].numpy()
+    assert np.allclose(chunked[25:], second, atol=1e-4)
 
 
 def test_hubert_layer_choice_and_trained_normalisation(tmp_path):
@@ -185,3 +190,24 @@ def test_missing_extra_names_it_in_one_line(monkeypatch, tmp_path):
     assert parse_options(["layer=12", "crop=lower", "mean=0"], "--x") == {"layer": 12, "crop": "lower", "mean": 0}
     with pytest.raises(UserError, match="KEY=VALUE"):
         parse_options(["layer"], "--audio_option")
+
+
+def test_arcface_rebuilds_from_recorded_config_and_refuses_other_weights(arcface_file, tmp_path):
+    import shutil
+
+    from vocalens.pipeline import load_encoders
+
+    net, path = arcface_file
+    enc = build_visual_encoder("arcface", weights=path, crop="lower")
+    config = {"visual_encoder": enc.config(), "audio_encoder": {"name": "default"}, "visual_dim": 512}
+    moved = shutil.copy(path, tmp_path / "moved.onnx")  # same file elsewhere: relocated, same digest
+    again = load_encoders(config, visual_weights=str(moved)).visual
+    faces = np.random.default_rng(4).integers(0, 256, (2, 224, 224, 3), dtype=np.uint8)
+    assert np.allclose(again.encode(faces), enc.encode(faces))
+    import copy
+
+    changed = copy.deepcopy(net)
+    torch.nn.init.zeros_(changed.fc.bias)  # other weights: features would not be comparable
+    other = _export(changed, tmp_path / "other.onnx")
+    with pytest.raises(UserError, match="digest"):
+        load_encoders(config, visual_weights=str(other))

@@ -141,7 +141,9 @@ class Wav2Vec2Encoder:
         chunk = max(self.stride, int(self.chunk_seconds * 16000) // self.stride * self.stride)
         out = []
         for s in range(0, len(x), chunk):
-            piece = x[s:s + chunk]
+            # + the receptive field's overhang (400 - stride samples): exactly chunk / stride frames per chunk,
+            # so a chunked wave gives the frames of one pass (without it each chunk lost its last frame)
+            piece = x[s:s + chunk + 400 - self.stride]
             if len(piece) < 400:  # shorter than the conv receptive field: pad to one frame
                 piece = F.pad(piece, (0, 400 - len(piece)))
             with _autocast(self.device):
