@@ -185,6 +185,10 @@ def test_missing_extra_names_it_in_one_line(monkeypatch, tmp_path):
     with pytest.raises(UserError) as e:
         build_visual_encoder("arcface", weights=tmp_path / "x.onnx")
     assert "pip install 'vocalens[onnx]'" in str(e.value) and "\n" not in str(e.value)
+    monkeypatch.setitem(sys.modules, "transformers", None)
+    for kind, build in (("audio", build_audio_encoder), ("visual", build_visual_encoder)):
+        with pytest.raises(UserError, match=r"pip install 'vocalens\[hf\]'"):
+            build("hubert" if kind == "audio" else "vit", weights=tmp_path)
     assert "vocalens[hf]" in missing_message(ModuleNotFoundError("no", name="transformers.models"), "avff")
     assert missing_message(ModuleNotFoundError("no", name="numpy"), "x") is None
     assert parse_options(["layer=12", "crop=lower", "mean=0"], "--x") == {"layer": 12, "crop": "lower", "mean": 0}
@@ -211,3 +215,24 @@ def test_arcface_rebuilds_from_recorded_config_and_refuses_other_weights(arcface
     other = _export(changed, tmp_path / "other.onnx")
     with pytest.raises(UserError, match="digest"):
         load_encoders(config, visual_weights=str(other))
+
+
+def test_cli_names_the_extra_for_a_missing_optional_module(monkeypatch, capsys):
+    import sys
+    import types
+
+    from vocalens import cli
+
+    fake = types.ModuleType("vocalens_fake_cmd")
+    fake.add_arguments = lambda p: None
+
+    def run(args):
+        import transformers  # noqa: F401 - blocked below, as in an install without [hf]
+
+    fake.run = run
+    monkeypatch.setitem(sys.modules, "vocalens_fake_cmd", fake)
+    monkeypatch.setitem(sys.modules, "transformers", None)
+    monkeypatch.setitem(cli.COMMANDS, "fake", ("vocalens_fake_cmd", "test"))
+    assert cli.main(["fake"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "vocalens fake: error: vocalens fake needs transformers, which is not installed: pip install 'vocalens[hf]'"

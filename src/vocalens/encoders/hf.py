@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from vocalens.encoders import register_audio, register_visual
 from vocalens.errors import UserError
+from vocalens.extras import require
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -62,8 +63,7 @@ class ViTEncoder:
 
     def __init__(self, weights=None, device="cpu", pool: str = "cls", batch_size: int = 32,
                  mean=None, std=None, image_size=None):
-        from transformers import ViTModel
-
+        ViTModel = require("transformers", "the vit visual encoder").ViTModel  # noqa: N806
         if pool not in ("cls", "mean"):
             raise UserError(f"vit encoder: pool must be 'cls' or 'mean', got {pool!r}")
         model, self.weights = _load(ViTModel, weights, "--visual_weights", "vit", add_pooling_layer=False)
@@ -114,8 +114,7 @@ class Wav2Vec2Encoder:
     model_class = "Wav2Vec2Model"  # the transformers class; subclasses (hubert) swap it and _hidden
 
     def __init__(self, weights=None, device="cpu", chunk_seconds: float = 20.0, normalize: bool = True):
-        import transformers
-
+        transformers = require("transformers", f"the {self.name} audio encoder")
         model, self.weights = _load(getattr(transformers, self.model_class), weights, "--audio_weights", self.name)
         self.device = torch.device(device)
         self.model = model.eval().to(self.device)
