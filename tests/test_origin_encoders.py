@@ -86,10 +86,14 @@ class _TinyFaceNet(torch.nn.Module):
 
 def _export(net, path, batch=None):
     pytest.importorskip("onnx")  # torch.onnx.export serialises through it
+    import inspect
+
     x = torch.zeros(batch or 1, 3, 112, 112)
+    # the TorchScript exporter: no onnxscript needed (the default exporter from torch 2.9 on needs it)
+    legacy = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(net.eval(), (x,), str(path), dynamo=False, input_names=["input.1"], output_names=["embedding"],
+        torch.onnx.export(net.eval(), (x,), str(path), **legacy, input_names=["input.1"], output_names=["embedding"],
                           dynamic_axes=None if batch else {"input.1": {0: "N"}, "embedding": {0: "N"}})
     return path
 
