@@ -84,6 +84,14 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         print(f"vocalens {name}: error: {e}", file=sys.stderr)
         return 2
+    except ModuleNotFoundError as e:  # an optional part whose extra is not installed: name the extra
+        from vocalens.extras import missing_message
+
+        msg = missing_message(e, f"vocalens {name}")
+        if msg is None:
+            raise
+        print(f"vocalens {name}: error: {msg}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"vocalens {name}: interrupted", file=sys.stderr)
         return 130

@@ -40,10 +40,32 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="the seed's flag: --device auto, but only a warning when no CUDA device is visible",
     )
     p.add_argument("--skip_existing", action="store_true", help="skip videos whose feature folder is complete")
-    p.add_argument("--visual_encoder", default="default", help="default | vit | avff | any registered name")
-    p.add_argument("--audio_encoder", default="default", help="default | wav2vec2 | avff | any registered name")
-    p.add_argument("--visual_weights", default=None, help="local folder of the visual encoder's weights (vit, avff)")
-    p.add_argument("--audio_weights", default=None, help="local folder of the audio encoder's weights (wav2vec2, avff)")
+    p.add_argument("--visual_encoder", default="default", help="default | vit | arcface | avff | any registered name")
+    p.add_argument(
+        "--audio_encoder", default="default", help="default | wav2vec2 | hubert | avff | any registered name"
+    )
+    p.add_argument(
+        "--visual_weights",
+        default=None,
+        help="local folder of the visual encoder's weights (vit, avff; arcface: an .onnx file)",
+    )
+    p.add_argument(
+        "--audio_weights", default=None, help="local folder of the audio encoder's weights (wav2vec2, hubert, avff)"
+    )
+    p.add_argument(
+        "--visual_option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an encoder setting, repeatable (e.g. crop=lower for arcface); VALUE is JSON or a string",
+    )
+    p.add_argument(
+        "--audio_option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an encoder setting, repeatable (e.g. layer=-1 for hubert); VALUE is JSON or a string",
+    )
     add_face(p, "auto")
     p.add_argument(
         "--face_stride", type=int, default=5, help="detect faces every N frames and track between (default 5)"
@@ -52,7 +74,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--face_margin", type=float, default=None, help="margin around the face box (default: the face module's)"
     )
     p.add_argument("--fps", type=float, default=FPS, help="frame rate of the output grid (default 25)")
-    p.add_argument("--batch_size", type=int, default=64, help="frames per visual encoder forward pass (vit)")
+    p.add_argument("--batch_size", type=int, default=64, help="frames per visual encoder forward pass (vit, arcface)")
     p.add_argument(
         "--num_workers",
         type=int,
@@ -69,6 +91,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dtype", choices=("float16", "float32"), default="float16", help="stored dtype (default float16)")
     p.add_argument("--limit", type=int, default=None, help="only the first N videos of this shard (for a quick try)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def parse_options(items: list[str], flag: str) -> dict:
+    """``["layer=12", "crop=lower"]`` -> ``{"layer": 12, "crop": "lower"}`` (JSON values, else strings)."""
+    import json
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise UserError(f"{flag} {item!r}: expected KEY=VALUE")
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
 
 
 def _device(args) -> str:
@@ -112,9 +150,20 @@ def run(args) -> int:
         mine = mine[: args.limit]
 
     device = _device(args)
-    vopts = {"batch_size": args.batch_size} if args.visual_encoder == "vit" else {}
-    visual = build_visual_encoder(args.visual_encoder, weights=args.visual_weights, device=device, **vopts)
-    audio = build_audio_encoder(args.audio_encoder, weights=args.audio_weights, device=device)
+    vopts = {"batch_size": args.batch_size} if args.visual_encoder in ("vit", "arcface") else {}
+    vopts.update(parse_options(args.visual_option, "--visual_option"))
+    try:
+        visual = build_visual_encoder(args.visual_encoder, weights=args.visual_weights, device=device, **vopts)
+        audio = build_audio_encoder(
+            args.audio_encoder,
+            weights=args.audio_weights,
+            device=device,
+            **parse_options(args.audio_option, "--audio_option"),
+        )
+    except TypeError as e:  # an option the encoder does not take
+        if "unexpected keyword" not in str(e):
+            raise
+        raise UserError(f"--visual_option/--audio_option: {str(e).split('.')[-1]}")
     out = Path(args.output_root)
     for msg in skipped.skipped:
         append_failure(out, {"stage": "metadata", "error": msg})

@@ -41,12 +41,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     from vocalens.errors import UserError
+    from vocalens.extras import require
 
+    uvicorn = require("uvicorn", "vocalens serve")
     try:
-        import uvicorn
-
         from vocalens.serve.app import Settings, create_app
-    except ImportError as e:
+    except ModuleNotFoundError as e:
         raise UserError(f"vocalens serve needs its extra: pip install 'vocalens[serve]' ({e})")
     settings = Settings(
         checkpoint=args.checkpoint,

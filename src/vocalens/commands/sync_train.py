@@ -66,6 +66,8 @@ def run(args) -> int:
     from vocalens.train import checkpoint as ckpt_io  # noqa: PLC0415
     from vocalens.train.loop import FitConfig, fit  # noqa: PLC0415
 
+    if args.epochs < 1:
+        raise UserError(f"--epochs must be at least 1, got {args.epochs}")
     torch.set_num_threads(max(1, args.threads))
     out = Path(args.output_dir)
     cache_path = Path(args.cache) if args.cache else out / "cache.npz"
@@ -111,6 +113,19 @@ def run(args) -> int:
         save_every=0,
         progress=not args.no_progress,
     )
+    span = args.length + 2 * cfg.context
+    used = sum(1 for i in train if cache.offsets[i + 1] - cache.offsets[i] >= span)
+    print(
+        f"sync-train: training on {used} of {len(train)} train clips (a segment is {span} frames with the "
+        f"model's context; shorter clips are left out)",
+        flush=True,
+    )
+    if used < len(train) / 2:
+        print(
+            f"sync-train: warning: most train clips are shorter than {span} frames (real-corpus/short is 31): "
+            f"use a smaller --length, --kernel or --stack",
+            flush=True,
+        )
     result = fit(task, fit_cfg)
 
     best = out / "best.pth"

@@ -22,21 +22,22 @@ _VISUAL: dict[str, Callable] = {}
 _AUDIO: dict[str, Callable] = {}
 
 # modules imported on first use so that `vocalens --help` and the default encoders never import transformers
-_AVFF = (
-    "vocalens.avff.encoder",
-)  # AVFF registers its stage-1 streams as encoders (a plugin: named here, not imported)
+# AVFF registers its stage-1 streams as encoders (a plugin: named here, not imported)
+_AVFF = ("vocalens.avff.encoder",)
 _LAZY = {
     "visual": {
         "default": ("vocalens.encoders.default_visual",),
         "vit": ("vocalens.encoders.hf",),
         "avff": _AVFF,
         "sync": ("vocalens.encoders.sync",),
+        "arcface": ("vocalens.encoders.arcface",),
     },
     "audio": {
         "default": ("vocalens.encoders.default_audio",),
         "wav2vec2": ("vocalens.encoders.hf",),
         "avff": _AVFF,
         "sync": ("vocalens.encoders.sync",),
+        "hubert": ("vocalens.encoders.hubert",),
     },
 }
 
@@ -67,7 +68,12 @@ def _lookup(kind: str, table: dict, name: str):
             importlib.import_module(module)
         except ModuleNotFoundError as e:
             if e.name != module:  # the module exists but something it needs does not
-                raise UserError(f"{kind} encoder {name!r}: cannot import {module} ({e})")
+                from vocalens.extras import missing_message
+
+                raise UserError(
+                    missing_message(e, f"{kind} encoder {name!r}")
+                    or f"{kind} encoder {name!r}: cannot import {module} ({e})"
+                )
     if name not in table:
         raise UserError(f"unknown {kind} encoder {name!r} (choose from {', '.join(available_encoders()[kind])})")
     return table[name]

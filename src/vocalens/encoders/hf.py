@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from vocalens.constants import IMAGENET_MEAN, IMAGENET_STD, SAMPLE_RATE
 from vocalens.encoders import register_audio, register_visual
 from vocalens.errors import UserError
+from vocalens.extras import require
 
 
 def _load(model_cls, weights, flag: str, what: str, **kw):
@@ -65,8 +66,7 @@ class ViTEncoder:
     def __init__(
         self, weights=None, device="cpu", pool: str = "cls", batch_size: int = 32, mean=None, std=None, image_size=None
     ):
-        from transformers import ViTModel
-
+        ViTModel = require("transformers", "the vit visual encoder").ViTModel  # noqa: N806
         if pool not in ("cls", "mean"):
             raise UserError(f"vit encoder: pool must be 'cls' or 'mean', got {pool!r}")
         model, self.weights = _load(ViTModel, weights, "--visual_weights", "vit", add_pooling_layer=False)
@@ -124,11 +124,11 @@ class Wav2Vec2Encoder:
     """transformers Wav2Vec2Model: last_hidden_state at 50 Hz (16 kHz / conv stride 320)."""
 
     name = "wav2vec2"
+    model_class = "Wav2Vec2Model"  # the transformers class; subclasses (hubert) swap it and _hidden
 
     def __init__(self, weights=None, device="cpu", chunk_seconds: float = 20.0, normalize: bool = True):
-        from transformers import Wav2Vec2Model
-
-        model, self.weights = _load(Wav2Vec2Model, weights, "--audio_weights", "wav2vec2")
+        transformers = require("transformers", f"the {self.name} audio encoder")
+        model, self.weights = _load(getattr(transformers, self.model_class), weights, "--audio_weights", self.name)
         self.device = torch.device(device)
         self.model = model.eval().to(self.device)
         self.chunk_seconds, self.normalize = float(chunk_seconds), bool(normalize)
@@ -146,6 +146,10 @@ class Wav2Vec2Encoder:
             "normalize": self.normalize,
         }
 
+    def _hidden(self, x: torch.Tensor) -> torch.Tensor:
+        """[1, N] samples -> [1, Ta, dim] features of one chunk."""
+        return self.model(x).last_hidden_state
+
     @torch.no_grad()
     def encode(self, wave: np.ndarray) -> np.ndarray:
         x = torch.as_tensor(np.asarray(wave, dtype=np.float32)).reshape(-1)
@@ -155,11 +159,13 @@ class Wav2Vec2Encoder:
         chunk = max(self.stride, int(self.chunk_seconds * SAMPLE_RATE) // self.stride * self.stride)
         out = []
         for s in range(0, len(x), chunk):
-            piece = x[s : s + chunk]
+            # + the receptive field's overhang (400 - stride samples): exactly chunk / stride frames per chunk,
+            # so a chunked wave gives the frames of one pass (without it each chunk lost its last frame)
+            piece = x[s : s + chunk + 400 - self.stride]
             if len(piece) < 400:  # shorter than the conv receptive field: pad to one frame
                 piece = F.pad(piece, (0, 400 - len(piece)))
             with _autocast(self.device):
-                h = self.model(piece[None].to(self.device)).last_hidden_state[0]
+                h = self._hidden(piece[None].to(self.device))[0]
             out.append(h.float().cpu())
         if not out:
             return np.zeros((0, self.dim), np.float32)
