@@ -167,3 +167,19 @@ def test_mediapipe_boxes_agree_with_haar(grid_frames):
     ia = inter.prod(1)
     union = (a.boxes[:, 2:] - a.boxes[:, :2]).prod(1) + (b.boxes[:, 2:] - b.boxes[:, :2]).prod(1) - ia
     assert np.median(ia / union) > 0.75  # one canonical box whichever detector ran
+
+
+def test_mediapipe_detection_from_several_threads(grid_frames):
+    """Decoding threads (extract --num_workers 2, serve) each get their own detector: mediapipe's graphs
+    are not thread-safe, and a shared one failed with 'packet timestamp mismatch'."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pytest.importorskip("mediapipe")
+    frames = grid_frames[:40]
+    serial = detect_faces(frames, detector="mediapipe", stride=1)
+    with ThreadPoolExecutor(4) as pool:
+        tracks = list(pool.map(lambda _: detect_faces(frames, detector="mediapipe", stride=1), range(8)))
+    for t in tracks:
+        assert t.found.all()
+        np.testing.assert_allclose(t.boxes, serial.boxes, atol=1e-3)
+    assert faces.get_detector("haar") is faces.get_detector("haar")  # still cached within a thread

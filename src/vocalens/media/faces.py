@@ -19,7 +19,7 @@ comparison on the real clips that chose the default.
 
 from __future__ import annotations
 
-import functools
+import threading
 from dataclasses import dataclass
 
 import cv2
@@ -158,10 +158,19 @@ def resolve_detector(name: str = "auto") -> str:
     return name
 
 
-@functools.lru_cache(maxsize=4)
+_LOCAL = threading.local()
+
+
 def get_detector(name: str = "auto"):
-    """A cached detector instance by name (loading a cascade or a tflite model costs ~10 ms)."""
-    return DETECTORS[resolve_detector(name)]()
+    """A detector instance by name, cached per thread (loading a cascade or a tflite model costs ~10 ms).
+
+    Per thread because mediapipe's graphs are not thread-safe: two decoding threads sharing one
+    detector fail with "packet timestamp mismatch" (extract --num_workers 2, serve)."""
+    cache = _LOCAL.__dict__.setdefault("detectors", {})
+    key = resolve_detector(name)
+    if key not in cache:
+        cache[key] = DETECTORS[key]()
+    return cache[key]
 
 
 # ------------------------------------------------------------------------------------ tracking
