@@ -24,6 +24,7 @@ pytest.importorskip("selenium", reason="selenium not installed (pip install -e '
 pytest.importorskip("uvicorn", reason="vocalens[serve] not installed")
 
 from selenium import webdriver  # noqa: E402
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
@@ -76,7 +77,9 @@ def test_upload_verdict_timeline_and_seek(server, browser, real_clips, tmp_path)
     d.execute_script("arguments[0].style.display = 'block';", file_input)  # the styled label hides it
     file_input.send_keys(str(real_clips / CLIP))
     d.execute_script("arguments[0].style.display = '';", file_input)
-    wait = WebDriverWait(d, 180, poll_frequency=0.2)
+    # the page re-renders its job list and result while polling: an element found a moment ago can go
+    # stale before it is read, so the waits retry then instead of failing (seen under load)
+    wait = WebDriverWait(d, 180, poll_frequency=0.2, ignored_exceptions=(StaleElementReferenceException,))
     wait.until(lambda d: d.find_element(By.ID, "verdict").get_attribute("data-verdict"))
     job_id = d.execute_script("return JSON.parse(sessionStorage.getItem('vocalens-jobs'))[0].id")
     with urllib.request.urlopen(f"{server}/api/v1/detections/{job_id}") as r:
