@@ -20,6 +20,7 @@ from pathlib import Path
 REAL_CLIP_NAMES = ("LipNet__bbaf2n.mpg", "video-retalking__2.mp4")
 # real recordings of the corpus's TEST speakers (never trained, tuned or calibrated on), answered by the
 # shipped default model at the end of the demo, plus one partial fake the independent recipe makes of one
+# (its own audio time-stretched out of sync: the one splice type that needs no second speaker)
 TEST_SPEAKER_CLIPS = (
     "AP0827__LAALM__test_set_sample5.mp4",
     "filby89__spectre__samples_MEAD_W040_level_3_happy_029.mp4",
@@ -92,7 +93,7 @@ def _real_footage_stage(out: Path, seed: int) -> None:
                 "--fakes_per_video",
                 "1",
                 "--types",
-                "other_speaker",
+                "stretch",
                 "--seed",
                 str(seed),
                 "--no_progress",
