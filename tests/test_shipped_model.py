@@ -50,3 +50,15 @@ def test_detect_without_checkpoint_uses_the_shipped_model(real_clips, tmp_path, 
     assert r["video_threshold"] == torch.load(assets.DEFAULT_LOCALIZER, weights_only=True)["task"]["video_threshold"]
     assert 0.0 <= r["video_prob"] <= 1.0 and r["num_frames"] == 75
     assert capsys.readouterr().out.startswith(f"{clip}: {r['verdict']}")
+
+
+def test_load_without_checkpoint_is_the_shipped_model(real_clips):
+    import vocalens
+
+    det = vocalens.load(device="cpu")
+    r = det.detect(real_clips / "LipNet__bbaf2n.mpg")
+    rec = shipped.recorded()["calibration"]
+    j = r.to_json()
+    assert j["video_threshold"] == pytest.approx(rec["video_threshold"])
+    assert j["verdict"] in ("REAL", "FAKE", "UNCERTAIN") and j["num_frames"] == 75
+    assert r.verdict_line().startswith(f"{real_clips / 'LipNet__bbaf2n.mpg'}: {j['verdict']}")
