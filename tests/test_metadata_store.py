@@ -143,3 +143,80 @@ def test_store_folders_get_normal_permissions(tmp_path):
     finally:
         os.umask(old)
     assert d.stat().st_mode & 0o777 == 0o755  # not mkdtemp's 0700
+
+
+def test_file_named_like_a_split_keeps_the_split_folder(tmp_path):
+    """Issue 15.1: {"file": "dev", "split": "test"} had the id '' and write_features replaced out/test."""
+    root = _lavdf(tmp_path / "ds", [_entry("dev", "test"), _entry("test/000001.mp4", "test")])
+    recs = read_lavdf(root)
+    assert [r.video_id for r in recs] == ["dev", "000001"]
+    out = tmp_path / "out"
+    v, a = np.zeros((4, 2)), np.zeros((4, 2))
+    store.write_features(store.video_dir(out, "test", "000001"), v, a, None, {})
+    store.write_features(store.video_dir(out, "test", recs[0].video_id), v, a, None, {})
+    assert sorted(p.name for p in store.list_videos(out, "test")) == ["000001", "dev"]
+    for bad in ("", ".", "..", "a/b", ".hidden"):
+        with pytest.raises(UserError, match="not a plain folder name"):
+            store.video_dir(out, "test", bad)
+    with pytest.raises(UserError, match="not a plain folder name"):
+        store.write_features(out / "test" / "000001" / "..", v, a, None, {})
+    assert (out / "test" / "000001").is_dir()
+
+
+def test_absolute_and_parent_files_stay_inside_the_store(tmp_path):
+    """Issue 15.2: an absolute `file` gave an id with a leading '/', so the store path left --output_root."""
+    outside = tmp_path / "elsewhere" / "clip.mp4"
+    outside.parent.mkdir()
+    outside.write_bytes(b"x")
+    (tmp_path / "ds").mkdir()
+    (tmp_path / "ds" / "metadata.min.json").write_text(
+        json.dumps([_entry(str(outside), "test"), _entry("../elsewhere/clip.mp4", "dev")])
+    )
+    recs = read_lavdf(tmp_path / "ds")
+    assert recs[0].path == outside
+    for r in recs:
+        d = store.video_dir(tmp_path / "out", r.split, r.video_id)
+        assert d.parent == tmp_path / "out" / r.split and "/" not in r.video_id and r.video_id
+
+
+@pytest.mark.parametrize("item", ["test/000001.mp4", None, 7, ["test/000001.mp4"]])
+def test_entry_that_is_not_an_object(tmp_path, item):
+    """Issue 15.8: a list entry that is not an object was an AttributeError."""
+    root = _lavdf(tmp_path, [_entry("test/000001.mp4", "test")])
+    (root / "metadata.min.json").write_text(json.dumps([item, _entry("test/000001.mp4", "test")]))
+    with pytest.raises(MetadataError, match="metadata.min.json: metadata entry is not an object"):
+        read_lavdf(root)
+    skipped = SkipCounter()
+    assert len(read_lavdf(root, skip_invalid=True, skipped=skipped)) == 1 and len(skipped) == 1
+
+
+@pytest.mark.parametrize("key,value", [("duration", "abc"), ("video_frames", "x12"), ("audio_frames", [1])])
+def test_non_numeric_fields(tmp_path, key, value, capsys):
+    """Issue 15.7: non-numeric fields crashed extract and summary, even with --skip_invalid."""
+    from vocalens.commands import summary
+
+    bad = _entry("test/000002.mp4", "test")
+    bad[key] = value
+    root = _lavdf(tmp_path, [_entry("test/000001.mp4", "test"), bad])
+    with pytest.raises(MetadataError, match=f"test/000002.mp4: {key} must be a number") as ei:
+        read_lavdf(root)
+    assert "\n" not in str(ei.value)
+    skipped = SkipCounter()
+    assert [r.video_id for r in read_lavdf(root, skip_invalid=True, skipped=skipped)] == ["000001"]
+    assert summary.run(type("A", (), {"root": str(root), "metadata": None, "skip_invalid": True})()) == 0
+    assert "1 videos" in capsys.readouterr().out
+
+
+def test_same_stem_files_get_distinct_ids(tmp_path):
+    """Issue 15.3: x.mp4 and x.mkv got one id, so the second overwrote the first's features."""
+    from vocalens.data.metadata import read_folder
+
+    for name in ("x.mp4", "x.mkv", "x_mp4.avi", "y.mp4", "sub/x.mp4"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    recs = read_folder(tmp_path)
+    ids = [r.video_id for r in recs]
+    assert len(set(ids)) == len(ids) == 5
+    assert dict(zip((r.file for r in recs), ids))["y.mp4"] == "y"
+    assert dict(zip((r.file for r in recs), ids))["sub/x.mp4"] == "sub__x"
+    assert {ids[i] for i, r in enumerate(recs) if r.file in ("x.mp4", "x.mkv")} <= {"x_mp4", "x_mkv", "x_mp4-2"}

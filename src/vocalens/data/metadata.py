@@ -14,6 +14,7 @@ Writing: :func:`lavdf_entry` + :func:`write_lavdf_metadata` are the one LAV-DF w
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -78,12 +79,26 @@ def manipulation_type(modify_video: bool, modify_audio: bool, label: int = 1) ->
     return "real" if not label else "unknown"
 
 
+def check_video_id(video_id, where: str) -> str:
+    """THE video-id rule: one plain folder name (not empty, not hidden, no separator), so a store write
+    ``root/split/video_id`` can never replace the split folder or land outside ``root``."""
+    if not isinstance(video_id, str) or not video_id or video_id.startswith(".") or any(c in video_id for c in "/\\\0"):
+        raise MetadataError(f"{where}: video id {video_id!r} is not a plain folder name")
+    return video_id
+
+
 def video_id_from_file(file: str) -> str:
-    """'test/000001.mp4' -> '000001'; nested AV-Deepfake1M paths keep their folders, joined by '__'."""
-    parts = Path(file).with_suffix("").parts
-    if parts and parts[0] in SPLITS:
+    """'test/000001.mp4' -> '000001'; nested AV-Deepfake1M paths keep their folders, joined by '__'.
+
+    A leading split folder is dropped only when a name remains; an absolute path's root and any '.' / '..'
+    parts are dropped, so the id is always a plain folder name (:func:`check_video_id`)."""
+    path = Path(file)
+    parts = [x for x in path.parts if x not in (path.anchor, "", ".", "..")]
+    if parts:
+        parts[-1] = Path(parts[-1]).stem if Path(parts[-1]).suffix else parts[-1]
+    if len(parts) > 1 and parts[0] in SPLITS:
         parts = parts[1:]
-    return "__".join(parts)
+    return check_video_id("__".join(parts), file)
 
 
 def _periods(value, where: str) -> tuple[tuple[float, float], ...]:
@@ -94,6 +109,29 @@ def _periods(value, where: str) -> tuple[tuple[float, float], ...]:
     except (TypeError, ValueError):
         raise MetadataError(f"{where}: fake periods must be [[start, end], ...] in seconds, got {value!r}")
     return out
+
+
+def _number(item: dict, key: str, kind, where: str):
+    """A numeric field (``kind`` int or float), None when absent; anything else is a MetadataError naming it."""
+    value = item.get(key)
+    if value is None:
+        return None
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        return kind(float(value)) if kind is int else kind(value)
+    except (TypeError, ValueError, OverflowError):
+        raise MetadataError(f"{where}: {key} must be a number, got {value!r}")
+
+
+def _entry_file(item, where: str) -> str:
+    """The ``file`` of one metadata entry; an entry that is not an object, or has no file, is a MetadataError."""
+    if not isinstance(item, dict):
+        raise MetadataError(f"{where}: metadata entry is not an object: {str(item)[:80]}")
+    file = item.get("file")
+    if not isinstance(file, str) or not file:
+        raise MetadataError(f"{where}: metadata entry without a 'file' field: {str(item)[:80]}")
+    return file
 
 
 def _check_periods(periods, duration: float | None, where: str) -> None:
@@ -115,15 +153,13 @@ def _finish(rec: VideoRecord, check_files: bool) -> VideoRecord:
     return rec
 
 
-def _lavdf_record(item: dict, root: Path) -> VideoRecord:
-    file = item.get("file")
-    if not isinstance(file, str):
-        raise MetadataError(f"metadata entry without a 'file' field: {str(item)[:80]}")
+def _lavdf_record(item: dict, root: Path, where: str = "metadata") -> VideoRecord:
+    file = _entry_file(item, where)
     split = item.get("split") or Path(file).parts[0]
-    vf = item.get("video_frames")
-    duration = item.get("duration")
+    vf = _number(item, "video_frames", int, file)
+    duration = _number(item, "duration", float, file)
     if duration is None and vf is not None:
-        duration = float(vf) / FPS
+        duration = vf / FPS
     return VideoRecord(
         video_id=video_id_from_file(file),
         split=split,
@@ -132,19 +168,17 @@ def _lavdf_record(item: dict, root: Path) -> VideoRecord:
         fake_periods=_periods(item.get("fake_periods"), file),
         modify_video=bool(item.get("modify_video", False)),
         modify_audio=bool(item.get("modify_audio", False)),
-        video_frames=int(vf) if vf is not None else None,
-        audio_frames=int(item["audio_frames"]) if item.get("audio_frames") is not None else None,
-        duration=float(duration) if duration is not None else None,
+        video_frames=vf,
+        audio_frames=_number(item, "audio_frames", int, file),
+        duration=duration,
     )
 
 
-def _av1m_record(item: dict, root: Path, split: str) -> VideoRecord:
-    file = item.get("file")
-    if not isinstance(file, str):
-        raise MetadataError(f"metadata entry without a 'file' field: {str(item)[:80]}")
+def _av1m_record(item: dict, root: Path, split: str, where: str = "metadata") -> VideoRecord:
+    file = _entry_file(item, where)
     mtype = item.get("modify_type", "real")
-    vf = item.get("video_frames")
-    duration = float(vf) / FPS if vf is not None else None
+    vf = _number(item, "video_frames", int, file)
+    duration = vf / FPS if vf is not None else None
     rel = file if (root / file).exists() or Path(file).parts[0] == split else f"{split}/{file}"
     return VideoRecord(
         video_id=video_id_from_file(file),
@@ -154,8 +188,8 @@ def _av1m_record(item: dict, root: Path, split: str) -> VideoRecord:
         fake_periods=_periods(item.get("fake_segments"), file),
         modify_video=mtype in ("visual_modified", "both_modified"),
         modify_audio=mtype in ("audio_modified", "both_modified"),
-        video_frames=int(vf) if vf is not None else None,
-        audio_frames=int(item["audio_frames"]) if item.get("audio_frames") is not None else None,
+        video_frames=vf,
+        audio_frames=_number(item, "audio_frames", int, file),
         duration=duration,
         visual_fake_periods=_periods(item.get("visual_fake_segments"), file),
         audio_fake_periods=_periods(item.get("audio_fake_segments"), file),
@@ -221,7 +255,7 @@ def read_lavdf(
     if not isinstance(items, list):
         raise UserError(f"{meta_path}: expected a JSON list of videos (LAV-DF format)")
     splits = set(splits) if splits else None
-    makers = (lambda it=it: _lavdf_record(it, root) for it in items)
+    makers = (lambda it=it: _lavdf_record(it, root, str(meta_path)) for it in items)
     return list(_validated(makers, splits, check_files, skip_invalid, skipped))
 
 
@@ -237,29 +271,40 @@ def read_av1m(
     out: list[VideoRecord] = []
     for split in splits:
         ours = "dev" if split == "val" else split
-        items = _load_json(root / f"{split}_metadata.json")
-        makers = (
-            lambda it=it: _av1m_record(it, root / split if (root / split).is_dir() else root, ours) for it in items
-        )
+        meta_path = root / f"{split}_metadata.json"
+        items = _load_json(meta_path)
+        if not isinstance(items, list):
+            raise UserError(f"{meta_path}: expected a JSON list of videos (AV-Deepfake1M format)")
+        base = root / split if (root / split).is_dir() else root
+        makers = (lambda it=it: _av1m_record(it, base, ours, str(meta_path)) for it in items)
         out.extend(_validated(makers, None, check_files, skip_invalid, skipped))
     return out
 
 
 def read_folder(folder: str | Path, split: str = "test", **_ignored) -> list[VideoRecord]:
-    """A plain folder of videos, no labels: for inference on a user's own files."""
+    """A plain folder of videos, no labels: for inference on a user's own files.
+
+    The id is the relative path without its extension, folders joined by '__'; files whose ids would
+    collide (``x.mp4`` and ``x.mkv``) keep their extension (``x_mp4``, ``x_mkv``), and a numbered suffix
+    settles any clash left, so no video's features overwrite another's."""
     folder = Path(folder)
     if not folder.is_dir():
         raise UserError(f"{folder}: not a folder")
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file())
-    return [
-        VideoRecord(
-            video_id="__".join(p.relative_to(folder).with_suffix("").parts),
-            split=split,
-            path=p,
-            file=str(p.relative_to(folder)),
-        )
-        for p in files
-    ]
+    rels = [p.relative_to(folder) for p in files]
+    plain = ["__".join(r.with_suffix("").parts) for r in rels]
+    clash = {i for i, n in Counter(plain).items() if n > 1}
+    ids: list[str] = []
+    taken = set(plain) - clash
+    for r, vid in zip(rels, plain):
+        if vid in clash:
+            base = vid + "_" + r.suffix.lstrip(".")
+            vid, n = base, 2
+            while vid in taken:
+                vid, n = f"{base}-{n}", n + 1
+        taken.add(vid)
+        ids.append(check_video_id(vid, str(folder / r)))
+    return [VideoRecord(video_id=vid, split=split, path=p, file=str(r)) for p, r, vid in zip(files, rels, ids)]
 
 
 def read_dataset(

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from vocalens.constants import FPS
+from vocalens.data.metadata import check_video_id
 from vocalens.errors import UserError
 from vocalens.fileio import dir_mode
 
@@ -52,7 +53,8 @@ class VideoFeatures:
 
 
 def video_dir(root: str | Path, split: str, video_id: str) -> Path:
-    return Path(root) / split / video_id
+    """``root/split/video_id``; the id is checked, so the folder is always one level below the split."""
+    return Path(root) / split / check_video_id(video_id, f"{root}/{split}")
 
 
 def is_complete(path: str | Path) -> bool:
@@ -68,8 +70,10 @@ def write_features(
     meta: dict,
     dtype=np.float16,
 ) -> Path:
-    """Write one video's features to ``path`` atomically (temp folder + rename)."""
+    """Write one video's features to ``path`` atomically (temp folder + rename); ``path``'s name must be a
+    video id (it replaces only that folder, never a split or anything above)."""
     path = Path(path)
+    check_video_id(path.name, str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{path.name}-", dir=path.parent))
     try:
