@@ -196,3 +196,16 @@ def test_sync_aug_only_when_asked_and_then_per_item_deterministic(store):
     assert changed >= len(plain) // 2
     with pytest.raises(UserError, match="sync_aug"):
         FeatureDataset(store, "train", sync_aug=1.5)
+
+
+def test_a_truncated_npz_is_skipped_and_reported(tmp_path, capsys):
+    """Issue 15.6: a truncated npz raised zipfile.BadZipFile, so train's skip-and-report never ran."""
+    write_toy_store(tmp_path, {"train": 3}, frames=(20, 20))
+    ds = FeatureDataset(tmp_path, "train")
+    bad = ds.paths[1] / "visual_embeddings.npz"
+    bad.write_bytes(bad.read_bytes()[:100])
+    with pytest.raises(UserError, match="unreadable feature files"):
+        read_features(ds.paths[1])
+    assert [ds[i]["video_id"] for i in range(3)] == [ds.paths[0].name, ds.paths[2].name, ds.paths[2].name]
+    err = capsys.readouterr().err
+    assert err.count("skipping") == 1 and ds.paths[1].name in err

@@ -319,3 +319,20 @@ def test_load_picks_the_system_and_rejects_other_checkpoints(checkpoint, tmp_pat
     torch.save({"model": {}, "task": {"kind": "something-else"}}, other)
     with pytest.raises(UserError, match="neither a localizer nor an AVFF checkpoint"):
         vocalens.load(other)
+
+
+@pytest.mark.parametrize("command", ["evaluate", "infer"])
+def test_truncated_npz_is_one_line_naming_the_file(fake_predictor, tmp_path, capsys, command):
+    """Issue 15.6: a truncated feature npz was a zipfile.BadZipFile traceback that named no file."""
+    store = make_store(tmp_path / "feats", n=3)
+    bad = store / "test" / "vid01" / "visual_embeddings.npz"
+    bad.write_bytes(bad.read_bytes()[: bad.stat().st_size // 2])
+    if command == "evaluate":
+        args = ["evaluate", "--features_root", str(store), "--split", "test", "--output", str(tmp_path / "r.json")]
+    else:
+        args = ["infer", "--features_dir", str(store / "test"), "--output_dir", str(tmp_path / "inf")]
+    assert main([*args, "--checkpoint", "x.pth"]) == 0  # the batch continues: the other videos are answered
+    out = capsys.readouterr().out
+    skipped = [line for line in out.splitlines() if line.startswith("skipped:")]
+    assert len(skipped) == 1 and "vid01" in skipped[0] and "unreadable feature files" in skipped[0]
+    assert "2 videos" in out

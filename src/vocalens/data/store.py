@@ -15,6 +15,8 @@ import json
 import os
 import shutil
 import tempfile
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,8 +122,9 @@ def read_features(path: str | Path) -> VideoFeatures:
         with np.load(path / AUDIO_FILE) as z:
             audio = z["embeddings"].astype(np.float32)
         meta = read_meta(path)
-    except (OSError, ValueError, KeyError, json.JSONDecodeError) as e:
-        raise UserError(f"{path}: unreadable feature files ({e})")
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+        # a truncated npz is a BadZipFile / EOFError, a corrupt member a zlib.error: the file is named either way
+        raise UserError(f"{path}: unreadable feature files ({type(e).__name__}: {e})")
     meta.setdefault("fps", FPS)
     meta.setdefault("audio_rate", meta["fps"])
     return VideoFeatures(video_id=path.name, visual=visual, audio=audio, frame_labels=labels, meta=meta)
