@@ -250,3 +250,57 @@ def test_cli_errors_are_one_line(store, tmp_path, capsys):
     assert len([e for e in err if e.startswith("vocalens train: error:")]) == 6
     assert "nope" in err[0] and "nhead" in err[1] and "gone.pth" in err[2]
     assert "--conv_kernel" in err[3] and "--sync_aug" in err[4] and "--attn_dropout" in err[5]
+
+
+class _Killed(BaseException):
+    """Stands in for kill -9: nothing after it runs (not an Exception, so no handler sees it)."""
+
+
+@pytest.mark.parametrize("after", ["best.pth", "checkpoint_epoch2.pth", "last.pth"])
+def test_a_kill_at_the_checkpoint_boundary_loses_nothing(store, trained, tmp_path, monkeypatch, after):
+    """Issue 15.5: a kill between last.pth and best.pth left best.pth older than the run believed, and after
+    resume metrics.jsonl lacked that epoch. Whatever file a kill follows, the resumed run agrees with its files."""
+    run = tmp_path / "run"
+    real_save = ckpt_io.save_atomic
+
+    def save(obj, path):
+        real_save(obj, path)
+        if obj.get("epoch") == 2 and str(path).endswith(after):
+            raise _Killed
+
+    monkeypatch.setattr(ckpt_io, "save_atomic", save)
+    with pytest.raises(_Killed):
+        main([*train_args(store), "--output_dir", str(run)])
+    monkeypatch.setattr(ckpt_io, "save_atomic", real_save)
+    assert main([*train_args(store), "--output_dir", str(run), "--resume", str(run)]) == 0
+    assert [json.loads(x)["epoch"] for x in open(run / "metrics.jsonl")] == [1, 2, 3]
+    last, best = ckpt_io.load(run / "last.pth"), ckpt_io.load(run / "best.pth")
+    assert best["epoch"] == last["best"]["epoch"] == 3 and last["best"] == ckpt_io.load(trained / "last.pth")["best"]
+    a = ckpt_io.load(trained / "best.pth")
+    assert all(torch.equal(a["model"][k], best["model"][k]) for k in a["model"])
+
+
+def test_resume_repairs_a_best_pth_older_than_the_run_believes(store, trained, tmp_path):
+    """Issue 15.5, a run killed under the old write order (last.pth, then best.pth): best.pth is rewritten."""
+    import shutil
+
+    run = tmp_path / "old"
+    shutil.copytree(trained, run)
+    shutil.copy(run / "checkpoint_epoch1.pth", run / "best.pth")
+    lines = open(run / "metrics.jsonl").read().splitlines()
+    (run / "metrics.jsonl").write_text("\n".join(lines[:2]) + "\n")
+    assert main([*train_args(store), "--output_dir", str(run), "--resume", str(run)]) == 0
+    assert ckpt_io.load(run / "best.pth")["epoch"] == ckpt_io.load(run / "last.pth")["best"]["epoch"] == 3
+    assert [json.loads(x)["epoch"] for x in open(run / "metrics.jsonl")] == [1, 2, 3]
+
+
+def test_resume_with_a_truncated_last_metrics_line(store, trained, tmp_path):
+    """Issue 15.9: a metrics.jsonl line cut short by a kill made `train --resume` a JSONDecodeError."""
+    import shutil
+
+    run = tmp_path / "cut"
+    shutil.copytree(trained, run)
+    with open(run / "metrics.jsonl", "a") as f:
+        f.write('{"epoch": 4, "train_lo')
+    assert main([*train_args(store), "--output_dir", str(run), "--resume", str(run)]) == 0
+    assert [json.loads(x)["epoch"] for x in open(run / "metrics.jsonl")] == [1, 2, 3]

@@ -262,6 +262,7 @@ def _fit(task, cfg: FitConfig, device: torch.device, distributed: bool) -> FitRe
     )
 
     start_epoch, best = 1, {"metric": best_metric, "mode": best_mode, "score": None, "epoch": None}
+    resumed_record = None
     if resume_from is not None:
         state = ckpt_io.load(resume_from, map_location=device)
         model.load_state_dict(state["model"])
@@ -281,6 +282,9 @@ def _fit(task, cfg: FitConfig, device: torch.device, distributed: bool) -> FitRe
         if best.get("metric") != best_metric:  # a different selection metric restarts the race
             best = {"metric": best_metric, "mode": best_mode, "score": None, "epoch": None}
         ckpt_io.set_rng_state(state["rng"])
+        resumed_record = state.get("record")
+        if resume_from.resolve() == (out / "last.pth").resolve():
+            best = _repair_best(out, state, best, write=main)
 
     ddp_model = model
     if distributed:
@@ -293,7 +297,7 @@ def _fit(task, cfg: FitConfig, device: torch.device, distributed: bool) -> FitRe
     writer = None
     if main:
         out.mkdir(parents=True, exist_ok=True)
-        _trim_metrics(out / "metrics.jsonl", start_epoch - 1)
+        _trim_metrics(out / "metrics.jsonl", start_epoch - 1, resumed_record)
         with open(out / "config.json", "w") as f:
             json.dump(
                 {"fit": dataclasses.asdict(cfg), "world_size": world, "task": task.checkpoint_extra({})},
@@ -381,14 +385,17 @@ def _fit(task, cfg: FitConfig, device: torch.device, distributed: bool) -> FitRe
                 "metrics": dict(metrics),
                 "task": task.checkpoint_extra(metrics),
                 "world_size": world,
+                "record": json.loads(json.dumps(record, default=_json_default)),  # restores metrics.jsonl
             }
-            ckpt_io.save_atomic(state, out / "last.pth")
-            if cfg.save_every and epoch % cfg.save_every == 0:
-                ckpt_io.save_atomic(state, out / f"checkpoint_epoch{epoch}.pth")
-            if improved:
-                ckpt_io.save_atomic(state, out / "best.pth")
+            # last.pth is the commit point, written last: a kill before it resumes from the previous epoch,
+            # whose resume drops this epoch's metrics line and redoes it; see _repair_best for a kill after it
             with open(out / "metrics.jsonl", "a") as f:
                 f.write(json.dumps(record, default=_json_default) + "\n")
+            if improved:
+                ckpt_io.save_atomic(state, out / "best.pth")
+            if cfg.save_every and epoch % cfg.save_every == 0:
+                ckpt_io.save_atomic(state, out / f"checkpoint_epoch{epoch}.pth")
+            ckpt_io.save_atomic(state, out / "last.pth")
             if writer is not None:
                 for k, v in record.items():
                     if k not in ("epoch", "step") and isinstance(v, (int, float)) and v is not None:
@@ -406,14 +413,53 @@ def _fit(task, cfg: FitConfig, device: torch.device, distributed: bool) -> FitRe
     return result
 
 
-def _trim_metrics(path: Path, last_epoch: int) -> None:
-    """Drop records of epochs after the one resumed from (a resume from an older checkpoint redoes them)."""
-    if not path.is_file():
+def _trim_metrics(path: Path, last_epoch: int, record: dict | None = None) -> None:
+    """Drop records of epochs after the one resumed from (a resume from an older checkpoint redoes them) and
+    lines a kill cut short; put back the resumed epoch's record (from its checkpoint) when it is missing."""
+    lines = path.read_text().splitlines() if path.is_file() else []
+    keep, epochs = [], set()
+    for line in lines:
+        try:
+            rec = json.loads(line)
+            epoch = int(rec["epoch"])
+        except (ValueError, TypeError, KeyError):
+            continue  # a line cut short by a kill mid-write (only ever the last one)
+        if epoch <= last_epoch:
+            keep.append(line)
+            epochs.add(epoch)
+    if record is not None and int(record.get("epoch", -1)) == last_epoch and last_epoch not in epochs:
+        keep.append(json.dumps(record))
+    if not path.is_file() and not keep:
         return
-    keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["epoch"] <= last_epoch]
     tmp = path.with_name(f".tmp-{path.name}")
     tmp.write_text("".join(line + "\n" for line in keep))
     tmp.replace(path)
+
+
+def _repair_best(out: Path, state: dict, best: dict, write: bool) -> dict:
+    """Make best.pth and the resumed run agree after a kill between the two checkpoint writes.
+
+    Killed after last.pth but before best.pth (best.pth older than the run believes): best.pth is rewritten
+    from last.pth. Killed after best.pth but before last.pth (best.pth from the epoch being redone): the race
+    continues from best.pth's record, so the run's best is the file that is there."""
+    path = out / "best.pth"
+    if best.get("epoch") is None:
+        return best
+    held = ckpt_io.load(path) if path.is_file() else None
+    held_best = (held or {}).get("best") or {}
+    if held is not None and held.get("epoch") == best["epoch"]:
+        return best
+    if best["epoch"] == state.get("epoch"):
+        if write:
+            ckpt_io.save_atomic({k: v for k, v in state.items() if k != "_path"}, path)
+        return best
+    if (
+        held is not None
+        and int(held.get("epoch", 0)) > int(state["epoch"])
+        and held_best.get("metric") == best["metric"]
+    ):
+        return dict(held_best)
+    return best
 
 
 def _json_default(o):
