@@ -169,6 +169,18 @@ def test_pretrain_train_evaluate_detect(tiny_dataset, tmp_path):
     det2 = tmp_path / "det2"
     assert _cli("detect", video, "--checkpoint", cls, "--output_dir", det2, "--face", "none") == 0
     assert json.loads((det2 / "detections.json").read_text())[0]["video_prob"] == pytest.approx(r["video_prob"])
+    # issue 15.4: two files named clip.mp4 in different folders both keep their answer (and their PNG)
+    import shutil
+
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+        shutil.copy(video, tmp_path / sub / "clip.mp4")
+    det3 = tmp_path / "det3"
+    two = [tmp_path / "a" / "clip.mp4", tmp_path / "b" / "clip.mp4"]
+    assert _cli("avff", "detect", *two, "--checkpoint", cls, "--output_dir", det3, "--face", "none") == 0
+    got = json.loads((det3 / "detections.json").read_text())
+    assert [g["source"] for g in got] == [str(v) for v in two] and len({g["video_id"] for g in got}) == 2
+    assert len(list(det3.glob("clip*.png"))) == 2
 
 
 def test_avff_encoders_in_registry(tmp_path):
