@@ -10,6 +10,7 @@ import argparse
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -30,7 +31,8 @@ def main() -> int:
     from selenium.webdriver.support.ui import WebDriverWait
 
     url = f"http://127.0.0.1:{args.port}"
-    server = subprocess.Popen([sys.executable, "-m", "vocalens", "serve", "--port", str(args.port)])
+    data = tempfile.mkdtemp(prefix="vocalens-serve-shot-")  # the job files go here, not into the checkout
+    server = subprocess.Popen([sys.executable, "-m", "vocalens", "serve", "--port", str(args.port), "--data_dir", data])
     try:
         for _ in range(300):
             try:
@@ -62,6 +64,7 @@ def main() -> int:
     finally:
         server.terminate()
         server.wait(10)
+        shutil.rmtree(data, ignore_errors=True)
     return 0
 
 
