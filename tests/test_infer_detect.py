@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from eval_fakes import fake_inference_module, make_store
+from serve_helpers import tiny_checkpoint
 from vocalens.cli import main
 from vocalens.eval.metrics import frame_metrics, temporal_ap_ar
 
@@ -133,32 +134,7 @@ def test_infer_missing_features_is_user_error(fake_predictor, tmp_path, capsys):
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     """A randomly initialised tiny localizer recording the default encoders, like `vocalens train` writes."""
-    import torch
-
-    from vocalens.encoders import build_audio_encoder, build_visual_encoder
-    from vocalens.localizer.config import ModelConfig as LocalizerConfig
-    from vocalens.localizer.model import Localizer
-    from vocalens.train.checkpoint import save_atomic
-
-    v, a = build_visual_encoder("default"), build_audio_encoder("default")
-    cfg = LocalizerConfig(visual_dim=v.dim, audio_dim=a.dim, d_model=32, num_layers=1, nhead=2)
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("ckpt") / "best.pth"
-    task = {
-        "kind": "vocalens-localizer",
-        "model_config": cfg.to_dict(),
-        "threshold": 0.5,
-        "visual_dim": v.dim,
-        "audio_dim": a.dim,
-        "fps": 25.0,
-        "audio_rate": a.rate,
-        "visual_encoder": v.config(),
-        "audio_encoder": a.config(),
-        "max_frames": 128,
-        "modality": "both",
-    }
-    save_atomic({"model": Localizer(cfg).state_dict(), "task": task}, path)
-    return path
+    return tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "best.pth")
 
 
 def _talking_video(path, seconds=2.0, fps=25.0, size=(96, 80), audio=True, seed=0):
