@@ -92,8 +92,9 @@ def test_similarity_feeds_the_classifier():
 def test_every_parameter_gets_gradient():
     m = make().train()
     v, a, mask = batch()
-    f, vl, s = m(v, a, mask)
-    (f[mask].sum() + vl.sum() + s[mask].sum()).backward()
+    f, vl, s, b = m(v, a, mask, all_heads=True)
+    heads = b["cls"].sum() + b["offsets"].sum() + b["quality"].sum()  # the boundary head (on by default)
+    (f[mask].sum() + vl.sum() + s[mask].sum() + heads).backward()
     missing = [n for n, p in m.named_parameters() if p.grad is None]
     assert not missing
 

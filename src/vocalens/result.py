@@ -49,6 +49,9 @@ class VideoResult:
     min_length: int = 1  # segment rule (vocalens.eval.segments.probs_to_segments)
     merge_gap: int = 0
     plot: str | None = None  # the PNG, once drawn
+    # the localizer's boundary head: [[start, end, score], ...] in frames (floats); then they are THE segments
+    # and the frame-threshold ones are ``frame_segments``
+    boundary_segments: list | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # system-specific fields (AVFF: clips, pool, ...)
 
     def __post_init__(self):
@@ -73,13 +76,25 @@ class VideoResult:
         return verdict(self.video_prob, self.video_threshold, self.uncertain_margin, self.missing)
 
     @property
-    def segments(self) -> list[list]:
-        """Fake segments in frames ``[start, end_exclusive, score]`` (the seed's format)."""
+    def frame_segments(self) -> list[list]:
+        """Runs of frames at or above the threshold, ``[start, end_exclusive, score]`` (the seed's segments)."""
         segs = probs_to_segments(self.frame_probs, self.threshold, self.min_length, self.merge_gap)
         return [[int(s), int(e), float(sc)] for s, e, sc in segs]
 
     @property
+    def segments(self) -> list[list]:
+        """Fake segments in frames ``[start, end_exclusive, score]`` (the seed's format): the boundary head's
+        when there is one, else :attr:`frame_segments`."""
+        if self.boundary_segments is None:
+            return self.frame_segments
+        return [
+            [int(round(s)), max(int(round(e)), int(round(s)) + 1), float(sc)] for s, e, sc in self.boundary_segments
+        ]
+
+    @property
     def segments_sec(self) -> list[list[float]]:
+        if self.boundary_segments is not None:
+            return [[s / self.fps, e / self.fps, float(sc)] for s, e, sc in self.boundary_segments]
         return segments_to_seconds(self.segments, self.fps)
 
     def to_json(self) -> dict:
@@ -113,6 +128,9 @@ class VideoResult:
             "warnings": list(self.warnings),
             "system": self.system,
         }
+        if self.boundary_segments is not None:
+            out["frame_segments"] = self.frame_segments
+            out["segments_source"] = "boundary head"
         out.update({k: v for k, v in self.extra.items() if k != "file"})
         if self.plot is not None:
             out["plot"] = self.plot

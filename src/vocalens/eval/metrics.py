@@ -190,6 +190,13 @@ def benchmark_metrics(proposals: Mapping, ground_truth: Mapping, benchmark: str 
     return temporal_ap_ar(proposals, ground_truth, preset["ap_ious"], preset["ar_ns"], preset["ar_ious"], **kw)
 
 
+def av1m_score(result: dict) -> float:
+    """The AV-Deepfake1M++ challenge score of a :func:`temporal_ap_ar` result:
+    1/8 x sum of AP@{0.5, 0.75, 0.9, 0.95} + 1/10 x sum of AR@{50, 30, 20, 10, 5}."""
+    ap, ar = result["ap"], result["ar"]
+    return sum(ap[t] for t in AV1M_METRICS["ap_ious"]) / 8 + sum(ar[n] for n in AV1M_METRICS["ar_ns"]) / 10
+
+
 def flatten_ap_ar(result: dict, prefix: str = "") -> dict[str, float]:
     """{"AP@0.5": .., "AR@100": ..} names for tables and JSON."""
     out = {f"{prefix}AP@{t:g}": v for t, v in result["ap"].items()}

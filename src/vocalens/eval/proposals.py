@@ -63,14 +63,18 @@ def score_segments(probs: np.ndarray, segs: np.ndarray) -> np.ndarray:
     return inside * (1.0 - flank)
 
 
-def soft_nms(segs: np.ndarray, scores: np.ndarray, sigma: float = 0.4) -> tuple[np.ndarray, np.ndarray]:
-    """Gaussian soft-NMS; returns (segments, decayed scores) in pick order."""
+def soft_nms(
+    segs: np.ndarray, scores: np.ndarray, sigma: float = 0.4, limit: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Gaussian soft-NMS; returns (segments, decayed scores) in pick order, which is descending score
+    (a score only ever decays), so stopping after ``limit`` picks gives exactly the top ``limit``."""
     segs = np.asarray(segs, dtype=np.float64).reshape(-1, 2)
     scores = np.asarray(scores, dtype=np.float64).copy()
     remaining = np.arange(len(scores))
     order, kept = [], []
     iou = segment_iou(segs, segs).astype(np.float64)
-    while len(remaining):
+    limit = len(scores) if limit is None else int(limit)
+    while len(remaining) and len(order) < limit:
         i = remaining[np.argmax(scores[remaining])]
         order.append(i)
         kept.append(scores[i])

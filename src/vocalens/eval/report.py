@@ -16,6 +16,7 @@ from vocalens.errors import UserError
 from vocalens.eval.breakdown import MANIPULATIONS, manipulation_subsets
 from vocalens.eval.metrics import (
     BENCHMARKS,
+    av1m_score,
     flatten_ap_ar,
     frame_metrics,
     localization_summary,
@@ -35,6 +36,8 @@ def _subset_metrics(videos: Sequence[dict], threshold: float) -> dict:
     for name, preset in BENCHMARKS.items():
         r = temporal_ap_ar(props, gt, preset["ap_ious"], preset["ar_ns"], preset["ar_ious"])
         temporal[name] = flatten_ap_ar(r)
+        if name == "av1m":
+            temporal[name]["score"] = av1m_score(r)  # the AV-Deepfake1M++ challenge score
     return {
         "num_videos": len(videos),
         "frame": frame_metrics(probs, labels, threshold),
@@ -54,6 +57,7 @@ def summarize(videos: Sequence[dict], threshold: float) -> dict:
     if not videos:
         raise UserError("no labelled videos to evaluate (feature folders carry no frame_labels)")
     out = _subset_metrics(videos, threshold)
+    out["proposals_from"] = "boundary head" if any(v.get("segments_source") for v in videos) else "frame probabilities"
     by = {}
     manips, labels = [v["manipulation"] for v in videos], [v["label"] for v in videos]
     if any(m in MANIPULATIONS for m in manips):
@@ -102,7 +106,10 @@ def format_results(metrics: dict, threshold: float | None = None) -> str:
     fp = loc["real_false_positive_rate"]
     lines.append(f"  Real videos ({loc['n_real_videos']}): frames flagged fake {_f(fp['mean'])} (mean)")
     lines.append("")
-    lines.append("Temporal localization (official LAV-DF / AV-Deepfake1M AP and AR):")
+    lines.append(
+        "Temporal localization (official LAV-DF / AV-Deepfake1M AP and AR; AV-Deepfake1M score = AV1M++ challenge "
+        f"score; proposals from the {metrics.get('proposals_from', 'frame probabilities')}):"
+    )
     for name, title in (("lavdf", "LAV-DF"), ("av1m", "AV-Deepfake1M")):
         t = metrics["temporal"][name]
         lines.append(f"  {title + ':':<15}" + "  ".join(f"{k} {_f(v)}" for k, v in t.items()))

@@ -3,7 +3,8 @@ from per-frame visual and audio embeddings, with their cosine similarity as an e
 
   config.py    LocalizerConfig: model, loss, data, fit (the one set of settings; CLI flags come from it)
   model.py     the cross-modal Transformer (knows nothing of files)
-  losses.py    L_frame + a L_video + b L_smooth + g L_similarity
+  boundary.py  the boundary head: segments regressed directly (pyramid, targets, losses, soft-NMS decoding)
+  losses.py    L_frame + a L_video + b L_smooth + g L_similarity + d L_boundary
   data.py      torch Dataset over the feature store: windows, padding masks, sync augmentation
   task.py      the model as a task of the shared training loop (validation metrics, threshold)
   extract.py   videos -> feature store (the seed's prepare_lavdf_features.py)

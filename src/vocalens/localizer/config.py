@@ -55,8 +55,25 @@ class ModelConfig:
         True, "no per-frame (change) energy channels in the projections (the seed's inputs only)", name="--no_energy"
     )
 
-    # what a checkpoint written before a field existed was trained with (the seed's per-frame projection)
-    LEGACY = {"conv_kernel": 1, "energy": False}
+    # the boundary head (vocalens.localizer.boundary): fake segments regressed directly, beside the frame head
+    boundary_head: bool = flag(
+        True,
+        "no boundary-regression head (segments from thresholded frames only: the seed's model)",
+        name="--no_boundary_head",
+    )
+    boundary_levels: int = flag(5, "boundary head: pyramid levels (strides 1, 2, 4, ...)")
+    boundary_radius: float = flag(1.5, "boundary head: centre-sampling radius, in strides of the level")
+    boundary_topk: int = flag(50, "boundary head: candidates per pyramid level and window at decoding")
+    boundary_fusion: float = flag(
+        0.5, "boundary head: weight w of the frame head in score^(1-w) * mean frame probability^w (0: off)"
+    )
+    boundary_sigma: float = flag(0.5, "boundary head: Gaussian soft-NMS sigma")
+    boundary_voting: float = flag(0.75, "boundary head: IoU of the candidates that vote on a segment's edges (1: off)")
+    boundary_proposals: int = flag(100, "boundary head: ranked proposals per video (>= 100 for LAV-DF's AR@100)")
+
+    # what a checkpoint written before a field existed was trained with (the seed's per-frame projection,
+    # no boundary head)
+    LEGACY = {"conv_kernel": 1, "energy": False, "boundary_head": False}
 
     def validate(self) -> "ModelConfig":
         if self.d_model % self.nhead:
@@ -66,6 +83,12 @@ class ModelConfig:
                 raise UserError(f"--{name}: a probability in [0, 1), got {getattr(self, name)}")
         if self.conv_kernel < 1 or self.conv_kernel % 2 == 0:
             raise UserError(f"--conv_kernel: an odd number >= 1, got {self.conv_kernel}")
+        if self.boundary_levels < 1 or self.boundary_topk < 1 or self.boundary_proposals < 1:
+            raise UserError("--boundary_levels, --boundary_topk, --boundary_proposals: numbers >= 1")
+        if not 0 <= self.boundary_fusion <= 1:
+            raise UserError(f"--boundary_fusion: a weight in [0, 1], got {self.boundary_fusion}")
+        if self.boundary_sigma <= 0 or self.boundary_radius <= 0:
+            raise UserError("--boundary_sigma, --boundary_radius: numbers > 0")
         return self
 
     def to_dict(self) -> dict:
@@ -78,7 +101,7 @@ class ModelConfig:
 
 @dataclass
 class LossConfig:
-    """L = L_frame + a*L_video + b*L_smooth + g*L_similarity (vocalens.localizer.losses)."""
+    """L = L_frame + a*L_video + b*L_smooth + g*L_similarity + d*L_boundary (vocalens.localizer.losses)."""
 
     pos_weight: float = flag(-1.0, "BCE weight of fake frames (-1: real/fake frame ratio of the training split)")
     use_focal: bool = flag(False, "focal loss instead of BCE for frames")
@@ -87,6 +110,9 @@ class LossConfig:
     video_loss_weight: float = flag(0.3, "weight a of the video-level BCE")
     smooth_loss_weight: float = flag(0.1, "weight b of the temporal smoothness term")
     similarity_loss_weight: float = flag(0.2, "weight g of the similarity supervision (real -> 1, fake -> 0)")
+    boundary_loss_weight: float = flag(
+        1.0, "weight of the boundary head's loss (focal + DIoU + quality; with the boundary head)"
+    )
 
     def to_dict(self) -> dict:
         return to_dict(self)

@@ -138,6 +138,7 @@ class LocalizerDetector(Detector):
             faces_found=found,
             min_length=min_length,
             merge_gap=merge_gap,
+            boundary_segments=out.get("boundary_segments"),
             extra={
                 "file": path.name,
                 "video_prob_raw": out.get("video_prob_raw", out["video_prob"]),

@@ -27,6 +27,7 @@ from vocalens.eval.metrics import localization_scores
 from vocalens.eval.proposals import make_proposals
 from vocalens.eval.report import summarize
 from vocalens.eval.segments import probs_to_segments, segments_to_seconds
+from vocalens.localizer.boundary import proposals_to_seconds
 
 
 def _as_curve(x) -> np.ndarray | None:
@@ -48,11 +49,14 @@ def video_record(
     min_length: int = 1,
     merge_gap: int = 0,
     video_threshold: float | None = None,
+    boundary: dict | None = None,
 ) -> dict:
     """One video's result: everything ``visualize`` and the metrics need, JSON-ready.
 
     ``threshold`` cuts frames into segments; the video verdict uses ``video_threshold`` (the
-    checkpoint's calibrated one) when given, else the same threshold."""
+    checkpoint's calibrated one) when given, else the same threshold. ``boundary`` (the Predictor's
+    ``boundary_proposals`` and ``boundary_segments``, frames): the segments and the ranked proposals are
+    the boundary head's, the frame-threshold segments stay as ``frame_segments`` / ``frame_segments_sec``."""
     vthr = float(threshold if video_threshold is None else video_threshold)
     meta = meta or {}
     p = np.asarray(probs, dtype=np.float64).reshape(-1)
@@ -75,9 +79,17 @@ def video_record(
         "segments_sec": segments_to_seconds(segs, fps),
         "frame_probs": _as_curve(p),
         "similarity": _as_curve(similarity),
-        "proposals": make_proposals(p, fps, score),
         "manipulation": meta.get("manipulation", "unknown"),
     }
+    if boundary is not None:
+        bsegs = boundary["boundary_segments"]
+        rec["frame_segments"], rec["frame_segments_sec"] = rec["segments"], rec["segments_sec"]
+        rec["segments"] = [[int(round(s)), max(int(round(e)), int(round(s)) + 1), float(sc)] for s, e, sc in bsegs]
+        rec["segments_sec"] = [[s / fps, e / fps, float(sc)] for s, e, sc in bsegs]
+        rec["segments_source"] = "boundary head"
+        rec["proposals"] = proposals_to_seconds(boundary["boundary_proposals"], fps)
+    else:
+        rec["proposals"] = make_proposals(p, fps, score)
     if labels is not None:
         lab = np.asarray(labels).reshape(-1).astype(np.uint8)
         periods = meta.get("fake_periods")
@@ -139,6 +151,7 @@ def predict_videos(
             min_length,
             merge_gap,
             video_threshold,
+            {k: out[k] for k in ("boundary_proposals", "boundary_segments")} if "boundary_proposals" in out else None,
         )
 
 
@@ -204,6 +217,8 @@ SEED_KEYS = (
     "file",
     "frame_probs",
     "similarity",
+    "frame_segments",  # with a boundary head: segments are its, these the frame-threshold ones
+    "frame_segments_sec",
 )
 
 

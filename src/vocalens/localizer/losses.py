@@ -1,4 +1,4 @@
-"""Localizer losses: L = L_frame + a*L_video + b*L_smooth + g*L_similarity, padding-aware.
+"""Localizer losses: L = L_frame + a*L_video + b*L_smooth + g*L_similarity + d*L_boundary, padding-aware.
 
 Every frame term is a mean over valid frames only (mask True), so padding never changes a loss.
 - L_frame: BCE with ``pos_weight`` on fake frames, or focal loss (``use_focal``; alpha weighs fake
@@ -6,6 +6,8 @@ Every frame term is a mean over valid frames only (mask True), so padding never 
 - L_video: BCE of the video logit against the video (or window) label.
 - L_smooth: mean over consecutive valid frame pairs of (p[t+1] - p[t])^2, p = sigmoid(logit).
 - L_similarity: mean over valid frames of (similarity - (1 - label))^2 (real -> 1, fake -> 0).
+- L_boundary (with the boundary head): focal + DIoU + quality of vocalens.localizer.boundary.boundary_loss,
+  targets from the fake runs of the (window's) frame labels.
 """
 
 from __future__ import annotations
@@ -50,9 +52,12 @@ def similarity_mse(similarity, labels, mask) -> torch.Tensor:
     return _masked_mean((similarity.float() - (1.0 - labels.float())) ** 2, mask)
 
 
-def localizer_loss(frame_logits, video_logit, similarity, labels, video_labels, mask, cfg: LossConfig):
-    """-> (total, {frame, video, smooth, similarity}) with the components detached. ``cfg.pos_weight`` must
-    be resolved (the task turns the flag's -1 into the training frames' real/fake ratio)."""
+def localizer_loss(
+    frame_logits, video_logit, similarity, labels, video_labels, mask, cfg: LossConfig, boundary=None, radius=1.5
+):
+    """-> (total, {frame, video, smooth, similarity, boundary_*}) with the components detached. ``cfg.pos_weight``
+    must be resolved (the task turns the flag's -1 into the training frames' real/fake ratio). ``boundary``: the
+    boundary head's output (``radius``: its centre-sampling radius), None without the head."""
     if not cfg.use_focal and cfg.pos_weight < 0:
         raise ValueError("localizer_loss: pos_weight -1 (auto) must be resolved first (auto_pos_weight)")
     mask = mask.bool()
@@ -71,6 +76,12 @@ def localizer_loss(frame_logits, video_logit, similarity, labels, video_labels, 
     if cfg.similarity_loss_weight:
         parts["similarity"] = similarity_mse(similarity, labels, mask)
         total = total + cfg.similarity_loss_weight * parts["similarity"]
+    if boundary is not None and cfg.boundary_loss_weight:
+        from vocalens.localizer.boundary import boundary_loss
+
+        b = boundary_loss(boundary, labels, mask, radius)
+        parts.update({f"boundary_{k}": v for k, v in b.items()})
+        total = total + cfg.boundary_loss_weight * sum(b.values())
     return total, {k: v.detach() for k, v in parts.items()}
 
 

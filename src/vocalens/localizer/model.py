@@ -12,6 +12,8 @@ visual [B,T,Dv], audio [B,T,Da] (already on the video frames), mask [B,T] (True 
   -> frame classifier on cat[encoded, similarity] (d_model + 1) -> frame_logits [B,T]
   -> video head on [masked mean, masked max] of the encoded frames -> video_logit [B]
      ``video_head=False``: video_logit = masked max of the frame logits (so a video score still exists)
+  -> boundary head (``boundary_head``, vocalens.localizer.boundary) on the same cat[encoded, similarity]:
+     a temporal pyramid with, per point, a fake-segment logit, distances to start and end, a quality logit
 
 Padded frames are excluded as attention keys everywhere, from pooling and from every loss; their
 outputs are whatever the computation gives and must be ignored (they never affect valid frames).
@@ -20,12 +22,21 @@ outputs are whatever the computation gives and must be ignored (they never affec
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vocalens.localizer.boundary import BoundaryHead
 from vocalens.localizer.config import ModelConfig
+
+
+class LocalizerOutput(NamedTuple):
+    frame_logits: torch.Tensor  # [B,T]
+    video_logit: torch.Tensor  # [B]
+    similarity: torch.Tensor  # [B,T]
+    boundary: dict | None  # BoundaryHead's output, None without the head
 
 
 def sinusoidal_positions(length: int, dim: int, device=None, dtype=torch.float32) -> torch.Tensor:
@@ -161,9 +172,13 @@ class Localizer(nn.Module):
             if cfg.video_head
             else None
         )
+        self.boundary_head = BoundaryHead(d + 1, d, cfg.boundary_levels) if cfg.boundary_head else None
 
-    def forward(self, visual: torch.Tensor, audio: torch.Tensor, mask: torch.Tensor | None = None):
-        """-> frame_logits [B,T], video_logit [B], similarity [B,T] (all float32)."""
+    def forward(
+        self, visual: torch.Tensor, audio: torch.Tensor, mask: torch.Tensor | None = None, all_heads: bool = False
+    ):
+        """-> frame_logits [B,T], video_logit [B], similarity [B,T] (all float32); ``all_heads``: a
+        :class:`LocalizerOutput` with the boundary head's output too (through forward, so DDP sees it)."""
         b, t, _ = visual.shape
         if mask is None:
             mask = torch.ones(b, t, dtype=torch.bool, device=visual.device)
@@ -189,7 +204,10 @@ class Localizer(nn.Module):
             video_logit = self.video_head(torch.cat([mean, peak], -1)).squeeze(-1).float()
         else:
             video_logit = frame_logits.masked_fill(pad, float("-inf")).amax(1)
-        return frame_logits, video_logit, similarity
+        if not all_heads:
+            return frame_logits, video_logit, similarity
+        boundary = self.boundary_head(frame_in, mask) if self.boundary_head is not None else None
+        return LocalizerOutput(frame_logits, video_logit, similarity, boundary)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -6,6 +6,7 @@ meta.json, max_frames, the ablation modality and the decision threshold chosen o
 
     p = Predictor.from_checkpoint("checkpoints/localization/best.pth")
     out = p.predict(visual, audio, audio_rate=50.0, fps=25.0)   # frame_probs [T], similarity [T], video_prob
+    # with a boundary head also boundary_proposals [K,3] and boundary_segments [[start, end, score], ...] (frames)
     out = p.predict_features(read_features(folder))
 """
 
@@ -20,6 +21,13 @@ from vocalens.constants import FPS
 from vocalens.data.align import resample_to_frames
 from vocalens.data.store import VideoFeatures
 from vocalens.errors import UserError
+from vocalens.localizer.boundary import (
+    decode_window,
+    display_segments,
+    edge_penalty,
+    overlapping_starts,
+    video_proposals,
+)
 from vocalens.localizer.calibrate import Calibration
 from vocalens.localizer.config import CHECKPOINT_KIND, ModelConfig
 from vocalens.localizer.data import apply_modality, window_starts
@@ -68,6 +76,15 @@ class Predictor:
         return float(self.calibration.video_threshold) if self.calibration else self.threshold
 
     @property
+    def has_boundary_head(self) -> bool:
+        return getattr(self.model, "boundary_head", None) is not None
+
+    @property
+    def boundary_threshold(self) -> float:
+        """The boundary head's segment threshold (best segment F1 on dev; 0.5 when the checkpoint has none)."""
+        return float(self.config.get("boundary_threshold", 0.5))
+
+    @property
     def max_frames(self) -> int:
         return int(self.config.get("max_frames", 512))
 
@@ -83,7 +100,8 @@ class Predictor:
     def predict(
         self, visual: np.ndarray, audio: np.ndarray, audio_rate: float, fps: float = FPS, name: str = "features"
     ) -> dict:
-        """visual [T,Dv], audio [Ta,Da] at audio_rate Hz -> {frame_probs [T], similarity [T], video_prob}."""
+        """visual [T,Dv], audio [Ta,Da] at audio_rate Hz -> {frame_probs [T], similarity [T], video_prob}
+        (+ boundary_proposals, boundary_segments with a boundary head)."""
         visual = np.asarray(visual, dtype=np.float32)
         audio = np.asarray(audio, dtype=np.float32)
         if visual.ndim != 2 or audio.ndim != 2:
@@ -94,32 +112,46 @@ class Predictor:
             return {"frame_probs": np.zeros(0, np.float32), "similarity": np.zeros(0, np.float32), "video_prob": 0.0}
         audio_f = resample_to_frames(audio, audio_rate, t, fps)
         visual, audio_f = apply_modality(visual, audio_f, self.config.get("modality", "both"))
-        starts = window_starts(t, self.max_frames)
+        head = self.has_boundary_head
+        # frames: the training windows (as validation stitched them); the boundary head also sees windows
+        # overlapping them by half, so a segment cut by one window's edge is whole in another
+        frame_starts = set(window_starts(t, self.max_frames))
+        starts = sorted(frame_starts | set(overlapping_starts(t, self.max_frames))) if head else sorted(frame_starts)
         length = min(t, self.max_frames) if self.max_frames > 0 else t
         probs = np.zeros(t, np.float64)
         sims = np.zeros(t, np.float64)
         counts = np.zeros(t, np.int64)
         video_prob = 0.0
+        cands = []
         amp = self.device.type == "cuda"
         for i in range(0, len(starts), self.window_batch):
             chunk = starts[i : i + self.window_batch]
             v = torch.from_numpy(np.stack([visual[s : s + length] for s in chunk])).to(self.device)
             a = torch.from_numpy(np.stack([audio_f[s : s + length] for s in chunk])).to(self.device)
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=amp):
-                logits, vlogit, sim = self.model(v, a)
+                logits, vlogit, sim, boundary = self.model(v, a, all_heads=True)
             p = torch.sigmoid(logits.float()).cpu().numpy()
             s_ = sim.float().cpu().numpy()
             for j, s in enumerate(chunk):
-                probs[s : s + length] += p[j]
-                sims[s : s + length] += s_[j]
-                counts[s : s + length] += 1
-            video_prob = max(video_prob, float(torch.sigmoid(vlogit.float()).max()))
+                if s in frame_starts:
+                    probs[s : s + length] += p[j]
+                    sims[s : s + length] += s_[j]
+                    counts[s : s + length] += 1
+                if boundary is not None:
+                    c = decode_window(boundary, j, length, self.model.cfg.boundary_topk)
+                    cands.append(edge_penalty(c, s, length, t))
+            vp = torch.sigmoid(vlogit.float()).cpu().numpy()
+            video_prob = max([video_prob] + [float(vp[j]) for j, s in enumerate(chunk) if s in frame_starts])
         counts = np.maximum(counts, 1)
         out = {
             "frame_probs": (probs / counts).astype(np.float32),
             "similarity": (sims / counts).astype(np.float32),
             "video_prob": video_prob,
         }
+        if head:  # candidates of all windows ranked together, in the video's frames
+            props = video_proposals(np.concatenate(cands), t, out["frame_probs"], self.model.cfg)
+            out["boundary_proposals"] = props
+            out["boundary_segments"] = display_segments(props, self.boundary_threshold)
         if self.calibration is not None:
             out["video_prob_raw"], out["video_prob"] = video_prob, self.calibration.apply(video_prob)
         return out

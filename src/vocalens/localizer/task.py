@@ -3,7 +3,9 @@
 Validation stitches each dev video back to full length and pools every valid frame of every rank:
 frame AUC / AP (scikit-learn), video AUC / AP, frame F1 at 0.5 and at the threshold maximising
 frame F1 (that threshold is stored in the checkpoint for inference), and temporal AP@0.5 when
-`vocalens.eval.metrics` is available. best.pth is chosen by frame AP on dev by default.
+`vocalens.eval.metrics` is available; with the boundary head also its AP/AR, the AV-Deepfake1M++ score and
+the segment threshold of best F1 (stored as ``boundary_threshold``). best.pth is chosen by frame AP on dev
+by default.
 """
 
 from __future__ import annotations
@@ -19,6 +21,14 @@ from sklearn.metrics import average_precision_score, precision_recall_curve, roc
 from vocalens.constants import FPS
 from vocalens.data.labels import labels_to_periods
 from vocalens.errors import UserError
+from vocalens.localizer.boundary import (
+    best_segment_threshold,
+    decode_window,
+    edge_penalty,
+    label_segments,
+    proposals_to_seconds,
+    video_proposals,
+)
 from vocalens.localizer.config import CHECKPOINT_KIND, LocalizerConfig
 from vocalens.localizer.data import FeatureDataset, collate, stitch_windows
 from vocalens.localizer.losses import auto_pos_weight, localizer_loss
@@ -126,6 +136,7 @@ class LocalizerTask(Task):
             cfg.model, visual_dim=self.train_ds.visual_dim, audio_dim=self.train_ds.audio_dim
         )
         self.threshold = 0.5
+        self.boundary_threshold = 0.5  # the boundary head's segment threshold, chosen on validation
 
     # --- the loop's task interface ---
     def build_model(self) -> Localizer:
@@ -144,16 +155,26 @@ class LocalizerTask(Task):
         return int(batch["mask"].sum())
 
     def step(self, model, batch):
-        frame_logits, video_logit, sim = model(batch["visual"], batch["audio"], batch["mask"])
+        frame_logits, video_logit, sim, boundary = model(batch["visual"], batch["audio"], batch["mask"], all_heads=True)
         loss, parts = localizer_loss(
-            frame_logits, video_logit, sim, batch["labels"], batch["window_label"], batch["mask"], self.loss_cfg
+            frame_logits,
+            video_logit,
+            sim,
+            batch["labels"],
+            batch["window_label"],
+            batch["mask"],
+            self.loss_cfg,
+            boundary,
+            self.model_cfg.boundary_radius,
         )
         if not self.loss_cfg.video_loss_weight:
             loss = loss + 0.0 * video_logit.sum()  # keep the video head in the graph (DDP needs every param used)
+        if boundary is not None and not self.loss_cfg.boundary_loss_weight:
+            loss = loss + 0.0 * sum(boundary[k].sum() for k in ("cls", "offsets", "quality"))
         return loss, parts
 
     def predict(self, model, batch) -> list[dict]:
-        frame_logits, video_logit, sim = model(batch["visual"], batch["audio"], batch["mask"])
+        frame_logits, video_logit, sim, boundary = model(batch["visual"], batch["audio"], batch["mask"], all_heads=True)
         probs = torch.sigmoid(frame_logits.float()).cpu().numpy()
         sims = sim.float().cpu().numpy()
         vprob = torch.sigmoid(video_logit.float()).cpu().numpy()
@@ -174,15 +195,50 @@ class LocalizerTask(Task):
             }
             if batch["has_labels"][j]:
                 o["labels"] = labels[j, :n].copy()
+            if boundary is not None:  # window frames; a 2-D array, so stitch_windows leaves it alone
+                o["boundary_candidates"] = decode_window(boundary, j, int(n), self.model_cfg.boundary_topk)
             out.append(o)
         return out
 
     def validate(self, outputs: list) -> dict:
+        cands: dict[str, list] = {}
+        for o in outputs:
+            if "boundary_candidates" in o:
+                n, t = len(o["frame_probs"]), int(o["num_frames"])
+                c = edge_penalty(o.pop("boundary_candidates"), int(o["start"]), n, t)
+                cands.setdefault(o["video_id"], []).append(c)
         videos = stitch_windows(outputs)
-        metrics = localization_metrics(videos, self.val_ds.fps if self.val_ds else FPS)
+        fps = self.val_ds.fps if self.val_ds else FPS
+        metrics = localization_metrics(videos, fps)
         if not math.isnan(metrics.get("frame_f1", float("nan"))):
             self.threshold = metrics["threshold"]
+        if cands:
+            metrics.update(self._boundary_metrics(videos, cands, fps))
         return metrics
+
+    def _boundary_metrics(self, videos: dict, cands: dict, fps: float) -> dict:
+        """The boundary head's AP/AR on the validation videos and its segment threshold (best F1 at IoU 0.5)."""
+        from vocalens.eval.metrics import av1m_score, temporal_ap_ar
+
+        props, truth = {}, {}
+        for vid, v in videos.items():
+            if "labels" not in v:
+                continue
+            t = len(v["frame_probs"])
+            props[vid] = video_proposals(np.concatenate(cands[vid]), t, v["frame_probs"], self.model_cfg)
+            truth[vid] = label_segments(v["labels"])
+        if not any(len(g) for g in truth.values()):
+            return {}
+        secs = {k: proposals_to_seconds(p, fps) for k, p in props.items()}
+        gt = {k: (g / fps).tolist() for k, g in truth.items()}
+        r = temporal_ap_ar(secs, gt, (0.5, 0.75, 0.9, 0.95), (100, 50, 30, 20, 10, 5))
+        out = {f"boundary_ap@{k:g}": v for k, v in r["ap"].items()}
+        out.update({f"boundary_ar@{k}": v for k, v in r["ar"].items()})
+        out["boundary_av1m_score"] = av1m_score(r)
+        thr, f1 = best_segment_threshold(props, truth)
+        self.boundary_threshold = out["boundary_threshold"] = thr
+        out["boundary_segment_f1"] = f1
+        return out
 
     def checkpoint_extra(self, metrics: dict) -> dict:
         meta = self.train_ds.metas[0]
@@ -194,6 +250,16 @@ class LocalizerTask(Task):
             "pos_weight": self.loss_cfg.pos_weight,  # --pos_weight -1 resolved on the training frames
             "threshold": float(thr if thr is not None and not math.isnan(thr) else 0.5),
             "threshold_rule": "maximises frame F1 on the validation split",
+            **(
+                {
+                    "boundary_threshold": float(metrics.get("boundary_threshold", self.boundary_threshold))
+                    if metrics
+                    else self.boundary_threshold,
+                    "boundary_threshold_rule": "maximises the F1 of segments at IoU 0.5 on the validation split",
+                }
+                if self.model_cfg.boundary_head
+                else {}
+            ),
             "visual_dim": self.model_cfg.visual_dim,
             "audio_dim": self.model_cfg.audio_dim,
             "fps": float(meta.get("fps", FPS)),

@@ -1,0 +1,206 @@
+"""The boundary head (vocalens.localizer.boundary): targets, DIoU, soft-NMS, decoding, proposals, wiring."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from vocalens.eval.metrics import AV1M_METRICS, LAVDF_METRICS, av1m_score, temporal_ap_ar
+from vocalens.eval.proposals import soft_nms
+from vocalens.localizer.boundary import (
+    assign_targets,
+    best_segment_threshold,
+    decode_window,
+    diou_loss_1d,
+    display_segments,
+    edge_penalty,
+    label_segments,
+    make_points,
+    overlapping_starts,
+    pad_proposals,
+    proposals_to_seconds,
+    rank_segments,
+    regression_ranges,
+)
+from vocalens.localizer.config import ModelConfig
+from vocalens.localizer.evaluate import video_record
+from vocalens.localizer.model import Localizer
+from vocalens.localizer.predict import Predictor
+
+torch.set_num_threads(1)
+
+
+def test_regression_ranges_and_points():
+    assert regression_ranges(3) == [(0.0, 4.0), (4.0, 8.0), (8.0, 1e8)]
+    p = make_points(8, 2)
+    assert p[:, 0].tolist() == [0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5, 1.0, 3.0, 5.0, 7.0]
+    assert p[:, 3].tolist() == [1.0] * 8 + [2.0] * 4
+
+
+def test_label_segments():
+    np.testing.assert_array_equal(label_segments([0, 1, 1, 0, 0, 1]), [[1, 3], [5, 6]])
+    assert label_segments([0, 0]).shape == (0, 2)
+
+
+def test_target_assignment_hand_case():
+    """Two levels, ranges (0,4) and (4,inf). [2,5): centre region [2,5] at stride 1 -> points 2.5, 3.5, 4.5 (max
+    distance 2.5, 1.5, 2.5: level 0). [0,8): reach 4.5 at 3.5 is past level 0's range; at stride 2 its centre
+    region is [1,7], points 3 and 5 (reach 5, inside [4, inf))."""
+    cls, reg = assign_targets(make_points(8, 2), [[2, 5], [0, 8]], radius=1.5)
+    assert torch.nonzero(cls).squeeze(1).tolist() == [2, 3, 4, 9, 10]
+    torch.testing.assert_close(reg[2:5], torch.tensor([[0.5, 2.5], [1.5, 1.5], [2.5, 0.5]]))
+    torch.testing.assert_close(reg[9:11], torch.tensor([[1.5, 2.5], [2.5, 1.5]]))  # (3-0, 8-3)/2, (5-0, 8-5)/2
+    assert reg[cls == 0].abs().sum() == 0
+
+
+def test_target_assignment_takes_the_shortest_segment():
+    cls, reg = assign_targets(make_points(8, 1), [[0, 8], [2, 5]], radius=1.5)
+    torch.testing.assert_close(reg[3], torch.tensor([1.5, 1.5]))  # point 3.5 is in both centre regions
+    assert cls.sum() == 3  # 2.5, 3.5, 4.5 ([0,8)'s centre region [2.5, 5.5] has 3.5 and 4.5, both taken by [2,5))
+    cls, _ = assign_targets(make_points(8, 1), np.zeros((0, 2)))
+    assert cls.sum() == 0
+
+
+def test_diou_against_hand_computation():
+    """pred (1, 3), target (2, 2) from one point: segments [-1, 3] and [-2, 2]. Intersection 3, union 5,
+    IoU 0.6; enclosing [-2, 3] = 5; centres 1 and 0 -> 1 - 0.6 + (1/5)^2 = 0.44."""
+    loss = diou_loss_1d(torch.tensor([[1.0, 3.0], [2.0, 2.0]]), torch.tensor([[2.0, 2.0], [2.0, 2.0]]))
+    torch.testing.assert_close(loss, torch.tensor([0.44, 0.0]))
+
+
+def test_soft_nms_hand_case():
+    """A [0,10] 0.9, B [0,8] 0.8 (IoU 0.8 with A), C [20,30] 0.5; sigma 0.5: B -> 0.8 exp(-0.64/0.5)."""
+    segs, scores = soft_nms(np.array([[0, 10], [0, 8], [20, 30]]), np.array([0.9, 0.8, 0.5]), sigma=0.5)
+    np.testing.assert_allclose(segs, [[0, 10], [20, 30], [0, 8]])
+    np.testing.assert_allclose(scores, [0.9, 0.5, 0.8 * math.exp(-1.28)], rtol=1e-6)
+    segs, scores = soft_nms(np.array([[0, 10], [0, 8], [20, 30]]), np.array([0.9, 0.8, 0.5]), sigma=0.5, limit=2)
+    np.testing.assert_allclose(segs, [[0, 10], [20, 30]])
+
+
+def _perfect_output(truth, length=64, levels=3):
+    points = make_points(length, levels)
+    cls, reg = assign_targets(points, truth)
+    logit = torch.where(cls > 0, 10.0, -10.0)
+    return {
+        "cls": logit[None],
+        "quality": logit[None],
+        "offsets": reg[None],
+        "point_mask": torch.ones(1, len(points), dtype=torch.bool),
+        "points": points,
+    }
+
+
+def test_decoding_round_trip_gives_the_true_segments():
+    truth = [[10.0, 20.0], [40.0, 56.0]]
+    cands = decode_window(_perfect_output(truth), 0, 64)
+    props = rank_segments(cands, 64, fusion=0.0)
+    assert len(props) >= 100
+    assert sorted(props[:2, :2].tolist()) == truth  # the two best are exactly the true segments
+    assert [s[:2] for s in display_segments(props, 0.5)] == truth
+
+
+def test_fusion_with_frame_probs_and_window_edges():
+    cands = np.array([[0.0, 10.0, 0.81], [20.0, 30.0, 0.81]])
+    probs = np.r_[np.full(10, 0.25), np.zeros(10), np.ones(10)]
+    props = rank_segments(cands, 30, probs, fusion=0.5, voting_iou=1.0)
+    np.testing.assert_allclose(props[:2], [[20, 30, 0.9], [0, 10, 0.45]])
+    # window [10, 40) of a 60-frame video: its first candidate touches the cut at 10 (score halved)
+    out = edge_penalty(np.array([[0.0, 5.0, 0.8], [8.0, 12.0, 0.8]]), 10, 30, 60)
+    np.testing.assert_allclose(out, [[10, 15, 0.4], [18, 22, 0.8]])
+    assert overlapping_starts(100, 40) == [0, 20, 40, 60]
+    assert overlapping_starts(30, 40) == [0]
+
+
+def test_pad_proposals_reaches_n_and_ranks_padding_last():
+    rows = np.array([[2.0, 6.0, 0.9], [10.0, 12.0, 0.5]])
+    out = pad_proposals(rows, 20.0, 100)
+    assert len(out) >= 100
+    np.testing.assert_allclose(out[:2], rows)
+    assert (out[2:, 2] <= 0.5).all() and (out[:, 0] >= 0).all() and (out[:, 1] <= 20).all()
+    assert (out[:, 1] > out[:, 0]).all()
+
+
+def test_proposals_have_100_per_video_and_official_ap_ar_semantics():
+    """Ranked proposals of random candidates: >= 100 per video (also short videos with few candidates), and
+    our AP/AR on them equal the loop-by-loop transcription of the official evaluators."""
+    from test_metrics import _official_ap, _official_ar
+
+    rng = np.random.default_rng(0)
+    props, gts = {}, {}
+    for v in range(8):
+        t = int(rng.integers(12, 200))
+        s = rng.uniform(0, t - 2, size=int(rng.integers(1, 40)))
+        cands = np.stack([s, np.minimum(s + rng.uniform(1, 40, len(s)), t), rng.random(len(s))], 1)
+        ranked = rank_segments(cands, t)
+        assert len(ranked) >= 100
+        props[f"v{v}"] = [[sc, st * 1.0, en * 1.0] for sc, st, en in proposals_to_seconds(ranked, 1.0)]
+        a = float(rng.integers(0, t - 5))
+        gts[f"v{v}"] = [[a / 25, (a + float(rng.integers(2, 5))) / 25]] if v % 4 else []
+    for preset in (LAVDF_METRICS, AV1M_METRICS):
+        ours = temporal_ap_ar(props, gts, preset["ap_ious"], preset["ar_ns"], preset["ar_ious"], fps=25.0)
+        for t in preset["ap_ious"]:
+            assert ours["ap"][t] == pytest.approx(_official_ap(props, gts, t, 25.0), abs=1e-9)
+        theirs = _official_ar(props, gts, preset["ar_ns"], preset["ar_ious"], 25.0)
+        for n in preset["ar_ns"]:
+            assert ours["ar"][n] == pytest.approx(theirs[n], abs=1e-9)
+
+
+def test_av1m_score():
+    r = {"ap": {0.5: 0.8, 0.75: 0.6, 0.9: 0.4, 0.95: 0.2}, "ar": {50: 0.9, 30: 0.8, 20: 0.7, 10: 0.6, 5: 0.5}}
+    assert av1m_score(r) == pytest.approx(2.0 / 8 + 3.5 / 10)
+
+
+def test_best_segment_threshold():
+    props = {"a": np.array([[0.0, 10.0, 0.9], [20.0, 30.0, 0.3]]), "b": np.array([[5.0, 9.0, 0.6]])}
+    truth = {"a": np.array([[0.0, 10.0]]), "b": np.zeros((0, 2))}
+    thr, f1 = best_segment_threshold(props, truth)
+    assert thr == pytest.approx(0.65) and f1 == pytest.approx(1.0)  # above b's 0.6, only the true one is shown
+
+
+def _model(**kw):
+    torch.manual_seed(0)
+    return Localizer(ModelConfig(7, 5, d_model=16, num_layers=1, nhead=2, **kw)).eval()
+
+
+def test_boundary_head_padding_is_invisible():
+    m = _model(boundary_levels=3)
+    g = torch.Generator().manual_seed(1)
+    v, a = torch.randn(3, 11, 7, generator=g), torch.randn(3, 11, 5, generator=g)
+    mask = torch.arange(11)[None] < torch.tensor([11, 6, 3])[:, None]
+    v = v.masked_fill(~mask[..., None], 1e3)
+    out = m(v, a, mask, all_heads=True).boundary
+    for i, n in enumerate(mask.sum(1).tolist()):
+        one = m(v[i : i + 1, :n], a[i : i + 1, :n], all_heads=True).boundary
+        for stride in (1, 2, 4):
+            lb, lo = out["points"][:, 3] == stride, one["points"][:, 3] == stride
+            k = int(one["point_mask"][0, lo].sum())
+            assert k == math.ceil(n / stride)
+            for key in ("cls", "quality", "offsets"):
+                torch.testing.assert_close(out[key][i, lb][:k], one[key][0, lo][:k], atol=1e-5, rtol=1e-5)
+
+
+def test_old_config_has_no_head_and_flag_turns_it_off():
+    assert ModelConfig.from_dict({"visual_dim": 7, "audio_dim": 5}).boundary_head is False  # pre-head checkpoints
+    assert _model(boundary_head=False).boundary_head is None
+    assert _model().boundary_head is not None
+
+
+def test_predictor_and_record_use_the_boundary_segments():
+    m = _model()
+    cfg = {"visual_dim": 7, "audio_dim": 5, "max_frames": 40, "fps": 25.0, "boundary_threshold": 0.0}
+    p = Predictor(m, cfg)
+    rng = np.random.default_rng(0)
+    out = p.predict(rng.normal(size=(100, 7)).astype(np.float32), rng.normal(size=(200, 5)).astype(np.float32), 50.0)
+    props = out["boundary_proposals"]
+    assert len(props) >= 100 and (props[:, 0] >= 0).all() and (props[:, 1] <= 100).all()
+    assert (np.diff(props[:, 2]) <= 1e-12).all()  # ranked
+    assert out["boundary_segments"]  # threshold 0: at least the best proposal is shown
+    rec = video_record("v", out["frame_probs"], out["similarity"], out["video_prob"], boundary=out, fps=25.0)
+    assert rec["segments_source"] == "boundary head" and len(rec["proposals"]) >= 100
+    assert rec["segments_sec"][0][0] == pytest.approx(out["boundary_segments"][0][0] / 25)
+    assert "frame_segments" in rec and rec["proposals"][0][0] == pytest.approx(props[0, 2])
+    no_head = Predictor(_model(boundary_head=False), cfg).predict(
+        rng.normal(size=(50, 7)).astype(np.float32), rng.normal(size=(100, 5)).astype(np.float32), 50.0
+    )
+    assert "boundary_proposals" not in no_head
