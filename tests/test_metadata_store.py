@@ -256,3 +256,24 @@ def test_duplicate_entry_is_refused_or_counted(tmp_path, capsys):
     assert len(skipped) == 2 and all("duplicate" in s for s in skipped.skipped)
     assert summary.run(type("A", (), {"root": str(root), "metadata": None, "skip_invalid": True})()) == 0
     assert "skipped 2 invalid entries" in capsys.readouterr().out
+
+
+def test_summary_of_a_feature_store(tmp_path, capsys):
+    """Issue 15.15: `vocalens summary FEATURE_STORE` printed '0 videos'."""
+    from vocalens.cli import main
+    from vocalens.datagen.toy import write_toy_store
+
+    root = write_toy_store(tmp_path / "feats", {"train": 8, "test": 4}, frames=(25, 25), visual_dim=8, audio_dim=6)
+    store.append_failure(root, {"video_id": "x", "error": "x: broken"})
+    summary = store.store_summary(root)
+    train = summary["splits"]["train"]
+    assert train["videos"] == 8 and train["frames"] == 200 and summary["failures"] == 1
+    assert dict(train["labels"]) == {"real": 2, "audio": 2, "visual": 2, "both": 2}
+    fake = sum(e - s for p in store.list_videos(root, "train") for s, e in store.read_meta(p)["fake_periods"])
+    assert train["fake_seconds"] == pytest.approx(fake) and 0 < fake < train["seconds"] == 8.0
+    assert main(["summary", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "feature store, 12 videos" in out and "0 videos" not in out
+    train_line = next(line for line in out.splitlines() if line.startswith("train"))
+    assert train_line.split()[:3] == ["train", "8", "200"] and "8/6" in train_line and "toy/toy" in train_line
+    assert f"{100 * fake / 8.0:5.1f}%".strip() in train_line and "1 failed videos" in out
