@@ -17,7 +17,7 @@ import av
 import numpy as np
 
 from vocalens.constants import FPS, SAMPLE_RATE
-from vocalens.errors import MediaError
+from vocalens.errors import MediaError, cause, check_file
 from vocalens.fileio import atomic_path, file_mode  # noqa: F401  (file_mode re-exported)
 
 
@@ -40,15 +40,11 @@ class Media:
 
 
 def _open(path: str | Path):
-    p = Path(path)
-    if not p.is_file():
-        raise MediaError(f"{p}: file not found")
-    if p.stat().st_size == 0:
-        raise MediaError(f"{p}: empty file")
+    p = check_file(path)  # a directory, broken link, missing or empty file: the message says which
     try:
         return av.open(str(p))
     except (av.error.FFmpegError, UnicodeDecodeError) as e:
-        raise MediaError(f"{p}: cannot open as a video ({e.__class__.__name__}: {e})")
+        raise MediaError(f"{p}: cannot open as a video ({cause(e)})")
 
 
 def _scaled_size(w: int, h: int, size: tuple[int, int] | None, max_side: int | None) -> tuple[int, int]:
@@ -93,7 +89,7 @@ def iter_frames(
                 prev, last_t = img, t
         except av.error.FFmpegError as e:
             if prev is None:
-                raise MediaError(f"{path}: cannot decode video ({e.__class__.__name__}: {e})")
+                raise MediaError(f"{path}: cannot decode video ({cause(e)})")
             # truncated tail: keep what decoded
         if prev is None:
             raise MediaError(f"{path}: video stream has no frames")
@@ -130,7 +126,7 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, start: float | 
                 chunks.append(out.to_ndarray().reshape(-1))
         except av.error.FFmpegError as e:
             if not chunks:
-                raise MediaError(f"{path}: cannot decode audio ({e.__class__.__name__}: {e})")
+                raise MediaError(f"{path}: cannot decode audio ({cause(e)})")
     audio = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
     offset = int(round(((first_t if first_t is not None else start) - start) * sample_rate))
     if offset > 0:
@@ -217,3 +213,15 @@ def write_video(
             for pkt in astream.encode():
                 c.mux(pkt)
     return path
+
+
+def audio_seconds(path: str | Path) -> float | None:
+    """The audio track's own length from the container (no decoding; None when there is no track or the
+    container does not say): load_video pads a short track to the video's span, this tells it was short."""
+    with _open(path) as c:
+        if not c.streams.audio:
+            return None
+        a = c.streams.audio[0]
+        if a.duration is None or a.time_base is None:
+            return None
+        return float(a.duration * a.time_base)
