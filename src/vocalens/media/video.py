@@ -169,6 +169,14 @@ def load_video(
     return Media(frames=frames, audio=wav, fps=fps, sample_rate=sample_rate, source_fps=src_fps, path=str(path))
 
 
+# libx264's defaults make its output differ from run to run on the same frames: its CPU-specific assembly
+# (used by its lookahead) gave a different file in each of 6 encodes in one process here, and its
+# thread count (auto: 1.5 x cores) changes the bytes from one machine to another. cpu-independent (x264's
+# own switch for exact reproducibility) and one thread make the file a function of the frames and
+# settings alone; parallelism comes from encoding several videos at once (synth and extract workers).
+X264_REPRODUCIBLE = "threads=1:cpu-independent=1"
+
+
 def write_video(
     path: str | Path,
     frames: np.ndarray,
@@ -194,7 +202,7 @@ def write_video(
         rate = Fraction(fps).limit_denominator(1001)
         vs = c.add_stream("libx264", rate=rate)
         vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
-        vs.options = {"crf": str(crf), "preset": preset}
+        vs.options = {"crf": str(crf), "preset": preset, "x264-params": X264_REPRODUCIBLE}
         astream = None
         if audio is not None:
             astream = c.add_stream("aac", rate=sample_rate, layout="mono")
