@@ -220,3 +220,60 @@ def test_same_stem_files_get_distinct_ids(tmp_path):
     assert dict(zip((r.file for r in recs), ids))["y.mp4"] == "y"
     assert dict(zip((r.file for r in recs), ids))["sub/x.mp4"] == "sub__x"
     assert {ids[i] for i, r in enumerate(recs) if r.file in ("x.mp4", "x.mkv")} <= {"x_mp4", "x_mkv", "x_mp4-2"}
+
+
+@pytest.mark.parametrize("fmt", ["lavdf", "av1m"])
+def test_entry_without_a_label_is_not_called_real(tmp_path, fmt):
+    """Issue 15.14: {"file": ...} alone was labelled real; now a MetadataError naming it (skipped and counted)."""
+    if fmt == "lavdf":
+        root = _lavdf(tmp_path, [_entry("test/000001.mp4", "test"), {"file": "test/000002.mp4", "split": "test"}])
+        read = lambda **kw: read_lavdf(root, **kw)  # noqa: E731
+    else:
+        (tmp_path / "val").mkdir()
+        items = [{"file": "a.mp4", "modify_type": "real", "video_frames": 10}, {"file": "b.mp4", "video_frames": 10}]
+        (tmp_path / "val_metadata.json").write_text(json.dumps(items))
+        read = lambda **kw: read_av1m(tmp_path, ["val"], check_files=False, **kw)  # noqa: E731
+    with pytest.raises(MetadataError, match="no label field .*cannot tell real from fake") as ei:
+        read()
+    assert ("000002" if fmt == "lavdf" else "b.mp4") in str(ei.value)
+    skipped = SkipCounter()
+    assert len(read(skip_invalid=True, skipped=skipped)) == 1 and len(skipped) == 1
+
+
+def test_duplicate_entry_is_refused_or_counted(tmp_path, capsys):
+    """Issue 15.14: a second entry for the same video silently replaced the first."""
+    from vocalens.commands import summary
+
+    first = _entry("test/000001.mp4", "test")
+    again = _entry("test/000001.mp4", "test", [(0.5, 1.0)], ma=True)
+    other_file_same_id = _entry("000001.mkv", "test")
+    root = _lavdf(tmp_path, [first, _entry("dev/000001.mp4", "dev"), again, other_file_same_id])
+    with pytest.raises(MetadataError, match=r"duplicate entry for video test/000001 \(first: test/000001.mp4"):
+        read_lavdf(root)
+    skipped = SkipCounter()
+    recs = read_lavdf(root, skip_invalid=True, skipped=skipped)
+    assert [(r.split, r.label) for r in recs] == [("test", 0), ("dev", 0)]  # the first kept; same id in dev is fine
+    assert len(skipped) == 2 and all("duplicate" in s for s in skipped.skipped)
+    assert summary.run(type("A", (), {"root": str(root), "metadata": None, "skip_invalid": True})()) == 0
+    assert "skipped 2 invalid entries" in capsys.readouterr().out
+
+
+def test_summary_of_a_feature_store(tmp_path, capsys):
+    """Issue 15.15: `vocalens summary FEATURE_STORE` printed '0 videos'."""
+    from vocalens.cli import main
+    from vocalens.datagen.toy import write_toy_store
+
+    root = write_toy_store(tmp_path / "feats", {"train": 8, "test": 4}, frames=(25, 25), visual_dim=8, audio_dim=6)
+    store.append_failure(root, {"video_id": "x", "error": "x: broken"})
+    summary = store.store_summary(root)
+    train = summary["splits"]["train"]
+    assert train["videos"] == 8 and train["frames"] == 200 and summary["failures"] == 1
+    assert dict(train["labels"]) == {"real": 2, "audio": 2, "visual": 2, "both": 2}
+    fake = sum(e - s for p in store.list_videos(root, "train") for s, e in store.read_meta(p)["fake_periods"])
+    assert train["fake_seconds"] == pytest.approx(fake) and 0 < fake < train["seconds"] == 8.0
+    assert main(["summary", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "feature store, 12 videos" in out and "0 videos" not in out
+    train_line = next(line for line in out.splitlines() if line.startswith("train"))
+    assert train_line.split()[:3] == ["train", "8", "200"] and "8/6" in train_line and "toy/toy" in train_line
+    assert f"{100 * fake / 8.0:5.1f}%".strip() in train_line and "1 failed videos" in out

@@ -304,3 +304,35 @@ def test_resume_with_a_truncated_last_metrics_line(store, trained, tmp_path):
         f.write('{"epoch": 4, "train_lo')
     assert main([*train_args(store), "--output_dir", str(run), "--resume", str(run)]) == 0
     assert [json.loads(x)["epoch"] for x in open(run / "metrics.jsonl")] == [1, 2, 3]
+
+
+def test_checkpoint_records_the_face_mode_of_its_features(tmp_path):
+    """Issue 15.13: the checkpoint did not record the face mode its features were made with, so detect used
+    `auto` on face crops. Train writes it from the store's meta.json; mixed or unstated modes record None."""
+    from vocalens.data.store import META_FILE, list_videos, read_meta
+
+    feats = write_toy_store(tmp_path / "feats", {"train": 6, "dev": 4}, frames=(30, 40))
+    for split in ("train", "dev"):
+        for p in list_videos(feats, split):
+            (p / META_FILE).write_text(json.dumps({**read_meta(p), "face": "none"}))
+    args = ["train", "--features_root", str(feats), "--splits", "train", "dev", "--epochs", "1", *TINY]
+    assert main([*args, "--output_dir", str(tmp_path / "run")]) == 0
+    assert torch.load(tmp_path / "run" / "best.pth", weights_only=True)["task"]["face"] == "none"
+    first = list_videos(feats, "train")[0]
+    (first / META_FILE).write_text(json.dumps({**read_meta(first), "face": "auto"}))
+    assert main([*args, "--output_dir", str(tmp_path / "mixed")]) == 0
+    assert torch.load(tmp_path / "mixed" / "best.pth", weights_only=True)["task"]["face"] is None
+
+
+def test_resume_removes_the_temps_a_kill_left(store, trained, tmp_path):
+    """Issue 15 (messages): a kill -9 inside torch.save left 0-byte .tmp-*.pth files in the run folder for good
+    (atomic_path's cleanup never runs under SIGKILL). The run's start removes them."""
+    import shutil
+
+    run = tmp_path / "killed"
+    shutil.copytree(trained, run)
+    for name in (".tmp-best-a1b2c3d4.pth", ".tmp-last-x9y8z7w6.pth", ".tmp-metrics-q1w2e3r4.jsonl"):
+        (run / name).write_bytes(b"")
+    assert main([*train_args(store), "--output_dir", str(run), "--resume", str(run)]) == 0
+    assert not list(run.glob(".tmp-*"))
+    assert [json.loads(x)["epoch"] for x in open(run / "metrics.jsonl")] == [1, 2, 3]

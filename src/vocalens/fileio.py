@@ -50,6 +50,17 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         raise
 
 
+def remove_stale_temps(folder: str | Path) -> list[str]:
+    """Delete the temporary files :func:`atomic_path` leaves in ``folder`` when a process is killed mid-write
+    (``.tmp-*``; a kill -9 runs no cleanup): call it where one process owns the folder, at its start."""
+    removed = []
+    for p in Path(folder).glob(".tmp-*"):
+        if p.is_file():
+            p.unlink(missing_ok=True)
+            removed.append(p.name)
+    return removed
+
+
 def write_json_atomic(path: str | Path, obj, **dump_kw) -> Path:
     with atomic_path(path) as tmp, open(tmp, "w") as f:
         json.dump(obj, f, **dump_kw)

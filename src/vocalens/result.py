@@ -16,6 +16,54 @@ import numpy as np
 
 from vocalens.eval.segments import format_timestamp, probs_to_segments, segments_to_seconds
 
+MIN_SPEECH = 0.15  # share of frames with speech below which lip sync cannot be judged
+MIN_FACES = 0.5  # share of frames with a face below which the visual evidence is missing
+MIN_AUDIO_COVER = 0.5  # an audio track shorter than this share of the video leaves the rest unjudged
+
+
+def missing_evidence(
+    faces_found: float | None,
+    audio_rms: float,
+    speech: float,
+    audio_seconds: float | None = None,
+    duration: float | None = None,
+) -> list[str]:
+    """THE evidence rule of both systems: what the verdict needs and this video lacks, as short phrases
+    ('audio track is silent', ...). ``faces_found`` None means faces were not detected (--face none);
+    ``speech`` is vocalens.media.audio.speech_fraction; ``audio_seconds`` the audio track's own length."""
+    from vocalens.media.audio import SILENCE_RMS
+
+    missing = []
+    if faces_found is not None and faces_found < MIN_FACES:
+        missing.append(f"face found in only {100 * faces_found:.0f}% of frames")
+    short = audio_seconds is not None and duration and audio_seconds < MIN_AUDIO_COVER * duration
+    if short:
+        missing.append(f"audio track covers only {audio_seconds:.2f} s of the {duration:.2f} s video")
+    if audio_rms < SILENCE_RMS:
+        missing.append("audio track is silent")
+    elif speech < MIN_SPEECH and not short:
+        missing.append(f"speech in only {100 * speech:.0f}% of frames")
+    return missing
+
+
+def require_face(path, faces_found: float | None) -> None:
+    """No face in any frame (with detection on) is no answer at all, in both systems: the UserError naming
+    the file; a face in some frames is an answer, UNCERTAIN below MIN_FACES (:func:`missing_evidence`)."""
+    if faces_found is not None and not faces_found > 0:
+        from vocalens.errors import UserError
+
+        raise UserError(f"{path}: no face found in any frame (use --face none if the video is already a face crop)")
+
+
+def audio_evidence(audio, num_frames: int) -> tuple[float, float]:
+    """(RMS loudness, speech fraction) of a 16 kHz track spanning ``num_frames`` frames: the audio inputs of
+    :func:`missing_evidence`."""
+    from vocalens.media.audio import speech_fraction
+
+    a = np.asarray(audio, dtype=np.float64)
+    rms = float(np.sqrt(np.mean(np.square(a)))) if a.size else 0.0
+    return rms, float(speech_fraction(np.asarray(audio, np.float32), num_frames)) if a.size else 0.0
+
 
 def verdict(prob: float, threshold: float, margin: float = 0.0, missing_evidence: list[str] = ()) -> str:
     """THE verdict rule: REAL / FAKE / UNCERTAIN. Missing evidence (too little face or speech to compare)

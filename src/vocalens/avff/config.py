@@ -244,6 +244,7 @@ def classify_fit(**kw):
 
 
 DEFAULT_CACHE = os.environ.get("VOCALENS_CACHE", str(Path.home() / ".cache" / "vocalens" / "avff"))
+CACHE_MAX_GB = 20.0  # the cache's default bound (VOCALENS_CACHE_MAX_GB): least recently used entries go past it
 
 
 @dataclass
@@ -274,7 +275,12 @@ class AVFFDataConfig:
         "soft clip targets min(1, fake fraction of the clip / F) for training (0: a "
         "clip is fake when any frame is); validation and evaluation keep that rule",
     )
-    cache_dir: str = flag(DEFAULT_CACHE, "decoded face crops + audio ('' for none)")
+    cache_dir: str = flag(
+        DEFAULT_CACHE,
+        "decoded face crops + audio, reused across runs ('' for none; default ~/.cache/vocalens/avff or "
+        f"$VOCALENS_CACHE); bounded to $VOCALENS_CACHE_MAX_GB (default {CACHE_MAX_GB:g}) GB, least recently used "
+        "entries removed first",
+    )
     face: str = flag("auto", FACE_HELP)
     limit: int | None = flag(None, "use only the first N videos (quick runs)", type=int)
 

@@ -1,9 +1,11 @@
 """AVFF data: which videos (LAV-DF layout, AV-Deepfake1M, a folder, or a CSV of ``path,label``), their
 decoded face crops + audio cached once on disk, and torch Datasets of aligned clips.
 
-The cache holds, per video and face size, ``faces.npy`` (``[T, S, S, 3]`` uint8, read memory-mapped so
+The cache (``--cache_dir``, default ``~/.cache/vocalens/avff`` or ``$VOCALENS_CACHE``) holds, per video and
+face size, ``faces.npy`` (``[T, S, S, 3]`` uint8, read memory-mapped so
 a clip touches only its frames) and ``audio.npy`` (16 kHz float32), written to a temporary folder and
-renamed, so killed runs never leave a half-written entry.
+renamed, so killed runs never leave a half-written entry. It is bounded (``VOCALENS_CACHE_MAX_GB``, default 20):
+past the bound the least recently used entries go (:func:`prune_cache`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,11 +25,11 @@ import torch
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from vocalens.avff.config import AVFFConfig
+from vocalens.avff.config import CACHE_MAX_GB, AVFFConfig
 from vocalens.avff.preprocess import crop_source_size, make_clips, normalize_faces, region_crops
 from vocalens.constants import FPS
 from vocalens.data.labels import frame_labels
-from vocalens.errors import MediaError, UserError
+from vocalens.errors import MediaError, UserError, check_file
 from vocalens.media.crops import DETECT_MAX_SIDE, face_crops, face_mode
 
 
@@ -139,13 +142,13 @@ def prepare(
     crop: str = "face",
 ) -> Prepared:
     """Decoded face crops + audio of one video, from the cache when present (MediaError if unreadable)."""
-    path = Path(path)
-    if not path.is_file():
-        raise MediaError(f"{path}: file not found")
+    path = check_file(path)
     if cache_dir is None:
         return decode(path, image_size, faces, fps, crop)
     entry = Path(cache_dir) / _cache_key(path, image_size, face_mode(faces), crop)
-    if not (entry / "meta.json").is_file():
+    try:
+        os.utime(entry / "meta.json")  # last use: the cache forgets the least recently used first
+    except OSError:
         p = decode(path, image_size, faces, fps, crop)
         entry.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{entry.name}-", dir=entry.parent))
@@ -158,10 +161,62 @@ def prepare(
             os.replace(tmp, entry)
         except OSError:  # another process got there first
             shutil.rmtree(tmp, ignore_errors=True)
+        global _last_prune
+        if time.monotonic() - _last_prune > PRUNE_EVERY_S:  # a walk over the cache per minute, not per write
+            _last_prune = time.monotonic()
+            prune_cache(entry.parent, keep=entry.name)
     meta = json.loads((entry / "meta.json").read_text())
     return Prepared(
         np.load(entry / "faces.npy", mmap_mode="r"), np.load(entry / "audio.npy"), meta["fps"], meta["faces_found"]
     )
+
+
+PRUNE_EVERY_S = 60.0  # the bound is checked on the first new entry and then at most once a minute
+_last_prune = -float("inf")
+
+
+def cache_max_bytes() -> int:
+    """The cache's bound: ``VOCALENS_CACHE_MAX_GB`` (default 20; 0 = no bound)."""
+    try:
+        return int(float(os.environ.get("VOCALENS_CACHE_MAX_GB", CACHE_MAX_GB)) * 1e9)
+    except ValueError:
+        raise UserError(f"VOCALENS_CACHE_MAX_GB={os.environ['VOCALENS_CACHE_MAX_GB']!r}: expected a number of GB")
+
+
+def prune_cache(cache_dir: str | Path, max_bytes: int | None = None, keep: str | None = None) -> list[str]:
+    """Keep the decoded-video cache under ``max_bytes`` (default :func:`cache_max_bytes`): entries are removed
+    least recently used first (their meta.json's mtime, touched on every use), never ``keep`` (the entry
+    just written); unfinished temporary folders of killed runs older than an hour go too. Returns the
+    removed names. An entry removed while another process reads it is decoded again when next needed."""
+    max_bytes = cache_max_bytes() if max_bytes is None else max_bytes
+    root = Path(cache_dir)
+    removed, entries = [], []
+    for d in root.iterdir() if root.is_dir() else ():
+        if not d.is_dir():
+            continue
+        if d.name.startswith(".tmp-"):
+            if time.time() - d.stat().st_mtime > 3600:
+                shutil.rmtree(d, ignore_errors=True)
+                removed.append(d.name)
+            continue
+        try:
+            used = (d / "meta.json").stat().st_mtime
+            size = sum(f.stat().st_size for f in d.iterdir())
+        except OSError:  # removed meanwhile, or half-gone
+            continue
+        entries.append((used, size, d))
+    if max_bytes <= 0:
+        return removed
+    total = sum(size for _, size, _ in entries)
+    for _, size, d in sorted(entries, key=lambda e: e[0]):
+        if total <= max_bytes:
+            break
+        if d.name == keep:
+            continue
+        shutil.rmtree(d, ignore_errors=True)
+        removed.append(d.name)
+        total -= size
+    return removed
 
 
 def prepare_all(

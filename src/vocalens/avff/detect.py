@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vocalens.result import Detector, VideoResult
+from vocalens.media.video import audio_seconds
+from vocalens.result import Detector, VideoResult, audio_evidence, missing_evidence, require_face
 
 
 def paint_clips(clips: list[dict], num_frames: int, fps: float) -> np.ndarray:
@@ -69,6 +70,11 @@ class AVFFDetector(Detector):
         p = prepare(path, self.cfg.image_size, cache_dir, face, self.cfg.fps, self.cfg.crop)
         r = score_video(self.model, p, batch_size, self.device, hop, pool, amp=self.device.startswith("cuda"))
         frames = paint_clips(r["clips"], p.num_frames, self.cfg.fps)
+        found = None if face == "none" else p.faces_found
+        require_face(path, found)
+        rms, speech = audio_evidence(p.audio, p.num_frames)
+        # evidence the verdict needs and does not have: THE rule of both systems (vocalens.result)
+        missing = missing_evidence(found, rms, speech, audio_seconds(path), p.num_frames / self.cfg.fps)
         return VideoResult(
             video_id=video_id or path.stem,
             source=str(path),
@@ -79,9 +85,12 @@ class AVFFDetector(Detector):
             fps=self.cfg.fps,
             duration=r["duration"],
             face=face,
-            faces_found=None if face == "none" else p.faces_found,
+            faces_found=found,
+            missing=missing,
+            warnings=list(missing),
             extra={
                 "file": path.name,
+                "speech_fraction": speech,
                 "clips": r["clips"],
                 "pool": pool,
                 "clip_seconds": self.cfg.clip_seconds,

@@ -10,7 +10,11 @@ from vocalens.data.metadata import SkipCounter, read_dataset
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("root", help="dataset root (with metadata.json / metadata.min.json) or a folder of videos")
+    p.add_argument(
+        "root",
+        help="dataset root (with metadata.json / metadata.min.json), a folder of videos, or a feature store "
+        "(vocalens extract's --output_root)",
+    )
     p.add_argument("--metadata", default=None, help="metadata file (default: found under root)")
     p.add_argument("--skip_invalid", action="store_true", help="skip and count invalid metadata entries")
 
@@ -33,7 +37,35 @@ def summarize(records) -> str:
     return "\n".join(lines)
 
 
+def format_store(root, summary: dict) -> str:
+    """vocalens.data.store.store_summary as a table: per split videos, labels, frames, hours, fake share, dims."""
+    splits = summary["splits"]
+    n = sum(s["videos"] for s in splits.values())
+    lines = [f"{root}: feature store, {n} videos"]
+    lines.append(
+        f"{'split':<6} {'videos':>7} {'frames':>9} {'hours':>7} {'fake%':>6}  labels; dims (visual/audio); encoders"
+    )
+    for split, s in splits.items():
+        labels = ", ".join(f"{k} {v}" for k, v in sorted(s["labels"].items()))
+        fake = f"{100 * s['fake_seconds'] / s['labelled_seconds']:5.1f}%" if s["labelled_seconds"] else "    --"
+        dims = ", ".join(f"{k} x{v}" if len(s["dims"]) > 1 else k for k, v in s["dims"].items())
+        enc = ", ".join(f"{k} x{v}" if len(s["encoders"]) > 1 else k for k, v in s["encoders"].items())
+        lines.append(
+            f"{split:<6} {s['videos']:>7} {s['frames']:>9} {s['seconds'] / 3600:>7.3f} {fake}  "
+            f"{labels or 'none'}; {dims or '-'}; {enc or '-'}"
+            + (f"; {s['unreadable']} unreadable meta.json" if s["unreadable"] else "")
+        )
+    if summary["failures"]:
+        lines.append(f"{summary['failures']} failed videos in {root}/failures.jsonl")
+    return "\n".join(lines)
+
+
 def run(args) -> int:
+    from vocalens.data.store import is_store, store_summary
+
+    if args.metadata is None and is_store(args.root):
+        print(format_store(args.root, store_summary(args.root)))
+        return 0
     skipped = SkipCounter()
     records = read_dataset(Path(args.root), args.metadata, skip_invalid=args.skip_invalid, skipped=skipped)
     print(f"{args.root}: {len(records)} videos")

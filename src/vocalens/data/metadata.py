@@ -134,6 +134,17 @@ def _entry_file(item, where: str) -> str:
     return file
 
 
+# the fields that say whether a video is fake; an entry with none of them has no label, not "real"
+LAVDF_LABEL_KEYS = ("fake_periods", "n_fakes", "modify_video", "modify_audio")
+AV1M_LABEL_KEYS = ("modify_type", "fake_segments")
+
+
+def _check_label(item: dict, keys: tuple[str, ...], file: str) -> None:
+    """An entry must say whether it is fake: one with only ``file`` was silently labelled real."""
+    if not any(k in item for k in keys):
+        raise MetadataError(f"{file}: no label field ({', '.join(keys)}): cannot tell real from fake")
+
+
 def _check_periods(periods, duration: float | None, where: str) -> None:
     tol = 0.05  # duration, frames/25 and samples/16000 disagree slightly in LAV-DF
     for s, e in periods:
@@ -155,6 +166,7 @@ def _finish(rec: VideoRecord, check_files: bool) -> VideoRecord:
 
 def _lavdf_record(item: dict, root: Path, where: str = "metadata") -> VideoRecord:
     file = _entry_file(item, where)
+    _check_label(item, LAVDF_LABEL_KEYS, file)
     split = item.get("split") or Path(file).parts[0]
     vf = _number(item, "video_frames", int, file)
     duration = _number(item, "duration", float, file)
@@ -176,6 +188,7 @@ def _lavdf_record(item: dict, root: Path, where: str = "metadata") -> VideoRecor
 
 def _av1m_record(item: dict, root: Path, split: str, where: str = "metadata") -> VideoRecord:
     file = _entry_file(item, where)
+    _check_label(item, AV1M_LABEL_KEYS, file)
     mtype = item.get("modify_type", "real")
     vf = _number(item, "video_frames", int, file)
     duration = vf / FPS if vf is not None else None
@@ -227,9 +240,19 @@ class SkipCounter:
 def _validated(
     records: Iterable[VideoRecord], splits, check_files: bool, skip_invalid: bool, skipped: SkipCounter | None
 ) -> Iterator[VideoRecord]:
+    """Records that pass every check. THE duplicate rule: a second entry for a split's video id is a
+    MetadataError naming both files (the first is kept), so it never silently replaces the first."""
+    first: dict[tuple[str, str], str] = {}
     for make in records:
         try:
             rec = _finish(make() if callable(make) else make, check_files)
+            key = (rec.split, rec.video_id)
+            if key in first:
+                raise MetadataError(
+                    f"{rec.file}: duplicate entry for video {rec.split}/{rec.video_id} (first: {first[key]}; "
+                    "the first is kept)"
+                )
+            first[key] = rec.file
         except MetadataError as e:
             if not skip_invalid:
                 raise

@@ -17,6 +17,7 @@ import shutil
 import tempfile
 import zipfile
 import zlib
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,3 +144,50 @@ def append_failure(root: str | Path, record: dict) -> None:
     Path(root).mkdir(parents=True, exist_ok=True)
     with open(Path(root) / FAILURES_FILE, "a") as f:
         f.write(json.dumps(record) + "\n")
+
+
+def is_store(root: str | Path) -> bool:
+    """A feature store: some ``root/split/video_id`` folder is complete."""
+    from vocalens.data.metadata import SPLITS
+
+    root = Path(root)
+    return any((root / s).is_dir() and any(is_complete(p) for p in (root / s).iterdir()) for s in SPLITS)
+
+
+def store_summary(root: str | Path) -> dict:
+    """Per split of a feature store, from the meta.json files alone (no arrays read): videos, labels
+    (real / fake by manipulation / unlabelled), frames, seconds, fake share of the labelled seconds,
+    feature dims and encoders, plus the number of failures.jsonl lines."""
+    from vocalens.data.metadata import SPLITS
+
+    root = Path(root)
+    out: dict = {"splits": {}, "failures": 0}
+    for split in SPLITS:
+        if not (root / split).is_dir():
+            continue
+        s = {"videos": 0, "labels": Counter(), "frames": 0, "seconds": 0.0, "fake_seconds": 0.0}
+        s.update(labelled_seconds=0.0, dims=Counter(), encoders=Counter(), unreadable=0)
+        for p in list_videos(root, split):
+            try:
+                m = read_meta(p)
+            except (OSError, ValueError):
+                s["unreadable"] += 1
+                continue
+            s["videos"] += 1
+            s["frames"] += int(m.get("num_frames", 0))
+            sec = float(m.get("duration") or m.get("num_frames", 0) / float(m.get("fps", FPS)))
+            s["seconds"] += sec
+            if m.get("label") is None:
+                s["labels"]["unlabelled"] += 1
+            else:
+                s["labels"][m.get("manipulation") or ("real" if not m["label"] else "unknown")] += 1
+                s["labelled_seconds"] += sec
+                s["fake_seconds"] += sum(e - b for b, e in m.get("fake_periods") or ())
+            s["dims"][f"{m.get('visual_dim')}/{m.get('audio_dim')}"] += 1
+            enc = [(m.get(k) or {}).get("name", "?") for k in ("visual_encoder", "audio_encoder")]
+            s["encoders"]["/".join(enc)] += 1
+        out["splits"][split] = s
+    fail = root / FAILURES_FILE
+    if fail.is_file():
+        out["failures"] = sum(1 for line in fail.read_text().splitlines() if line.strip())
+    return out

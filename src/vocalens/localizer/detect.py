@@ -18,11 +18,8 @@ from pathlib import Path
 
 from vocalens.constants import FPS
 from vocalens.errors import UserError
-from vocalens.media.audio import SILENCE_RMS
-from vocalens.result import Detector, VideoResult
-
-MIN_SPEECH = 0.15  # share of frames with speech below which lip sync cannot be judged
-MIN_FACES = 0.5  # share of frames with a face below which the visual evidence is missing
+from vocalens.media.video import audio_seconds
+from vocalens.result import Detector, VideoResult, missing_evidence
 
 
 @dataclass
@@ -110,14 +107,9 @@ class LocalizerDetector(Detector):
         feats = extract_one(path, enc.visual, enc.audio, fps=fps, face=face, face_stride=face_stride, video_id=video_id)
         meta = feats.meta
         found = None if face == "none" else float(meta["faces_found"])
-        missing = []  # evidence the verdict needs and does not have
-        if found is not None and found < MIN_FACES:
-            missing.append(f"face found in only {100 * found:.0f}% of frames")
         speech = float(meta["speech_fraction"])
-        if meta["audio_rms"] < SILENCE_RMS:
-            missing.append("audio track is silent")
-        elif speech < MIN_SPEECH:
-            missing.append(f"speech in only {100 * speech:.0f}% of frames")
+        # evidence the verdict needs and does not have: THE rule of both systems (vocalens.result)
+        missing = missing_evidence(found, meta["audio_rms"], speech, audio_seconds(path), meta["duration"])
         out = self.predictor.predict_features(feats)
         cal = self.predictor.calibration
         return VideoResult(

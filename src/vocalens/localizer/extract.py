@@ -31,6 +31,7 @@ from vocalens.errors import MediaError, UserError
 from vocalens.media.audio import speech_fraction
 from vocalens.media.crops import DETECT_MAX_SIDE, FACE_SIZE, face_crops, resolve_face
 from vocalens.media.video import load_video
+from vocalens.result import require_face
 
 # ---------------------------------------------------------------- sharding and resume
 
@@ -275,8 +276,8 @@ def extract_one(
     t = len(item.faces)
     if t == 0:
         raise MediaError(f"{path}: no video frames")
-    if item.face_found is not None and not np.any(item.face_found):
-        raise UserError(f"{path}: no face found in any frame (use --face none if the video is already a face crop)")
+    if item.face_found is not None:
+        require_face(path, float(np.mean(item.face_found)))
     meta = build_meta(
         record, t, fps, visual_encoder, audio_encoder, False, face, item.face_found, item.source_fps, item.face_detector
     )

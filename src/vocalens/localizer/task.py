@@ -242,6 +242,7 @@ class LocalizerTask(Task):
 
     def checkpoint_extra(self, metrics: dict) -> dict:
         meta = self.train_ds.metas[0]
+        faces = {m.get("face") for m in self.train_ds.metas}  # --face of `vocalens extract`, per video
         thr = metrics.get("threshold", self.threshold) if metrics else self.threshold
         return {
             "kind": CHECKPOINT_KIND,
@@ -267,6 +268,9 @@ class LocalizerTask(Task):
             "audio_alignment": "vocalens.data.align.resample_to_frames(audio, audio_rate, T, fps)",
             "visual_encoder": meta.get("visual_encoder"),
             "audio_encoder": meta.get("audio_encoder"),
+            # the face mode the training features were cut with (None when they disagree or do not say):
+            # detect crops a new video alike unless told otherwise
+            "face": faces.pop() if len(faces) == 1 else None,
             "max_frames": self.cfg.data.max_frames,
             "modality": self.cfg.data.modality,
         }

@@ -152,7 +152,12 @@ def mediapipe_available() -> bool:
 
 def resolve_detector(name: str = "auto") -> str:
     if name == "auto":
-        return "mediapipe" if mediapipe_available() else "haar"
+        if mediapipe_available():
+            return "mediapipe"
+        from vocalens.extras import face_fallback_warning  # noqa: PLC0415
+
+        face_fallback_warning()  # a plain `pip install vocalens` has no mediapipe: say so, once, with the command
+        return "haar"
     if name not in DETECTORS:
         raise ValueError(f"unknown face detector {name!r} (choose from auto, {', '.join(DETECTORS)})")
     return name

@@ -17,7 +17,7 @@ import av
 import numpy as np
 
 from vocalens.constants import FPS, SAMPLE_RATE
-from vocalens.errors import MediaError
+from vocalens.errors import MediaError, cause, check_file
 from vocalens.fileio import atomic_path, file_mode  # noqa: F401  (file_mode re-exported)
 
 
@@ -40,15 +40,11 @@ class Media:
 
 
 def _open(path: str | Path):
-    p = Path(path)
-    if not p.is_file():
-        raise MediaError(f"{p}: file not found")
-    if p.stat().st_size == 0:
-        raise MediaError(f"{p}: empty file")
+    p = check_file(path)  # a directory, broken link, missing or empty file: the message says which
     try:
         return av.open(str(p))
     except (av.error.FFmpegError, UnicodeDecodeError) as e:
-        raise MediaError(f"{p}: cannot open as a video ({e.__class__.__name__}: {e})")
+        raise MediaError(f"{p}: cannot open as a video ({cause(e)})")
 
 
 def _scaled_size(w: int, h: int, size: tuple[int, int] | None, max_side: int | None) -> tuple[int, int]:
@@ -93,7 +89,7 @@ def iter_frames(
                 prev, last_t = img, t
         except av.error.FFmpegError as e:
             if prev is None:
-                raise MediaError(f"{path}: cannot decode video ({e.__class__.__name__}: {e})")
+                raise MediaError(f"{path}: cannot decode video ({cause(e)})")
             # truncated tail: keep what decoded
         if prev is None:
             raise MediaError(f"{path}: video stream has no frames")
@@ -130,7 +126,7 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, start: float | 
                 chunks.append(out.to_ndarray().reshape(-1))
         except av.error.FFmpegError as e:
             if not chunks:
-                raise MediaError(f"{path}: cannot decode audio ({e.__class__.__name__}: {e})")
+                raise MediaError(f"{path}: cannot decode audio ({cause(e)})")
     audio = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
     offset = int(round(((first_t if first_t is not None else start) - start) * sample_rate))
     if offset > 0:
@@ -173,6 +169,14 @@ def load_video(
     return Media(frames=frames, audio=wav, fps=fps, sample_rate=sample_rate, source_fps=src_fps, path=str(path))
 
 
+# libx264's defaults make its output differ from run to run on the same frames: its CPU-specific assembly
+# (used by its lookahead) gave a different file in each of 6 encodes in one process here, and its
+# thread count (auto: 1.5 x cores) changes the bytes from one machine to another. cpu-independent (x264's
+# own switch for exact reproducibility) and one thread make the file a function of the frames and
+# settings alone; parallelism comes from encoding several videos at once (synth and extract workers).
+X264_REPRODUCIBLE = "threads=1:cpu-independent=1"
+
+
 def write_video(
     path: str | Path,
     frames: np.ndarray,
@@ -198,7 +202,7 @@ def write_video(
         rate = Fraction(fps).limit_denominator(1001)
         vs = c.add_stream("libx264", rate=rate)
         vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
-        vs.options = {"crf": str(crf), "preset": preset}
+        vs.options = {"crf": str(crf), "preset": preset, "x264-params": X264_REPRODUCIBLE}
         astream = None
         if audio is not None:
             astream = c.add_stream("aac", rate=sample_rate, layout="mono")
@@ -217,3 +221,15 @@ def write_video(
             for pkt in astream.encode():
                 c.mux(pkt)
     return path
+
+
+def audio_seconds(path: str | Path) -> float | None:
+    """The audio track's own length from the container (no decoding; None when there is no track or the
+    container does not say): load_video pads a short track to the video's span, this tells it was short."""
+    with _open(path) as c:
+        if not c.streams.audio:
+            return None
+        a = c.streams.audio[0]
+        if a.duration is None or a.time_base is None:
+            return None
+        return float(a.duration * a.time_base)

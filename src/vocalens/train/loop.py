@@ -56,6 +56,7 @@ from tqdm import tqdm
 
 from vocalens.config import flag
 from vocalens.errors import UserError
+from vocalens.fileio import atomic_path, remove_stale_temps
 from vocalens.train import checkpoint as ckpt_io
 from vocalens.train import dist
 from vocalens.train.dist import DEVICE_HELP
@@ -297,6 +298,7 @@ def _fit(task, cfg: FitConfig, device: torch.device, distributed: bool) -> FitRe
     writer = None
     if main:
         out.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(out)  # a killed run's half-written checkpoint or metrics temps (.tmp-*)
         _trim_metrics(out / "metrics.jsonl", start_epoch - 1, resumed_record)
         with open(out / "config.json", "w") as f:
             json.dump(
@@ -431,9 +433,8 @@ def _trim_metrics(path: Path, last_epoch: int, record: dict | None = None) -> No
         keep.append(json.dumps(record))
     if not path.is_file() and not keep:
         return
-    tmp = path.with_name(f".tmp-{path.name}")
-    tmp.write_text("".join(line + "\n" for line in keep))
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(line + "\n" for line in keep))
 
 
 def _repair_best(out: Path, state: dict, best: dict, write: bool) -> dict:

@@ -15,7 +15,7 @@ from vocalens.errors import UserError
 from vocalens.fileio import write_json_atomic
 from vocalens.media.video import write_video
 
-ENCODER_PRESET = "superfast"  # x264 'superfast' gives byte-identical output run to run here ('veryfast' does not)
+ENCODER_PRESET = "superfast"  # fast; every preset gives the same bytes run to run (video.X264_REPRODUCIBLE)
 
 
 def metadata_entry(plan: VideoPlan, words: list, originals: dict[int, str]) -> dict:
