@@ -204,3 +204,10 @@ def test_predictor_and_record_use_the_boundary_segments():
         rng.normal(size=(50, 7)).astype(np.float32), rng.normal(size=(100, 5)).astype(np.float32), 50.0
     )
     assert "boundary_proposals" not in no_head
+
+
+def test_edges_snap_to_whole_frames():
+    props = rank_segments(np.array([[10.4, 19.6, 0.9], [30.2, 30.4, 0.5]]), 40, voting_iou=1.0)
+    np.testing.assert_allclose(props[:2, :2], [[10, 20], [30, 31]])  # at least one frame long
+    props = rank_segments(np.array([[10.4, 19.6, 0.9]]), 40, voting_iou=1.0, snap=False)
+    np.testing.assert_allclose(props[0, :2], [10.4, 19.6])

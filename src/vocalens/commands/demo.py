@@ -291,10 +291,10 @@ def _run(args) -> int:
     print(f"  results        {results}")
     print(f"  report         {viz / 'index.html'}")
     print(f"  detections     {det}/*/detections.json")
-    print("\nheadline (test split):")
+    print(f"\nheadline (test split; segments and AP/AR from the {m.get('proposals_from', 'frame probabilities')}):")
     print(
         f"  frame AUC {m['frame']['auc']:.4f}  frame AP {m['frame']['ap']:.4f}  "
         f"video AUC {m['video']['auc']:.4f}  "
-        + "  ".join(f"{k} {v:.4f}" for k, v in lav.items() if k in ("AP@0.5", "AP@0.75", "AR@100", "AR@10"))
+        + "  ".join(f"{k} {v:.4f}" for k, v in lav.items() if k in ("AP@0.5", "AP@0.75", "AP@0.95", "AR@100", "AR@10"))
     )
     return 0

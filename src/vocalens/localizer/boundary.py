@@ -322,15 +322,32 @@ def rank_segments(
     voting_iou: float = 0.75,
     max_candidates: int = 2000,
     max_proposals: int = 100,
+    snap: bool = True,
 ) -> np.ndarray:
-    """A video's candidates [K,3] (start, end, score; frames, all windows) -> ranked proposals [>= max_proposals, 3]."""
+    """A video's candidates [K,3] (start, end, score; frames, all windows) -> ranked proposals [>= max_proposals, 3].
+
+    ``snap``: edges rounded to whole frames (labels are per frame, so a true edge is on the frame grid;
+    a regressed 12.4 is a worse guess than 12), before soft-NMS (equal segments then suppress each
+    other) and again after voting."""
     cands = np.asarray(cands, dtype=np.float64).reshape(-1, 3)
+    if snap:
+        cands = snap_to_frames(cands)
     if frame_probs is not None and len(frame_probs):
         cands = fuse_frame_probs(cands, frame_probs, fusion)
     cands = cands[np.argsort(-cands[:, 2], kind="stable")[:max_candidates]]
     segs, scores = soft_nms(cands[:, :2], cands[:, 2], sigma, limit=max_proposals)
     kept = score_voting(np.concatenate([segs, scores[:, None]], 1), cands, voting_iou)
+    if snap:
+        kept = snap_to_frames(kept)
     return pad_proposals(kept, float(length), max_proposals)
+
+
+def snap_to_frames(rows: np.ndarray) -> np.ndarray:
+    """Rows (start, end, score) with start and end rounded to whole frames, at least one frame long."""
+    out = np.asarray(rows, dtype=np.float64).reshape(-1, 3).copy()
+    out[:, 0] = np.round(out[:, 0])
+    out[:, 1] = np.maximum(np.round(out[:, 1]), out[:, 0] + 1)
+    return out
 
 
 def display_segments(proposals: np.ndarray, threshold: float) -> list[list[float]]:
@@ -381,6 +398,7 @@ def video_proposals(cands, length: int, frame_probs, cfg) -> np.ndarray:
         sigma=cfg.boundary_sigma,
         voting_iou=cfg.boundary_voting,
         max_proposals=cfg.boundary_proposals,
+        snap=cfg.boundary_snap,
     )
 
 

@@ -69,6 +69,11 @@ class ModelConfig:
     )
     boundary_sigma: float = flag(0.5, "boundary head: Gaussian soft-NMS sigma")
     boundary_voting: float = flag(0.75, "boundary head: IoU of the candidates that vote on a segment's edges (1: off)")
+    boundary_snap: bool = flag(
+        True,
+        "boundary head: keep regressed edges between frames (default: rounded to whole frames)",
+        name="--no_boundary_snap",
+    )
     boundary_proposals: int = flag(100, "boundary head: ranked proposals per video (>= 100 for LAV-DF's AR@100)")
 
     # what a checkpoint written before a field existed was trained with (the seed's per-frame projection,
