@@ -65,6 +65,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=0,
         help="real-corpus/short clips forged into the localizer's training set (default 0: none)",
     )
+    p.add_argument(
+        "--sync_weights",
+        help="reuse these sync encoder weights (e.g. src/vocalens/assets/sync_encoder.safetensors, the shipped "
+        "ones) and skip stage 2",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=2, help="decoding workers (default 2)")
     p.add_argument(
@@ -78,6 +83,10 @@ def run(args) -> int:
     from vocalens.commands.demo import _stage
     from vocalens.datagen.corpus import link_short, prepare_sources
 
+    if args.sync_weights and not Path(args.sync_weights).is_file():
+        from vocalens.errors import UserError
+
+        raise UserError(f"{args.sync_weights}: --sync_weights: no such file")
     out = Path(args.output_dir)
     sources, sync, feats, loc = out / "sources", out / "sync", out / "features", out / "localizer"
     model = out / "default_localizer.pth"
@@ -96,8 +105,10 @@ def run(args) -> int:
         sync_argv.append("--no_short")
     if args.sync_epochs is not None:
         sync_argv += ["--epochs", str(args.sync_epochs)]
-    weights = sync / "sync_encoder.safetensors"
-    if not weights.is_file():
+    weights = Path(args.sync_weights) if args.sync_weights else sync / "sync_encoder.safetensors"
+    if args.sync_weights:
+        print(f"\n== 2/7 sync encoder: {weights} given (--sync_weights), not trained")
+    elif not weights.is_file():
         _stage("2/7 train the sync encoder on real speech (no labels)", sync_argv)
     else:
         print(f"\n== 2/7 sync encoder: {weights} exists, kept")
