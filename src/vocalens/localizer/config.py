@@ -65,10 +65,14 @@ class ModelConfig:
     boundary_radius: float = flag(1.5, "boundary head: centre-sampling radius, in strides of the level")
     boundary_topk: int = flag(50, "boundary head: candidates per pyramid level and window at decoding")
     boundary_fusion: float = flag(
-        0.5, "boundary head: weight w of the frame head in score^(1-w) * mean frame probability^w (0: off)"
+        0.2, "boundary head: weight w of the frame head in score^(1-w) * mean frame probability^w (0: off)"
     )
-    boundary_sigma: float = flag(0.5, "boundary head: Gaussian soft-NMS sigma")
-    boundary_voting: float = flag(0.75, "boundary head: IoU of the candidates that vote on a segment's edges (1: off)")
+    # decoding defaults: the best AV1M++ score on the dev split of the 2400-video benchmark
+    # (benchmarks/boundary_decoding.py); voting moved edges off the frame grid and cost AP@0.95 there
+    boundary_sigma: float = flag(2.0, "boundary head: Gaussian soft-NMS sigma")
+    boundary_voting: float = flag(
+        1.0, "boundary head: IoU of the candidates that vote on a segment's edges (1: off, the default)"
+    )
     boundary_snap: bool = flag(
         True,
         "boundary head: keep regressed edges between frames (default: rounded to whole frames)",
