@@ -149,7 +149,8 @@ class Predictor:
             "video_prob": video_prob,
         }
         if head:  # candidates of all windows ranked together, in the video's frames
-            props = video_proposals(np.concatenate(cands), t, out["frame_probs"], self.model.cfg)
+            out["boundary_candidates"] = np.concatenate(cands)  # (start, end, score) before ranking
+            props = video_proposals(out["boundary_candidates"], t, out["frame_probs"], self.model.cfg)
             out["boundary_proposals"] = props
             out["boundary_segments"] = display_segments(props, self.boundary_threshold)
         if self.calibration is not None:
