@@ -274,3 +274,40 @@ def test_kill_9_of_extract_mid_write(corpus, tmp_path):
     assert "removed 1 unfinished folders" in rerun.stdout and not list((out / "test").glob(".tmp-*"))
     a, b = store.read_features(out / "test" / "a"), store.read_features(out / "test" / "b")
     assert np.array_equal(a.visual, b.visual) and np.array_equal(a.audio, b.audio)  # b as complete as a
+
+
+def test_the_path_is_printed_once(corpus, tmp_path):
+    """Issue 15 (messages): "FILE: error: FILE: ..." -- a library error that repeats the path (FFmpeg's do, so
+    may an encoder's) reads "the file" inside a line that already names it."""
+    from vocalens.data.metadata import read_folder
+    from vocalens.encoders import build_audio_encoder, build_visual_encoder
+    from vocalens.errors import cause, named
+    from vocalens.localizer.extract import extract
+
+    p = Path("/data/clip.mp4")
+    assert named(p, "x") == f"{p}: x" and named(p, f"{p}: x") == f"{p}: x"
+    assert named(p, cause(RuntimeError(f"cannot read '{p}'"), p)) == f"{p}: RuntimeError: cannot read the file"
+
+    class Broken:  # an encoder whose error names the video it was given
+        def __init__(self, inner, path):
+            self.inner, self.path = inner, path
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        def encode(self, x):
+            raise RuntimeError(f"{self.path}: out of memory while encoding {self.path}")
+
+        encode_local = encode  # the streamed path's per-chunk call, where an encoder has one
+
+    base, _ = corpus
+    records = read_folder(base / "videos")
+    good = next(r for r in records if r.file == "good.mp4")
+    s = extract(
+        [good],
+        tmp_path / "o",
+        Broken(build_visual_encoder("default"), good.path),
+        build_audio_encoder(),
+        progress=False,
+    )
+    assert s.failed == 1 and s.failures[0].count(str(good.path)) == 1

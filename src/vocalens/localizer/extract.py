@@ -27,7 +27,7 @@ from vocalens.constants import FPS
 from vocalens.data.labels import frame_labels
 from vocalens.data.metadata import VideoRecord
 from vocalens.data.store import VideoFeatures, append_failure, is_complete, video_dir, write_features
-from vocalens.errors import MediaError, UserError
+from vocalens.errors import MediaError, UserError, cause, named
 from vocalens.media.audio import speech_fraction
 from vocalens.media.crops import DETECT_MAX_SIDE, FACE_SIZE, face_crops, resolve_face
 from vocalens.media.video import load_video
@@ -129,7 +129,7 @@ def decode_video(
         return Decoded(index=index, error=str(e), seconds=time.perf_counter() - t0)
     except Exception as e:  # a decoder crash on one file must not stop the run
         return Decoded(
-            index=index, error=f"{record.path}: {e.__class__.__name__}: {e}", seconds=time.perf_counter() - t0
+            index=index, error=named(record.path, cause(e, record.path)), seconds=time.perf_counter() - t0
         )
 
 
@@ -272,7 +272,7 @@ def extract_one(
     record = VideoRecord(video_id=video_id or path.stem, split="test", path=path, file=path.name)
     item = decode_video(record, fps, resolve_face(face), face_stride, face_margin)
     if item.error is not None:
-        raise MediaError(item.error if str(path) in item.error else f"{path}: {item.error}")
+        raise MediaError(named(path, item.error))
     t = len(item.faces)
     if t == 0:
         raise MediaError(f"{path}: no video frames")
@@ -394,7 +394,7 @@ def extract(
                 except UserError as e:
                     item.error = str(e)
                 except Exception as e:  # one video's encoder failure is reported, the run goes on
-                    item.error = f"{rec.path}: {e.__class__.__name__}: {e}"
+                    item.error = named(rec.path, cause(e, rec.path))
             if item.error is not None:
                 summary.failed += 1
                 if len(summary.failures) < 20:  # examples for the summary; the full list is failures.jsonl
