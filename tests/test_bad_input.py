@@ -311,3 +311,22 @@ def test_the_path_is_printed_once(corpus, tmp_path):
         progress=False,
     )
     assert s.failed == 1 and s.failures[0].count(str(good.path)) == 1
+
+
+def test_small_face_in_a_1080p_video_is_found(real_clips, tmp_path):
+    """Issue 15.11 end to end: a 1080p video whose face is ~80 px wide (a DFDC-like shot) is decoded, its
+    face found in every frame by the default detector (the multiscale retry of media/faces.py; its unit
+    test is tests/test_landmarks.py::test_small_face_in_1080p), not "no face found in any frame"."""
+    import cv2
+
+    from vocalens.data.metadata import VideoRecord
+    from vocalens.localizer.extract import decode_video
+    from vocalens.media.crops import resolve_face
+
+    crops = bad_inputs.face_frames(real_clips, 10)  # 240 px around a ~120 px face
+    small = np.stack([cv2.resize(f, (160, 160), interpolation=cv2.INTER_AREA) for f in crops])
+    frames = np.full((10, 1080, 1920, 3), 90, np.uint8)
+    frames[:, 600:760, 1200:1360] = small
+    path = bad_inputs.encode(tmp_path / "dfdc_like.mp4", frames, 25, bad_inputs._speech(0.4))
+    d = decode_video(VideoRecord("x", "test", path, path.name), 25.0, resolve_face("auto"))
+    assert d.error is None and d.face_found.all()
