@@ -38,6 +38,9 @@ def mel_filterbank(
     return torch.from_numpy(fb.astype(np.float32))
 
 
+MEL_BLOCK = 30000  # STFT frames per block of a long wave (5 minutes at a 10 ms hop)
+
+
 def mel_spectrogram(
     wave: torch.Tensor,
     sample_rate: int = SAMPLE_RATE,
@@ -48,11 +51,22 @@ def mel_spectrogram(
     center: bool = True,
     power: float = 2.0,
 ) -> torch.Tensor:
-    """Power mel spectrogram [..., n_mels, frames] of waveforms [..., N] (batched)."""
+    """Power mel spectrogram [..., n_mels, frames] of waveforms [..., N] (batched).
+
+    Without ``center`` every frame sees only its own samples, so a long wave is transformed
+    ``MEL_BLOCK`` frames at a time (same numbers; the complex STFT of an hour would take 1.5 GB)."""
     wave = torch.as_tensor(wave, dtype=torch.float32)
     shape = wave.shape
     x = wave.reshape(-1, shape[-1])
     win_length = win_length or n_fft
+    n_frames = 1 + (x.shape[-1] - n_fft) // hop_length if x.shape[-1] >= n_fft else 0
+    if not center and n_frames > MEL_BLOCK:
+        parts = []
+        for f0 in range(0, n_frames, MEL_BLOCK):
+            f1 = min(n_frames, f0 + MEL_BLOCK)
+            seg = x[:, f0 * hop_length : (f1 - 1) * hop_length + n_fft]
+            parts.append(mel_spectrogram(seg, sample_rate, n_fft, hop_length, n_mels, win_length, False, power))
+        return torch.cat(parts, dim=-1).reshape(*shape[:-1], n_mels, n_frames)
     window = torch.hann_window(win_length, device=x.device)
     spec = (
         torch.stft(
