@@ -50,9 +50,9 @@ def require_face(path, faces_found: float | None) -> None:
     """No face in any frame (with detection on) is no answer at all, in both systems: the UserError naming
     the file; a face in some frames is an answer, UNCERTAIN below MIN_FACES (:func:`missing_evidence`)."""
     if faces_found is not None and not faces_found > 0:
-        from vocalens.errors import UserError
+        from vocalens.errors import MediaError  # a UserError: batch commands report and skip it
 
-        raise UserError(f"{path}: no face found in any frame (use --face none if the video is already a face crop)")
+        raise MediaError(f"{path}: no face found in any frame (use --face none if the video is already a face crop)")
 
 
 def audio_evidence(audio, num_frames: int) -> tuple[float, float]:
