@@ -258,3 +258,61 @@ def test_realign_reference_defaults_to_all_but_the_largest_source():
     assert counts["big"] == 4 and ref == 1 and shifts == {"big": -3, "a": 0, "b": 0}
     tiny = SyncNet(SyncConfig(dim=8, width=4, hidden=8)).eval()  # the real network gives a curve of the right size
     assert offset_curve(tiny, cache.crops[:30], cache.audio[:30], 4).shape == (9,)
+
+
+def _write_lagged_cache(tmp_path):
+    import json
+
+    cache = _lagged_cache({"short": 3, "clips": 0, "real-clips": -2}, frames=60)
+    cache.names = [n.split("/")[1] if n.startswith("clips/") else n for n in cache.names]
+    cache.splits = ["train", "train", "dev"] * 3  # one clip per source is dev: never measured or moved
+    path = tmp_path / "cache.npz"
+    np.savez(
+        path,
+        crops=cache.crops,
+        audio=cache.audio,
+        offsets=cache.offsets,
+        names=np.array(cache.names),
+        splits=np.array(cache.splits),
+        speakers=np.array(cache.speakers),
+        found=cache.found,
+        info=np.array(json.dumps(cache.info)),
+    )
+    return path
+
+
+def _sync_train_args(tmp_path, *extra):
+    import argparse
+
+    from vocalens.commands import sync_train
+
+    p = argparse.ArgumentParser()
+    sync_train.add_arguments(p)
+    base = ["--corpus", str(tmp_path), "--output_dir", str(tmp_path / "run"), "--cache", str(tmp_path / "cache.npz")]
+    tiny = ["--epochs", "1", "--dim", "8", "--width", "4", "--hidden", "8", "--kernel", "3", "--length", "8"]
+    return p.parse_args(base + tiny + ["--batch_size", "4", "--no_progress", *extra])
+
+
+def test_sync_train_realign_moves_only_the_named_sources(tmp_path, monkeypatch):
+    from vocalens.commands import sync_train
+    from vocalens.sync import weights as weights_mod
+
+    _write_lagged_cache(tmp_path)
+    monkeypatch.setattr(weights_mod, "load_weights", lambda w: (_LevelModel(), {}, "level0000000"))
+    args = _sync_train_args(
+        tmp_path, "--realign", "--realign_reference", "clips", "--realign_sources", "short", "--realign_max_hops", "6"
+    )
+    args.select = "offset_both"
+    assert sync_train.run(args) == 0
+    _, info, _ = weights_mod._load.__wrapped__(str(tmp_path / "run" / "sync_encoder.safetensors"), 0.0)
+    assert info["realign_hops"] == {"short": 3} and info["select"] == "offset_both"  # real-clips (-2) stays
+
+
+def test_sync_train_bad_shift_is_one_line_error(tmp_path):
+    from vocalens.commands import sync_train
+
+    _write_lagged_cache(tmp_path)
+    with pytest.raises(UserError, match="SOURCE=HOPS"):
+        sync_train.run(_sync_train_args(tmp_path, "--shift", "short"))
+    with pytest.raises(UserError, match="no train clips from the sources"):
+        sync_train.run(_sync_train_args(tmp_path, "--sources", "nowhere"))

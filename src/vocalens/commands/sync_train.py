@@ -48,6 +48,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         nargs="*",
         help="the sources --realign may move (default: every source but the reference)",
     )
+    p.add_argument(
+        "--shift",
+        nargs="*",
+        default=[],
+        metavar="SOURCE=HOPS",
+        help="shift a train source's audio by hand, in 10 ms hops (a control for --realign), e.g. short=4",
+    )
     p.add_argument("--realign_max_hops", type=int, default=12, help="shifts searched by --realign, 10 ms hops")
     p.add_argument(
         "--select",
@@ -126,6 +133,15 @@ def run(args) -> int:
         train = [i for i in train if source_of(cache.names[i]) in args.sources]
         if not train:
             raise UserError(f"{cache_path}: no train clips from the sources {', '.join(args.sources)}")
+    if args.shift:
+        from vocalens.sync.realign import realigned  # noqa: PLC0415
+
+        try:
+            hand = {k: int(v) for k, v in (x.split("=", 1) for x in args.shift)}
+        except ValueError:
+            raise UserError(f"--shift takes SOURCE=HOPS pairs, got {' '.join(args.shift)}")
+        cache = realigned(cache, hand, train)
+        print(f"sync-train: audio shifted by hand: {hand} (hops of 10 ms)", flush=True)
     if args.realign is not None:
         cache = _realign(
             cache, train, args.realign or None, args.realign_max_hops, args.realign_reference, args.realign_sources
