@@ -53,7 +53,7 @@ def call(argv) -> None:
     cmd = vocalens_cmd(argv)
     log("$ vocalens " + " ".join(cmd[3:]))
     rc = subprocess.call(cmd)
-    if rc != 0:
+    if rc not in (0, 1):  # 1 = some videos failed, were reported and left out (vocalens.errors.batch_exit)
         raise SystemExit(f"failed ({rc}): vocalens {' '.join(cmd[3:])}")
 
 
