@@ -75,7 +75,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from vocalens.commands.demo import _stage
+    from vocalens.commands.demo import _stage, localizer_train_argv
     from vocalens.datagen.corpus import link_short, prepare_sources
 
     out = Path(args.output_dir)
@@ -153,23 +153,7 @@ def run(args) -> int:
             ok=(0, 1),
         )
 
-    train_argv = [
-        "train",
-        "--features_root",
-        str(feats),
-        "--splits",
-        "train",
-        "dev",
-        "--output_dir",
-        str(loc),
-        "--epochs",
-        str(args.epochs),
-        "--seed",
-        str(args.seed),
-        *LOCALIZER_ARGS,
-    ]
-    if (loc / "last.pth").is_file():
-        train_argv += ["--resume", str(loc / "last.pth")]
+    train_argv = localizer_train_argv(feats, loc, args.epochs, ["--seed", str(args.seed), *LOCALIZER_ARGS])
     _stage("5/7 train the localizer", train_argv)
     _stage(
         "6/7 calibrate on the dev speakers",

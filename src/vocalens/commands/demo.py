@@ -139,6 +139,16 @@ def _stage(title: str, argv: list[str], ok: tuple[int, ...] = (0,)) -> None:
     print(f"-- {title}: {time.time() - t:.0f} s", flush=True)
 
 
+def localizer_train_argv(feats: Path, output_dir: Path, epochs: int, settings: list[str]) -> list[str]:
+    """`vocalens train` on the train and dev splits of ``feats``, resuming from ``output_dir``/last.pth if a
+    killed run left one (the demo and default-model both train this way)."""
+    argv = ["train", "--features_root", str(feats), "--splits", "train", "dev", "--output_dir", str(output_dir)]
+    argv += ["--epochs", str(epochs), *settings]
+    if (output_dir / "last.pth").is_file():
+        argv += ["--resume", str(output_dir / "last.pth")]
+    return argv
+
+
 def _first_fake_test_video(data: Path) -> Path | None:
     from vocalens.data.metadata import read_lavdf
 
@@ -200,36 +210,9 @@ def _run(args) -> int:
             str(args.workers),
         ],
     )
-    train_argv = [
-        "train",
-        "--features_root",
-        str(feats),
-        "--splits",
-        "train",
-        "dev",
-        "--output_dir",
-        str(ckpt),
-        "--epochs",
-        str(args.epochs),
-        "--d_model",
-        str(args.d_model),
-        "--num_layers",
-        str(args.num_layers),
-        "--nhead",
-        "4",
-        "--batch_size",
-        "8",
-        "--lr",
-        "1e-3",
-        "--warmup_epochs",
-        "1",
-        "--max_frames",
-        "256",
-        "--seed",
-        str(args.seed),
-    ]
-    if (ckpt / "last.pth").is_file():
-        train_argv += ["--resume", str(ckpt / "last.pth")]
+    settings = ["--d_model", str(args.d_model), "--num_layers", str(args.num_layers), "--nhead", "4"]
+    settings += ["--batch_size", "8", "--lr", "1e-3", "--warmup_epochs", "1", "--max_frames", "256"]
+    train_argv = localizer_train_argv(feats, ckpt, args.epochs, [*settings, "--seed", str(args.seed)])
     _stage("3/7 train the VOCA-Lens localizer", train_argv)
     _stage(
         "4/7 evaluate on the test split",

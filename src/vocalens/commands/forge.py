@@ -81,17 +81,11 @@ def run(args) -> int:
         crf=args.crf,
         name_prefix=args.name_prefix,
     )
-    print(
-        f"{args.output_root}: {s.videos} videos from {s.sources_used}/{s.sources} sources "
-        f"({s.video_seconds:.0f} s of video) in {s.seconds:.1f} s "
-        f"({s.videos / max(s.seconds, 1e-9):.2f} videos/s, {s.video_seconds / max(s.seconds, 1e-9):.1f}x real time)"
-    )
+    print(s.headline(args.output_root, rates=True))
     print(f"{'split':<6} {'real':>5} {'audio':>6} {'visual':>7} {'both':>5}")
     for split in SPLITS:
         c = [s.counts.get((split, k), 0) for k in ("real", "audio", "visual", "both")]
         print(f"{split:<6} {c[0]:>5} {c[1]:>6} {c[2]:>7} {c[3]:>5}")
-    for n in s.notes:
-        print(f"note: {n}")
-    if s.skipped:
-        print(f"skipped {len(s.skipped)} source(s) (reported above)")
+    for line in s.footer():
+        print(line)
     return 0

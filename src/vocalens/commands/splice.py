@@ -59,13 +59,8 @@ def run(args) -> int:
         crf=args.crf,
         speakers=args.speakers,
     )
-    print(
-        f"{args.output_root}: {s.videos} videos from {s.sources_used}/{s.sources} sources "
-        f"({s.video_seconds:.0f} s of video) in {s.seconds:.1f} s"
-    )
+    print(s.headline(args.output_root))
     print("  ".join(f"{k}: {s.counts.get(k, 0)}" for k in ("real",) + TYPES))
-    for n in s.notes:
-        print(f"note: {n}")
-    if s.skipped:
-        print(f"skipped {len(s.skipped)} source(s) (reported above)")
+    for line in s.footer():
+        print(line)
     return 0

@@ -24,14 +24,14 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from vocalens.constants import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
 from vocalens.data.metadata import SPLITS, VIDEO_EXTENSIONS, lavdf_entry, write_lavdf_metadata
-from vocalens.datagen.parts import read_source, run_parts, write_fakes
+from vocalens.datagen.parts import PartsSummary, read_source, run_parts, write_fakes
 from vocalens.errors import UserError
 from vocalens.fileio import write_json_atomic
 from vocalens.media import faces
@@ -63,20 +63,8 @@ class ForgeConfig:
     name_prefix: str = ""  # output files are {split}/{name_prefix}NNNNNN.mp4 (two sets can share one feature store)
 
 
-@dataclass
-class ForgeSummary:
-    output_root: Path
-    sources: int = 0
-    sources_used: int = 0
-    skipped: list[str] = field(default_factory=list)  # one line per skipped source
-    notes: list[str] = field(default_factory=list)  # sources that could only get some kinds of fakes
-    counts: dict = field(default_factory=dict)  # (split, kind) -> videos
-    seconds: float = 0.0
-    video_seconds: float = 0.0  # seconds of video written
-
-    @property
-    def videos(self) -> int:
-        return sum(self.counts.values())
+class ForgeSummary(PartsSummary):
+    """A forge run; ``counts``: (split, kind) -> videos."""
 
 
 # --------------------------------------------------------------------------------- planning

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import Callable, Iterable
@@ -23,6 +24,42 @@ from vocalens.media.video import fit_length, iter_frames, load_audio, write_vide
 
 # make(kind) -> (frames, audio, periods, details), or None when no valid period was found
 MakeFake = Callable[[str], "tuple[np.ndarray, np.ndarray, list, object] | None"]
+
+
+@dataclass
+class PartsSummary:
+    """What a forge or splice run made (``counts``: videos by the recipe's key, see ``run_parts``)."""
+
+    output_root: Path
+    sources: int = 0
+    sources_used: int = 0
+    skipped: list[str] = field(default_factory=list)  # one line per skipped source
+    notes: list[str] = field(default_factory=list)  # sources that could only get some kinds of fakes
+    counts: dict = field(default_factory=dict)
+    seconds: float = 0.0
+    video_seconds: float = 0.0  # seconds of video written
+
+    @property
+    def videos(self) -> int:
+        return sum(self.counts.values())
+
+    def headline(self, root: str, rates: bool = False) -> str:
+        """``root: N videos from U/S sources (V s of video) in T s`` (+ videos/s and x real time)."""
+        line = (
+            f"{root}: {self.videos} videos from {self.sources_used}/{self.sources} sources "
+            f"({self.video_seconds:.0f} s of video) in {self.seconds:.1f} s"
+        )
+        if rates:
+            t = max(self.seconds, 1e-9)
+            line += f" ({self.videos / t:.2f} videos/s, {self.video_seconds / t:.1f}x real time)"
+        return line
+
+    def footer(self) -> list[str]:
+        """The notes, one line each, then how many sources were skipped (each was reported as it happened)."""
+        lines = [f"note: {n}" for n in self.notes]
+        if self.skipped:
+            lines.append(f"skipped {len(self.skipped)} source(s) (reported above)")
+        return lines
 
 
 def load_source(path: Path, cfg) -> tuple[np.ndarray, np.ndarray]:

@@ -32,7 +32,7 @@ import shutil
 import subprocess
 import time
 import wave
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import cv2
@@ -49,7 +49,7 @@ from vocalens.datagen.forge import (
     place_periods,
     speech_level,
 )
-from vocalens.datagen.parts import load_source, read_source, run_parts, write_fakes
+from vocalens.datagen.parts import PartsSummary, load_source, read_source, run_parts, write_fakes
 from vocalens.errors import UserError
 from vocalens.fileio import write_json_atomic
 from vocalens.media import faces
@@ -95,20 +95,8 @@ class SpliceConfig:
     speakers: str | None = None  # TSV with `name` and `speaker_id` columns: one speaker never donates to itself
 
 
-@dataclass
-class SpliceSummary:
-    output_root: Path
-    sources: int = 0
-    sources_used: int = 0
-    skipped: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    counts: dict = field(default_factory=dict)  # manipulation type ('real', 'tts', ...) -> videos
-    seconds: float = 0.0
-    video_seconds: float = 0.0
-
-    @property
-    def videos(self) -> int:
-        return sum(self.counts.values())
+class SpliceSummary(PartsSummary):
+    """A splice run; ``counts``: manipulation type ('real', 'tts', ...) -> videos."""
 
 
 # --------------------------------------------------------------------------------- audio analysis
