@@ -31,13 +31,18 @@ import numpy as np
 
 from vocalens.constants import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
 from vocalens.data.metadata import SPLITS, VIDEO_EXTENSIONS, lavdf_entry, write_lavdf_metadata
-from vocalens.datagen.parts import PartsSummary, read_source, run_parts, write_fakes
+from vocalens.datagen.parts import (
+    SILENT_LEVEL,
+    PartsSummary,
+    donor_speech,
+    read_source,
+    run_parts,
+    speech_level,
+    write_fakes,
+)
 from vocalens.errors import UserError
 from vocalens.fileio import write_json_atomic
 from vocalens.media import faces
-from vocalens.media.video import load_audio
-
-SILENT_LEVEL = 1e-3  # speech level (RMS of the louder half of 20 ms windows) below this: no usable audio
 
 
 @dataclass
@@ -118,15 +123,6 @@ def place_periods(
 
 
 # --------------------------------------------------------------------------------- audio
-
-
-def speech_level(audio: np.ndarray, win: int = 320) -> float:
-    """RMS of the louder half of 20 ms windows: the level of speech, not of the pauses."""
-    n = len(audio) // win
-    if n == 0:
-        return 0.0
-    e = np.sort((audio[: n * win].reshape(n, win) ** 2).mean(axis=1))
-    return float(np.sqrt(e[n // 2 :].mean()))
 
 
 def _edge_ramp(length: int, xf: int) -> np.ndarray:
@@ -250,12 +246,7 @@ class DonorPool:
 
     def _audio(self, src: Source) -> np.ndarray | None:
         if src.index not in self._cache:
-            try:
-                a = load_audio(src.path, SAMPLE_RATE)[: 60 * SAMPLE_RATE]
-                a = a if speech_level(a) >= SILENT_LEVEL else None
-            except Exception:  # noqa: BLE001 - a broken donor is simply not a donor
-                a = None
-            self._cache[src.index] = a
+            self._cache[src.index] = donor_speech(src.path)
             self._order.append(src.index)
             if len(self._order) > self._limit:
                 self._cache.pop(self._order.pop(0), None)

@@ -22,6 +22,8 @@ from vocalens.errors import MediaError
 from vocalens.fileio import write_json_atomic
 from vocalens.media.video import fit_length, iter_frames, load_audio, write_video
 
+SILENT_LEVEL = 1e-3  # speech level (RMS of the louder half of 20 ms windows) below this: no usable audio
+
 # make(kind) -> (frames, audio, periods, details), or None when no valid period was found
 MakeFake = Callable[[str], "tuple[np.ndarray, np.ndarray, list, object] | None"]
 
@@ -85,6 +87,25 @@ def read_source(path: Path, cfg) -> tuple[np.ndarray, np.ndarray] | dict:
     if len(frames) < cfg.min_seconds * FPS:
         return {"skipped": f"{path}: too short ({len(frames) / FPS:.2f} s < {cfg.min_seconds} s)"}
     return frames, audio
+
+
+def speech_level(audio: np.ndarray, win: int = 320) -> float:
+    """RMS of the louder half of 20 ms windows: the level of speech, not of the pauses."""
+    n = len(audio) // win
+    if n == 0:
+        return 0.0
+    e = np.sort((audio[: n * win].reshape(n, win) ** 2).mean(axis=1))
+    return float(np.sqrt(e[n // 2 :].mean()))
+
+
+def donor_speech(path: Path) -> np.ndarray | None:
+    """A source's first 60 s of audio as a speech donor, or None when it is silent (speech level under
+    ``SILENT_LEVEL``) or does not decode: a broken source is simply not a donor."""
+    try:
+        a = load_audio(path, SAMPLE_RATE)[: 60 * SAMPLE_RATE]
+    except Exception:  # noqa: BLE001
+        return None
+    return a if speech_level(a) >= SILENT_LEVEL else None
 
 
 def write_fakes(

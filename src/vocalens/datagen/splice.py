@@ -41,19 +41,21 @@ from scipy.signal import resample_poly
 
 from vocalens.constants import FPS, SAMPLES_PER_FRAME
 from vocalens.data.metadata import SPLITS, write_lavdf_metadata
-from vocalens.datagen.forge import (
+from vocalens.datagen.forge import _entry, _frame_change, list_sources, place_periods
+from vocalens.datagen.parts import (
     SILENT_LEVEL,
-    _entry,
-    _frame_change,
-    list_sources,
-    place_periods,
+    PartsSummary,
+    donor_speech,
+    load_source,
+    read_source,
+    run_parts,
     speech_level,
+    write_fakes,
 )
-from vocalens.datagen.parts import PartsSummary, load_source, read_source, run_parts, write_fakes
 from vocalens.errors import UserError
 from vocalens.fileio import write_json_atomic
 from vocalens.media import faces
-from vocalens.media.video import SAMPLE_RATE, load_audio
+from vocalens.media.video import SAMPLE_RATE
 
 RECIPE = "splice"
 AUDIO_TYPES = ("tts", "other_speaker", "stretch")
@@ -201,11 +203,7 @@ class Donors:
 
     def audio(self, i: int) -> np.ndarray | None:
         if i not in self._audio:
-            try:
-                a = load_audio(self.sources[i].path, SAMPLE_RATE)[: 60 * SAMPLE_RATE]
-                a = a if speech_level(a) >= SILENT_LEVEL else None
-            except Exception:  # noqa: BLE001 - a broken source is simply not a donor
-                a = None
+            a = donor_speech(self.sources[i].path)
             if len(self._audio) >= self._cache:
                 self._audio.pop(next(iter(self._audio)))
             self._audio[i] = a
