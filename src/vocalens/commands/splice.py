@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 
 from vocalens.data.metadata import SPLITS
+from vocalens.datagen.parts import config_knobs
 from vocalens.datagen.splice import TYPES, SpliceConfig, splice_dataset
 
 
@@ -42,23 +43,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    s = splice_dataset(
-        args.src_dirs,
-        args.output_root,
-        seed=args.seed,
-        progress=not args.no_progress,
-        split=args.split,
-        fakes_per_video=args.fakes_per_video,
-        max_periods=args.max_periods,
-        min_fake_s=args.min_fake_s,
-        max_fake_s=args.max_fake_s,
-        types=tuple(args.types),
-        max_side=args.max_side,
-        max_seconds=args.max_seconds,
-        face_detector=args.face_detector,
-        crf=args.crf,
-        speakers=args.speakers,
-    )
+    knobs = config_knobs(args, SpliceConfig)
+    s = splice_dataset(args.src_dirs, args.output_root, seed=args.seed, progress=not args.no_progress, **knobs)
     print(s.headline(args.output_root))
     print("  ".join(f"{k}: {s.counts.get(k, 0)}" for k in ("real",) + TYPES))
     for line in s.footer():

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from itertools import islice
 from pathlib import Path
 from typing import Callable, Iterable
@@ -26,6 +26,13 @@ SILENT_LEVEL = 1e-3  # speech level (RMS of the louder half of 20 ms windows) be
 
 # make(kind) -> (frames, audio, periods, details), or None when no valid period was found
 MakeFake = Callable[[str], "tuple[np.ndarray, np.ndarray, list, object] | None"]
+
+
+def config_knobs(args, config_cls) -> dict:
+    """The command line's values for ``config_cls``'s fields (lists as tuples, as the config holds them); not
+    ``seed``, which the dataset functions take on its own. Fields without a flag keep their defaults."""
+    knobs = {f.name: getattr(args, f.name) for f in fields(config_cls) if f.name != "seed" and hasattr(args, f.name)}
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in knobs.items()}
 
 
 @dataclass
