@@ -155,6 +155,7 @@ def main(argv=None) -> int:
         + ": the shipped model (sync encoders, face auto) on a 1280x720 25 fps talking face (a real clip's face at "
         "360 px, looped); each run a fresh process, peak RSS its `ru_maxrss`. The old path (whole video decoded "
         "into memory, the last commit before streaming) runs at 1 minute only. "
+        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, niceness {os.nice(0)}. "
         f"Load average {load0:.1f} at the start, {load1:.1f} at the end (2 cores shared with other jobs: "
         "wall times are inflated by it).",
         "",

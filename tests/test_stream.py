@@ -183,3 +183,22 @@ def test_detect_features_say_which_face(tmp_path, real_clips):
         real_clips / "LipNet__bbaf2n.mpg", build_visual_encoder("sync"), build_audio_encoder("sync"), face="haar"
     )
     assert one.meta["face_track"]["chosen"] == "only face" and one.meta["face_track"]["faces"] == 1
+
+
+def test_sync_audio_features_of_a_long_wave_in_blocks(monkeypatch):
+    from vocalens.sync import features
+    from vocalens.sync.weights import load_weights
+
+    x = (0.1 * np.random.default_rng(2).standard_normal(16000 * 4 + 77)).astype(np.float32)
+    whole = features.audio_frames(x)
+    monkeypatch.setattr(features, "MEL_BLOCK", 29)  # blocks of 29 hops, the edge blocks reflect-padded
+    np.testing.assert_array_equal(features.audio_frames(x), whole)
+    model = load_weights(None)[0]
+    one = model.embed_audio(whole, chunk=10**6)
+    np.testing.assert_allclose(model.embed_audio(whole, chunk=7), one, atol=1e-5)
+
+
+def test_rms_in_blocks():
+    x = np.random.default_rng(3).standard_normal(100_003).astype(np.float32)
+    assert audio_mod.rms(x, block=1000) == pytest.approx(float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))))
+    assert audio_mod.rms(np.zeros(0, np.float32)) == 0.0

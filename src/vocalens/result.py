@@ -58,11 +58,10 @@ def require_face(path, faces_found: float | None) -> None:
 def audio_evidence(audio, num_frames: int) -> tuple[float, float]:
     """(RMS loudness, speech fraction) of a 16 kHz track spanning ``num_frames`` frames: the audio inputs of
     :func:`missing_evidence`."""
-    from vocalens.media.audio import speech_fraction
+    from vocalens.media.audio import rms, speech_fraction
 
-    a = np.asarray(audio, dtype=np.float64)
-    rms = float(np.sqrt(np.mean(np.square(a)))) if a.size else 0.0
-    return rms, float(speech_fraction(np.asarray(audio, np.float32), num_frames)) if a.size else 0.0
+    a = np.asarray(audio, np.float32)  # no float64 copy of an hour's track (460 MB): rms sums in blocks
+    return rms(a), float(speech_fraction(a, num_frames)) if a.size else 0.0
 
 
 def verdict(prob: float, threshold: float, margin: float = 0.0, missing_evidence: list[str] = ()) -> str:

@@ -30,7 +30,7 @@ from vocalens.data.labels import frame_labels
 from vocalens.data.metadata import VideoRecord
 from vocalens.data.store import VideoFeatures, append_failure, is_complete, video_dir, write_features
 from vocalens.errors import MediaError, UserError, cause, named
-from vocalens.media.audio import speech_fraction
+from vocalens.media.audio import rms, speech_fraction
 from vocalens.media.crops import FACE_SIZE, FacePlan, iter_face_chunks, plan_faces, resolve_face
 from vocalens.media.video import fit_length, load_audio, probe
 from vocalens.result import require_face
@@ -367,7 +367,7 @@ def extract_one(
         visual_dim=int(visual.shape[1]),
         audio_dim=int(audio.shape[1]),
         audio_frames=int(audio.shape[0]),
-        audio_rms=float(np.sqrt(np.mean(np.square(item.audio, dtype=np.float64)))),
+        audio_rms=rms(item.audio),
         speech_fraction=speech_fraction(item.audio, t),
     )
     return VideoFeatures(video_id=record.video_id, visual=visual, audio=audio, frame_labels=None, meta=meta)

@@ -103,6 +103,17 @@ def log_mel(
 SILENCE_RMS = 1e-4  # below this RMS an audio track (or a frame of it) is silent
 
 
+def rms(audio: np.ndarray, block: int = 1 << 20) -> float:
+    """Root mean square of a whole track, summed in float64 a block at a time (bounded memory)."""
+    audio = np.asarray(audio).reshape(-1)
+    if audio.size == 0:
+        return 0.0
+    total = sum(
+        float(np.dot(b, b)) for b in (audio[i : i + block].astype(np.float64) for i in range(0, audio.size, block))
+    )
+    return float(np.sqrt(total / audio.size))
+
+
 def speech_fraction(audio: np.ndarray, num_frames: int) -> float:
     """Share of video frames whose audio is speech-loud: RMS within 20 dB of the clip's loud frames
     (95th percentile) and above ``SILENCE_RMS``. An energy VAD: enough to tell speech from silence."""
@@ -111,6 +122,12 @@ def speech_fraction(audio: np.ndarray, num_frames: int) -> float:
         return 0.0
     hop = max(1, len(audio) // num_frames)
     chunks = audio[: hop * num_frames].reshape(num_frames, hop) if len(audio) >= hop * num_frames else audio[None]
-    rms = np.sqrt(np.mean(np.square(chunks, dtype=np.float64), axis=1))
+    # per frame, 4096 frames at a time (an hour's squares in float64 at once would be 460 MB)
+    rms = np.concatenate(
+        [
+            np.sqrt(np.mean(np.square(chunks[i : i + 4096], dtype=np.float64), axis=1))
+            for i in range(0, len(chunks), 4096)
+        ]
+    )
     loud = float(np.percentile(rms, 95))
     return float(np.mean((rms > SILENCE_RMS) & (rms >= 0.1 * loud))) if loud > SILENCE_RMS else 0.0

@@ -183,20 +183,33 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, start: float | 
         if start is None:
             start = _stream_start(container.streams.video[0]) if container.streams.video else _stream_start(astream)
         resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
-        chunks = []
+        # one buffer sized from the container's duration (grown if it says too little): an hour is 230 MB,
+        # gathered without the copies a list of blocks + concatenate would make
+        secs = min((container.duration or 0) / 1e6, 4 * 3600.0)  # a corrupt header may claim anything
+        buf = np.empty(int(secs * 1.02 * sample_rate) + sample_rate, np.float32)
+        n = 0
         first_t = None
+
+        def put(out):
+            nonlocal buf, n
+            x = out.to_ndarray().reshape(-1)
+            if n + len(x) > len(buf):
+                buf = np.concatenate([buf[:n], np.empty(max(len(x), len(buf) // 2), np.float32)])
+            buf[n : n + len(x)] = x
+            n += len(x)
+
         try:
             for frame in container.decode(astream):
                 if first_t is None and frame.time is not None:
                     first_t = frame.time
                 for out in resampler.resample(frame):
-                    chunks.append(out.to_ndarray().reshape(-1))
+                    put(out)
             for out in resampler.resample(None):
-                chunks.append(out.to_ndarray().reshape(-1))
+                put(out)
         except av.error.FFmpegError as e:
-            if not chunks:
+            if not n:
                 raise MediaError(f"{path}: cannot decode audio ({cause(e)})")
-    audio = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
+    audio = buf[:n]
     offset = int(round(((first_t if first_t is not None else start) - start) * sample_rate))
     if offset > 0:
         audio = np.concatenate([np.zeros(offset, np.float32), audio])
