@@ -8,6 +8,8 @@ loop (TensorBoard, metrics.jsonl, checkpoints, --resume), picks the epoch with t
 accuracy on the `dev` clips, and writes OUTPUT/sync_encoder.safetensors for
 `vocalens extract --visual_encoder sync --audio_encoder sync --visual_weights FILE --audio_weights FILE`.
 The `test` speakers are never used here (benchmarks/sync_offset.py reports on them).
+``--realign WEIGHTS`` first moves a train source's audio onto the others, as a sync pair that did
+not train on it measures them (vocalens.sync.realign; train clips only).
 """
 
 from __future__ import annotations
