@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _avff_runs import evaluate_argv, pretrain_argv, train_argv, train_seconds
 from _common import publish
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,7 +54,7 @@ def call(argv) -> None:
     cmd = vocalens_cmd(argv)
     log("$ vocalens " + " ".join(cmd[3:]))
     rc = subprocess.call(cmd)
-    if rc != 0:
+    if rc not in (0, 1):  # 1 = some videos failed, were reported and left out (vocalens.errors.batch_exit)
         raise SystemExit(f"failed ({rc}): vocalens {' '.join(cmd[3:])}")
 
 
@@ -208,13 +209,6 @@ def make_material(args, work: Path) -> dict[str, Path]:
     return roots
 
 
-def train_seconds(run: Path) -> float:
-    f = run / "metrics.jsonl"
-    if not f.is_file():
-        return float("nan")
-    return sum(json.loads(x).get("time_s", 0.0) for x in f.read_text().splitlines() if x.strip())
-
-
 def epochs_log(run: Path, key: str) -> list[float]:
     f = run / "metrics.jsonl"
     if not f.is_file():
@@ -325,26 +319,9 @@ def main() -> None:
     ssl = work / "ssl"
     if not (ssl / "DONE").is_file():
         call(
-            [
-                "avff",
-                "pretrain",
-                "--data_root",
-                ssl_data,
-                "--output_dir",
-                ssl,
-                "--epochs",
-                args.ssl_epochs,
-                "--lr",
-                args.ssl_lr,
-                "--warmup_epochs",
-                0.3,
-                "--contrastive_weight",
-                1.0,
-                "--clips_per_video",
-                args.ssl_clips_per_video,
-                *resume_args(ssl),
-                *base,
-            ]
+            pretrain_argv(
+                ssl_data, ssl, args.ssl_epochs, args.ssl_lr, 1.0, args.ssl_clips_per_video, *resume_args(ssl), *base
+            )
         )
         (ssl / "DONE").write_text("")
     ssl_runs = [("stage 1", ssl)]
@@ -352,49 +329,23 @@ def main() -> None:
         more = work / "ssl_more"
         if not (more / "DONE").is_file():
             call(
-                [
-                    "avff",
-                    "pretrain",
-                    "--data_root",
+                pretrain_argv(
                     ssl_data,
-                    "--output_dir",
                     more,
-                    "--epochs",
                     args.ssl_more_epochs,
-                    "--lr",
                     args.ssl_lr,
-                    "--warmup_epochs",
-                    0.3,
-                    "--contrastive_weight",
                     1.0,
-                    "--init",
-                    ssl / "best.pth",
-                    "--clips_per_video",
                     args.ssl_clips_per_video,
+                    *("--init", ssl / "best.pth"),
                     *resume_args(more),
                     *base,
-                ]
+                )
             )
             (more / "DONE").write_text("")
         ssl_runs.append((f"stage 1 continued {args.ssl_more_epochs} epochs", more))
     stage2 = [
-        "avff",
-        "train",
-        "--data_root",
-        cls_data,
-        "--epochs",
-        args.epochs,
-        "--lr",
-        args.lr,
-        "--shift_fakes",
-        0.3,
-        "--label_fraction",
-        0.25,
-        "--clips_per_video",
-        args.clips_per_video,
-        "--warmup_epochs",
-        0.5,
-        *base,
+        *("--shift_fakes", 0.3, "--label_fraction", 0.25, "--clips_per_video", args.clips_per_video),
+        *("--warmup_epochs", 0.5, *base),
     ]
     runs = {"with stage 1": (work / "cls_pretrained", ["--pretrained", ssl / "best.pth", "--encoder_lr_scale", 0.1])}
     if args.ssl_more_epochs:
@@ -405,7 +356,7 @@ def main() -> None:
     if not args.no_scratch:
         runs["without stage 1"] = (work / "cls_scratch", [])
     todo = {
-        str(run): [*stage2, "--output_dir", run, *extra, *resume_args(run)]
+        str(run): train_argv(cls_data, run, args.epochs, args.lr, *stage2, *extra, *resume_args(run))
         for run, extra in runs.values()
         if not (run / "DONE").is_file()
     }
@@ -424,48 +375,14 @@ def main() -> None:
         res = {"run": run, "dev_auc": epochs_log(run, "val_video_auc"), "time_s": train_seconds(run)}
         dev = run / "eval_dev.json"
         if not dev.is_file():
-            call(
-                [
-                    "avff",
-                    "evaluate",
-                    "--checkpoint",
-                    ck,
-                    "--data_root",
-                    cls_data,
-                    "--split",
-                    "dev",
-                    "--output",
-                    dev,
-                    "--cache_dir",
-                    cache,
-                    "--faces",
-                    "auto",
-                ]
-            )
+            call(evaluate_argv(ck, cls_data, "dev", dev, cache, "--faces", "auto"))
         d = json.loads(dev.read_text())
         res["threshold"] = d["threshold"]
         res["dev_threshold"] = youden_threshold([v["label"] for v in d["videos"]], [v["score"] for v in d["videos"]])
         for recipe, root in (("forge", m["forge_test"]), ("splice", m["splice_test"])):
             out = run / f"eval_test_{recipe}.json"
             if not out.is_file():
-                call(
-                    [
-                        "avff",
-                        "evaluate",
-                        "--checkpoint",
-                        ck,
-                        "--data_root",
-                        root,
-                        "--split",
-                        "test",
-                        "--output",
-                        out,
-                        "--cache_dir",
-                        cache,
-                        "--faces",
-                        "auto",
-                    ]
-                )
+                call(evaluate_argv(ck, root, "test", out, cache, "--faces", "auto"))
             res[recipe] = json.loads(out.read_text())["metrics"]
             if recipe == "splice":
                 res["splice_kinds"] = by_kind(out, root, res["threshold"])

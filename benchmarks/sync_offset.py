@@ -30,6 +30,7 @@ from _common import publish
 from vocalens.data.metadata import VideoRecord
 from vocalens.encoders import build_audio_encoder, build_visual_encoder
 from vocalens.localizer.extract import decode_video
+from vocalens.media.crops import FACE_SIZE, iter_face_chunks
 from vocalens.sync.features import lower_face_grey
 from vocalens.sync.offset import corr_offset_scores, cosine_offset_scores, estimated_offsets, window_starts
 
@@ -82,7 +83,7 @@ def main(argv=None) -> int:
         if item.error:
             print(f"skip {name}: {item.error}", file=sys.stderr)
             continue
-        faces = item.faces.numpy()
+        faces = np.concatenate(list(iter_face_chunks(item.path, item.plan, FACE_SIZE, item.face_margin, 25.0)))
         t = len(faces)
         starts = window_starts(t, LENGTH, MAX_OFFSET, args.stride)
         if not starts:

@@ -32,25 +32,17 @@ import torch
 from vocalens.cli import main as cli
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # the shared publish()
+from _avff_runs import evaluate_argv, pretrain_argv, train_argv, train_seconds  # noqa: E402
 from _common import publish  # noqa: E402
 
 REAL_CLIPS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real-clips"
-
-
-def train_seconds(run: Path) -> float:
-    """Training + validation time of a run: the sum of its epochs' `time_s` (metrics.jsonl), so a
-    reused run reports the time it took when it was made; decoding into the cache is not included."""
-    f = run / "metrics.jsonl"
-    if not f.is_file():
-        return float("nan")
-    return sum(json.loads(line).get("time_s", 0.0) for line in f.read_text().splitlines() if line.strip())
 
 
 def call(*argv) -> None:
     argv = [str(a) for a in argv]
     print("$ vocalens " + " ".join(argv), flush=True)
     rc = cli(argv)
-    if rc != 0:
+    if rc not in (0, 1):  # 1 = some videos failed, were reported and left out (vocalens.errors.batch_exit)
         raise SystemExit(f"failed ({rc}): vocalens {' '.join(argv)}")
 
 
@@ -164,25 +156,11 @@ def main() -> None:
     if (ssl / "best.pth").is_file():
         print(f"reusing the stage-1 checkpoint {ssl / 'best.pth'} (its time is not counted)")
     else:
+        hard = ["--no_hard_negatives"] if args.no_hard_negatives else []
         call(
-            "avff",
-            "pretrain",
-            "--data_root",
-            ssl_data,
-            "--output_dir",
-            ssl,
-            "--epochs",
-            args.ssl_epochs,
-            "--lr",
-            args.ssl_lr,
-            "--warmup_epochs",
-            0.3,
-            "--contrastive_weight",
-            args.contrastive_weight,
-            "--clips_per_video",
-            args.clips_per_video,
-            *(["--no_hard_negatives"] if args.no_hard_negatives else []),
-            *fit,
+            *pretrain_argv(
+                ssl_data, ssl, args.ssl_epochs, args.ssl_lr, args.contrastive_weight, args.clips_per_video, *hard, *fit
+            )
         )
     timings["stage 1"] = train_seconds(ssl)
     freeze = (["--freeze_encoders"] if args.freeze_encoders else []) + [
@@ -204,41 +182,10 @@ def main() -> None:
     for name, (run, extra) in runs.items():
         t = time.time()
         if not (run / "best.pth").is_file():
-            call(
-                "avff",
-                "train",
-                "--data_root",
-                data,
-                "--output_dir",
-                run,
-                "--epochs",
-                args.epochs,
-                "--lr",
-                args.cls_lr,
-                *extra,
-                *freeze,
-                *fit,
-                *limit,
-            )
+            call(*train_argv(data, run, args.epochs, args.cls_lr, *extra, *freeze, *fit, *limit))
         timings[f"stage 2, {name}"] = train_seconds(run)
         out = run / "eval_test.json"
-        call(
-            "avff",
-            "evaluate",
-            "--checkpoint",
-            run / "best.pth",
-            "--data_root",
-            data,
-            "--split",
-            "test",
-            "--output",
-            out,
-            "--cache_dir",
-            cache,
-            "--faces",
-            "center",
-            *limit,
-        )
+        call(*evaluate_argv(run / "best.pth", data, "test", out, cache, "--faces", "center", *limit))
         results[f"synth test, {name}"] = json.loads(out.read_text())["metrics"]
 
     if args.real_clips and Path(args.real_clips).is_dir():
@@ -252,36 +199,9 @@ def main() -> None:
                 call("forge", "--videos", args.real_clips, "--output_root", forged, "--seed", 7)
             run = work / "cls_forged"
             if not (run / "best.pth").is_file():
-                call(
-                    "avff",
-                    "train",
-                    "--data_root",
-                    forged,
-                    "--output_dir",
-                    run,
-                    "--epochs",
-                    args.epochs,
-                    "--lr",
-                    args.cls_lr,
-                    *from_ssl,
-                    *freeze,
-                    *base,
-                )
+                call(*train_argv(forged, run, args.epochs, args.cls_lr, *from_ssl, *freeze, *base))
             out = run / "eval_test.json"
-            call(
-                "avff",
-                "evaluate",
-                "--checkpoint",
-                run / "best.pth",
-                "--data_root",
-                forged,
-                "--split",
-                "test",
-                "--output",
-                out,
-                "--cache_dir",
-                cache,
-            )
+            call(*evaluate_argv(run / "best.pth", forged, "test", out, cache))
             results["forged real clips test, with stage-1 pretraining (synth)"] = json.loads(out.read_text())["metrics"]
 
     lines = [

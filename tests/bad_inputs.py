@@ -8,6 +8,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import av.video.stream
 import numpy as np
 
 SR = 16000
@@ -28,6 +29,7 @@ def encode(
     codec: str = "libx264",
     pix_fmt: str = "yuv420p",
     times: list[float] | None = None,
+    rotation: int | None = None,
 ) -> Path:
     """Write ``frames [T,H,W,3]`` (None: audio only) and ``audio`` (16 kHz mono) with PyAV; ``times`` gives
     each frame's presentation time in seconds (a variable frame rate)."""
@@ -39,6 +41,10 @@ def encode(
             vs = c.add_stream(codec, rate=rate)
             vs.height, vs.width = frames.shape[1:3]
             vs.pix_fmt = pix_fmt
+            if rotation is not None:  # a display matrix, as phones write (PyAV >= 17)
+                vs.set_display_rotation(rotation)
+            if codec == "libx265":
+                vs.options = {"x265-params": "log-level=error"}
             if times is not None:
                 vs.codec_context.time_base = Fraction(1, 1000)
         as_ = None
@@ -130,13 +136,21 @@ def build(folder: Path, face_frames: np.ndarray) -> dict[str, str]:
     two = np.concatenate([_resize(face_frames[:20], 96, 64), _resize(face_frames[:20], 96, 64)[:, :, ::-1]], axis=2)
     encode(folder / "two_faces.mp4", two, 25, speech)
     out["two_faces.mp4"] = "two faces side by side"
-    rotated = np.ascontiguousarray(np.rot90(face, 1, axes=(1, 2)))
-    encode(folder / "rotated.mp4", rotated, 25, speech)
-    out["rotated.mp4"] = "a face turned 90 degrees (no display matrix)"
+    sideways = np.ascontiguousarray(np.rot90(_resize(face_frames[:20], 96, 64), -1, axes=(1, 2)))
+    if hasattr(av.video.stream.VideoStream, "set_display_rotation"):
+        encode(folder / "rotated.mp4", sideways, 25, speech, rotation=90)
+        out["rotated.mp4"] = "a phone video: pixels stored sideways, a 90-degree display matrix"
+    else:
+        encode(folder / "rotated.mp4", sideways, 25, speech)
+        out["rotated.mp4"] = "a face turned 90 degrees (this PyAV cannot write a display matrix)"
     (folder / "a_directory.mp4").mkdir()
     out["a_directory.mp4"] = "a directory named like a video"
     encode(folder / "test.mp4", face, 25, speech)
     out["test.mp4"] = "a file named like a split"
+    (folder / "broken_link.mp4").symlink_to(folder / "gone.mp4")
+    out["broken_link.mp4"] = "a link to nothing"
+    encode(folder / "voice.m4a", None, 25, speech)
+    out["voice.m4a"] = "an audio file"
     return out
 
 

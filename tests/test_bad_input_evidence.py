@@ -53,3 +53,16 @@ def test_both_systems_say_when_evidence_is_missing(corpus, system):
     with pytest.raises(UserError, match="no face found in any frame") as e:  # AVFF gave a confident verdict
         det.detect(v / "no_face.mp4", face="auto")
     assert str(e.value).startswith(str(v / "no_face.mp4")) and "\n" not in str(e.value)
+
+
+def test_avff_evaluate_skips_a_video_without_a_face(corpus):
+    """A no-face video in an AVFF evaluation is reported and left out (it stopped the run once AVFF said no
+    face, had the error not been a MediaError)."""
+    import vocalens
+
+    v = corpus / "videos"
+    (corpus / "eval.csv").write_text(f"path,label\n{v / 'good.mp4'},0\n{v / 'silent.mp4'},1\n{v / 'no_face.mp4'},1\n")
+    det = vocalens.load(bad_inputs.tiny_avff_checkpoint(corpus / "avff_eval.pth"))
+    res = det.evaluate(corpus / "eval.csv", face="auto", progress=False)
+    assert len(res["skipped"]) == 1 and res["skipped"][0].startswith(f"{v / 'no_face.mp4'}: no face found")
+    assert len(res["videos"]) == 2

@@ -48,3 +48,27 @@ def test_demo_end_to_end_and_resume(tmp_path, capsys):
     assert main(argv) == 0
     assert (out / "data" / "metadata.min.json").stat().st_mtime_ns == stamp
     assert " 0 extracted, 14 already complete" in capsys.readouterr().out
+
+
+def test_localizer_train_argv_trains_on_train_and_dev_and_resumes_from_last(tmp_path):
+    from vocalens.commands.demo import localizer_train_argv
+
+    out = tmp_path / "ckpt"
+    argv = localizer_train_argv(tmp_path / "feats", out, 3, ["--seed", "7"])
+    assert argv == [
+        "train",
+        "--features_root",
+        str(tmp_path / "feats"),
+        "--splits",
+        "train",
+        "dev",
+        "--output_dir",
+        str(out),
+        "--epochs",
+        "3",
+        "--seed",
+        "7",
+    ]
+    out.mkdir()
+    (out / "last.pth").write_bytes(b"")
+    assert localizer_train_argv(tmp_path / "feats", out, 3, [])[-2:] == ["--resume", str(out / "last.pth")]

@@ -157,17 +157,14 @@ def test_resume_skips_done_sources_and_refuses_other_settings(forged):
 
 
 def test_one_source_is_deterministic(real_clips, tmp_path, monkeypatch):
-    """Same seed, same decisions and the same pixels and samples handed to the encoder.
-
-    Compared before encoding: x264's output has been seen to differ between runs on a loaded
-    machine, which says nothing about forge.
-    """
+    """Same seed, same decisions, the same pixels and samples handed to the encoder, and the same files
+    (write_video's x264 settings make its output a function of its input: tests/test_reproducible.py)."""
     import hashlib
 
-    import vocalens.datagen.forge as forge_module
+    import vocalens.datagen.parts as parts_module  # forge's videos are written there
 
     written = []
-    real_write = forge_module.write_video
+    real_write = parts_module.write_video
 
     def recording_write(path, frames, *args, **kw):
         audio = args[1] if len(args) > 1 else kw.get("audio")
@@ -180,7 +177,7 @@ def test_one_source_is_deterministic(real_clips, tmp_path, monkeypatch):
         )
         return real_write(path, frames, *args, **kw)
 
-    monkeypatch.setattr(forge_module, "write_video", recording_write)
+    monkeypatch.setattr(parts_module, "write_video", recording_write)
     p = real_clips / "LipNet__sbia1a.mpg"
     cfg = forge.ForgeConfig(seed=11, fakes_per_video=2, max_side=160)
     runs = []
@@ -190,6 +187,8 @@ def test_one_source_is_deterministic(real_clips, tmp_path, monkeypatch):
     assert runs[0] == runs[1] and len(runs[0]["entries"]) == 3
     assert len(written) == 6 and written[:3] == written[3:]
     assert len({w[1] for w in written[:3]}) >= 2  # the fakes really differ from the real copy
+    for e in runs[0]["entries"]:
+        assert (tmp_path / "0" / e["file"]).read_bytes() == (tmp_path / "1" / e["file"]).read_bytes()
 
 
 def test_assign_splits_by_source():

@@ -307,8 +307,34 @@ def test_truncated_npz_is_one_line_naming_the_file(fake_predictor, tmp_path, cap
         args = ["evaluate", "--features_root", str(store), "--split", "test", "--output", str(tmp_path / "r.json")]
     else:
         args = ["infer", "--features_dir", str(store / "test"), "--output_dir", str(tmp_path / "inf")]
-    assert main([*args, "--checkpoint", "x.pth"]) == 0  # the batch continues: the other videos are answered
+    assert main([*args, "--checkpoint", "x.pth"]) == 1  # the batch continues (the others answered), then exit 1
     out = capsys.readouterr().out
     skipped = [line for line in out.splitlines() if line.startswith("skipped:")]
     assert len(skipped) == 1 and "vid01" in skipped[0] and "unreadable feature files" in skipped[0]
     assert "2 videos" in out
+
+
+def test_detect_uses_the_face_mode_the_checkpoint_records(tmp_path):
+    """Issue 15.13: a checkpoint trained on face crops (--face none) makes detect crop alike by default;
+    an unrecorded mode is `auto` (face detection), and --face still overrides either."""
+    import torch
+
+    import vocalens
+    from serve_helpers import tiny_checkpoint
+    from vocalens.errors import UserError
+    from vocalens.media.video import write_video
+
+    t = np.arange(16000) / 16000
+    video = write_video(
+        tmp_path / "crop.mp4", np.full((25, 64, 64, 3), 120, np.uint8), 25.0, (0.1 * np.sin(2 * np.pi * 200 * t))
+    )
+    auto = tiny_checkpoint(tmp_path / "auto.pth")
+    with pytest.raises(UserError, match="no face found"):
+        vocalens.load(auto).detect(video)
+    ck = torch.load(auto, weights_only=True)
+    ck["task"]["face"] = "none"
+    torch.save(ck, tmp_path / "none.pth")
+    r = vocalens.load(tmp_path / "none.pth").detect(video)
+    assert r.face == "none" and r.faces_found is None
+    with pytest.raises(UserError, match="no face found"):
+        vocalens.load(tmp_path / "none.pth").detect(video, face="auto")

@@ -276,4 +276,4 @@ def test_summary_of_a_feature_store(tmp_path, capsys):
     assert "feature store, 12 videos" in out and "0 videos" not in out
     train_line = next(line for line in out.splitlines() if line.startswith("train"))
     assert train_line.split()[:3] == ["train", "8", "200"] and "8/6" in train_line and "toy/toy" in train_line
-    assert f"{100 * fake / 8.0:5.1f}%".strip() in train_line and "1 failed videos" in out
+    assert f"{100 * fake / 8.0:5.1f}%".strip() in train_line and "1 failed videos, 0 skipped entries" in out

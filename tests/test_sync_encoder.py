@@ -154,4 +154,165 @@ def test_training_step_masks_repeats_and_learns():
     assert np.mean(losses[-5:]) < np.mean(losses[:5]) - 0.3
     model.eval()
     out = task.validate(task.predict(model, task.collate([task.val_dataset()[0]])))
-    assert set(out) == {"offset_acc", "windows"} and out["windows"] == 0  # 40 frames: no 55-frame window
+    assert set(out) == {"offset_acc", "offset_near", "offset_both", "windows"}
+    assert out["windows"] == 0  # 40 frames: no 55-frame window
+
+
+class _LevelModel:
+    """A stand-in sync model whose cosine peaks where the crop's brightness equals the audio's level:
+    crop frame t shows the mean of hop levels 4t..4t+3, an audio frame is heard as the mean of its 4 hops."""
+
+    cfg = SyncConfig(kernel=1)  # context 0
+    freqs = torch.linspace(1.0, 40.0, 24)
+
+    def eval(self):
+        return self
+
+    def _embed(self, level):
+        x = level[..., None] * self.freqs
+        return torch.nn.functional.normalize(torch.cat([x.cos(), x.sin()], -1), dim=-1)
+
+    def embed_visual(self, crops):
+        return self._embed(torch.as_tensor(crops)[:, 0, 0].float() / 255)
+
+    def audio(self, x):
+        return self._embed(x.reshape(*x.shape[:2], 4, -1).mean((2, 3)))
+
+
+def _lagged_cache(lags: dict[str, int], frames: int = 60, seed: int = 3):
+    """Clips whose audio lags the lips by a known number of hops, per source (names 'src/clip')."""
+    from vocalens.sync.cache import SyncCache
+
+    rng = np.random.default_rng(seed)
+    crops, audio, names = [], [], []
+    for src, lag in lags.items():
+        for k in range(3):
+            hops = rng.uniform(0, 1, frames * 4 + 40)
+            seen = hops[20 : 20 + frames * 4].reshape(frames, 4).mean(1)
+            heard = hops[20 - lag : 20 - lag + frames * 4]  # hop k is heard lag hops late
+            crops.append(np.broadcast_to((seen * 255).round().astype(np.uint8)[:, None, None], (frames, 32, 48)))
+            audio.append(np.repeat(heard.reshape(frames, 4, 1), 80, axis=2).reshape(frames, 320).astype(np.float16))
+            names.append(f"{src}/{k}.mp4")
+    n = len(names)
+    return SyncCache(
+        np.concatenate(crops),
+        np.concatenate(audio),
+        np.arange(n + 1) * frames,
+        names,
+        ["train"] * n,
+        [s.split("/")[0] for s in names],
+        np.ones(n, np.float32),
+        {"crop": "face"},
+    )
+
+
+def test_shift_audio_moves_hops():
+    from vocalens.sync.realign import shift_audio
+
+    a = np.arange(3 * 320, dtype=np.float32).reshape(3, 320)  # hop k of the clip holds 80 * k .. 80 * k + 79
+    out = shift_audio(a, 2).reshape(12, 80)
+    assert out[0, 0] == 160 and out[9, 0] == 880 and out[10, 0] == out[11, 0] == 880  # edge-padded at the end
+    assert shift_audio(a, -1).reshape(12, 80)[0, 0] == 0 and shift_audio(a, -1).reshape(12, 80)[1, 0] == 0
+    assert shift_audio(a, 0) is a
+
+
+def test_realign_recovers_a_known_lag():
+    from vocalens.sync.realign import clip_curves, realigned, source_of, source_offsets
+
+    cache = _lagged_cache({"short": 3, "clips": 0, "extra": 0, "wide": 0, "more": 0})
+    cache.names = [
+        n if n.startswith("short/") else n.split("/")[1] if n.startswith("clips/") else n for n in cache.names
+    ]
+    assert (
+        source_of("short/0.mp4") == "short"
+        and source_of("a.mp4") == "clips"
+        and source_of("real-clips/a.mp4") == "real-clips"
+    )
+    train = cache.indices("train")
+    curves = clip_curves(_LevelModel(), cache, train, max_hops=6)
+    assert all(int(np.argmax(c)) - 6 == (3 if cache.names[i].startswith("short/") else 0) for i, c in curves.items())
+    # 'short' has 3 clips like the others: name the reference instead of relying on "all but the largest"
+    shifts, counts, ref = source_offsets(curves, cache, reference=["clips", "extra"])
+    assert shifts["short"] == 3 and shifts["clips"] == 0 and ref == 0 and counts["short"] == 3
+    fixed = realigned(cache, shifts, train)
+    again = clip_curves(_LevelModel(), fixed, train, max_hops=6)
+    assert all(int(np.argmax(c)) == 6 for c in again.values())  # every clip in sync now
+    assert fixed.info["realign_hops"] == {"short": 3} and np.shares_memory(fixed.crops, cache.crops)
+    np.testing.assert_array_equal(
+        cache.audio, _lagged_cache({"short": 3, "clips": 0, "extra": 0, "wide": 0, "more": 0}).audio
+    )
+
+
+def test_realign_reference_defaults_to_all_but_the_largest_source():
+    from vocalens.sync.realign import clip_curves, offset_curve, source_offsets
+
+    cache = _lagged_cache({"big": -2, "a": 1, "b": 1})
+    cache.names = cache.names + ["big/x.mp4"]
+    cache.offsets = np.append(cache.offsets, cache.offsets[-1])  # an empty clip: too short to measure
+    cache.splits = cache.splits + ["train"]
+    curves = clip_curves(_LevelModel(), cache, list(range(10)), max_hops=6)
+    assert 9 not in curves and offset_curve(_LevelModel(), cache.crops[:2], cache.audio[:2], 6) is None
+    curves[10] = curves[0]  # 'big' now has 4 measured clips
+    cache.names.append("big/y.mp4")
+    shifts, counts, ref = source_offsets(curves, cache)
+    assert counts["big"] == 4 and ref == 1 and shifts == {"big": -3, "a": 0, "b": 0}
+    tiny = SyncNet(SyncConfig(dim=8, width=4, hidden=8)).eval()  # the real network gives a curve of the right size
+    assert offset_curve(tiny, cache.crops[:30], cache.audio[:30], 4).shape == (9,)
+
+
+def _write_lagged_cache(tmp_path):
+    import json
+
+    cache = _lagged_cache({"short": 3, "clips": 0, "real-clips": -2}, frames=60)
+    cache.names = [n.split("/")[1] if n.startswith("clips/") else n for n in cache.names]
+    cache.splits = ["train", "train", "dev"] * 3  # one clip per source is dev: never measured or moved
+    path = tmp_path / "cache.npz"
+    np.savez(
+        path,
+        crops=cache.crops,
+        audio=cache.audio,
+        offsets=cache.offsets,
+        names=np.array(cache.names),
+        splits=np.array(cache.splits),
+        speakers=np.array(cache.speakers),
+        found=cache.found,
+        info=np.array(json.dumps(cache.info)),
+    )
+    return path
+
+
+def _sync_train_args(tmp_path, *extra):
+    import argparse
+
+    from vocalens.commands import sync_train
+
+    p = argparse.ArgumentParser()
+    sync_train.add_arguments(p)
+    base = ["--corpus", str(tmp_path), "--output_dir", str(tmp_path / "run"), "--cache", str(tmp_path / "cache.npz")]
+    tiny = ["--epochs", "1", "--dim", "8", "--width", "4", "--hidden", "8", "--kernel", "3", "--length", "8"]
+    return p.parse_args(base + tiny + ["--batch_size", "4", "--no_progress", *extra])
+
+
+def test_sync_train_realign_moves_only_the_named_sources(tmp_path, monkeypatch):
+    from vocalens.commands import sync_train
+    from vocalens.sync import weights as weights_mod
+
+    _write_lagged_cache(tmp_path)
+    monkeypatch.setattr(weights_mod, "load_weights", lambda w: (_LevelModel(), {}, "level0000000"))
+    args = _sync_train_args(
+        tmp_path, "--realign", "--realign_reference", "clips", "--realign_sources", "short", "--realign_max_hops", "6"
+    )
+    args.select = "offset_both"
+    assert sync_train.run(args) == 0
+    _, info, _ = weights_mod._load.__wrapped__(str(tmp_path / "run" / "sync_encoder.safetensors"), 0.0)
+    assert info["realign_hops"] == {"short": 3} and info["select"] == "offset_both"  # real-clips (-2) stays
+
+
+def test_sync_train_bad_shift_is_one_line_error(tmp_path):
+    from vocalens.commands import sync_train
+
+    _write_lagged_cache(tmp_path)
+    with pytest.raises(UserError, match="SOURCE=HOPS"):
+        sync_train.run(_sync_train_args(tmp_path, "--shift", "short"))
+    with pytest.raises(UserError, match="no train clips from the sources"):
+        sync_train.run(_sync_train_args(tmp_path, "--sources", "nowhere"))

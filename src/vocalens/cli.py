@@ -2,7 +2,9 @@
 
 Each subcommand lives in ``vocalens.commands.<name>`` with ``add_arguments(parser)`` and
 ``run(args)``; only the one being run is imported, so ``vocalens --help`` stays instant.
-User errors (:class:`vocalens.errors.UserError`) print as one line, exit status 2.
+User errors (:class:`vocalens.errors.UserError`) print as one line, exit status 2. A command over many
+files (detect, avff detect, extract, evaluate, infer, avff evaluate) finishes its batch and exits 1 when
+any file failed (vocalens.errors.batch_exit), 0 when none did.
 """
 
 from __future__ import annotations

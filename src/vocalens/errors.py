@@ -21,11 +21,15 @@ def named(path, message: str) -> str:
     return message if message.startswith(p) else f"{p}: {message}"
 
 
-def cause(exc: BaseException) -> str:
+def cause(exc: BaseException, path=None) -> str:
     """What went wrong inside a library call, without the file name the library repeats (FFmpeg's errors
-    end with ``: 'PATH'``): ``"InvalidDataError: Invalid data found when processing input"``."""
-    text = getattr(exc, "strerror", None) or str(exc)
-    return f"{type(exc).__name__}: {str(text).splitlines()[0] if str(text) else ''}".rstrip(": ")
+    end with ``: 'PATH'``): ``"InvalidDataError: Invalid data found when processing input"``. With ``path``,
+    the path inside any other message reads "the file", so the line that names it names it once."""
+    text = str(getattr(exc, "strerror", None) or exc)
+    text = text.splitlines()[0] if text else ""
+    if path is not None:
+        text = text.replace(f"'{path}'", "the file").replace(str(path), "the file")
+    return f"{type(exc).__name__}: {text}".rstrip(": ")
 
 
 def check_file(path, what: str = "video"):

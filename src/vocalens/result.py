@@ -50,19 +50,18 @@ def require_face(path, faces_found: float | None) -> None:
     """No face in any frame (with detection on) is no answer at all, in both systems: the UserError naming
     the file; a face in some frames is an answer, UNCERTAIN below MIN_FACES (:func:`missing_evidence`)."""
     if faces_found is not None and not faces_found > 0:
-        from vocalens.errors import UserError
+        from vocalens.errors import MediaError  # a UserError: batch commands report and skip it
 
-        raise UserError(f"{path}: no face found in any frame (use --face none if the video is already a face crop)")
+        raise MediaError(f"{path}: no face found in any frame (use --face none if the video is already a face crop)")
 
 
 def audio_evidence(audio, num_frames: int) -> tuple[float, float]:
     """(RMS loudness, speech fraction) of a 16 kHz track spanning ``num_frames`` frames: the audio inputs of
     :func:`missing_evidence`."""
-    from vocalens.media.audio import speech_fraction
+    from vocalens.media.audio import rms, speech_fraction
 
-    a = np.asarray(audio, dtype=np.float64)
-    rms = float(np.sqrt(np.mean(np.square(a)))) if a.size else 0.0
-    return rms, float(speech_fraction(np.asarray(audio, np.float32), num_frames)) if a.size else 0.0
+    a = np.asarray(audio, np.float32)  # no float64 copy of an hour's track (460 MB): rms sums in blocks
+    return rms(a), float(speech_fraction(a, num_frames)) if a.size else 0.0
 
 
 def verdict(prob: float, threshold: float, margin: float = 0.0, missing_evidence: list[str] = ()) -> str:

@@ -26,11 +26,11 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from vocalens.avff.config import CACHE_MAX_GB, AVFFConfig
-from vocalens.avff.preprocess import crop_source_size, make_clips, normalize_faces, region_crops
-from vocalens.constants import FPS
+from vocalens.avff.preprocess import make_clips, normalize_faces
+from vocalens.constants import FPS, SAMPLE_RATE
 from vocalens.data.labels import frame_labels
 from vocalens.errors import MediaError, UserError, check_file
-from vocalens.media.crops import DETECT_MAX_SIDE, face_crops, face_mode
+from vocalens.media.crops import face_mode
 
 
 @dataclass(frozen=True)
@@ -122,15 +122,16 @@ def _cache_key(path: Path, image_size: int, faces: str, crop: str = "face") -> s
 
 def decode(path: str | Path, image_size: int, faces: str = "auto", fps: float = FPS, crop: str = "face") -> Prepared:
     """Decode a video and crop faces, or their ``crop`` region (``'mouth'``: the lower face) cut from a
-    face crop large enough that the region comes out at ``image_size`` px (no cache)."""
-    from vocalens.media.video import load_video
+    face crop large enough that the region comes out at ``image_size`` px (no cache). Streamed as
+    `avff detect` reads a video (vocalens.avff.preprocess.stream_faces): only the crops are held."""
+    from vocalens.avff.preprocess import stream_faces
+    from vocalens.media.video import fit_length
 
-    media = load_video(path, fps=fps, max_side=DETECT_MAX_SIDE)
-    c = face_crops(media.frames, crop_source_size(image_size, crop), faces)
-    crops, found = c.frames, (c.found_ratio if c.found is not None else 0.0)
-    if crop != "face":
-        crops = region_crops(crops, crop, image_size)
-    return Prepared(crops, media.audio.astype(np.float32), fps, found)
+    plan, audio, chunks = stream_faces(path, image_size, faces, fps, crop)
+    crops = np.concatenate(list(chunks))
+    found = float(np.mean(plan.found)) if plan.found is not None and len(plan.found) else 0.0
+    audio = fit_length(audio, int(round(len(crops) / fps * SAMPLE_RATE)))
+    return Prepared(crops, audio.astype(np.float32), fps, found)
 
 
 def prepare(

@@ -1,6 +1,7 @@
 """AVFF as a :class:`vocalens.result.Detector`: a raw video -> :class:`VideoResult`.
 
-Every aligned clip of the video is scored (vocalens.avff.predict.score_video), the clip scores pooled
+Every aligned clip of the video is scored as the video streams (vocalens.avff.predict.score_stream; the
+decode cache of training is not used), the clip scores pooled
 into the video score (``pool``: max / mean / top3), and each clip's score painted onto the frames it
 covers (a frame in two overlapping clips gets the higher score), so the result carries a per-frame
 curve, segments and plots exactly as the localizer's do. The clips are in ``extra["clips"]``.
@@ -61,20 +62,25 @@ class AVFFDetector(Detector):
         **_other,
     ) -> VideoResult:
         """Score every clip of one video; MediaError (naming the file) when it cannot be decoded."""
-        from vocalens.avff.data import prepare
-        from vocalens.avff.predict import score_video
+        from vocalens.avff.predict import score_stream
+        from vocalens.avff.preprocess import stream_faces
+        from vocalens.media.crops import face_mode
+        from vocalens.media.video import fit_length
 
         path = Path(path)
         face = face or "auto"
         threshold = float(threshold if threshold is not None else self.threshold)
-        p = prepare(path, self.cfg.image_size, cache_dir, face, self.cfg.fps, self.cfg.crop)
-        r = score_video(self.model, p, batch_size, self.device, hop, pool, amp=self.device.startswith("cuda"))
-        frames = paint_clips(r["clips"], p.num_frames, self.cfg.fps)
-        found = None if face == "none" else p.faces_found
+        # streamed (bounded memory for any length): the face plan first, then the crops as the clips need them
+        plan, audio, chunks = stream_faces(path, self.cfg.image_size, face, self.cfg.fps, self.cfg.crop)
+        found = None if face_mode(face) == "none" else float(np.mean(plan.found)) if len(plan.found) else 0.0
         require_face(path, found)
-        rms, speech = audio_evidence(p.audio, p.num_frames)
+        r = score_stream(self.model, chunks, audio, batch_size, self.device, hop, pool, self.device.startswith("cuda"))
+        num_frames = r["num_frames"]
+        audio = fit_length(audio, int(round(num_frames / self.cfg.fps * self.cfg.sample_rate)))
+        frames = paint_clips(r["clips"], num_frames, self.cfg.fps)
+        rms, speech = audio_evidence(audio, num_frames)
         # evidence the verdict needs and does not have: THE rule of both systems (vocalens.result)
-        missing = missing_evidence(found, rms, speech, audio_seconds(path), p.num_frames / self.cfg.fps)
+        missing = missing_evidence(found, rms, speech, audio_seconds(path), num_frames / self.cfg.fps)
         return VideoResult(
             video_id=video_id or path.stem,
             source=str(path),
@@ -91,6 +97,7 @@ class AVFFDetector(Detector):
             extra={
                 "file": path.name,
                 "speech_fraction": speech,
+                "face_track": plan.face_info(),
                 "clips": r["clips"],
                 "pool": pool,
                 "clip_seconds": self.cfg.clip_seconds,

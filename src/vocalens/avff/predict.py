@@ -9,9 +9,9 @@ import numpy as np
 import torch
 
 from vocalens.avff.config import AVFFConfig
-from vocalens.avff.data import Prepared, video_clips
+from vocalens.avff.data import Prepared
 from vocalens.avff.model import AVFFModel, build_model
-from vocalens.avff.preprocess import normalize_faces, region_crops
+from vocalens.avff.preprocess import normalize_faces, region_crops, stream_clips
 from vocalens.errors import UserError
 from vocalens.eval.breakdown import manipulation_subsets
 from vocalens.eval.metrics import binary_metrics
@@ -71,6 +71,60 @@ def score_clips(
     return np.concatenate(out) if out else np.zeros(0, np.float32)
 
 
+def score_stream(
+    model: AVFFModel,
+    chunks,
+    audio: np.ndarray,
+    batch_size: int = 8,
+    device="cpu",
+    hop: int | None = None,
+    pool: str = "max",
+    amp: bool = False,
+) -> dict:
+    """Per-clip scores over time (seconds) and the pooled video score, from a video's face crops in
+    consecutive blocks (``chunks``: streamed, vocalens.avff.preprocess.stream_clips) and its audio;
+    clips are scored ``batch_size`` at a time in order, so the numbers do not depend on the blocks."""
+    cfg = model.cfg
+    starts, probs, frames, waves = [], [], [], []
+    seen = [0]
+
+    def counted(it):
+        for c in it:
+            seen[0] += len(c)
+            yield c
+
+    def flush():
+        if frames:
+            probs.append(score_clips(model, np.stack(frames), np.stack(waves), batch_size, device, amp))
+            frames.clear()
+            waves.clear()
+
+    for s, f, w in stream_clips(
+        counted(chunks), audio, cfg.num_frames, cfg.frame_stride, hop, cfg.fps, cfg.sample_rate
+    ):
+        starts.append(s)
+        frames.append(f)
+        waves.append(w)
+        if len(frames) == batch_size:
+            flush()
+    flush()
+    probs = np.concatenate(probs) if probs else np.zeros(0, np.float32)
+    num_frames = seen[0]
+    return {
+        "clips": [
+            {
+                "start": s / cfg.fps,
+                "end": min(s + cfg.span_frames, max(num_frames, cfg.span_frames)) / cfg.fps,
+                "score": float(q),
+            }
+            for s, q in zip(starts, probs)
+        ],
+        "video_score": pool_scores(probs, pool),
+        "duration": num_frames / cfg.fps,
+        "num_frames": num_frames,
+    }
+
+
 def score_video(
     model: AVFFModel,
     p: Prepared,
@@ -80,22 +134,11 @@ def score_video(
     pool: str = "max",
     amp: bool = False,
 ) -> dict:
-    """Per-clip scores over time (seconds) and the pooled video score."""
-    cfg = model.cfg
-    starts, frames, waves = video_clips(p, cfg, hop)
-    probs = score_clips(model, frames, waves, batch_size, device, amp)
-    return {
-        "clips": [
-            {
-                "start": s / cfg.fps,
-                "end": min(s + cfg.span_frames, max(p.num_frames, cfg.span_frames)) / cfg.fps,
-                "score": float(q),
-            }
-            for s, q in zip(starts, probs)
-        ],
-        "video_score": pool_scores(probs, pool),
-        "duration": p.num_frames / cfg.fps,
-    }
+    """:func:`score_stream` of a prepared (decoded or cached) video."""
+    from vocalens.media.crops import CHUNK
+
+    chunks = (p.faces[i : i + CHUNK] for i in range(0, p.num_frames, CHUNK))
+    return score_stream(model, chunks, p.audio, batch_size, device, hop, pool, amp)
 
 
 def metrics_by_manipulation(labels, scores, manipulations, threshold: float = 0.5) -> dict:

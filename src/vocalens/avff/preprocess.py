@@ -10,6 +10,7 @@ Whole videos are processed as a sequence of such clips (:func:`clip_starts`).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import numpy as np
 import torch
@@ -61,6 +62,23 @@ def region_crops(faces: np.ndarray, crop: str, size: int) -> np.ndarray:
     return t.round().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
+def stream_faces(path, image_size: int, face: str = "auto", fps: float = FPS, crop: str = "face"):
+    """One video for AVFF, streamed: ``(plan, audio, chunks)``: the face plan (vocalens.media.crops:
+    the first pass), the whole audio track fitted to the video, and an iterator of ``[n, image_size,
+    image_size, 3]`` uint8 blocks of the ``crop`` region (the second pass: decoded as it is consumed)."""
+    from vocalens.media.crops import iter_face_chunks, plan_faces
+    from vocalens.media.video import fit_length, load_audio
+
+    audio = load_audio(path)
+    plan = plan_faces(path, face, fps, audio=audio)
+    if plan.num_frames is not None:
+        audio = fit_length(audio, int(round(plan.num_frames / fps * SAMPLE_RATE)))
+    chunks = iter_face_chunks(path, plan, crop_source_size(image_size, crop), fps=fps)
+    if crop != "face":
+        chunks = (region_crops(c, crop, image_size) for c in chunks)
+    return plan, audio, chunks
+
+
 def clip_starts(num_video_frames: int, span: int, hop: int | None = None) -> list[int]:
     """Start frames of the clips that tile a whole video: every ``hop`` frames (default: the span,
     no overlap), plus a last clip ending at the video's end so no tail is left out."""
@@ -83,6 +101,24 @@ def clip_sample_range(start: int, span_frames: int, fps: float, sample_rate: int
     return a, a + int(round(span_frames / fps * sample_rate))
 
 
+def clip_frames(faces: np.ndarray, rel_starts, num_frames: int, stride: int) -> np.ndarray:
+    """Frames ``[C, num_frames, S, S, 3]`` of clips starting at ``rel_starts`` (indices into ``faces``);
+    frames past its end repeat its last frame."""
+    rel = np.asarray(list(rel_starts), dtype=np.int64)
+    idx = rel[:, None] + stride * np.arange(num_frames)[None]
+    return faces[np.minimum(idx, len(faces) - 1)]
+
+
+def clip_waves(audio: np.ndarray | None, starts, span: int, fps: float = FPS, sample_rate: int = SAMPLE_RATE):
+    """Waves ``[C, samples]`` float32 of the spans ``[start/fps, (start+span)/fps)``; silence past the end."""
+    starts = np.asarray(list(starts), dtype=np.int64)
+    n = int(round(span / fps * sample_rate))
+    a0 = np.round(starts / fps * sample_rate).astype(np.int64)
+    audio = np.zeros(0, np.float32) if audio is None else np.asarray(audio, np.float32)
+    padded = np.concatenate([audio, np.zeros(max(0, int(a0.max()) + n - len(audio)), np.float32)])
+    return padded[a0[:, None] + np.arange(n)[None]]
+
+
 def make_clips(
     faces: np.ndarray,
     audio: np.ndarray | None,
@@ -96,16 +132,53 @@ def make_clips(
 
     Frames past the video's end repeat the last frame; audio past it is silence (zeros).
     """
-    starts = np.asarray(list(starts), dtype=np.int64)
-    idx = starts[:, None] + stride * np.arange(num_frames)[None]
-    frames = faces[np.minimum(idx, len(faces) - 1)]
+    starts = list(starts)
+    frames = clip_frames(faces, starts, num_frames, stride)
+    return frames, clip_waves(audio, starts, num_frames * stride, fps, sample_rate)
+
+
+def stream_clips(
+    chunks: Iterable[np.ndarray],
+    audio,
+    num_frames: int,
+    stride: int,
+    hop: int | None = None,
+    fps: float = FPS,
+    sample_rate: int = SAMPLE_RATE,
+) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """``(start, frames [num_frames, S, S, 3], wave [samples])`` of every clip :func:`clip_starts` tiles
+    a video with, from its face crops in consecutive blocks: only the frames a clip still needs are
+    kept (about one span plus one block), so a long video streams. Same clips as :func:`make_clips`."""
     span = num_frames * stride
-    n = int(round(span / fps * sample_rate))
-    a0 = np.round(starts / fps * sample_rate).astype(np.int64)
-    audio = np.zeros(0, np.float32) if audio is None else np.asarray(audio, np.float32)
-    padded = np.concatenate([audio, np.zeros(max(0, int(a0.max()) + n - len(audio)), np.float32)])
-    waves = padded[a0[:, None] + np.arange(n)[None]]
-    return frames, waves
+    hop = hop or span
+    buf = np.zeros((0,), np.uint8)
+    buf0 = 0  # video index of buf[0]
+    seen = 0
+    nxt = 0  # next regular start
+    last = None
+
+    def emit(s, wave=audio):
+        f = clip_frames(buf, [s - buf0], num_frames, stride)[0]
+        return s, f, clip_waves(wave, [s], span, fps, sample_rate)[0]
+
+    for block in chunks:
+        buf = block if len(buf) == 0 else np.concatenate([buf, block])
+        seen += len(block)
+        while nxt + span <= seen:
+            yield emit(nxt)
+            last = nxt
+            nxt += hop
+        keep_from = min(nxt, max(0, seen - span))  # the next regular clip, and the tail a last clip needs
+        if keep_from > buf0:
+            buf, buf0 = buf[keep_from - buf0 :], keep_from
+    if seen == 0:
+        return
+    if audio is not None:  # the video's length is known now: no sound past its end
+        audio = np.asarray(audio)[: int(round(seen / fps * sample_rate))]
+    if last is None:  # a video shorter than one span: one clip from 0, padded
+        yield emit(0, audio)
+    elif last + span < seen:
+        yield emit(seen - span, audio)
 
 
 def clip_log_mel(

@@ -32,7 +32,7 @@ from vocalens.avff.config import (
 )
 from vocalens.commands.shared import add_device, add_legacy_faces
 from vocalens.config import add_flags, from_args, overrides_from_args
-from vocalens.errors import UserError
+from vocalens.errors import UserError, batch_exit
 from vocalens.media.crops import face_mode
 
 # stage-2-only parts of the config: stage 1 never trains them, so they may differ from the stage-1 checkpoint's
@@ -248,7 +248,7 @@ def run_evaluate(args) -> int:
     _write_json(out, res)
     print(format_table(res["metrics"]))
     print(f"results: {out}" + (f" ({len(res['skipped'])} videos skipped)" if res["skipped"] else ""))
-    return 0
+    return batch_exit(len(res["skipped"]))
 
 
 def run_detect(args) -> int:

@@ -80,7 +80,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from vocalens.commands.demo import _stage
+    from vocalens.commands.demo import _stage, localizer_train_argv
     from vocalens.datagen.corpus import link_short, prepare_sources
 
     if args.sync_weights and not Path(args.sync_weights).is_file():
@@ -137,7 +137,7 @@ def run(args) -> int:
                     *(SHORT_FORGE if part == "short" else []),
                 ],
             )
-        _stage(
+        _stage(  # exit 1 = some videos failed and are listed in failures.jsonl: the others are used
             f"4/7 extract sync features of the {part} fakes",
             [
                 "extract",
@@ -161,25 +161,10 @@ def run(args) -> int:
                 "--num_workers",
                 str(args.workers),
             ],
+            ok=(0, 1),
         )
 
-    train_argv = [
-        "train",
-        "--features_root",
-        str(feats),
-        "--splits",
-        "train",
-        "dev",
-        "--output_dir",
-        str(loc),
-        "--epochs",
-        str(args.epochs),
-        "--seed",
-        str(args.seed),
-        *LOCALIZER_ARGS,
-    ]
-    if (loc / "last.pth").is_file():
-        train_argv += ["--resume", str(loc / "last.pth")]
+    train_argv = localizer_train_argv(feats, loc, args.epochs, ["--seed", str(args.seed), *LOCALIZER_ARGS])
     _stage("5/7 train the localizer", train_argv)
     _stage(
         "6/7 calibrate on the dev speakers",

@@ -123,19 +123,30 @@ def _real_footage_stage(out: Path, seed: int) -> None:
     )
 
 
-def _stage(title: str, argv: list[str]) -> None:
+def _stage(title: str, argv: list[str], ok: tuple[int, ...] = (0,)) -> None:
+    """Run one `vocalens` command; an exit status outside ``ok`` stops the run (1 = some files failed)."""
     from vocalens.cli import main
     from vocalens.errors import UserError
 
     print(f"\n== {title}\n$ vocalens {shlex.join(argv)}", flush=True)
     t = time.time()
     rc = main(argv)
-    if rc not in (0, None):
+    if (rc or 0) not in ok:
         raise UserError(
             f"demo stage '{title}' failed (exit {rc}); fix the error above and run the demo again "
             "(finished stages are kept)"
         )
     print(f"-- {title}: {time.time() - t:.0f} s", flush=True)
+
+
+def localizer_train_argv(feats: Path, output_dir: Path, epochs: int, settings: list[str]) -> list[str]:
+    """`vocalens train` on the train and dev splits of ``feats``, resuming from ``output_dir``/last.pth if a
+    killed run left one (the demo and default-model both train this way)."""
+    argv = ["train", "--features_root", str(feats), "--splits", "train", "dev", "--output_dir", str(output_dir)]
+    argv += ["--epochs", str(epochs), *settings]
+    if (output_dir / "last.pth").is_file():
+        argv += ["--resume", str(output_dir / "last.pth")]
+    return argv
 
 
 def _first_fake_test_video(data: Path) -> Path | None:
@@ -199,36 +210,9 @@ def _run(args) -> int:
             str(args.workers),
         ],
     )
-    train_argv = [
-        "train",
-        "--features_root",
-        str(feats),
-        "--splits",
-        "train",
-        "dev",
-        "--output_dir",
-        str(ckpt),
-        "--epochs",
-        str(args.epochs),
-        "--d_model",
-        str(args.d_model),
-        "--num_layers",
-        str(args.num_layers),
-        "--nhead",
-        "4",
-        "--batch_size",
-        "8",
-        "--lr",
-        "1e-3",
-        "--warmup_epochs",
-        "1",
-        "--max_frames",
-        "256",
-        "--seed",
-        str(args.seed),
-    ]
-    if (ckpt / "last.pth").is_file():
-        train_argv += ["--resume", str(ckpt / "last.pth")]
+    settings = ["--d_model", str(args.d_model), "--num_layers", str(args.num_layers), "--nhead", "4"]
+    settings += ["--batch_size", "8", "--lr", "1e-3", "--warmup_epochs", "1", "--max_frames", "256"]
+    train_argv = localizer_train_argv(feats, ckpt, args.epochs, [*settings, "--seed", str(args.seed)])
     _stage("3/7 train the VOCA-Lens localizer", train_argv)
     _stage(
         "4/7 evaluate on the test split",

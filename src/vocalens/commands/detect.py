@@ -6,7 +6,8 @@ detections.json and optional PNGs. A bad file is reported and the others are sti
   vocalens detect clip.mp4 --checkpoint checkpoints/localization/best.pth
 
 The verdict is REAL, FAKE or UNCERTAIN (too little face or speech to judge, or a probability just
-under the threshold).
+under the threshold). Exit status: 0 when every file was answered, 1 when any failed (each failed file
+gets one line naming it on stderr and an entry in detections.json), 2 when nothing could start.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def run(args) -> int:
     from pathlib import Path
 
     from vocalens.api import detect_files, load
-    from vocalens.errors import UserError
+    from vocalens.errors import UserError, batch_exit
 
     det = load(
         args.checkpoint, device=args.device, visual_weights=args.visual_weights, audio_weights=args.audio_weights
@@ -70,6 +71,4 @@ def run(args) -> int:
         else:
             print(r.verdict_line(), flush=True)
     print(f"wrote {Path(args.output_dir) / 'detections.json'}" + (" and PNGs" if args.plot else ""))
-    if failed == len(args.videos):
-        return 2
-    return 1 if failed else 0
+    return batch_exit(failed)

@@ -31,6 +31,7 @@ def proposal_paths(output: Path) -> dict[str, Path]:
 
 
 def run(args) -> int:
+    from vocalens.errors import batch_exit
     from vocalens.eval.report import format_results, official_proposals
     from vocalens.fileio import write_json
     from vocalens.localizer.evaluate import evaluate_split
@@ -61,4 +62,4 @@ def run(args) -> int:
         f"\nwrote {out} ({len(results['videos'])} videos); proposals for the official tools: "
         f"{paths['lavdf']} (LAV-DF, frames at 25 fps), {paths['av1m']} (AV-Deepfake1M, seconds)"
     )
-    return 0
+    return batch_exit(len(results["failures"]))

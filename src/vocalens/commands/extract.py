@@ -21,7 +21,7 @@ import numpy as np
 from vocalens.commands.shared import add_device, add_face
 from vocalens.constants import FPS
 from vocalens.data.metadata import SPLITS, SkipCounter, read_dataset
-from vocalens.errors import UserError
+from vocalens.errors import UserError, batch_exit
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -120,6 +120,41 @@ def _device(args) -> str:
     return str(pick_device("auto" if args.use_gpu else args.device))
 
 
+class VideoNotes:
+    """What extract says about each extracted video beyond the progress bar: a line for a video with no
+    face found (its features are centre crops) or an audio track much shorter than the video, and its
+    old failures.jsonl line dropped (it is extracted now)."""
+
+    def __init__(self, out: Path, face: str):
+        from vocalens.data.store import FailureLog
+
+        self.log, self.face = FailureLog(out), face
+        self.no_face, self.short_audio = [], []
+
+    def video_done(self, rec, meta: dict) -> None:
+        from tqdm import tqdm
+
+        from vocalens.media.video import audio_seconds
+        from vocalens.result import MIN_AUDIO_COVER
+
+        self.log.succeeded(rec.split, rec.video_id)
+        if self.face != "none" and not meta.get("faces_found"):
+            self.no_face.append(str(rec.path))
+            tqdm.write(f"{rec.path}: no face found in any frame; features are of centre crops (faces_found 0)")
+        seconds = audio_seconds(rec.path)
+        if seconds is not None and seconds < MIN_AUDIO_COVER * meta["duration"]:
+            self.short_audio.append(str(rec.path))
+            tqdm.write(f"{rec.path}: audio track covers only {seconds:.2f} s of the {meta['duration']:.2f} s video")
+
+    def summary(self) -> list[str]:
+        out = []
+        if self.no_face:
+            out.append(f"{len(self.no_face)} videos with no face found (centre crops), e.g. {self.no_face[0]}")
+        if self.short_audio:
+            out.append(f"{len(self.short_audio)} videos with a short audio track, e.g. {self.short_audio[0]}")
+        return out
+
+
 def _is_plain_folder(root: Path, metadata) -> bool:
     return (
         metadata is None
@@ -130,7 +165,7 @@ def _is_plain_folder(root: Path, metadata) -> bool:
 
 
 def run(args) -> int:
-    from vocalens.data.store import append_failure
+    from vocalens.data.store import FAILURES_FILE, replace_failures
     from vocalens.encoders import build_audio_encoder, build_visual_encoder
     from vocalens.localizer.extract import extract, parse_shard, shard_records
 
@@ -165,8 +200,8 @@ def run(args) -> int:
             raise
         raise UserError(f"--visual_option/--audio_option: {str(e).split('.')[-1]}")
     out = Path(args.output_root)
-    for msg in skipped.skipped:
-        append_failure(out, {"stage": "metadata", "error": msg})
+    stage = "metadata" if labelled else "skipped"  # invalid metadata entries, or a folder's non-videos
+    replace_failures(out, stage, [{"error": msg} for msg in skipped.skipped])
     print(
         f"vocalens extract: {len(mine)} videos in shard {index}/{count} of {len(records)} "
         f"({'labelled' if labelled else 'no labels'}); visual {visual.name} ({visual.dim}), "
@@ -174,6 +209,7 @@ def run(args) -> int:
         file=sys.stderr,
     )
 
+    notes = VideoNotes(out, args.face)
     summary = extract(
         mine,
         out,
@@ -189,13 +225,17 @@ def run(args) -> int:
         worker_kind=args.worker_kind,
         dtype=np.dtype(args.dtype),
         progress=not args.quiet,
+        on_video=notes.video_done,
     )
     print(f"vocalens extract: {summary}")
     if skipped.skipped:
-        print(f"vocalens extract: {len(skipped)} invalid metadata entries skipped, e.g. {skipped.skipped[0]}")
+        what = "invalid metadata entries" if labelled else "folders, broken links or audio-only files"
+        print(f"vocalens extract: {len(skipped)} {what} skipped (in {out / FAILURES_FILE}), e.g. {skipped.skipped[0]}")
+    for line in notes.summary():
+        print(f"vocalens extract: {line}")
     if summary.failed:
         print(
             f"vocalens extract: {summary.failed} videos failed (see {out / 'failures.jsonl'}), "
             f"e.g. {summary.failures[0]}"
         )
-    return 1 if summary.failed and not (summary.done or summary.existing) else 0
+    return batch_exit(summary.failed + len(skipped))

@@ -14,6 +14,7 @@ import argparse
 
 from vocalens.data.metadata import SPLITS
 from vocalens.datagen.forge import ForgeConfig, forge_dataset
+from vocalens.datagen.parts import config_knobs
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -63,35 +64,13 @@ def run(args) -> int:
 
     if not re.fullmatch(r"[A-Za-z0-9_-]*", args.name_prefix):
         raise UserError(f"--name_prefix {args.name_prefix!r}: letters, digits, '_' and '-' only")
-    s = forge_dataset(
-        args.videos,
-        args.output_root,
-        seed=args.seed,
-        progress=not args.no_progress,
-        fakes_per_video=args.fakes_per_video,
-        max_fakes=args.max_fakes,
-        min_fake_s=args.min_fake_s,
-        max_fake_s=args.max_fake_s,
-        shift_s=tuple(args.shift_s),
-        crossfade_ms=args.crossfade_ms,
-        max_side=args.max_side,
-        max_seconds=args.max_seconds,
-        split_ratios=tuple(args.split_ratios),
-        face_detector=args.face_detector,
-        crf=args.crf,
-        name_prefix=args.name_prefix,
-    )
-    print(
-        f"{args.output_root}: {s.videos} videos from {s.sources_used}/{s.sources} sources "
-        f"({s.video_seconds:.0f} s of video) in {s.seconds:.1f} s "
-        f"({s.videos / max(s.seconds, 1e-9):.2f} videos/s, {s.video_seconds / max(s.seconds, 1e-9):.1f}x real time)"
-    )
+    knobs = config_knobs(args, ForgeConfig)
+    s = forge_dataset(args.videos, args.output_root, seed=args.seed, progress=not args.no_progress, **knobs)
+    print(s.headline(args.output_root, rates=True))
     print(f"{'split':<6} {'real':>5} {'audio':>6} {'visual':>7} {'both':>5}")
     for split in SPLITS:
         c = [s.counts.get((split, k), 0) for k in ("real", "audio", "visual", "both")]
         print(f"{split:<6} {c[0]:>5} {c[1]:>6} {c[2]:>7} {c[3]:>5}")
-    for n in s.notes:
-        print(f"note: {n}")
-    if s.skipped:
-        print(f"skipped {len(s.skipped)} source(s) (reported above)")
+    for line in s.footer():
+        print(line)
     return 0

@@ -25,6 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
+    from vocalens.errors import batch_exit
     from vocalens.localizer.evaluate import infer_folder
     from vocalens.localizer.predict import Predictor
 
@@ -45,4 +46,4 @@ def run(args) -> int:
     for f in res["failures"]:
         print(f"skipped: {f}")
     print(f"wrote {res['path']}" + (f" and {len(results)} PNGs" if args.visualize else ""))
-    return 0
+    return batch_exit(len(res["failures"]))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 
 from vocalens.data.metadata import SPLITS
+from vocalens.datagen.parts import config_knobs
 from vocalens.datagen.splice import TYPES, SpliceConfig, splice_dataset
 
 
@@ -42,30 +43,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    s = splice_dataset(
-        args.src_dirs,
-        args.output_root,
-        seed=args.seed,
-        progress=not args.no_progress,
-        split=args.split,
-        fakes_per_video=args.fakes_per_video,
-        max_periods=args.max_periods,
-        min_fake_s=args.min_fake_s,
-        max_fake_s=args.max_fake_s,
-        types=tuple(args.types),
-        max_side=args.max_side,
-        max_seconds=args.max_seconds,
-        face_detector=args.face_detector,
-        crf=args.crf,
-        speakers=args.speakers,
-    )
-    print(
-        f"{args.output_root}: {s.videos} videos from {s.sources_used}/{s.sources} sources "
-        f"({s.video_seconds:.0f} s of video) in {s.seconds:.1f} s"
-    )
+    knobs = config_knobs(args, SpliceConfig)
+    s = splice_dataset(args.src_dirs, args.output_root, seed=args.seed, progress=not args.no_progress, **knobs)
+    print(s.headline(args.output_root))
     print("  ".join(f"{k}: {s.counts.get(k, 0)}" for k in ("real",) + TYPES))
-    for n in s.notes:
-        print(f"note: {n}")
-    if s.skipped:
-        print(f"skipped {len(s.skipped)} source(s) (reported above)")
+    for line in s.footer():
+        print(line)
     return 0

@@ -55,8 +55,10 @@ def format_store(root, summary: dict) -> str:
             f"{labels or 'none'}; {dims or '-'}; {enc or '-'}"
             + (f"; {s['unreadable']} unreadable meta.json" if s["unreadable"] else "")
         )
-    if summary["failures"]:
-        lines.append(f"{summary['failures']} failed videos in {root}/failures.jsonl")
+    if summary["failures"] or summary["skipped"]:
+        lines.append(
+            f"{summary['failures']} failed videos, {summary['skipped']} skipped entries in {root}/failures.jsonl"
+        )
     return "\n".join(lines)
 
 

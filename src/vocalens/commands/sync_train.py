@@ -8,6 +8,8 @@ loop (TensorBoard, metrics.jsonl, checkpoints, --resume), picks the epoch with t
 accuracy on the `dev` clips, and writes OUTPUT/sync_encoder.safetensors for
 `vocalens extract --visual_encoder sync --audio_encoder sync --visual_weights FILE --audio_weights FILE`.
 The `test` speakers are never used here (benchmarks/sync_offset.py reports on them).
+``--realign WEIGHTS`` first moves a train source's audio onto the others, as a sync pair that did
+not train on it measures them (vocalens.sync.realign; train clips only).
 """
 
 from __future__ import annotations
@@ -24,6 +26,43 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--extra", nargs="*", default=[], help="more folders of real clips, used for training only")
     p.add_argument(
         "--no_short", action="store_true", help="leave out real-corpus/short (also from a cache that has it)"
+    )
+    p.add_argument(
+        "--sources",
+        nargs="*",
+        help="train only on these sources (short, clips = clips.tsv's train split, an --extra folder's name)",
+    )
+    p.add_argument(
+        "--realign",
+        nargs="?",
+        const="",
+        metavar="WEIGHTS",
+        help="shift each train source's audio onto the others first, as measured by these sync weights "
+        "(no value: the shipped file); see docs/sync.md",
+    )
+    p.add_argument(
+        "--realign_reference",
+        nargs="*",
+        help="sources whose pooled offset is the zero --realign moves the others onto (default: all but the largest)",
+    )
+    p.add_argument(
+        "--realign_sources",
+        nargs="*",
+        help="the sources --realign may move (default: every source but the reference)",
+    )
+    p.add_argument(
+        "--shift",
+        nargs="*",
+        default=[],
+        metavar="SOURCE=HOPS",
+        help="shift a train source's audio by hand, in 10 ms hops (a control for --realign), e.g. short=4",
+    )
+    p.add_argument("--realign_max_hops", type=int, default=12, help="shifts searched by --realign, 10 ms hops")
+    p.add_argument(
+        "--select",
+        default="offset_acc",
+        choices=["offset_acc", "offset_near", "offset_both"],
+        help="dev figure that picks the epoch: top-1, within +-1 frame, or their sum (default offset_acc)",
     )
     p.add_argument("--output_dir", required=True)
     p.add_argument("--cache", help="cache file (default OUTPUT/cache.npz; built when missing)")
@@ -52,6 +91,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--resume", help="a checkpoint or run folder to resume")
+    p.add_argument("--save_every", type=int, default=0, help="keep checkpoint_epoch{N}.pth every N epochs (0: never)")
     p.add_argument("--weights", help="where to write the encoder weights (default OUTPUT/sync_encoder.safetensors)")
     p.add_argument("--no_progress", action="store_true")
 
@@ -89,6 +129,25 @@ def run(args) -> int:
 
     cfg = SyncConfig(dim=args.dim, width=args.width, hidden=args.hidden, kernel=args.kernel, stack=args.stack)
     train = [i for i in cache.indices("train") if not (args.no_short and cache.names[i].startswith("short/"))]
+    if args.sources:
+        from vocalens.sync.realign import source_of  # noqa: PLC0415
+
+        train = [i for i in train if source_of(cache.names[i]) in args.sources]
+        if not train:
+            raise UserError(f"{cache_path}: no train clips from the sources {', '.join(args.sources)}")
+    if args.shift:
+        from vocalens.sync.realign import realigned  # noqa: PLC0415
+
+        try:
+            hand = {k: int(v) for k, v in (x.split("=", 1) for x in args.shift)}
+        except ValueError:
+            raise UserError(f"--shift takes SOURCE=HOPS pairs, got {' '.join(args.shift)}")
+        cache = realigned(cache, hand, train)
+        print(f"sync-train: audio shifted by hand: {hand} (hops of 10 ms)", flush=True)
+    if args.realign is not None:
+        cache = _realign(
+            cache, train, args.realign or None, args.realign_max_hops, args.realign_reference, args.realign_sources
+        )
     task = SyncTask(
         cache,
         cfg,
@@ -110,7 +169,9 @@ def run(args) -> int:
         num_workers=0,
         device=args.device,
         resume=args.resume,
-        save_every=0,
+        best_metric=args.select,
+        best_mode="max",
+        save_every=args.save_every,
         progress=not args.no_progress,
     )
     span = args.length + 2 * cfg.context
@@ -140,6 +201,9 @@ def run(args) -> int:
         "box": list(BOXES[args.crop]),
         "epoch": int(state["epoch"]),
         "dev_offset_acc": state["metrics"].get("offset_acc"),
+        "dev_offset_near": state["metrics"].get("offset_near"),
+        "select": args.select,
+        "realign_hops": cache.info.get("realign_hops", {}),
         "seed": args.seed,
         "cross_weight": args.cross_weight,
         "length": args.length,
@@ -148,8 +212,40 @@ def run(args) -> int:
     }
     save_weights(model, weights, **info)
     print(
-        f"sync-train: best epoch {result.best_epoch}, dev offset top-1 {result.best_score:.3f}; "
+        f"sync-train: best epoch {result.best_epoch} by dev {args.select} {result.best_score:.3f}; "
         f"weights -> {weights} ({weights.stat().st_size / 1e6:.1f} MB)"
     )
     print(json.dumps(info))
     return 0
+
+
+def _realign(
+    cache,
+    train: list[int],
+    weights: str | None,
+    max_hops: int,
+    reference: list[str] | None = None,
+    sources: list[str] | None = None,
+):
+    """The cache with each train source's audio moved onto the other sources (vocalens.sync.realign),
+    measured on the train clips only by the given sync weights."""
+    from vocalens.sync.realign import HOP_MS, clip_curves, realigned, source_offsets  # noqa: PLC0415
+    from vocalens.sync.weights import load_weights  # noqa: PLC0415
+
+    model, _, digest = load_weights(weights)
+    curves = clip_curves(model, cache, train, max_hops)
+    if not curves:
+        raise UserError("--realign: no train clip is long enough to measure its offset")
+    try:
+        shifts, counts, ref = source_offsets(curves, cache, reference)
+    except ValueError as e:
+        raise UserError(f"--realign: {e}")
+    if sources is not None:
+        shifts = {g: (h if g in sources else 0) for g, h in shifts.items()}
+    for g in sorted(counts, key=lambda g: -counts[g]):
+        print(
+            f"sync-train: realign {g}: {counts[g]} clips, audio shifted by {shifts[g]:+d} hops "
+            f"({shifts[g] * HOP_MS:+d} ms; measured by {digest}, reference peak {ref:+d} hops)",
+            flush=True,
+        )
+    return realigned(cache, shifts, train)

@@ -24,6 +24,7 @@ from vocalens.errors import MetadataError, UserError
 
 SPLITS = ("train", "dev", "test")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".mpg", ".mpeg", ".webm", ".m4v", ".flv")
+AUDIO_EXTENSIONS = (".wav", ".mp3", ".m4a", ".aac", ".flac", ".ogg", ".opus")
 # the fields of metadata.min.json (metadata.json adds timestamps and transcript, and any extra keys)
 LAVDF_MIN_KEYS = (
     "file",
@@ -304,15 +305,35 @@ def read_av1m(
     return out
 
 
-def read_folder(folder: str | Path, split: str = "test", **_ignored) -> list[VideoRecord]:
+def folder_skips(folder: Path) -> list[str]:
+    """What a plain folder holds that looks like media but is not a video to read, one line each: folders
+    named like videos, broken links, audio-only files (by extension)."""
+    out = []
+    for p in sorted(folder.rglob("*")):
+        ext = p.suffix.lower()
+        if ext in VIDEO_EXTENSIONS and p.is_dir():
+            out.append(f"{p}: is a directory, not a video file (skipped)")
+        elif ext in VIDEO_EXTENSIONS + AUDIO_EXTENSIONS and p.is_symlink() and not p.exists():
+            out.append(f"{p}: broken link (skipped)")
+        elif ext in AUDIO_EXTENSIONS and p.is_file():
+            out.append(f"{p}: audio only, no video (skipped)")
+    return out
+
+
+def read_folder(
+    folder: str | Path, split: str = "test", skipped: SkipCounter | None = None, **_ignored
+) -> list[VideoRecord]:
     """A plain folder of videos, no labels: for inference on a user's own files.
 
     The id is the relative path without its extension, folders joined by '__'; files whose ids would
     collide (``x.mp4`` and ``x.mkv``) keep their extension (``x_mp4``, ``x_mkv``), and a numbered suffix
-    settles any clash left, so no video's features overwrite another's."""
+    settles any clash left, so no video's features overwrite another's. Folders named like videos, broken
+    links and audio-only files are not read: they are listed in ``skipped`` (:func:`folder_skips`)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise UserError(f"{folder}: not a folder")
+    if skipped is not None:
+        skipped.skipped.extend(folder_skips(folder))
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file())
     rels = [p.relative_to(folder) for p in files]
     plain = ["__".join(r.with_suffix("").parts) for r in rels]

@@ -18,6 +18,7 @@ import tempfile
 import zipfile
 import zlib
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +27,7 @@ import numpy as np
 from vocalens.constants import FPS
 from vocalens.data.metadata import check_video_id
 from vocalens.errors import UserError
-from vocalens.fileio import dir_mode
+from vocalens.fileio import atomic_path, dir_mode
 
 VISUAL_FILE = "visual_embeddings.npz"
 AUDIO_FILE = "audio_embeddings.npz"
@@ -126,9 +127,26 @@ def read_features(path: str | Path) -> VideoFeatures:
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as e:
         # a truncated npz is a BadZipFile / EOFError, a corrupt member a zlib.error: the file is named either way
         raise UserError(f"{path}: unreadable feature files ({type(e).__name__}: {e})")
+    check_counts(path, visual, audio, labels, meta)
     meta.setdefault("fps", FPS)
     meta.setdefault("audio_rate", meta["fps"])
     return VideoFeatures(video_id=path.name, visual=visual, audio=audio, frame_labels=labels, meta=meta)
+
+
+def check_counts(path, visual: np.ndarray, audio: np.ndarray, labels, meta: dict) -> None:
+    """The arrays agree with meta.json (frames, audio frames, dims, labels): a folder whose files come from
+    different writes is refused with one line naming it, never evaluated on misaligned frames."""
+    checks = [
+        ("frames", VISUAL_FILE, len(visual), meta.get("num_frames")),
+        ("audio frames", AUDIO_FILE, len(audio), meta.get("audio_frames")),
+        ("visual dims", VISUAL_FILE, visual.shape[1] if visual.ndim == 2 else None, meta.get("visual_dim")),
+        ("audio dims", AUDIO_FILE, audio.shape[1] if audio.ndim == 2 else None, meta.get("audio_dim")),
+    ]
+    for what, file, got, want in checks:
+        if want is not None and got != want:
+            raise UserError(f"{path}: {file} has {got} {what}, meta.json says {want} (files of different writes)")
+    if labels is not None and len(labels) != len(visual):
+        raise UserError(f"{path}: {len(labels)} frame labels for {len(visual)} frames in {VISUAL_FILE}")
 
 
 def list_videos(root: str | Path, split: str | None = None) -> list[Path]:
@@ -139,11 +157,73 @@ def list_videos(root: str | Path, split: str | None = None) -> list[Path]:
     return sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".") and is_complete(p))
 
 
+def failure_key(record: dict) -> tuple:
+    """Which failure a failures.jsonl line is about: a video (split + id, else its source), or for entries
+    of no video (stage 'metadata' / 'skipped') the stage and what it names."""
+    if record.get("video_id") is not None:
+        return ("video", record.get("split"), record["video_id"])
+    return (record.get("stage", "video"), record.get("source") or record.get("error"))
+
+
+@contextmanager
+def _failures_locked(root: Path):
+    """failures.jsonl's lines under an exclusive lock (shards of one store share the file); what the body
+    leaves in the list is written back atomically."""
+    import fcntl
+
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".failures.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        path = root / FAILURES_FILE
+        lines = []
+        if path.is_file():
+            for line in path.read_text().splitlines():
+                try:
+                    lines.append(json.loads(line))
+                except ValueError:  # a line cut short by a kill
+                    continue
+        before = list(lines)
+        yield lines
+        if lines != before:
+            with atomic_path(path) as tmp:
+                tmp.write_text("".join(json.dumps(r) + "\n" for r in lines))
+
+
 def append_failure(root: str | Path, record: dict) -> None:
-    """One JSON line per failed video; appends are atomic enough for line-sized writes."""
-    Path(root).mkdir(parents=True, exist_ok=True)
-    with open(Path(root) / FAILURES_FILE, "a") as f:
-        f.write(json.dumps(record) + "\n")
+    """Record one failure in failures.jsonl: a line per failed video, replacing that video's line from an
+    earlier run (a rerun never duplicates lines)."""
+    key = failure_key(record)
+    with _failures_locked(Path(root)) as lines:
+        lines[:] = [r for r in lines if failure_key(r) != key] + [record]
+
+
+def replace_failures(root: str | Path, stage: str, records: list[dict]) -> None:
+    """This run's entries of one ``stage`` ('metadata', 'skipped') replace the earlier run's."""
+    with _failures_locked(Path(root)) as lines:
+        lines[:] = [r for r in lines if r.get("stage") != stage] + [dict(r, stage=stage) for r in records]
+
+
+class FailureLog:
+    """The videos failures.jsonl lists at the start of a run; :meth:`succeeded` drops a video's line once it
+    is extracted, so the file lists what is failed now (read once, rewritten only for those videos)."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        path = self.root / FAILURES_FILE
+        self.listed = set()
+        if path.is_file():
+            for line in path.read_text().splitlines():
+                try:
+                    self.listed.add(failure_key(json.loads(line)))
+                except ValueError:
+                    continue
+
+    def succeeded(self, split: str, video_id: str) -> None:
+        key = ("video", split, video_id)
+        if key in self.listed:
+            self.listed.discard(key)
+            with _failures_locked(self.root) as lines:
+                lines[:] = [r for r in lines if failure_key(r) != key]
 
 
 def is_store(root: str | Path) -> bool:
@@ -157,7 +237,7 @@ def is_store(root: str | Path) -> bool:
 def store_summary(root: str | Path) -> dict:
     """Per split of a feature store, from the meta.json files alone (no arrays read): videos, labels
     (real / fake by manipulation / unlabelled), frames, seconds, fake share of the labelled seconds,
-    feature dims and encoders, plus the number of failures.jsonl lines."""
+    feature dims and encoders, plus failures.jsonl's failed videos and skipped entries (metadata, folder)."""
     from vocalens.data.metadata import SPLITS
 
     root = Path(root)
@@ -187,7 +267,12 @@ def store_summary(root: str | Path) -> dict:
             enc = [(m.get(k) or {}).get("name", "?") for k in ("visual_encoder", "audio_encoder")]
             s["encoders"]["/".join(enc)] += 1
         out["splits"][split] = s
+    out["skipped"] = 0
     fail = root / FAILURES_FILE
-    if fail.is_file():
-        out["failures"] = sum(1 for line in fail.read_text().splitlines() if line.strip())
+    for line in fail.read_text().splitlines() if fail.is_file() else ():
+        try:
+            stage = json.loads(line).get("stage")
+        except ValueError:
+            continue
+        out["skipped" if stage in ("metadata", "skipped") else "failures"] += 1
     return out

@@ -22,24 +22,27 @@ are written last.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
-from dataclasses import asdict, dataclass, field
-from itertools import islice
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from vocalens.constants import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
 from vocalens.data.metadata import SPLITS, VIDEO_EXTENSIONS, lavdf_entry, write_lavdf_metadata
-from vocalens.errors import MediaError, UserError
+from vocalens.datagen.parts import (
+    SILENT_LEVEL,
+    PartsSummary,
+    donor_speech,
+    read_source,
+    run_parts,
+    speech_level,
+    write_fakes,
+)
+from vocalens.errors import UserError
 from vocalens.fileio import write_json_atomic
 from vocalens.media import faces
-from vocalens.media.video import fit_length, iter_frames, load_audio, write_video
-
-SILENT_LEVEL = 1e-3  # speech level (RMS of the louder half of 20 ms windows) below this: no usable audio
 
 
 @dataclass
@@ -65,20 +68,8 @@ class ForgeConfig:
     name_prefix: str = ""  # output files are {split}/{name_prefix}NNNNNN.mp4 (two sets can share one feature store)
 
 
-@dataclass
-class ForgeSummary:
-    output_root: Path
-    sources: int = 0
-    sources_used: int = 0
-    skipped: list[str] = field(default_factory=list)  # one line per skipped source
-    notes: list[str] = field(default_factory=list)  # sources that could only get some kinds of fakes
-    counts: dict = field(default_factory=dict)  # (split, kind) -> videos
-    seconds: float = 0.0
-    video_seconds: float = 0.0  # seconds of video written
-
-    @property
-    def videos(self) -> int:
-        return sum(self.counts.values())
+class ForgeSummary(PartsSummary):
+    """A forge run; ``counts``: (split, kind) -> videos."""
 
 
 # --------------------------------------------------------------------------------- planning
@@ -132,15 +123,6 @@ def place_periods(
 
 
 # --------------------------------------------------------------------------------- audio
-
-
-def speech_level(audio: np.ndarray, win: int = 320) -> float:
-    """RMS of the louder half of 20 ms windows: the level of speech, not of the pauses."""
-    n = len(audio) // win
-    if n == 0:
-        return 0.0
-    e = np.sort((audio[: n * win].reshape(n, win) ** 2).mean(axis=1))
-    return float(np.sqrt(e[n // 2 :].mean()))
 
 
 def _edge_ramp(length: int, xf: int) -> np.ndarray:
@@ -251,18 +233,6 @@ class Source:
     split: str
 
 
-def load_source(path: Path, cfg: ForgeConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Frames [T,H,W,3] on the 25 fps grid (longest side capped) and the audio over the same span.
-
-    Like ``load_video`` but stops after ``max_seconds`` so long footage never fills memory."""
-    cap = int(round(cfg.max_seconds * FPS)) if cfg.max_seconds and cfg.max_seconds > 0 else None
-    frames = np.stack(list(islice(iter_frames(path, FPS, max_side=cfg.max_side), cap)))
-    audio = fit_length(load_audio(path, SAMPLE_RATE), len(frames) * SAMPLES_PER_FRAME)
-    if frames.shape[1] % 2 or frames.shape[2] % 2:  # H.264 yuv420p wants even sizes
-        frames = frames[:, : frames.shape[1] // 2 * 2, : frames.shape[2] // 2 * 2]
-    return frames, audio
-
-
 class DonorPool:
     """Speech donors: the other usable sources of the same split, audio loaded on demand."""
 
@@ -276,12 +246,7 @@ class DonorPool:
 
     def _audio(self, src: Source) -> np.ndarray | None:
         if src.index not in self._cache:
-            try:
-                a = load_audio(src.path, SAMPLE_RATE)[: 60 * SAMPLE_RATE]
-                a = a if speech_level(a) >= SILENT_LEVEL else None
-            except Exception:  # noqa: BLE001 - a broken donor is simply not a donor
-                a = None
-            self._cache[src.index] = a
+            self._cache[src.index] = donor_speech(src.path)
             self._order.append(src.index)
             if len(self._order) > self._limit:
                 self._cache.pop(self._order.pop(0), None)
@@ -399,15 +364,11 @@ def make_fake(
 
 def forge_source(src: Source, cfg: ForgeConfig, out_root: Path, donors: DonorPool) -> dict:
     """Decode one source and write its real copy and fakes; returns its part record."""
-    try:
-        frames, audio = load_source(src.path, cfg)
-    except MediaError as e:
-        return {"skipped": str(e)}
-    except Exception as e:  # noqa: BLE001 - any undecodable input is reported and skipped
-        return {"skipped": f"{src.path}: cannot decode ({e.__class__.__name__}: {e})"}
+    got = read_source(src.path, cfg)
+    if isinstance(got, dict):
+        return got
+    frames, audio = got
     t_len = len(frames)
-    if t_len < cfg.min_seconds * FPS:
-        return {"skipped": f"{src.path}: too short ({t_len / FPS:.2f} s < {cfg.min_seconds} s)"}
     rng = np.random.default_rng([cfg.seed, src.index])
     track = faces.detect_faces(frames, stride=cfg.face_stride, detector=cfg.face_detector)
     level = speech_level(audio)
@@ -419,52 +380,55 @@ def forge_source(src: Source, cfg: ForgeConfig, out_root: Path, donors: DonorPoo
     if not can_visual:
         note.append(f"faces in {track.found_ratio:.0%} of frames: no visual fakes")
     block = 1 + cfg.fakes_per_video
-    real_file = f"{src.split}/{cfg.name_prefix}{src.index * block:06d}.mp4"
+    files = [f"{src.split}/{cfg.name_prefix}{src.index * block + j:06d}.mp4" for j in range(block)]
     base = {"source": src.name}
-    write_video(out_root / real_file, frames, FPS, audio, crf=cfg.crf)
-    entries = [
-        _entry(
-            real_file, src.split, [], None, False, False, t_len, {**base, "faces_found": round(track.found_ratio, 4)}
-        )
-    ]
     kinds = [
         k
         for k in ("audio", "visual", "both")
         if (k != "audio" or can_audio) and (k != "visual" or can_visual) and (k != "both" or (can_audio and can_visual))
     ]
     plan = [kinds[(j + int(rng.integers(0, 3))) % len(kinds)] for j in range(cfg.fakes_per_video)] if kinds else []
-    failed = 0
-    for j, kind in enumerate(plan, start=1):
-        res = make_fake(kind, frames, audio, track, src, donors, rng, cfg, level)
-        if res is None:
-            failed += 1
-            continue
-        f_frames, f_audio, periods, details = res
-        file = f"{src.split}/{cfg.name_prefix}{src.index * block + j:06d}.mp4"
-        write_video(out_root / file, f_frames, FPS, f_audio, crf=cfg.crf)
-        entries.append(
-            _entry(
-                file,
-                src.split,
-                periods,
-                real_file,
-                kind != "audio",
-                kind != "visual",
-                t_len,
-                {**base, "manipulations": details},
-            )
-        )
-    if failed:
-        note.append(f"{failed} fake(s) found no valid period")
+    entries = write_fakes(
+        out_root,
+        files,
+        frames,
+        audio,
+        cfg.crf,
+        plan,
+        lambda kind: make_fake(kind, frames, audio, track, src, donors, rng, cfg, level),
+        lambda file: _entry(
+            file, src.split, [], None, False, False, t_len, {**base, "faces_found": round(track.found_ratio, 4)}
+        ),
+        lambda file, kind, periods, details: _entry(
+            file,
+            src.split,
+            periods,
+            files[0],
+            kind != "audio",
+            kind != "visual",
+            t_len,
+            {**base, "manipulations": details},
+        ),
+        note,
+    )
     return {"entries": entries, "note": "; ".join(note)}
 
 
 # --------------------------------------------------------------------------------- the run
 
 
-def _part_path(out_root: Path, src: Source) -> Path:
-    key = hashlib.sha1(src.name.encode()).hexdigest()[:10]
-    return out_root / ".forge" / "parts" / f"{src.index:06d}-{key}.json"
+def _count_key(e: dict) -> tuple[str, str]:
+    """(split, kind) of a metadata entry: what ``ForgeSummary.counts`` counts."""
+    kind = (
+        "both"
+        if e["modify_video"] and e["modify_audio"]
+        else "visual"
+        if e["modify_video"]
+        else "audio"
+        if e["modify_audio"]
+        else "real"
+    )
+    return e["split"], kind
 
 
 def forge_dataset(
@@ -498,37 +462,16 @@ def forge_dataset(
     summary = ForgeSummary(output_root=out_root, sources=len(sources))
     donors = DonorPool(sources)
     t0 = time.perf_counter()
-    entries: list[dict] = []
-    bar = tqdm(sources, unit="src", disable=not progress, desc="forge")
-    for src in bar:
-        part_path = _part_path(out_root, src)
-        part = json.loads(part_path.read_text()) if part_path.is_file() else None
-        if part is not None and not all((out_root / e["file"]).is_file() for e in part.get("entries", [])):
-            part = None
-        if part is None:
-            part = forge_source(src, cfg, out_root, donors)
-            write_json_atomic(part_path, part)
-        if "skipped" in part:
-            summary.skipped.append(part["skipped"])
-            (bar.write if progress else log)(f"skipped {part['skipped']}")
-            continue
-        summary.sources_used += 1
-        if part.get("note"):
-            summary.notes.append(f"{src.name}: {part['note']}")
-        for e in part["entries"]:
-            kind = (
-                "both"
-                if e["modify_video"] and e["modify_audio"]
-                else "visual"
-                if e["modify_video"]
-                else "audio"
-                if e["modify_audio"]
-                else "real"
-            )
-            summary.counts[(e["split"], kind)] = summary.counts.get((e["split"], kind), 0) + 1
-            summary.video_seconds += e["duration"]
-        entries.extend(part["entries"])
-        bar.set_postfix(videos=len(entries))
+    entries = run_parts(
+        sources,
+        out_root,
+        "forge",
+        lambda src: forge_source(src, cfg, out_root, donors),
+        summary,
+        _count_key,
+        progress,
+        log,
+    )
     entries.sort(key=lambda e: e["file"].split("/")[-1])
     write_lavdf_metadata(out_root, entries)
     summary.seconds = time.perf_counter() - t0

@@ -25,7 +25,6 @@ so ``frame_labels`` marks exactly the changed frames. Seeded per source, atomic 
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import re
@@ -33,29 +32,30 @@ import shutil
 import subprocess
 import time
 import wave
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 from scipy.signal import resample_poly
-from tqdm import tqdm
 
 from vocalens.constants import FPS, SAMPLES_PER_FRAME
 from vocalens.data.metadata import SPLITS, write_lavdf_metadata
-from vocalens.datagen.forge import (
+from vocalens.datagen.forge import _entry, _frame_change, list_sources, place_periods
+from vocalens.datagen.parts import (
     SILENT_LEVEL,
-    _entry,
-    _frame_change,
-    list_sources,
+    PartsSummary,
+    donor_speech,
     load_source,
-    place_periods,
+    read_source,
+    run_parts,
     speech_level,
+    write_fakes,
 )
-from vocalens.errors import MediaError, UserError
+from vocalens.errors import UserError
 from vocalens.fileio import write_json_atomic
 from vocalens.media import faces
-from vocalens.media.video import SAMPLE_RATE, load_audio, write_video
+from vocalens.media.video import SAMPLE_RATE
 
 RECIPE = "splice"
 AUDIO_TYPES = ("tts", "other_speaker", "stretch")
@@ -97,20 +97,8 @@ class SpliceConfig:
     speakers: str | None = None  # TSV with `name` and `speaker_id` columns: one speaker never donates to itself
 
 
-@dataclass
-class SpliceSummary:
-    output_root: Path
-    sources: int = 0
-    sources_used: int = 0
-    skipped: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    counts: dict = field(default_factory=dict)  # manipulation type ('real', 'tts', ...) -> videos
-    seconds: float = 0.0
-    video_seconds: float = 0.0
-
-    @property
-    def videos(self) -> int:
-        return sum(self.counts.values())
+class SpliceSummary(PartsSummary):
+    """A splice run; ``counts``: manipulation type ('real', 'tts', ...) -> videos."""
 
 
 # --------------------------------------------------------------------------------- audio analysis
@@ -215,11 +203,7 @@ class Donors:
 
     def audio(self, i: int) -> np.ndarray | None:
         if i not in self._audio:
-            try:
-                a = load_audio(self.sources[i].path, SAMPLE_RATE)[: 60 * SAMPLE_RATE]
-                a = a if speech_level(a) >= SILENT_LEVEL else None
-            except Exception:  # noqa: BLE001 - a broken source is simply not a donor
-                a = None
+            a = donor_speech(self.sources[i].path)
             if len(self._audio) >= self._cache:
                 self._audio.pop(next(iter(self._audio)))
             self._audio[i] = a
@@ -472,15 +456,11 @@ def make_fake(
 
 def splice_source(src: Source, cfg: SpliceConfig, out_root: Path, donors: Donors, tts_ok: bool) -> dict:
     """Decode one source, write its real copy and its fakes; returns its part record."""
-    try:
-        frames, audio = load_source(src.path, cfg)
-    except MediaError as e:
-        return {"skipped": str(e)}
-    except Exception as e:  # noqa: BLE001 - any undecodable input is reported and skipped
-        return {"skipped": f"{src.path}: cannot decode ({e.__class__.__name__}: {e})"}
+    got = read_source(src.path, cfg)
+    if isinstance(got, dict):
+        return got
+    frames, audio = got
     t_len = len(frames)
-    if t_len < cfg.min_seconds * FPS:
-        return {"skipped": f"{src.path}: too short ({t_len / FPS:.2f} s < {cfg.min_seconds} s)"}
     rng = np.random.default_rng([cfg.seed, src.index, 0x5B1CE])
     level = speech_level(audio)
     can_audio = level >= SILENT_LEVEL
@@ -518,41 +498,35 @@ def splice_source(src: Source, cfg: SpliceConfig, out_root: Path, donors: Donors
     if track is not None and not can_visual:
         note.append(f"faces in {track.found_ratio:.0%} of frames: no visual fakes")
     block = 1 + cfg.fakes_per_video
-    real_file = f"{cfg.split}/{src.index * block:06d}.mp4"
+    files = [f"{cfg.split}/{src.index * block + j:06d}.mp4" for j in range(block)]
     base = {"source": src.name, "recipe": RECIPE}
-    write_video(out_root / real_file, frames, FPS, audio, crf=cfg.crf)
-    entries = [
-        _entry(
-            real_file, cfg.split, [], None, False, False, t_len, {**base, "manipulation": "real", "manipulations": []}
-        )
-    ]
     # types rotate over the whole run (source i starts at i * fakes_per_video), so every type gets its share
     plan = (
         [kinds[(src.index * cfg.fakes_per_video + j) % len(kinds)] for j in range(cfg.fakes_per_video)] if kinds else []
     )
-    failed = 0
-    for j, kind in enumerate(plan, start=1):
-        res = make_fake(kind, frames, audio, track, src, donors, rng, cfg, level, audio_kinds)
-        if res is None:
-            failed += 1
-            continue
-        f_frames, f_audio, periods, details = res
-        file = f"{cfg.split}/{src.index * block + j:06d}.mp4"
-        write_video(out_root / file, f_frames, FPS, f_audio, crf=cfg.crf)
-        entries.append(
-            _entry(
-                file,
-                cfg.split,
-                periods,
-                real_file,
-                kind in ("mouth_swap", "both"),
-                kind != "mouth_swap",
-                t_len,
-                {**base, "manipulation": kind, "manipulations": details},
-            )
-        )
-    if failed:
-        note.append(f"{failed} fake(s) found no valid period")
+    entries = write_fakes(
+        out_root,
+        files,
+        frames,
+        audio,
+        cfg.crf,
+        plan,
+        lambda kind: make_fake(kind, frames, audio, track, src, donors, rng, cfg, level, audio_kinds),
+        lambda file: _entry(
+            file, cfg.split, [], None, False, False, t_len, {**base, "manipulation": "real", "manipulations": []}
+        ),
+        lambda file, kind, periods, details: _entry(
+            file,
+            cfg.split,
+            periods,
+            files[0],
+            kind in ("mouth_swap", "both"),
+            kind != "mouth_swap",
+            t_len,
+            {**base, "manipulation": kind, "manipulations": details},
+        ),
+        note,
+    )
     return {"entries": entries, "note": "; ".join(note)}
 
 
@@ -562,11 +536,6 @@ def splice_source(src: Source, cfg: SpliceConfig, out_root: Path, donors: Donors
 def write_metadata(out_root: Path, entries: list[dict]) -> None:
     """metadata.json (every field) and metadata.min.json (LAV-DF's fields): the one LAV-DF writer."""
     write_lavdf_metadata(out_root, sorted(entries, key=lambda e: e["file"].split("/")[-1]))
-
-
-def _part_path(out_root: Path, src: Source) -> Path:
-    key = hashlib.sha1(src.name.encode()).hexdigest()[:10]
-    return out_root / ".splice" / "parts" / f"{src.index:06d}-{key}.json"
 
 
 def gather_sources(src_dirs, speakers: dict[str, str] | None = None) -> list[Source]:
@@ -638,28 +607,16 @@ def splice_dataset(
         summary.notes.append("espeak-ng not found: no tts fakes")
     donors = Donors(sources, cfg, out_root)
     t0 = time.perf_counter()
-    entries: list[dict] = []
-    bar = tqdm(sources, unit="src", disable=not progress, desc="splice")
-    for src in bar:
-        part_path = _part_path(out_root, src)
-        part = json.loads(part_path.read_text()) if part_path.is_file() else None
-        if part is not None and not all((out_root / e["file"]).is_file() for e in part.get("entries", [])):
-            part = None
-        if part is None:
-            part = splice_source(src, cfg, out_root, donors, tts_ok)
-            write_json_atomic(part_path, part)
-        if "skipped" in part:
-            summary.skipped.append(part["skipped"])
-            (bar.write if progress else log)(f"skipped {part['skipped']}")
-            continue
-        summary.sources_used += 1
-        if part.get("note"):
-            summary.notes.append(f"{src.name}: {part['note']}")
-        for e in part["entries"]:
-            summary.counts[e["manipulation"]] = summary.counts.get(e["manipulation"], 0) + 1
-            summary.video_seconds += e["duration"]
-        entries.extend(part["entries"])
-        bar.set_postfix(videos=len(entries))
+    entries = run_parts(
+        sources,
+        out_root,
+        "splice",
+        lambda src: splice_source(src, cfg, out_root, donors, tts_ok),
+        summary,
+        lambda e: e["manipulation"],
+        progress,
+        log,
+    )
     write_metadata(out_root, entries)
     summary.seconds = time.perf_counter() - t0
     return summary

@@ -5,6 +5,11 @@ A visual encoder has ``.name``, ``.dim``, ``.config()`` and ``.encode(faces [T,H
 internally). An audio encoder also has ``.rate`` (Hz of its output frames) and
 ``.encode(wave [N] float32, 16 kHz mono) -> [Ta, dim] float32``.
 
+A video is streamed through a visual encoder block by block (vocalens.localizer.extract.encode_faces):
+``encode`` must then be per-frame, or the encoder splits it into ``encode_local(faces)`` (per frame,
+kept for the whole video: small) and ``encode_global(local)`` (over the whole video: a per-video
+normalisation, temporal convolutions), with ``encode(x) == encode_global(encode_local(x))``.
+
 ``config()`` is what meta.json and checkpoints record: ``{"name": ..., ...}``, enough to rebuild
 the encoder with ``build_*_encoder(**config)`` (plus ``weights``/``device``).
 

@@ -126,20 +126,31 @@ class DCTMouthEncoder:
         }
 
     @torch.no_grad()
-    def encode(self, faces: np.ndarray) -> np.ndarray:
+    def encode_local(self, faces: np.ndarray) -> np.ndarray:
+        """The per-frame part: [T, n_coeffs] mouth DCT coefficients (streamed videos keep these)."""
         faces = torch.as_tensor(np.asarray(faces))
         if faces.ndim != 4 or faces.shape[-1] != 3:
             raise ValueError(f"expected faces [T, H, W, 3], got {tuple(faces.shape)}")
         if len(faces) == 0:
-            return np.zeros((0, self.dim), np.float32)
+            return np.zeros((0, self.n_coeffs), np.float32)
         parts = []
         for s in range(0, len(faces), self.chunk):  # bounded memory for long videos
             f = faces[s : s + self.chunk].to(self.device)
             parts.append(dct_features(mouth_crops(f, self.mouth_box, self.size, normalize=True), self.n_coeffs))
-        static = torch.cat(parts)
+        return torch.cat(parts).float().cpu().numpy()
+
+    @torch.no_grad()
+    def encode_global(self, static: np.ndarray) -> np.ndarray:
+        """The whole-video part: detrend, z-score over the video, append the temporal difference."""
+        if len(static) == 0:
+            return np.zeros((0, self.dim), np.float32)
+        static = torch.as_tensor(np.asarray(static)).to(self.device)
         if self.detrend > 1:
             static = static - moving_average(static, self.detrend)
         if self.normalize == "video":
             static = (static - static.mean(0)) / static.std(0, unbiased=False).clamp_min(1e-3)
         delta = torch.diff(static, dim=0, prepend=static[:1])
         return torch.cat([static, delta], dim=1).float().cpu().numpy()
+
+    def encode(self, faces: np.ndarray) -> np.ndarray:
+        return self.encode_global(self.encode_local(faces))

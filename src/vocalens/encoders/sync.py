@@ -54,14 +54,21 @@ class SyncVisualEncoder(_SyncHalf):
     def config(self) -> dict:
         return {**super().config(), "box": list(self.box)}
 
-    def encode(self, faces: np.ndarray) -> np.ndarray:
+    def encode_local(self, faces: np.ndarray) -> np.ndarray:
+        """The per-frame part: [T, h, w] uint8 grey lower faces (1.5 kB a frame; streamed videos keep these)."""
         faces = np.asarray(faces)
         if faces.ndim != 4 or faces.shape[-1] != 3:
             raise ValueError(f"expected faces [T, H, W, 3], got {tuple(faces.shape)}")
-        if len(faces) == 0:
+        return lower_face_grey(faces, self.box, self.model.cfg.crop_hw)
+
+    def encode_global(self, grey: np.ndarray) -> np.ndarray:
+        """The temporal part over the whole video's grey crops (edge-padded at its ends only)."""
+        if len(grey) == 0:
             return np.zeros((0, self.dim), np.float32)
-        crops = torch.from_numpy(lower_face_grey(faces, self.box, self.model.cfg.crop_hw)).to(self.device)
-        return self.model.embed_visual(crops).float().cpu().numpy()
+        return self.model.embed_visual(torch.from_numpy(np.asarray(grey)).to(self.device)).float().cpu().numpy()
+
+    def encode(self, faces: np.ndarray) -> np.ndarray:
+        return self.encode_global(self.encode_local(faces))
 
 
 @register_audio("sync")

@@ -135,6 +135,7 @@ class LocalizerDetector(Detector):
                 "file": path.name,
                 "video_prob_raw": out.get("video_prob_raw", out["video_prob"]),
                 "speech_fraction": speech,
+                "face_track": meta.get("face_track"),
             },
         )
 

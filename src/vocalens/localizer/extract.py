@@ -1,8 +1,10 @@
 """The extraction pipeline: videos -> per-frame visual/audio embeddings + frame labels in the store.
 
-Workers (threads by default: PyAV and OpenCV release the GIL; or processes) decode each video
-(frames on the fps grid, 16 kHz audio aligned by timestamps) and cut its face crops while the main
-thread encodes the previous videos and writes them, so decoding, face detection and encoding overlap.
+Workers (threads by default: PyAV and OpenCV release the GIL; or processes) read each video's audio
+(16 kHz, aligned by timestamps) and run its first pass (vocalens.media.crops.plan_faces: decode,
+detect and track the face on keyframes, keeping only boxes) while the main thread encodes the
+previous videos: it decodes each again, ``CHUNK`` frames at a time (a reader thread cuts the next
+block's crops while the encoder runs), so memory does not grow with the video's length.
 A video that cannot be decoded (no audio, truncated, empty) is appended to ``failures.jsonl`` and
 skipped; the run goes on. Each video's folder is written
 atomically by ``vocalens.data.store.write_features``, so ``skip_existing`` can trust what it finds
@@ -17,20 +19,20 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
 
 from vocalens import __version__
-from vocalens.constants import FPS
+from vocalens.constants import FPS, SAMPLE_RATE
 from vocalens.data.labels import frame_labels
 from vocalens.data.metadata import VideoRecord
 from vocalens.data.store import VideoFeatures, append_failure, is_complete, video_dir, write_features
-from vocalens.errors import MediaError, UserError
-from vocalens.media.audio import speech_fraction
-from vocalens.media.crops import DETECT_MAX_SIDE, FACE_SIZE, face_crops, resolve_face
-from vocalens.media.video import load_video
+from vocalens.errors import MediaError, UserError, cause, named
+from vocalens.media.audio import rms, speech_fraction
+from vocalens.media.crops import FACE_SIZE, FacePlan, iter_face_chunks, plan_faces, resolve_face
+from vocalens.media.video import fit_length, load_audio, probe
 from vocalens.result import require_face
 
 # ---------------------------------------------------------------- sharding and resume
@@ -81,16 +83,25 @@ def remove_stale_temps(output_root: str | Path, records: Iterable[VideoRecord]) 
 
 @dataclass
 class Decoded:
-    """One video ready for the encoders: face crops and audio, or the reason it failed."""
+    """One video after its first pass: the face plan and the audio, or the reason it failed."""
 
     index: int
-    faces: torch.Tensor | None = None  # [T, S, S, 3] uint8 (a tensor: shared memory between processes)
-    audio: np.ndarray | None = None  # [N] float32 16 kHz
+    path: str = ""
+    plan: FacePlan | None = None
+    audio: np.ndarray | None = None  # [N] float32 16 kHz (the whole track: 230 MB for an hour)
     source_fps: float = 0.0
-    face_found: np.ndarray | None = None  # [T] bool, None when faces were not detected (--face none)
-    face_detector: str | None = None  # the detector that ran ('auto' resolved), None for --face none
+    face_margin: float | None = None
     error: str | None = None
-    seconds: float = 0.0  # time spent decoding + cropping
+    seconds: float = 0.0  # time spent in the first pass
+
+    @property
+    def face_found(self) -> np.ndarray | None:
+        """[T] bool, None when faces were not detected (--face none)."""
+        return None if self.plan is None else self.plan.found
+
+    @property
+    def face_detector(self) -> str | None:
+        return None if self.plan is None else self.plan.detector
 
 
 def missing_runs(found: np.ndarray) -> list[list[int]]:
@@ -108,29 +119,98 @@ def decode_video(
     face_margin: float | None = None,
     index: int = 0,
 ) -> Decoded:
-    """Decode one video and cut its face crops; a bad file becomes ``Decoded(error=...)``, never an exception."""
+    """First pass over one video (audio + face plan); a bad file becomes ``Decoded(error=...)``, never an exception."""
     t0 = time.perf_counter()
     try:
-        media = load_video(record.path, fps=fps, max_side=DETECT_MAX_SIDE, audio="required")
-        c = face_crops(media.frames, FACE_SIZE, face, stride=face_stride, margin=face_margin)
-        crops, found, detector = c.frames, c.found, c.detector
-        if media.audio is None or len(media.audio) == 0:
+        info = probe(record.path)
+        if not info["video"]:
+            raise MediaError(f"{record.path}: no video stream")
+        audio = load_audio(record.path) if info["audio"] else None
+        if audio is None:
+            raise MediaError(f"{record.path}: no audio track")
+        if len(audio) == 0:
             raise UserError(f"{record.path}: empty audio track")
+        plan = plan_faces(record.path, face, fps, face_stride, audio=audio)
+        if plan.num_frames is not None:
+            audio = fit_length(audio, int(round(plan.num_frames / fps * SAMPLE_RATE)))
         return Decoded(
             index=index,
-            faces=torch.from_numpy(np.ascontiguousarray(crops)),
-            audio=media.audio,
-            source_fps=media.source_fps,
-            face_found=found,
-            face_detector=detector,
+            path=str(record.path),
+            plan=plan,
+            audio=audio,
+            source_fps=info["fps"] or fps,
+            face_margin=face_margin,
             seconds=time.perf_counter() - t0,
         )
     except UserError as e:
         return Decoded(index=index, error=str(e), seconds=time.perf_counter() - t0)
     except Exception as e:  # a decoder crash on one file must not stop the run
-        return Decoded(
-            index=index, error=f"{record.path}: {e.__class__.__name__}: {e}", seconds=time.perf_counter() - t0
-        )
+        return Decoded(index=index, error=named(record.path, cause(e, record.path)), seconds=time.perf_counter() - t0)
+
+
+def _prefetched(it: Iterator, depth: int = 1) -> Iterator:
+    """``it`` run ahead by one block in a reader thread (decoding and cropping release the GIL)."""
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def run():
+        try:
+            for x in it:
+                while not stop.is_set():
+                    try:
+                        q.put(x, timeout=0.1)
+                        break
+                    except queue.Full:
+                        pass
+                if stop.is_set():
+                    return
+            q.put(done)
+        except BaseException as e:  # handed to the consumer, raised there
+            q.put(e)
+
+    th = threading.Thread(target=run, name="vocalens-crops", daemon=True)
+    th.start()
+    try:
+        while True:
+            x = q.get()
+            if x is done:
+                return
+            if isinstance(x, BaseException):
+                raise x
+            yield x
+    finally:
+        stop.set()
+        th.join()
+
+
+def encode_faces(visual_encoder, chunks: Iterable[np.ndarray]) -> np.ndarray:
+    """[T, dim] visual features from crop blocks: ``encode_local`` per block and ``encode_global`` once
+    (an encoder that normalises over the whole video splits its work so), else ``encode`` per block
+    (an encoder without the split is per-frame)."""
+    local = getattr(visual_encoder, "encode_local", None) or visual_encoder.encode
+    parts = [np.asarray(local(c)) for c in chunks]
+    if not parts:
+        return np.zeros((0, visual_encoder.dim), np.float32)
+    x = np.concatenate(parts) if len(parts) > 1 else parts[0]
+    glob = getattr(visual_encoder, "encode_global", None)
+    return glob(x) if glob is not None else x
+
+
+def encode_decoded(item: Decoded, fps: float, visual_encoder, audio_encoder) -> tuple[np.ndarray, np.ndarray, int]:
+    """Second pass over one video: its crops block by block into the visual encoder, then its audio
+    into the audio encoder. Returns (visual [T, dv], audio [Ta, da], T)."""
+    chunks = iter_face_chunks(item.path, item.plan, FACE_SIZE, item.face_margin, fps)
+    visual = encode_faces(visual_encoder, _prefetched(chunks))
+    t = len(visual)
+    if t == 0:
+        raise MediaError(f"{item.path}: no video frames")
+    wave = fit_length(item.audio, int(round(t / fps * SAMPLE_RATE)))
+    item.audio = wave
+    return visual, audio_encoder.encode(wave), t
 
 
 class _DecodeDataset(torch.utils.data.Dataset):
@@ -272,23 +352,22 @@ def extract_one(
     record = VideoRecord(video_id=video_id or path.stem, split="test", path=path, file=path.name)
     item = decode_video(record, fps, resolve_face(face), face_stride, face_margin)
     if item.error is not None:
-        raise MediaError(item.error if str(path) in item.error else f"{path}: {item.error}")
-    t = len(item.faces)
-    if t == 0:
+        raise MediaError(named(path, item.error))
+    if item.plan.num_frames == 0:
         raise MediaError(f"{path}: no video frames")
     if item.face_found is not None:
         require_face(path, float(np.mean(item.face_found)))
+    visual, audio, t = encode_decoded(item, fps, visual_encoder, audio_encoder)
     meta = build_meta(
         record, t, fps, visual_encoder, audio_encoder, False, face, item.face_found, item.source_fps, item.face_detector
     )
-    visual = visual_encoder.encode(item.faces.numpy())
-    audio = audio_encoder.encode(item.audio)
+    meta["face_track"] = item.plan.face_info()
     meta.update(
         num_frames=t,
         visual_dim=int(visual.shape[1]),
         audio_dim=int(audio.shape[1]),
         audio_frames=int(audio.shape[0]),
-        audio_rms=float(np.sqrt(np.mean(np.square(item.audio, dtype=np.float64)))),
+        audio_rms=rms(item.audio),
         speech_fraction=speech_fraction(item.audio, t),
     )
     return VideoFeatures(video_id=record.video_id, visual=visual, audio=audio, frame_labels=None, meta=meta)
@@ -368,10 +447,7 @@ def extract(
             rec = todo[item.index]
             if item.error is None:
                 try:
-                    faces = item.faces.numpy()
-                    t = len(faces)
-                    visual = visual_encoder.encode(faces)
-                    audio = audio_encoder.encode(item.audio)
+                    visual, audio, t = encode_decoded(item, fps, visual_encoder, audio_encoder)
                     labels = frame_labels(rec.fake_periods, t, fps) if labelled else None
                     meta = build_meta(
                         rec,
@@ -385,6 +461,8 @@ def extract(
                         item.source_fps,
                         item.face_detector,
                     )
+                    if item.plan.track is not None:
+                        meta["face_track"] = item.plan.face_info()
                     write_features(video_dir(out, rec.split, rec.video_id), visual, audio, labels, meta, dtype=dtype)
                     summary.done += 1
                     summary.frames += t
@@ -394,7 +472,7 @@ def extract(
                 except UserError as e:
                     item.error = str(e)
                 except Exception as e:  # one video's encoder failure is reported, the run goes on
-                    item.error = f"{rec.path}: {e.__class__.__name__}: {e}"
+                    item.error = named(rec.path, cause(e, rec.path))
             if item.error is not None:
                 summary.failed += 1
                 if len(summary.failures) < 20:  # examples for the summary; the full list is failures.jsonl

@@ -4,11 +4,19 @@
   none               the video is a face crop already (LAV-DF, `vocalens synth`): square centre crop, resized
   auto               detect, track and crop the face (vocalens.media.faces; the best detector installed)
   haar | mediapipe   the same with that detector
+
+A file is read in two streamed passes, so memory does not grow with the video's length:
+:func:`plan_faces` decodes it once and runs the detector on its keyframes (keeping only boxes: where
+the face is in every frame, and which face when there are several, vocalens.media.speaker), then
+:func:`iter_face_chunks` decodes it again and yields the crops ``chunk`` frames at a time. Frames
+already in memory go through :func:`face_crops`, the same tracker and crops.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -18,6 +26,7 @@ from vocalens.errors import UserError
 
 FACE_SIZE = 224  # side of the crops the encoders see (ViT's input)
 DETECT_MAX_SIDE = 640  # frames are decoded at most this large when faces are detected
+CHUNK = 256  # frames per streamed block (a multiple of the encoders' batch sizes: same batches as a whole video)
 FACE_HELP = (
     "face handling: auto (detect, track and crop the face), none (the video is a face crop already), "
     "or a detector name (haar, mediapipe)"
@@ -29,6 +38,7 @@ class Crops:
     frames: np.ndarray  # [T, size, size, 3] uint8 RGB
     found: np.ndarray | None  # [T] bool: a face was tracked in that frame; None with face='none'
     detector: str | None  # the detector that ran ('auto' resolved); None with face='none'
+    choice: dict | None = None  # which face was analysed (FacePlan.face_info), None with face='none'
 
     @property
     def found_ratio(self) -> float | None:
@@ -72,19 +82,155 @@ def resolve_face(face: str) -> str:
     return name
 
 
+@dataclass
+class FacePlan:
+    """The first pass over a video: its length and where the analysed face is in every frame."""
+
+    num_frames: int | None  # None with face='none' (no first pass: known after the crops)
+    track: object | None  # vocalens.media.faces.FaceTrack of the analysed face; None with face='none'
+    detector: str | None
+    choice: dict | None = None  # vocalens.media.speaker.choose_speaker's answer
+    frame_size: tuple[int, int] | None = None  # (H, W) of the decoded (upright, scaled) frames
+
+    @property
+    def found(self) -> np.ndarray | None:
+        return None if self.track is None else np.asarray(self.track.found, bool)
+
+    def face_info(self) -> dict | None:
+        """The ``face`` record of a result: the analysed face's median box (frame pixels of the decoded
+        frames, x0 y0 x1 y1), how it was chosen ('only face' / 'speaker' / 'largest'), how many faces."""
+        if self.track is None:
+            return None
+        found = np.asarray(self.track.found, bool)
+        box = np.median(self.track.boxes[found], axis=0) if found.any() else None
+        c = self.choice or {"how": "only face", "faces": 1, "r": None}
+        info = {
+            "box": None if box is None else [round(float(v), 1) for v in box],
+            "frame_size": list(self.frame_size) if self.frame_size else None,
+            "chosen": c["how"],
+            "faces": int(c["faces"]),
+        }
+        if c.get("r") is not None:
+            info["mouth_audio_r"] = c["r"]
+        return info
+
+
+def _tracker_error(face: str, e: Exception) -> UserError:
+    return UserError(f"--face {face}: {e}")
+
+
+def _choose(tracks, frames_fn, audio, detector: str, num_frames: int, size) -> FacePlan:
+    from vocalens.media.speaker import choose_speaker
+
+    choice = choose_speaker(tracks, frames_fn(), audio) if len(tracks) > 1 else None
+    if choice is None:
+        choice = {"index": 0, "how": "only face", "faces": 1 if tracks[0].found.any() else 0, "r": None}
+    return FacePlan(num_frames, tracks[choice["index"]], detector, choice, size)
+
+
+def plan_faces(
+    path: str | Path,
+    face: str = "auto",
+    fps: float | None = None,
+    stride: int = 5,
+    audio: np.ndarray | None = None,
+    max_side: int = DETECT_MAX_SIDE,
+) -> FacePlan:
+    """Pass 1: decode ``path`` (streamed), detect and track faces on keyframes, pick the face to
+    analyse (``audio``: the speaker among several). Nothing for face='none'."""
+    from vocalens.constants import FPS
+    from vocalens.media import faces as face_mod
+    from vocalens.media.video import iter_frames, iter_grid
+
+    fps = fps or FPS
+    face = face_mode(face)
+    if face == "none":
+        return FacePlan(None, None, None)
+    try:
+        tracker = face_mod.FaceTracker(stride=stride, detector=face)
+    except (ValueError, RuntimeError) as e:
+        raise _tracker_error(face, e) from None
+    n, last = 0, None
+    for i, g in enumerate(iter_grid(path, fps, max_side=max_side)):
+        if tracker.wants(i):
+            tracker.add(i, g.array())
+        n, last = i + 1, (i, g)
+    if last is not None and not tracker.wants(last[0]):
+        tracker.add(last[0], last[1].array())
+    size = tuple(last[1].array().shape[:2]) if last is not None else (0, 0)
+    tracks = tracker.finish(n, size)
+    return _choose(tracks, lambda: iter_frames(path, fps, max_side=max_side), audio, tracker.detector, n, size)
+
+
+def _crop_block(frames: np.ndarray, plan: FacePlan, start: int, size: int, margin: float | None) -> np.ndarray:
+    if plan.track is None:
+        return center_crops(frames, size)
+    from vocalens.media import faces as face_mod
+
+    kw = {} if margin is None else {"margin": margin}
+    boxes = face_mod.square_boxes(
+        plan.track.boxes[start : start + len(frames)], kw.get("margin", 0.25), plan.track.frame_size
+    )
+    return face_mod.crop_regions(frames, boxes, (size, size))
+
+
+CROP_BATCH = 16  # decoded frames cropped at a time: only crops are gathered into blocks
+
+
+def iter_face_chunks(
+    path: str | Path,
+    plan: FacePlan,
+    size: int = FACE_SIZE,
+    margin: float | None = None,
+    fps: float | None = None,
+    chunk: int | None = None,
+    max_side: int = DETECT_MAX_SIDE,
+) -> Iterator[np.ndarray]:
+    """Pass 2: ``[n <= chunk, size, size, 3]`` uint8 crops of consecutive frames (``chunk``: CHUNK), as
+    ``plan`` says. Frames are cropped ``CROP_BATCH`` at a time as they are decoded, so a block holds
+    crops (150 kB a frame at 224 px), never decoded frames (690 kB at 640x360)."""
+    from vocalens.constants import FPS
+    from vocalens.media.video import iter_chunks
+
+    chunk = chunk or CHUNK
+    limit = plan.num_frames  # the first pass fixed the length (None with face='none')
+    start, block = 0, []
+    for frames in iter_chunks(path, CROP_BATCH, fps or FPS, max_side=max_side):
+        if limit is not None:
+            frames = frames[: max(0, limit - start)]
+            if not len(frames):
+                break
+        block.append(np.asarray(_crop_block(frames, plan, start, size, margin), dtype=np.uint8))
+        start += len(frames)
+        while sum(len(c) for c in block) >= chunk:
+            cat = np.concatenate(block)
+            yield np.ascontiguousarray(cat[:chunk])
+            block = [cat[chunk:]] if len(cat) > chunk else []
+    if block and sum(len(c) for c in block):
+        yield np.ascontiguousarray(np.concatenate(block))
+
+
 def face_crops(
-    frames: np.ndarray, size: int = FACE_SIZE, face: str = "auto", *, stride: int = 5, margin: float | None = None
+    frames: np.ndarray,
+    size: int = FACE_SIZE,
+    face: str = "auto",
+    *,
+    stride: int = 5,
+    margin: float | None = None,
+    audio: np.ndarray | None = None,
 ) -> Crops:
-    """Crops of ``frames [T,H,W,3]`` uint8 RGB as ``face`` says (see the module docstring)."""
+    """Crops of ``frames [T,H,W,3]`` uint8 RGB already in memory, as ``face`` says (see the module
+    docstring): the tracker, speaker choice and crops of the streamed path."""
     face = face_mode(face)
     if face == "none":
         return Crops(center_crops(frames, size), None, None)
     from vocalens.media import faces as face_mod
 
+    frames = np.asarray(frames)
     try:
-        track = face_mod.detect_faces(frames, stride=stride, detector=face)
+        tracks = face_mod.detect_face_tracks(frames, stride=stride, detector=face)
     except (ValueError, RuntimeError) as e:
-        raise UserError(f"--face {face}: {e}") from None
-    kw = {} if margin is None else {"margin": margin}
-    crops = np.asarray(face_mod.crop_faces(frames, track, size=size, **kw), dtype=np.uint8)
-    return Crops(crops, np.asarray(track.found, dtype=bool), str(getattr(track, "detector", face)))
+        raise _tracker_error(face, e) from None
+    plan = _choose(tracks, lambda: iter(frames), audio, tracks[0].detector, len(frames), tuple(frames.shape[1:3]))
+    crops = _crop_block(frames, plan, 0, size, margin)
+    return Crops(np.asarray(crops, np.uint8), plan.found, str(plan.track.detector), plan.face_info())

@@ -89,16 +89,19 @@ class HaarDetector:
         self.min_neighbors = min_neighbors
         self.min_face = min_face
 
-    def __call__(self, frame: np.ndarray) -> np.ndarray | None:
-        """Best face box (x0, y0, x1, y1) in the frame's pixels, or None."""
+    def detect_all(self, frame: np.ndarray) -> list[np.ndarray]:
+        """Every face box (x0, y0, x1, y1) in the frame's pixels, largest first."""
         small, s = _downscale(frame, DETECT_SIDE)
         gray = cv2.equalizeHist(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY))
         m = max(12, int(self.min_face * min(gray.shape)))
         rects = self.cascade.detectMultiScale(gray, scaleFactor=1.15, minNeighbors=self.min_neighbors, minSize=(m, m))
-        if len(rects) == 0:
-            return None
-        x, y, w, h = max(rects, key=lambda r: r[2] * r[3])  # the largest face is the speaker
-        return np.array([x, y, x + w, y + h], np.float32) / s
+        rects = sorted((tuple(r) for r in rects), key=lambda r: -(r[2] * r[3]))
+        return [np.array([x, y, x + w, y + h], np.float32) / s for x, y, w, h in rects]
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray | None:
+        """The largest face box in the frame's pixels, or None."""
+        found = self.detect_all(frame)
+        return found[0] if found else None
 
 
 class MediaPipeDetector:
@@ -123,19 +126,24 @@ class MediaPipeDetector:
             model_selection=model_selection, min_detection_confidence=min_confidence
         )
 
-    def __call__(self, frame: np.ndarray) -> np.ndarray | None:
+    def detect_all(self, frame: np.ndarray) -> list[np.ndarray]:
+        """Every face's canonical box in the frame's pixels, most confident first."""
         small, s = _downscale(frame, DETECT_SIDE)
         res = self._fd.process(np.ascontiguousarray(small))
-        if not res.detections:
-            return None
-        best = max(res.detections, key=lambda d: d.score[0])
-        bb = best.location_data.relative_bounding_box
         h, w = small.shape[:2]
-        x0, y0 = bb.xmin * w, bb.ymin * h
-        bw, bh = bb.width * w, bb.height * h
-        side = self.scale * max(bw, bh)
-        cx, cy = x0 + bw / 2, y0 + bh / 2 + self.dy * side
-        return np.array([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2], np.float32) / s
+        out = []
+        for d in sorted(res.detections or [], key=lambda d: -d.score[0]):
+            bb = d.location_data.relative_bounding_box
+            x0, y0 = bb.xmin * w, bb.ymin * h
+            bw, bh = bb.width * w, bb.height * h
+            side = self.scale * max(bw, bh)
+            cx, cy = x0 + bw / 2, y0 + bh / 2 + self.dy * side
+            out.append(np.array([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2], np.float32) / s)
+        return out
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray | None:
+        found = self.detect_all(frame)
+        return found[0] if found else None
 
 
 DETECTORS = {"haar": HaarDetector, "mediapipe": MediaPipeDetector}
@@ -258,15 +266,15 @@ def _detect_in(det, frame: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> np
     return None if b is None else b + np.array([x0, y0, x0, y0], np.float32)
 
 
-def detect_multiscale(det, frame: np.ndarray, prev: np.ndarray | None = None) -> np.ndarray | None:
-    """The detector on the whole frame (downscaled to DETECT_SIDE); where that finds nothing in a large
-    frame, again at a finer scale: first in a window of 3 face sides around ``prev`` (the last box
-    found), then in overlapping tiles of half the frame's short side (a 130 px face in 1080p is 13 %
-    of a tile instead of 7 % of the frame). The largest face found wins."""
-    b = det(frame)
+def detect_candidates(det, frame: np.ndarray, prev: np.ndarray | None = None) -> list[np.ndarray]:
+    """Every face the detector finds on the whole frame (downscaled to DETECT_SIDE); where that finds
+    nothing in a large frame, the one found at a finer scale: first in a window of 3 face sides around
+    ``prev`` (the last box found), then in overlapping tiles of half the frame's short side (a 130 px
+    face in 1080p is 13 % of a tile instead of 7 % of the frame; the largest face found wins)."""
+    found = det.detect_all(frame) if hasattr(det, "detect_all") else [b for b in [det(frame)] if b is not None]
     h, w = frame.shape[:2]
-    if b is not None or max(h, w) <= 2 * DETECT_SIDE:
-        return b
+    if found or max(h, w) <= 2 * DETECT_SIDE:
+        return found
     if prev is not None:
         side = 3 * float(prev[2] - prev[0])
         if side < 0.8 * min(h, w):
@@ -275,12 +283,149 @@ def detect_multiscale(det, frame: np.ndarray, prev: np.ndarray | None = None) ->
             y0 = int(np.clip(cy - side / 2, 0, h - side))
             b = _detect_in(det, frame, x0, y0, x0 + int(side), y0 + int(side))
             if b is not None:
-                return b
+                return [b]
     tile = max(DETECT_SIDE, min(h, w) // 2)
     xs = np.unique(np.r_[np.arange(0, max(w - tile, 0) + 1, tile // 2), max(w - tile, 0)])
     ys = np.unique(np.r_[np.arange(0, max(h - tile, 0) + 1, tile // 2), max(h - tile, 0)])
     found = [b for y in ys for x in xs if (b := _detect_in(det, frame, x, y, x + tile, y + tile)) is not None]
-    return max(found, key=lambda r: r[2] - r[0]) if found else None
+    return [max(found, key=lambda r: r[2] - r[0])] if found else []
+
+
+def detect_multiscale(det, frame: np.ndarray, prev: np.ndarray | None = None) -> np.ndarray | None:
+    """The first of :func:`detect_candidates` (the largest / most confident face), or None."""
+    found = detect_candidates(det, frame, prev)
+    return found[0] if found else None
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+MIN_TRACK_SHARE = 0.25  # a face seen on fewer keyframes than this share is a passer-by or a false positive
+LOST_KEYFRAMES = 25  # a face unseen for this many keyframes starts a new track when it comes back
+
+
+class FaceTracker:
+    """Keyframe detections fed one at a time, so a video can be streamed (decode -> add -> forget).
+
+    ``add(i, frame)`` runs the detector on keyframe ``i`` (every ``stride``-th frame and the last) and
+    links every face it finds to a face track by overlap; ``finish`` turns the keyframes into
+    per-frame tracks. With one face (the usual case, and false positives aside) the track is the
+    largest face of every keyframe; a second face seen on at least ``MIN_TRACK_SHARE`` of the
+    keyframes gives a second track, and ``finish`` returns them all, largest first.
+    """
+
+    def __init__(
+        self,
+        stride: int = 5,
+        detector: str = "auto",
+        hold: int | None = None,
+        max_gap: int | None = None,
+        smooth: float | None = None,
+    ):
+        self.stride = max(1, int(stride))
+        self.hold = self.stride if hold is None else hold
+        self.max_gap = 3 * self.stride if max_gap is None else max_gap
+        self.smooth = self.stride / 2 if smooth is None else smooth
+        self.detector = resolve_detector(detector)
+        self._det = get_detector(self.detector)
+        self.key_idx: list[int] = []
+        self.first: list[np.ndarray | None] = []  # the largest face of each keyframe
+        self._members: list[dict[int, np.ndarray]] = []  # per track: keyframe position -> box
+        self._last: list[tuple[int, np.ndarray]] = []  # per track: (keyframe position, box) last seen
+        self._prev = None
+
+    def wants(self, i: int) -> bool:
+        return i % self.stride == 0
+
+    def add(self, i: int, frame: np.ndarray) -> None:
+        """Detect faces on keyframe ``i`` (indices must increase)."""
+        j = len(self.key_idx)
+        cands = detect_candidates(self._det, frame, self._prev)
+        self.key_idx.append(int(i))
+        self.first.append(cands[0] if cands else None)
+        if cands:
+            self._prev = cands[0]
+        taken: set[int] = set()
+        for b in cands:
+            best, best_iou = None, 0.2
+            for k, (lj, lb) in enumerate(self._last):
+                if k in taken or j - lj > LOST_KEYFRAMES:
+                    continue
+                o = _iou(b, lb)
+                if o > best_iou:
+                    best, best_iou = k, o
+            if best is None:
+                self._members.append({})
+                self._last.append((j, b))
+                best = len(self._members) - 1
+            self._members[best][j] = b
+            self._last[best] = (j, b)
+            taken.add(best)
+
+    def _track(self, key_boxes, key_ok, num_frames, frame_size) -> FaceTrack:
+        key_idx = np.asarray(self.key_idx, int)
+        key_ok = _reject_outliers(key_boxes, key_ok)
+        boxes, found = track_boxes(
+            key_idx, key_boxes, key_ok, num_frames, frame_size, self.hold, self.max_gap, self.smooth
+        )
+        detected = np.zeros(num_frames, bool)
+        detected[key_idx[key_ok]] = True
+        return FaceTrack(
+            boxes=boxes,
+            found=found,
+            detected=detected,
+            frame_size=frame_size,
+            detector=self.detector,
+            stride=self.stride,
+        )
+
+    def finish(self, num_frames: int, frame_size: tuple[int, int]) -> list[FaceTrack]:
+        """Per-frame tracks, largest face first; one (possibly faceless) track when fewer than two
+        faces were seen often enough."""
+        k = len(self.key_idx)
+        counts = [len(m) for m in self._members]
+        many = [t for t, c in enumerate(counts) if c >= max(3, MIN_TRACK_SHARE * k)]
+        if len(many) < 2:  # one face: the largest face of every keyframe, as a single-face tracker does
+            boxes = np.zeros((k, 4), np.float32)
+            ok = np.array([b is not None for b in self.first], bool)
+            for j, b in enumerate(self.first):
+                if b is not None:
+                    boxes[j] = b
+            return [self._track(boxes, ok, num_frames, frame_size)]
+        tracks = []
+        for t in many:
+            boxes = np.zeros((k, 4), np.float32)
+            ok = np.zeros(k, bool)
+            for j, b in self._members[t].items():
+                boxes[j], ok[j] = b, True
+            tracks.append(self._track(boxes, ok, num_frames, frame_size))
+        return sorted(tracks, key=lambda tr: -float(np.median(tr.boxes[tr.found, 2] - tr.boxes[tr.found, 0])))
+
+
+def detect_face_tracks(
+    frames: np.ndarray,
+    stride: int = 5,
+    detector: str = "auto",
+    hold: int | None = None,
+    max_gap: int | None = None,
+    smooth: float | None = None,
+) -> list[FaceTrack]:
+    """Every face track of ``frames`` [T,H,W,3] uint8 RGB, largest first (:class:`FaceTracker`)."""
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"frames must be [T,H,W,3] RGB, got shape {frames.shape}")
+    t_len, h, w = frames.shape[:3]
+    tracker = FaceTracker(stride, detector, hold, max_gap, smooth)
+    for i in range(0, t_len, tracker.stride):  # one detector call per keyframe (more only where it finds nothing)
+        tracker.add(i, frames[i])
+    if t_len and (t_len - 1) % tracker.stride:
+        tracker.add(t_len - 1, frames[t_len - 1])
+    return tracker.finish(t_len, (h, w))
 
 
 def detect_faces(
@@ -291,38 +436,16 @@ def detect_faces(
     max_gap: int | None = None,
     smooth: float | None = None,
 ) -> FaceTrack:
-    """Find the speaker's face in every frame of ``frames`` [T,H,W,3] uint8 RGB.
+    """Find the (largest) face in every frame of ``frames`` [T,H,W,3] uint8 RGB.
 
     The detector runs on every ``stride``-th frame (and the last), at a finer scale where it finds
-    nothing in a large frame (``detect_multiscale``: small faces in 1080p); false positives that jump
+    nothing in a large frame (``detect_candidates``: small faces in 1080p); false positives that jump
     away from their neighbours are dropped; boxes are interpolated between detections up to
     ``max_gap`` frames apart (default 3 strides), held ``hold`` frames next to a lone detection
     (default one stride) and smoothed with a Gaussian of ``smooth`` frames (default stride/2).
+    Several faces: :func:`detect_face_tracks` (and vocalens.media.speaker to pick the one who speaks).
     """
-    frames = np.asarray(frames)
-    if frames.ndim != 4 or frames.shape[-1] != 3:
-        raise ValueError(f"frames must be [T,H,W,3] RGB, got shape {frames.shape}")
-    t_len, h, w = frames.shape[:3]
-    stride = max(1, int(stride))
-    hold = stride if hold is None else hold
-    max_gap = 3 * stride if max_gap is None else max_gap
-    smooth = stride / 2 if smooth is None else smooth
-    name = resolve_detector(detector)
-    det = get_detector(name)
-    key_idx = np.unique(np.concatenate([np.arange(0, t_len, stride), [t_len - 1]])) if t_len else np.zeros(0, int)
-    key_boxes = np.zeros((len(key_idx), 4), np.float32)
-    key_ok = np.zeros(len(key_idx), bool)
-    prev = None
-    for j, i in enumerate(key_idx):  # one detector call per keyframe (more only where it finds nothing)
-        b = detect_multiscale(det, frames[i], prev)
-        if b is not None:
-            key_boxes[j], key_ok[j] = b, True
-            prev = b
-    key_ok = _reject_outliers(key_boxes, key_ok)
-    boxes, found = track_boxes(key_idx, key_boxes, key_ok, t_len, (h, w), hold, max_gap, smooth)
-    detected = np.zeros(t_len, bool)
-    detected[key_idx[key_ok]] = True
-    return FaceTrack(boxes=boxes, found=found, detected=detected, frame_size=(h, w), detector=name, stride=stride)
+    return detect_face_tracks(frames, stride, detector, hold, max_gap, smooth)[0]
 
 
 # -------------------------------------------------------------------------------------- crops

@@ -2,9 +2,9 @@
 
 Frames come out on a fixed ``fps`` grid chosen by presentation time, so 30, 29.97 and
 variable-frame-rate inputs all give frame ``i`` = what was on screen at ``(i + 0.5) / fps``.
-Audio comes out as 16 kHz mono float32 aligned to the first video frame by timestamps
-(AAC encoder padding and stream start offsets are handled by trusting timestamps, not
-sample counts) and cut or padded to exactly the video's span.
+Frames are upright (a phone video's display matrix is applied). Audio comes out as 16 kHz mono
+float32 aligned to the first video frame by timestamps (AAC encoder padding and stream start offsets
+are handled by trusting timestamps, not sample counts) and cut or padded to exactly the video's span.
 """
 
 from __future__ import annotations
@@ -56,10 +56,47 @@ def _scaled_size(w: int, h: int, size: tuple[int, int] | None, max_side: int | N
     return w, h
 
 
-def iter_frames(
+def quarter_turns(frame) -> int:
+    """Counter-clockwise quarter turns that make ``frame`` (an av.VideoFrame) upright: its display
+    matrix (phone videos store landscape pixels and say "rotate by -90" there), rounded to 90 degrees."""
+    try:
+        deg = frame.rotation
+    except (AttributeError, ValueError):  # older PyAV, or a malformed matrix
+        return 0
+    return int(round(float(deg or 0) / 90.0)) % 4
+
+
+class GridFrame:
+    """One source frame on the fps grid, converted to RGB only when asked (once): a pass that looks at
+    every 5th frame pays for decoding, not for the colour conversion of the other four."""
+
+    __slots__ = ("_frame", "_size", "_max_side", "_img")
+
+    def __init__(self, frame, size, max_side):
+        self._frame, self._size, self._max_side, self._img = frame, size, max_side, None
+
+    def array(self) -> np.ndarray:
+        """[H, W, 3] uint8 RGB, upright (the display matrix applied), scaled as asked."""
+        if self._img is None:
+            f = self._frame
+            k = quarter_turns(f)
+            w, h = f.width, f.height
+            if k % 2:  # size / max_side describe the upright picture: scale the stored one to its transpose
+                w, h = h, w
+            w, h = _scaled_size(w, h, self._size, self._max_side)
+            if k % 2:
+                w, h = h, w
+            img = f.to_ndarray(format="rgb24", width=w, height=h)
+            self._img = np.ascontiguousarray(np.rot90(img, k)) if k else img
+            self._frame = None
+        return self._img
+
+
+def iter_grid(
     path: str | Path, fps: float = FPS, size: tuple[int, int] | None = None, max_side: int | None = None
-) -> Iterator[np.ndarray]:
-    """Yield RGB frames on the ``fps`` grid, streaming (never holds the whole video)."""
+) -> Iterator[GridFrame]:
+    """Frames on the ``fps`` grid as :class:`GridFrame` (decoded, not yet converted); a source frame
+    shown for several grid slots is the same object. Streaming: never holds more than one frame."""
     with _open(path) as container:
         if not container.streams.video:
             raise MediaError(f"{path}: no video stream")
@@ -80,13 +117,11 @@ def iter_frames(
                 t -= t0
                 if last_t is not None and t <= last_t:  # non-monotonic pts: step forward
                     t = last_t + 1e-6
-                w, h = _scaled_size(frame.width, frame.height, size, max_side)
-                img = frame.to_ndarray(format="rgb24", width=w, height=h)
                 # every target centre before this frame's time shows the previous frame
                 while prev is not None and (nxt + 0.5) / fps < t:
                     yield prev
                     nxt += 1
-                prev, last_t = img, t
+                prev, last_t = GridFrame(frame, size, max_side), t
         except av.error.FFmpegError as e:
             if prev is None:
                 raise MediaError(f"{path}: cannot decode video ({cause(e)})")
@@ -97,6 +132,40 @@ def iter_frames(
         while (nxt + 0.5) / fps < end:
             yield prev
             nxt += 1
+
+
+def iter_frames(
+    path: str | Path, fps: float = FPS, size: tuple[int, int] | None = None, max_side: int | None = None
+) -> Iterator[np.ndarray]:
+    """Yield upright RGB frames on the ``fps`` grid, streaming (never holds the whole video)."""
+    for g in iter_grid(path, fps, size, max_side):
+        yield g.array()
+
+
+def iter_chunks(
+    path: str | Path,
+    chunk: int,
+    fps: float = FPS,
+    size: tuple[int, int] | None = None,
+    max_side: int | None = None,
+) -> Iterator[np.ndarray]:
+    """[n <= chunk, H, W, 3] blocks of consecutive frames (iter_frames), for bounded-memory passes."""
+    buf: list[np.ndarray] = []
+    for img in iter_frames(path, fps, size, max_side):
+        buf.append(img)
+        if len(buf) == chunk:
+            yield np.stack(buf)
+            buf = []
+    if buf:
+        yield np.stack(buf)
+
+
+def probe(path: str | Path) -> dict:
+    """What a file holds, without decoding: ``{"video": bool, "audio": bool, "fps": float | None}``."""
+    with _open(path) as c:
+        vs = c.streams.video[0] if c.streams.video else None
+        fps = float(vs.average_rate or vs.guessed_rate or 0) if vs is not None else 0.0
+        return {"video": vs is not None, "audio": bool(c.streams.audio), "fps": fps or None}
 
 
 def _stream_start(stream) -> float:
@@ -114,20 +183,33 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, start: float | 
         if start is None:
             start = _stream_start(container.streams.video[0]) if container.streams.video else _stream_start(astream)
         resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
-        chunks = []
+        # one buffer sized from the container's duration (grown if it says too little): an hour is 230 MB,
+        # gathered without the copies a list of blocks + concatenate would make
+        secs = min((container.duration or 0) / 1e6, 4 * 3600.0)  # a corrupt header may claim anything
+        buf = np.empty(int(secs * 1.02 * sample_rate) + sample_rate, np.float32)
+        n = 0
         first_t = None
+
+        def put(out):
+            nonlocal buf, n
+            x = out.to_ndarray().reshape(-1)
+            if n + len(x) > len(buf):
+                buf = np.concatenate([buf[:n], np.empty(max(len(x), len(buf) // 2), np.float32)])
+            buf[n : n + len(x)] = x
+            n += len(x)
+
         try:
             for frame in container.decode(astream):
                 if first_t is None and frame.time is not None:
                     first_t = frame.time
                 for out in resampler.resample(frame):
-                    chunks.append(out.to_ndarray().reshape(-1))
+                    put(out)
             for out in resampler.resample(None):
-                chunks.append(out.to_ndarray().reshape(-1))
+                put(out)
         except av.error.FFmpegError as e:
-            if not chunks:
+            if not n:
                 raise MediaError(f"{path}: cannot decode audio ({cause(e)})")
-    audio = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
+    audio = buf[:n]
     offset = int(round(((first_t if first_t is not None else start) - start) * sample_rate))
     if offset > 0:
         audio = np.concatenate([np.zeros(offset, np.float32), audio])

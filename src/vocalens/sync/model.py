@@ -123,9 +123,13 @@ class SyncNet(nn.Module):
         return F.normalize(torch.cat(out), dim=-1) if out else torch.zeros(0, self.cfg.dim)
 
     @torch.no_grad()
-    def embed_audio(self, mel: torch.Tensor) -> torch.Tensor:
-        """A whole video's audio frames [T, 320] -> unit-norm [T, dim]."""
-        x = self._pad(torch.as_tensor(mel).float(), self.cfg.context)
-        if len(x) <= 2 * self.cfg.context:
+    def embed_audio(self, mel: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+        """A whole video's audio frames [T, 320] -> unit-norm [T, dim], in chunks with their context
+        (an hour's activations at once would be 1 GB)."""
+        c = self.cfg.context
+        x = self._pad(torch.as_tensor(mel), c)
+        t = len(x) - 2 * c
+        if t <= 0:
             return torch.zeros(0, self.cfg.dim)
-        return F.normalize(self.audio(x[None])[0], dim=-1)
+        out = [self.audio(x[s : min(s + chunk, t) + 2 * c][None].float())[0] for s in range(0, t, chunk)]
+        return F.normalize(torch.cat(out), dim=-1)
