@@ -27,6 +27,7 @@ once (separate processes, one thread each). Writes benchmarks/results/ablation.m
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -42,7 +43,7 @@ from vocalens.cli import main as vocalens
 from vocalens.eval.proposals import make_proposals
 from vocalens.eval.report import summarize
 from vocalens.fileio import write_json_atomic
-from vocalens.localizer.config import LossConfig
+from vocalens.localizer.config import LossConfig, ModelConfig
 from vocalens.localizer.evaluate import evaluate_split
 from vocalens.localizer.losses import localizer_loss
 from vocalens.localizer.predict import Predictor
@@ -91,10 +92,31 @@ def _scores(videos: list, threshold: float) -> dict:
     return out
 
 
-def evaluate(checkpoint: Path, root: str, split: str) -> dict:
+DECODING = (
+    "boundary_topk",
+    "boundary_fusion",
+    "boundary_sigma",
+    "boundary_voting",
+    "boundary_snap",
+    "boundary_proposals",
+)
+
+
+def load(checkpoint: Path, decoding: str = "checkpoint") -> Predictor:
+    """The Predictor of a checkpoint; ``decoding="current"``: the boundary head decodes with today's defaults
+    (vocalens.localizer.config.ModelConfig) instead of the settings the checkpoint was trained with. Decoding
+    never enters training, so this is the model the same run with today's defaults would have produced."""
+    pred = Predictor.from_checkpoint(checkpoint, "cpu")
+    if decoding == "current" and pred.has_boundary_head:
+        today = ModelConfig()
+        pred.model.cfg = dataclasses.replace(pred.model.cfg, **{f: getattr(today, f) for f in DECODING})
+    return pred
+
+
+def evaluate(checkpoint: Path, root: str, split: str, decoding: str = "checkpoint") -> dict:
     """{"head": scores of the model's own segments/proposals, "frame_proposals": (boundary-head models) the
     same model scored on its frame head's proposals}, each {group: row}."""
-    pred = Predictor.from_checkpoint(checkpoint, "cpu")
+    pred = load(checkpoint, decoding)
     res = evaluate_split(pred, root, split, progress=False)
     videos, thr = res["videos"], res["threshold"]
     out = {"head": _scores(videos, thr), "boundary_head": pred.has_boundary_head}
@@ -119,10 +141,10 @@ def _median_seconds(fn, reps: int) -> float:
     return float(np.median(times))
 
 
-def head_cost(checkpoint: Path, batch: int, frames: int, reps: int = 10) -> dict:
+def head_cost(checkpoint: Path, batch: int, frames: int, reps: int = 10, decoding: str = "checkpoint") -> dict:
     """Seconds per training step (batch x frames, forward + loss + backward) and per inference of one
     ``frames``-long video (Predictor.predict: windows, frame head, and the boundary head's decoding)."""
-    pred = Predictor.from_checkpoint(checkpoint, "cpu")
+    pred = load(checkpoint, decoding)
     model, cfg = pred.model, pred.config
     dv, da = int(cfg["visual_dim"]), int(cfg["audio_dim"])
     g = torch.Generator().manual_seed(0)
@@ -194,6 +216,13 @@ def main() -> None:
         action="store_true",
         help="a variant whose OUT_DIR/<variant>/train_time.json exists (its training finished) is not trained "
         "again; it is evaluated again (to add variants to a table, change the evaluation, or finish a killed run)",
+    )
+    ap.add_argument(
+        "--decoding",
+        choices=("checkpoint", "current"),
+        default="checkpoint",
+        help="the boundary head's decoding settings: the checkpoint's (default) or today's defaults (for "
+        "models trained before a decoding default changed; decoding is not part of training)",
     )
     ap.add_argument("--cost_reps", type=int, default=10, help="timed repetitions of the cost measurements")
     ap.add_argument("--jobs", type=int, default=1, help="variants trained at once (processes of one thread each)")
@@ -314,8 +343,8 @@ def main() -> None:
     batch, frames = _train_shape(extra)
     for name in args.variants:
         run_dir = Path(args.out_dir) / name
-        results[name] = evaluate(run_dir / "best.pth", args.features_root, args.test_split)
-        costs[name] = head_cost(run_dir / "best.pth", batch, frames, args.cost_reps)
+        results[name] = evaluate(run_dir / "best.pth", args.features_root, args.test_split, args.decoding)
+        costs[name] = head_cost(run_dir / "best.pth", batch, frames, args.cost_reps, args.decoding)
         results[name].update(train_seconds=seconds[name], train_cpu_seconds=cpu[name], cost=costs[name])
         write_json_atomic(run_dir / f"{args.test_split}_metrics.json", results[name])
         print(name, json.dumps(results[name]["head"]["all"]))
@@ -336,9 +365,9 @@ def table(args, extra: list, results: dict) -> list[str]:
     command = "`PYTHONPATH=src python benchmarks/ablation.py " + (
         f"--toy {args.toy}" if args.toy else f"--synth {args.synth}" if args.synth else "--features_root FEATS"
     )
-    command += f" --epochs {args.epochs} --variants {' '.join(args.variants)}" + (
-        " -- " + " ".join(extra) if extra else ""
-    )
+    command += f" --epochs {args.epochs} --variants {' '.join(args.variants)}"
+    command += f" --decoding {args.decoding}" if args.decoding != "checkpoint" else ""
+    command += " -- " + " ".join(extra) if extra else ""
     base = "no_boundary_head" if "no_boundary_head" in results else None
     lines = [
         "# Localizer ablations: the boundary head (issue 14) and the architecture",
@@ -352,6 +381,19 @@ def table(args, extra: list, results: dict) -> list[str]:
         "AR@{50,30,20,10,5}. `... frame proposals`: the same model scored on its frame head's proposals. "
         "segs/fake: shown segments per fake video (the boundary head's, else frames >= threshold) and true ones.",
         *([f"Data: {args.data_note}"] if args.data_note else []),
+        f"One thread per training process (`--threads {args.threads}`, `--jobs {args.jobs}`)"
+        + (
+            "; trainings of an earlier run of the same command reused (`--reuse`), evaluated again"
+            if args.reuse
+            else ""
+        )
+        + (
+            "; `--decoding current`: the boundary head decodes with today's ModelConfig defaults, not the "
+            "settings stored at training"
+            if args.decoding == "current"
+            else ""
+        )
+        + ".",
         "",
         "| variant | " + " | ".join(cols) + " | segs/fake (true) | train wall s | train CPU s |",
         "|" + "---|" * (len(cols) + 4),
