@@ -426,7 +426,7 @@ def table(args, extra: list, results: dict) -> list[str]:
         "",
         f"Cost, measured in this run on each best.pth, one thread, median of {args.cost_reps}: a training step = "
         f"forward + loss + backward of a batch of {batch} x {frames} frames; inference = Predictor.predict of one "
-        f"{frames}-frame video (frame head, and the boundary head's decoding: top-k, soft-NMS, voting, 100 proposals)"
+        f"{frames}-frame video (frame head, and the boundary head's decoding: top-k, soft-NMS, 100 proposals)"
         + (f"; ratios to `{base}`" if base else "")
         + ".",
         "",

@@ -67,8 +67,9 @@ class ModelConfig:
     boundary_fusion: float = flag(
         0.2, "boundary head: weight w of the frame head in score^(1-w) * mean frame probability^w (0: off)"
     )
-    # decoding defaults: the best AV1M++ score on the dev split of the 2400-video benchmark
-    # (benchmarks/boundary_decoding.py); voting moved edges off the frame grid and cost AP@0.95 there
+    # decoding defaults from the dev split of the 2400-video benchmark (benchmarks/results/boundary_decoding.md):
+    # sigma 2 with snapping and no voting scored best (AV1M++ 0.662 at fusion 0, 0.661 at 0.2, kept for its
+    # AP@0.5-0.95); voting moved edges off the frame grid and cost AP@0.95 there
     boundary_sigma: float = flag(2.0, "boundary head: Gaussian soft-NMS sigma")
     boundary_voting: float = flag(
         1.0, "boundary head: IoU of the candidates that vote on a segment's edges (1: off, the default)"
