@@ -211,3 +211,16 @@ def test_edges_snap_to_whole_frames():
     np.testing.assert_allclose(props[:2, :2], [[10, 20], [30, 31]])  # at least one frame long
     props = rank_segments(np.array([[10.4, 19.6, 0.9]]), 40, voting_iou=1.0, snap=False)
     np.testing.assert_allclose(props[0, :2], [10.4, 19.6])
+
+
+def test_video_result_shows_the_boundary_segments_and_keeps_the_frame_ones():
+    from vocalens.result import VideoResult
+
+    probs = np.r_[np.zeros(10), np.ones(5), np.zeros(10)]
+    r = VideoResult("v", "v.mp4", "localizer", 0.9, 0.5, probs, 25.0, boundary_segments=[[9.6, 15.2, 0.8]])
+    assert r.segments == [[10, 15, 0.8]] and r.segments_sec[0][:2] == pytest.approx([9.6 / 25, 15.2 / 25])
+    j = r.to_json()
+    assert j["frame_segments"] == [[10, 15, 1.0]] and j["segments_source"] == "boundary head"
+    assert "00:00.384-00:00.608" in r.verdict_line()
+    plain = VideoResult("v", "v.mp4", "localizer", 0.9, 0.5, probs, 25.0)
+    assert plain.segments == [[10, 15, 1.0]] and "frame_segments" not in plain.to_json()

@@ -275,7 +275,7 @@ def _run(args) -> int:
     print(f"  results        {results}")
     print(f"  report         {viz / 'index.html'}")
     print(f"  detections     {det}/*/detections.json")
-    print(f"\nheadline (test split; segments and AP/AR from the {m.get('proposals_from', 'frame probabilities')}):")
+    print(f"\nheadline (test split) -- segments and AP/AR from the {m.get('proposals_from', 'frame probabilities')}:")
     print(
         f"  frame AUC {m['frame']['auc']:.4f}  frame AP {m['frame']['ap']:.4f}  "
         f"video AUC {m['video']['auc']:.4f}  "

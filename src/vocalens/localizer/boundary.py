@@ -18,7 +18,7 @@ start and end instead. This module is that head, its targets, its losses and its
   segments it takes the shortest.
 - **Losses** (:func:`boundary_loss`): sigmoid focal loss over all valid points + 1-D DIoU over the
   positive points + BCE of the quality logit against the detached IoU, each normalised by the number
-  of positives.
+  of positives (their mean over ranks under DDP).
 - **Decoding** (:func:`decode_window`, :func:`rank_segments`): per level the top-k points by
   ``sqrt(p_cls * p_quality)``, their segments in global frame time, merged over windows; the score
   optionally fused with the frame head's mean probability inside the segment; Gaussian soft-NMS
@@ -211,6 +211,18 @@ def batch_targets(out: dict, labels: torch.Tensor, mask: torch.Tensor, radius: f
     return torch.stack(cls), torch.stack(reg)
 
 
+def positives_per_rank(count: torch.Tensor) -> torch.Tensor:
+    """The loss normaliser: positives of the batch; under DDP their mean over ranks (FCOS), so the gradient
+    DDP averages over ranks equals one process's on the whole global batch. At least 1."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        count = count.detach().clone()
+        dist.all_reduce(count)
+        count = count / dist.get_world_size()
+    return count.clamp_min(1.0)
+
+
 def boundary_loss(
     out: dict, labels: torch.Tensor, mask: torch.Tensor, radius: float = 1.5, alpha: float = 0.25, gamma: float = 2.0
 ) -> dict:
@@ -218,7 +230,7 @@ def boundary_loss(
     cls_t, reg_t = batch_targets(out, labels, mask, radius)
     valid = out["point_mask"]
     pos = (cls_t > 0) & valid
-    norm = pos.sum().clamp_min(1).float()
+    norm = positives_per_rank(pos.sum().float())
     l_cls = (sigmoid_focal(out["cls"], cls_t, alpha, gamma) * valid).sum() / norm
     if pos.any():
         pred, target = out["offsets"][pos], reg_t[pos]
