@@ -48,6 +48,9 @@ def test_prepare_touches_and_bounds_the_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("VOCALENS_CACHE_MAX_GB", str(2.5 * one / 1e9))
     monkeypatch.setattr(data, "PRUNE_EVERY_S", 0.0)
     data.prepare(videos[1], 32, cache, "none")
+    (second,) = [d for d in cache.iterdir() if d != entry]
+    # file times tick coarsely (a few ms): set the order explicitly so a fast machine cannot tie them
+    os.utime(second / "meta.json", (time.time() - 100, time.time() - 100))
     os.utime(entry / "meta.json", (0, 0))
     data.prepare(videos[0], 32, cache, "none")  # a hit: v0 is now the most recently used
     assert (entry / "meta.json").stat().st_mtime > 1e9

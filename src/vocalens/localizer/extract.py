@@ -31,7 +31,7 @@ from vocalens.data.metadata import VideoRecord
 from vocalens.data.store import VideoFeatures, append_failure, is_complete, video_dir, write_features
 from vocalens.errors import MediaError, UserError, cause, named
 from vocalens.media.audio import rms, speech_fraction
-from vocalens.media.crops import FACE_SIZE, FacePlan, iter_face_chunks, plan_faces, resolve_face
+from vocalens.media.crops import FACE_SIZE, FacePlan, iter_face_chunks, plan_faces, resolve_face, trim_heap
 from vocalens.media.video import fit_length, load_audio, probe
 from vocalens.result import require_face
 
@@ -205,6 +205,7 @@ def encode_decoded(item: Decoded, fps: float, visual_encoder, audio_encoder) -> 
     into the audio encoder. Returns (visual [T, dv], audio [Ta, da], T)."""
     chunks = iter_face_chunks(item.path, item.plan, FACE_SIZE, item.face_margin, fps)
     visual = encode_faces(visual_encoder, _prefetched(chunks))
+    trim_heap()  # the blocks' memory back before the audio encoder's
     t = len(visual)
     if t == 0:
         raise MediaError(f"{item.path}: no video frames")

@@ -177,6 +177,26 @@ def _crop_block(frames: np.ndarray, plan: FacePlan, start: int, size: int, margi
 CROP_BATCH = 16  # decoded frames cropped at a time: only crops are gathered into blocks
 
 
+def trim_heap() -> None:
+    """Give freed heap memory back to the system (glibc's malloc_trim; a no-op elsewhere). Blocks of
+    frames made in the reader thread and freed in the encoder's otherwise ratchet the process's
+    resident size up with the video's length (measured: peak 2.6 GB for 60 minutes of 720p)."""
+    global _LIBC
+    if _LIBC is None:
+        try:
+            import ctypes
+
+            _LIBC = ctypes.CDLL("libc.so.6")
+            _LIBC.malloc_trim  # noqa: B018  (present in glibc only)
+        except (OSError, AttributeError):
+            _LIBC = False
+    if _LIBC:
+        _LIBC.malloc_trim(0)
+
+
+_LIBC = None
+
+
 def iter_face_chunks(
     path: str | Path,
     plan: FacePlan,
@@ -204,8 +224,10 @@ def iter_face_chunks(
         start += len(frames)
         while sum(len(c) for c in block) >= chunk:
             cat = np.concatenate(block)
-            yield np.ascontiguousarray(cat[:chunk])
-            block = [cat[chunk:]] if len(cat) > chunk else []
+            block = [cat[chunk:].copy()] if len(cat) > chunk else []
+            yield cat[:chunk]
+            del cat
+            trim_heap()
     if block and sum(len(c) for c in block):
         yield np.ascontiguousarray(np.concatenate(block))
 

@@ -75,11 +75,13 @@ def audio_frames(wave, frames: int | None = None) -> np.ndarray:
         mel = mel[:, :n_hops].T  # [n_hops, n_mels]
     if len(mel) < n_hops:
         mel = torch.cat([mel, mel[-1:].expand(n_hops - len(mel), -1)])
-    mel = (mel - mel.mean(0)) / mel.std(0, unbiased=False).clamp_min(1e-3)
+    mel = mel.contiguous()
+    mean, std = mel.mean(0), mel.std(0, unbiased=False).clamp_min(1e-3)
+    mel.sub_(mean).div_(std)  # in place: an hour's mel is 115 MB
     return mel.reshape(t, STACK * N_MELS).to(torch.float16).numpy()
 
 
-MEL_BLOCK = 30000  # hops per block of a long wave (5 minutes)
+MEL_BLOCK = 10000  # hops per block of a long wave (100 s)
 
 
 def _long_log_mel(x: torch.Tensor, n_hops: int, left: int, right: int) -> torch.Tensor:
