@@ -224,3 +224,15 @@ def test_video_result_shows_the_boundary_segments_and_keeps_the_frame_ones():
     assert "00:00.384-00:00.608" in r.verdict_line()
     plain = VideoResult("v", "v.mp4", "localizer", 0.9, 0.5, probs, 25.0)
     assert plain.segments == [[10, 15, 1.0]] and "frame_segments" not in plain.to_json()
+
+
+def test_verdict_line_words_the_boundary_segments_of_a_real_verdict_as_suspect():
+    from vocalens.result import VideoResult
+
+    probs = np.r_[np.zeros(10), np.ones(5), np.zeros(10)]
+    real = VideoResult("v", "v.mp4", "localizer", 0.2, 0.5, probs, 25.0, boundary_segments=[[10, 15, 0.7]])
+    assert real.verdict == "REAL" and "; suspect segments at 00:00.400-00:00.600 (0.70)" in real.verdict_line()
+    fake = VideoResult("v", "v.mp4", "localizer", 0.9, 0.5, probs, 25.0, boundary_segments=[[10, 15, 0.7]])
+    assert " fake segments: 00:00.400" in fake.verdict_line()
+    plain = VideoResult("v", "v.mp4", "localizer", 0.2, 0.5, probs, 25.0)
+    assert "; frames above threshold at 00:00.400" in plain.verdict_line()

@@ -191,6 +191,8 @@ class VideoResult:
             head += " no fake segment"
         elif self.verdict == "FAKE":
             head += f" fake segments: {segs}"
+        elif self.boundary_segments is not None:  # the video score says no: the head's segments are only suspect
+            head += f"; suspect segments at {segs}"
         else:  # the video score says real, some frames still cross the threshold: say so, not "fake segments"
             head += f"; frames above threshold at {segs}"
         if self.warnings:
