@@ -80,43 +80,34 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def sync_stages(args, sync: Path) -> list[tuple[str, list[str]]]:
-    """The sync encoder's two trainings (docs/sync.md, "Realigned"): a pair on real-corpus/short alone
-    measures the train sources' audio lag, then the shipped pair trains with short/'s audio moved onto
-    the corpus's own train clips (--realign), its epoch picked by dev top-1 + within +-1 frame. With
-    --no_short there is nothing to realign: one training."""
+def sync_stages(args, sync: Path) -> list[tuple[str, list[str], Path]]:
+    """The sync encoder's two trainings (docs/sync.md, "Realigned"), each ``(title, argv, output_dir)``:
+    a pair on real-corpus/short alone measures the train sources' audio lag, then the shipped pair
+    trains with short/'s audio moved onto the corpus's own train clips (--realign), its epoch picked by
+    dev top-1 + within +-1 frame. With --no_short there is nothing to realign: one training."""
     base = ["sync-train", "--corpus", args.corpus, "--seed", str(args.seed)]
     if args.extra:
         base += ["--extra", *args.extra]
     if args.sync_epochs is not None:
         base += ["--epochs", str(args.sync_epochs)]
+
+    def stage(title: str, out: Path, *flags: str) -> tuple[str, list[str], Path]:
+        return title, [*base, "--output_dir", str(out), *flags], out
+
     if args.no_short:
-        return [
-            ("2/7 train the sync encoder on real speech (no labels)", [*base, "--no_short", "--output_dir", str(sync)])
-        ]
-    short, cache = sync.parent / "sync_short", sync / "cache.npz"
+        return [stage("2/7 train the sync encoder on real speech (no labels)", sync, "--no_short")]
+    short, cache = sync.parent / "sync_short", str(sync / "cache.npz")
     return [
-        (
+        stage(
             "2/7 a sync pair on real-corpus/short alone, to measure the train sources' audio lag",
-            [*base, "--output_dir", str(short), "--cache", str(cache), "--sources", "short"],
+            short,
+            *("--cache", cache, "--sources", "short"),
         ),
-        (
+        stage(
             "2/7 train the sync encoder on real speech (no labels), short/'s audio realigned",
-            [
-                *base,
-                "--output_dir",
-                str(sync),
-                "--cache",
-                str(cache),
-                "--realign",
-                str(short / "sync_encoder.safetensors"),
-                "--realign_reference",
-                "clips",
-                "--realign_sources",
-                "short",
-                "--select",
-                "offset_both",
-            ],
+            sync,
+            *("--cache", cache, "--realign", str(short / "sync_encoder.safetensors")),
+            *("--realign_reference", "clips", "--realign_sources", "short", "--select", "offset_both"),
         ),
     ]
 
@@ -146,8 +137,8 @@ def run(args) -> int:
     elif weights.is_file():
         print(f"\n== 2/7 sync encoder: {weights} exists, kept")
     else:
-        for title, argv in sync_stages(args, sync):
-            done = Path(argv[argv.index("--output_dir") + 1]) / "sync_encoder.safetensors"
+        for title, argv, run_dir in sync_stages(args, sync):
+            done = run_dir / "sync_encoder.safetensors"
             if done.is_file():
                 print(f"\n== {title}: {done} exists, kept")
             else:
