@@ -8,6 +8,8 @@ and the architecture ablations (seed section 10), broken down by manipulation ty
 Trains, on ``{features_root}/train`` with ``dev`` for validation, each variant:
   full                      the defaults (boundary head on)
   no_boundary_head          --no_boundary_head: segments and proposals from thresholded frame probabilities
+  boundary_head_v1          --no_boundary_streams --no_boundary_edges: the head on the fused encoding only,
+                            without start/end probabilities (as first built)
   seed_model                the seed's per-frame projections, no energy channels, no sync augmentation, no
                             boundary head
   no_similarity_loss        --similarity_loss_weight 0
@@ -54,6 +56,8 @@ from _common import publish  # noqa: E402
 VARIANTS = {
     "full": [],
     "no_boundary_head": ["--no_boundary_head"],
+    # the boundary head as first built: fused encoding only, no start/end probabilities
+    "boundary_head_v1": ["--no_boundary_streams", "--no_boundary_edges"],
     # before docs/quality.md's changes and the boundary head
     "seed_model": ["--conv_kernel", "1", "--no_energy", "--sync_aug", "0", "--no_boundary_head"],
     "no_similarity_loss": ["--similarity_loss_weight", "0"],
@@ -94,6 +98,8 @@ def _scores(videos: list, threshold: float) -> dict:
 
 DECODING = (
     "boundary_topk",
+    "boundary_refine",
+    "boundary_edge_weight",
     "boundary_fusion",
     "boundary_sigma",
     "boundary_voting",

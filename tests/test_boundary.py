@@ -11,17 +11,22 @@ from vocalens.eval.proposals import soft_nms
 from vocalens.localizer.boundary import (
     assign_targets,
     best_segment_threshold,
+    boundary_loss,
     decode_window,
     diou_loss_1d,
     display_segments,
+    edge_loss,
     edge_penalty,
+    edge_targets,
     label_segments,
     make_points,
     overlapping_starts,
     pad_proposals,
     proposals_to_seconds,
     rank_segments,
+    refine_edges,
     regression_ranges,
+    window_candidates,
 )
 from vocalens.localizer.config import ModelConfig
 from vocalens.localizer.evaluate import video_record
@@ -119,6 +124,7 @@ def test_pad_proposals_reaches_n_and_ranks_padding_last():
     np.testing.assert_allclose(out[:2], rows)
     assert (out[2:, 2] <= 0.5).all() and (out[:, 0] >= 0).all() and (out[:, 1] <= 20).all()
     assert (out[:, 1] > out[:, 0]).all()
+    assert (np.diff(out[:, 2]) <= 0).all()  # the padding ranked too (copies of row 1 after those of row 2)
 
 
 def test_proposals_have_100_per_video_and_official_ap_ar_semantics():
@@ -178,10 +184,13 @@ def test_boundary_head_padding_is_invisible():
             assert k == math.ceil(n / stride)
             for key in ("cls", "quality", "offsets"):
                 torch.testing.assert_close(out[key][i, lb][:k], one[key][0, lo][:k], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(out["edges"][i, :n], one["edges"][0, :n], atol=1e-5, rtol=1e-5)
 
 
 def test_old_config_has_no_head_and_flag_turns_it_off():
     assert ModelConfig.from_dict({"visual_dim": 7, "audio_dim": 5}).boundary_head is False  # pre-head checkpoints
+    old = ModelConfig.from_dict({"visual_dim": 7, "audio_dim": 5, "boundary_head": True})  # head, before edges
+    assert (old.boundary_head, old.boundary_streams, old.boundary_edges) == (True, False, False)
     assert _model(boundary_head=False).boundary_head is None
     assert _model().boundary_head is not None
 
@@ -236,3 +245,72 @@ def test_verdict_line_words_the_boundary_segments_of_a_real_verdict_as_suspect()
     assert " fake segments: 00:00.400" in fake.verdict_line()
     plain = VideoResult("v", "v.mp4", "localizer", 0.2, 0.5, probs, 25.0)
     assert "; frames above threshold at 00:00.400" in plain.verdict_line()
+
+
+def test_edge_targets_hand_case():
+    """Runs [1,4) and [6,7): starts on frames 1 and 6, last frames 3 and 6; neighbours 0.5; padding 0."""
+    labels = torch.tensor([[0, 1, 1, 1, 0, 0, 1, 1]], dtype=torch.float32)
+    mask = torch.tensor([[1, 1, 1, 1, 1, 1, 1, 0]], dtype=torch.bool)
+    t = edge_targets(labels, mask)[0]
+    assert t[:, 0].tolist() == [0.5, 1, 0.5, 0, 0, 0.5, 1, 0]
+    assert t[:, 1].tolist() == [0, 0, 0.5, 1, 0.5, 0.5, 1, 0]
+
+
+def test_edge_loss_against_hand_computation():
+    """Logits 0: BCE log 2 on every frame -> 0.5 log 2 per (channel, near/far) group = 2 log 2. A start logit of
+    +2 on its edge frame (target 1) changes the start's near group to the mean of log(1 + e^-2) and the
+    neighbour's log 2 ... here frame 1 is the only start frame and frame 0, 2 its neighbours (target 0.5)."""
+    labels = torch.tensor([[0, 1, 1, 1, 0]], dtype=torch.float32)
+    mask = torch.ones(1, 5, dtype=torch.bool)
+    t = edge_targets(labels, mask)
+    assert edge_loss(torch.zeros(1, 5, 2), t, mask).item() == pytest.approx(2 * math.log(2))
+    logits = torch.zeros(1, 5, 2)
+    logits[0, 1, 0] = 2.0
+    near = (math.log(1 + math.exp(-2)) + 2 * math.log(2)) / 3
+    assert edge_loss(logits, t, mask).item() == pytest.approx(0.5 * near + 1.5 * math.log(2), rel=1e-6)
+    assert edge_loss(torch.zeros(1, 5, 2), t, torch.zeros(1, 5, dtype=torch.bool)).item() == 0.0
+
+
+def test_refine_edges_hand_case():
+    """Start peak on frame 10, end peak on frame 19 (edge 20): (11.4, 18.6) moves to (10, 20) with radius 2,
+    stays with radius 0, stays when the peak is below min_prob, and an edge peak 3 frames away is out of reach."""
+    ps, pe = np.full(30, 0.01), np.full(30, 0.01)
+    ps[10], pe[19] = 0.9, 0.4
+    cands = np.array([[11.4, 18.6, 0.8], [13.0, 25.0, 0.5]])
+    out = refine_edges(cands, ps, pe, radius=2)
+    np.testing.assert_allclose(out, [[10, 20, 0.8], [13.0, 25.0, 0.5]])  # row 2: peaks 3 and 5 frames away
+    np.testing.assert_allclose(refine_edges(cands, ps, pe, radius=0), cands)
+    np.testing.assert_allclose(refine_edges(cands, ps, pe, radius=2, min_prob=0.95), cands)
+    w = refine_edges(cands[:1], ps, pe, radius=2, weight=0.5)
+    assert w[0, 2] == pytest.approx(0.8**0.5 * math.sqrt(0.9 * 0.4) ** 0.5)
+
+
+def test_decoding_round_trip_with_edges_repairs_a_one_frame_miss():
+    """The regressed segments are one frame off; the edge logits peak on the true edges: refine 2 gives back
+    the truth, refine 0 the regressed segments."""
+    truth = [[10.0, 20.0], [40.0, 56.0]]
+    out = _perfect_output([[11.0, 19.0], [41.0, 57.0]])
+    edges = torch.full((1, 64, 2), -6.0)
+    for s, e in truth:
+        edges[0, int(s), 0] = edges[0, int(e) - 1, 1] = 4.0
+    out["edges"] = edges
+    props = rank_segments(decode_window(out, 0, 64, refine=2), 64, fusion=0.0)
+    assert sorted(props[:2, :2].tolist()) == truth
+    props = rank_segments(decode_window(out, 0, 64, refine=0), 64, fusion=0.0)
+    assert sorted(props[:2, :2].tolist()) == [[11.0, 19.0], [41.0, 57.0]]
+
+
+def test_boundary_loss_has_the_edge_term_and_old_heads_decode_as_before():
+    new, old = _model(), _model(boundary_streams=False, boundary_edges=False)
+    g = torch.Generator().manual_seed(2)
+    v, a = torch.randn(2, 16, 7, generator=g), torch.randn(2, 16, 5, generator=g)
+    labels = torch.zeros(2, 16)
+    labels[0, 4:9] = 1
+    mask = torch.ones(2, 16, dtype=torch.bool)
+    out = new(v, a, mask, all_heads=True).boundary
+    assert out["edges"].shape == (2, 16, 2) and set(boundary_loss(out, labels, mask)) >= {"cls", "edges"}
+    assert new.boundary_head.stem.conv.in_channels == 16 + 1 + 2 * 16  # encoding, similarity, both streams
+    o = old(v, a, mask, all_heads=True).boundary
+    assert "edges" not in o and old.boundary_head.stem.conv.in_channels == 17
+    assert "edges" not in boundary_loss(o, labels, mask)
+    np.testing.assert_array_equal(window_candidates(o, 0, 16, old.cfg), decode_window(o, 0, 16, old.cfg.boundary_topk))

@@ -16,11 +16,18 @@ start and end instead. This module is that head, its targets, its losses and its
   clipped to the segment) and the larger of its two distances falls in its level's regression range
   (:func:`regression_ranges`: short segments on fine levels, long ones on coarse); among several such
   segments it takes the shortest.
+- **Edges** (``edges=True``, BSN/BMN's temporal evaluation module): per frame, at stride 1, a start and an
+  end logit: "a fake segment starts at this frame" / "ends after this frame". A regressed edge is a
+  distance predicted by one point from up to 16 frames away; the edge logits look at the frames
+  themselves, so at decoding each regressed edge moves to the likeliest start/end frame within
+  ``refine`` frames (:func:`refine_edges`), for the high-IoU thresholds (AP@0.95 needs 1-2-frame edges).
 - **Losses** (:func:`boundary_loss`): sigmoid focal loss over all valid points + 1-D DIoU over the
   positive points + BCE of the quality logit against the detached IoU, each normalised by the number
-  of positives (their mean over ranks under DDP).
+  of positives (their mean over ranks under DDP); with edges also BMN's balanced BCE of the start/end
+  logits (:func:`edge_loss`; target 1 on the edge frame, 0.5 on its neighbours).
 - **Decoding** (:func:`decode_window`, :func:`rank_segments`): per level the top-k points by
-  ``sqrt(p_cls * p_quality)``, their segments in global frame time, merged over windows; the score
+  ``sqrt(p_cls * p_quality)``, their edges refined (with edges; the score optionally x the edge
+  probabilities, BMN's ``p_start * p_end``), their segments in global frame time, merged over windows; the score
   optionally fused with the frame head's mean probability inside the segment; Gaussian soft-NMS
   (:func:`vocalens.eval.proposals.soft_nms`), score voting of the boundaries (each kept segment's edges
   become the score-weighted mean of the candidates overlapping it by IoU >= ``voting_iou``), and at
@@ -95,7 +102,7 @@ class _ConvNorm(nn.Module):
 class BoundaryHead(nn.Module):
     """[B,T,d_in] features + [B,T] mask -> per pyramid point: cls logit, start/end distances, quality logit."""
 
-    def __init__(self, d_in: int, d_model: int, levels: int = 5, prior: float = 0.01):
+    def __init__(self, d_in: int, d_model: int, levels: int = 5, prior: float = 0.01, edges: bool = False):
         super().__init__()
         if levels < 1:
             raise ValueError(f"boundary head: levels must be >= 1, got {levels}")
@@ -109,9 +116,13 @@ class BoundaryHead(nn.Module):
         self.quality_out = _ConvNorm(d_model, 1, act=False)
         self.scales = nn.ModuleList(_Scale() for _ in range(levels))
         nn.init.constant_(self.cls_out.conv.bias, -math.log((1 - prior) / prior))  # start with p = prior
+        # start / end logits per frame, on the stride-1 level (the only one that sees single frames)
+        self.edge_tower = _ConvNorm(d_model, d_model) if edges else None
+        self.edge_out = _ConvNorm(d_model, 2, act=False) if edges else None
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> dict:
-        """-> {cls [B,N], offsets [B,N,2] (strides, >= 0), quality [B,N], point_mask [B,N], points [N,4]}."""
+        """-> {cls [B,N], offsets [B,N,2] (strides, >= 0), quality [B,N], point_mask [B,N], points [N,4]}
+        (+ edges [B,T',2]: start / end logits per frame of the padded length, with ``edges``)."""
         b, t, _ = x.shape
         tp = padded_length(t, self.levels)
         m = F.pad(mask.to(x.dtype), (0, tp - t)).unsqueeze(-1)
@@ -130,13 +141,16 @@ class BoundaryHead(nn.Module):
             cls.append(self.cls_out(c, m)[..., 0])
             off.append(F.relu(self.scales[lvl](self.reg_out(r, m))))
             qual.append(self.quality_out(r, m)[..., 0])
-        return {
+        out = {
             "cls": torch.cat(cls, 1).float(),
             "offsets": torch.cat(off, 1).float(),
             "quality": torch.cat(qual, 1).float(),
             "point_mask": torch.cat([m[..., 0] for m in masks], 1) > 0,
             "points": make_points(tp, self.levels, x.device),
         }
+        if self.edge_out is not None:
+            out["edges"] = self.edge_out(self.edge_tower(feats[0], masks[0]), masks[0]).float()
+        return out
 
 
 # ------------------------------------------------------------------------------------------ targets
@@ -204,6 +218,31 @@ def sigmoid_focal(logits: torch.Tensor, targets: torch.Tensor, alpha: float = 0.
     return loss
 
 
+def edge_targets(labels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """[B,T] frame labels -> [B,T,2] (start, end) targets: 1 on the first / last frame of each fake run,
+    0.5 on the frames next to it (a one-frame miss is half wrong), 0 elsewhere and on padding."""
+    y = (labels.float() * mask.float()) > 0.5
+    prev = F.pad(y[:, :-1], (1, 0))
+    nxt = F.pad(y[:, 1:], (0, 1))
+    exact = torch.stack([y & ~prev, y & ~nxt], -1).float()  # [B,T,2]
+    near = F.max_pool1d(exact.transpose(1, 2), 3, 1, 1).transpose(1, 2)  # a neighbour of an edge frame
+    return torch.maximum(exact, 0.5 * near) * mask.float().unsqueeze(-1)
+
+
+def edge_loss(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """BMN's balanced binary logistic loss of the start/end logits [B,T,2]: half the mean BCE over the frames
+    near an edge (target > 0), half over the others (edges are ~1% of the frames), summed over start and end."""
+    bce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+    valid = mask.bool().unsqueeze(-1).expand_as(bce)
+    pos, neg = valid & (targets > 0), valid & (targets <= 0)
+    total = logits.sum() * 0.0
+    for c in range(logits.shape[-1]):
+        for sel in (pos[..., c], neg[..., c]):
+            if sel.any():
+                total = total + 0.5 * bce[..., c][sel].mean()
+    return total
+
+
 def batch_targets(out: dict, labels: torch.Tensor, mask: torch.Tensor, radius: float):
     """Targets of a batch: labels [B,T] -> (cls [B,N], reg [B,N,2])."""
     lab = (labels.float() * mask.float()).cpu().numpy()
@@ -226,7 +265,7 @@ def positives_per_rank(count: torch.Tensor) -> torch.Tensor:
 def boundary_loss(
     out: dict, labels: torch.Tensor, mask: torch.Tensor, radius: float = 1.5, alpha: float = 0.25, gamma: float = 2.0
 ) -> dict:
-    """{cls, reg, quality} losses of a batch (each a sum over points / number of positive points)."""
+    """{cls, reg, quality} losses of a batch (each a sum over points / number of positive points), + edges."""
     cls_t, reg_t = batch_targets(out, labels, mask, radius)
     valid = out["point_mask"]
     pos = (cls_t > 0) & valid
@@ -239,7 +278,11 @@ def boundary_loss(
         l_q = F.binary_cross_entropy_with_logits(out["quality"][pos], q_t, reduction="sum") / norm
     else:
         l_reg = l_q = out["offsets"].sum() * 0.0
-    return {"cls": l_cls, "reg": l_reg, "quality": l_q}
+    parts = {"cls": l_cls, "reg": l_reg, "quality": l_q}
+    if "edges" in out:
+        t = labels.shape[1]
+        parts["edges"] = edge_loss(out["edges"][:, :t], edge_targets(labels, mask), mask)
+    return parts
 
 
 # ------------------------------------------------------------------------------------------ decoding
@@ -251,8 +294,18 @@ def point_scores(out: dict, j: int) -> torch.Tensor:
     return s * out["point_mask"][j]
 
 
-def decode_window(out: dict, j: int, length: int, topk: int = 50, min_score: float = 1e-4) -> np.ndarray:
-    """Candidates [K, 3] (start, end, score) in the window's frames: the top-k points of every level."""
+def decode_window(
+    out: dict,
+    j: int,
+    length: int,
+    topk: int = 50,
+    min_score: float = 1e-4,
+    refine: int = 0,
+    edge_weight: float = 0.0,
+) -> np.ndarray:
+    """Candidates [K, 3] (start, end, score) in the window's frames: the top-k points of every level; with
+    the head's edge logits, edges refined within ``refine`` frames and scores x edge probabilities^w
+    (:func:`refine_edges`)."""
     pts, scores = out["points"], point_scores(out, j)
     segs = torch.stack(
         [pts[:, 0] - out["offsets"][j, :, 0] * pts[:, 3], pts[:, 0] + out["offsets"][j, :, 1] * pts[:, 3]], 1
@@ -266,7 +319,52 @@ def decode_window(out: dict, j: int, length: int, topk: int = 50, min_score: flo
     idx = torch.cat(keep)
     ok = (scores[idx] > min_score) & (segs[idx, 1] - segs[idx, 0] > 0.5)
     idx = idx[ok]
-    return torch.cat([segs[idx], scores[idx, None]], 1).detach().cpu().numpy().astype(np.float64)
+    cands = torch.cat([segs[idx], scores[idx, None]], 1).detach().cpu().numpy().astype(np.float64)
+    if "edges" in out and (refine > 0 or edge_weight > 0):
+        p = torch.sigmoid(out["edges"][j, :length]).detach().cpu().numpy().astype(np.float64)
+        cands = refine_edges(cands, p[:, 0], p[:, 1], refine, edge_weight)
+    return cands
+
+
+def window_candidates(out: dict, j: int, length: int, cfg) -> np.ndarray:
+    """:func:`decode_window` with a :class:`vocalens.localizer.config.ModelConfig`'s settings."""
+    return decode_window(
+        out, j, length, cfg.boundary_topk, refine=cfg.boundary_refine, edge_weight=cfg.boundary_edge_weight
+    )
+
+
+def refine_edges(
+    cands: np.ndarray, p_start: np.ndarray, p_end: np.ndarray, radius: int, weight: float = 0.0, min_prob: float = 0.05
+) -> np.ndarray:
+    """Rows (start, end, score), frames -> each start moved to the frame k within ``radius`` of it with the
+    highest ``p_start[k]`` (edge at time k), each end to the frame k with the highest ``p_end[k]`` (edge at
+    k + 1), when that probability is at least ``min_prob`` and the segment stays >= 1 frame; ``weight`` w:
+    score^(1-w) * sqrt(p_start * p_end)^w at the final edges (BMN's score). ``radius`` 0: edges kept."""
+    out = np.asarray(cands, dtype=np.float64).reshape(-1, 3).copy()
+    n = len(p_start)
+    if not len(out) or n == 0:
+        return out
+    offs = np.arange(-radius, radius + 1)
+
+    def best(frames, prob):
+        idx = np.clip(frames[:, None] + offs[None, :], 0, n - 1)
+        pick = idx[np.arange(len(idx)), np.argmax(prob[idx], 1)]
+        return pick, prob[pick]
+
+    s0 = np.clip(np.round(out[:, 0]).astype(int), 0, n - 1)
+    e0 = np.clip(np.round(out[:, 1]).astype(int) - 1, 0, n - 1)  # the last frame of the segment
+    if radius > 0:
+        s1, ps = best(s0, p_start)
+        e1, pe = best(e0, p_end)
+        start = np.where(ps >= min_prob, s1, out[:, 0])
+        end = np.where(pe >= min_prob, e1 + 1, out[:, 1])
+        ok = end - start >= 1
+        out[ok, 0], out[ok, 1] = start[ok], end[ok]
+    if weight > 0:
+        s_ = np.clip(np.round(out[:, 0]).astype(int), 0, n - 1)
+        e_ = np.clip(np.round(out[:, 1]).astype(int) - 1, 0, n - 1)
+        out[:, 2] = out[:, 2] ** (1 - weight) * np.sqrt(p_start[s_] * p_end[e_]) ** weight
+    return out
 
 
 def fuse_frame_probs(cands: np.ndarray, probs: np.ndarray, weight: float) -> np.ndarray:
@@ -316,7 +414,9 @@ def pad_proposals(rows: np.ndarray, length: float, n: int) -> np.ndarray:
         c, half = rows[:, :2].mean(1), (rows[:, 1] - rows[:, 0]) * f / 2
         seg = np.stack([np.clip(c - half, 0, length), np.clip(c + half, 0, length)], 1)
         extra.append(np.concatenate([seg, (rows[:, 2:] * 1e-3).clip(max=floor)], 1))
-    out = np.concatenate([rows, *extra])
+    extra = np.concatenate(extra)
+    extra = extra[np.argsort(-extra[:, 2], kind="stable")]  # ranked among themselves too
+    out = np.concatenate([rows, extra])
     out = out[out[:, 1] > out[:, 0]]
     _, first = np.unique(np.round(out[:, :2], 6), axis=0, return_index=True)
     out = out[np.sort(first)]

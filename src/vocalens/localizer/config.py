@@ -63,6 +63,21 @@ class ModelConfig:
     )
     boundary_levels: int = flag(5, "boundary head: pyramid levels (strides 1, 2, 4, ...)")
     boundary_radius: float = flag(1.5, "boundary head: centre-sampling radius, in strides of the level")
+    # the head's inputs beside the fused encoding: each stream's projection (and the lag profile with
+    # --sync_lags) at full resolution; an audio-only fake changes the audio stream, which the fused
+    # encoding only carries mixed with the video's
+    boundary_streams: bool = flag(
+        True,
+        "boundary head: fused encoding and similarity only as inputs (not each stream)",
+        name="--no_boundary_streams",
+    )
+    boundary_edges: bool = flag(
+        True, "boundary head: no per-frame start/end probabilities (no edge refinement)", name="--no_boundary_edges"
+    )
+    boundary_refine: int = flag(2, "boundary head: frames a regressed edge may move to the likeliest start/end frame")
+    boundary_edge_weight: float = flag(
+        0.0, "boundary head: weight w of the start/end probabilities in the score, score^(1-w) * sqrt(ps*pe)^w"
+    )
     boundary_topk: int = flag(50, "boundary head: candidates per pyramid level and window at decoding")
     boundary_fusion: float = flag(
         0.2, "boundary head: weight w of the frame head in score^(1-w) * mean frame probability^w (0: off)"
@@ -83,7 +98,13 @@ class ModelConfig:
 
     # what a checkpoint written before a field existed was trained with (the seed's per-frame projection,
     # no boundary head)
-    LEGACY = {"conv_kernel": 1, "energy": False, "boundary_head": False}
+    LEGACY = {
+        "conv_kernel": 1,
+        "energy": False,
+        "boundary_head": False,
+        "boundary_streams": False,
+        "boundary_edges": False,
+    }
 
     def validate(self) -> "ModelConfig":
         if self.d_model % self.nhead:
@@ -97,6 +118,8 @@ class ModelConfig:
             raise UserError("--boundary_levels, --boundary_topk, --boundary_proposals: numbers >= 1")
         if not 0 <= self.boundary_fusion <= 1:
             raise UserError(f"--boundary_fusion: a weight in [0, 1], got {self.boundary_fusion}")
+        if self.boundary_refine < 0 or not 0 <= self.boundary_edge_weight <= 1:
+            raise UserError("--boundary_refine: frames >= 0; --boundary_edge_weight: a weight in [0, 1]")
         if self.boundary_sigma <= 0 or self.boundary_radius <= 0:
             raise UserError("--boundary_sigma, --boundary_radius: numbers > 0")
         return self

@@ -12,8 +12,10 @@ visual [B,T,Dv], audio [B,T,Da] (already on the video frames), mask [B,T] (True 
   -> frame classifier on cat[encoded, similarity] (d_model + 1) -> frame_logits [B,T]
   -> video head on [masked mean, masked max] of the encoded frames -> video_logit [B]
      ``video_head=False``: video_logit = masked max of the frame logits (so a video score still exists)
-  -> boundary head (``boundary_head``, vocalens.localizer.boundary) on the same cat[encoded, similarity]:
+  -> boundary head (``boundary_head``, vocalens.localizer.boundary) on the same cat[encoded, similarity]
+     (``boundary_streams``: + the two projections and the lag profile, each stream at full resolution):
      a temporal pyramid with, per point, a fake-segment logit, distances to start and end, a quality logit
+     (``boundary_edges``: + per-frame start / end logits)
 
 Padded frames are excluded as attention keys everywhere, from pooling and from every loss; their
 outputs are whatever the computation gives and must be ignored (they never affect valid frames).
@@ -172,7 +174,10 @@ class Localizer(nn.Module):
             if cfg.video_head
             else None
         )
-        self.boundary_head = BoundaryHead(d + 1, d, cfg.boundary_levels) if cfg.boundary_head else None
+        extra = (2 * d + (2 * cfg.sync_lags + 1 if cfg.sync_lags else 0)) if cfg.boundary_streams else 0
+        self.boundary_head = (
+            BoundaryHead(d + 1 + extra, d, cfg.boundary_levels, edges=cfg.boundary_edges) if cfg.boundary_head else None
+        )
 
     def forward(
         self, visual: torch.Tensor, audio: torch.Tensor, mask: torch.Tensor | None = None, all_heads: bool = False
@@ -206,7 +211,12 @@ class Localizer(nn.Module):
             video_logit = frame_logits.masked_fill(pad, float("-inf")).amax(1)
         if not all_heads:
             return frame_logits, video_logit, similarity
-        boundary = self.boundary_head(frame_in, mask) if self.boundary_head is not None else None
+        boundary = None
+        if self.boundary_head is not None:
+            streams = (
+                [v, a] + ([profile.to(v.dtype)] if profile is not None else []) if self.cfg.boundary_streams else []
+            )
+            boundary = self.boundary_head(torch.cat([frame_in, *streams], -1), mask)
         return LocalizerOutput(frame_logits, video_logit, similarity, boundary)
 
     def num_parameters(self) -> int:

@@ -22,11 +22,11 @@ from vocalens.data.align import resample_to_frames
 from vocalens.data.store import VideoFeatures
 from vocalens.errors import UserError
 from vocalens.localizer.boundary import (
-    decode_window,
     display_segments,
     edge_penalty,
     overlapping_starts,
     video_proposals,
+    window_candidates,
 )
 from vocalens.localizer.calibrate import Calibration
 from vocalens.localizer.config import CHECKPOINT_KIND, ModelConfig
@@ -138,7 +138,7 @@ class Predictor:
                     sims[s : s + length] += s_[j]
                     counts[s : s + length] += 1
                 if boundary is not None:
-                    c = decode_window(boundary, j, length, self.model.cfg.boundary_topk)
+                    c = window_candidates(boundary, j, length, self.model.cfg)
                     cands.append(edge_penalty(c, s, length, t))
             vp = torch.sigmoid(vlogit.float()).cpu().numpy()
             video_prob = max([video_prob] + [float(vp[j]) for j, s in enumerate(chunk) if s in frame_starts])

@@ -23,11 +23,11 @@ from vocalens.data.labels import labels_to_periods
 from vocalens.errors import UserError
 from vocalens.localizer.boundary import (
     best_segment_threshold,
-    decode_window,
     edge_penalty,
     label_segments,
     proposals_to_seconds,
     video_proposals,
+    window_candidates,
 )
 from vocalens.localizer.config import CHECKPOINT_KIND, LocalizerConfig
 from vocalens.localizer.data import FeatureDataset, collate, stitch_windows
@@ -170,7 +170,7 @@ class LocalizerTask(Task):
         if not self.loss_cfg.video_loss_weight:
             loss = loss + 0.0 * video_logit.sum()  # keep the video head in the graph (DDP needs every param used)
         if boundary is not None and not self.loss_cfg.boundary_loss_weight:
-            loss = loss + 0.0 * sum(boundary[k].sum() for k in ("cls", "offsets", "quality"))
+            loss = loss + 0.0 * sum(boundary[k].sum() for k in ("cls", "offsets", "quality", "edges") if k in boundary)
         return loss, parts
 
     def predict(self, model, batch) -> list[dict]:
@@ -196,7 +196,7 @@ class LocalizerTask(Task):
             if batch["has_labels"][j]:
                 o["labels"] = labels[j, :n].copy()
             if boundary is not None:  # window frames; a 2-D array, so stitch_windows leaves it alone
-                o["boundary_candidates"] = decode_window(boundary, j, int(n), self.model_cfg.boundary_topk)
+                o["boundary_candidates"] = window_candidates(boundary, j, int(n), self.model_cfg)
             out.append(o)
         return out
 
