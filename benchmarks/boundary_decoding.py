@@ -60,7 +60,10 @@ def main() -> None:
         "# Boundary head: decoding settings on a validation split",
         "",
         f"`PYTHONPATH=src python benchmarks/boundary_decoding.py --checkpoint {args.checkpoint} --features_root "
-        f"{args.features_root} --split {args.split}`: {len(feats)} videos, the same model decoded each way "
+        f"{args.features_root} --split {args.split} --refine {' '.join(map(str, args.refine))} --edge_weight "
+        f"{' '.join(f'{x:g}' for x in args.edge_weight)} --fusion {' '.join(f'{x:g}' for x in args.fusion)} "
+        f"--sigma {' '.join(f'{x:g}' for x in args.sigma)} --voting {' '.join(f'{x:g}' for x in args.voting)} "
+        f"--snap {' '.join(args.snap)}`: {len(feats)} videos, the same model decoded each way "
         "(refine: frames an edge may move to the likeliest start/end frame, 0 = off; edge w: weight of the "
         "start/end probabilities in the score; fusion w: score^(1-w) x mean frame probability^w; sigma: "
         "Gaussian soft-NMS; voting: IoU of the candidates that vote on the edges, 1 = off; snap: edges rounded "

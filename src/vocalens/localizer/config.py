@@ -75,8 +75,9 @@ class ModelConfig:
         True, "boundary head: no per-frame start/end probabilities (no edge refinement)", name="--no_boundary_edges"
     )
     boundary_refine: int = flag(2, "boundary head: frames a regressed edge may move to the likeliest start/end frame")
+    # refine 2, edge weight 0.3: best AV1M++ score on dev (benchmarks/results/boundary_decoding.md)
     boundary_edge_weight: float = flag(
-        0.0, "boundary head: weight w of the start/end probabilities in the score, score^(1-w) * sqrt(ps*pe)^w"
+        0.3, "boundary head: weight w of the start/end probabilities in the score, score^(1-w) * sqrt(ps*pe)^w"
     )
     boundary_topk: int = flag(50, "boundary head: candidates per pyramid level and window at decoding")
     boundary_fusion: float = flag(
