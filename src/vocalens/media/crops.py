@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -119,10 +119,12 @@ def _tracker_error(face: str, e: Exception) -> UserError:
     return UserError(f"--face {face}: {e}")
 
 
-def _choose(tracks, frames_fn, audio, detector: str, num_frames: int, size) -> FacePlan:
+def _choose(tracks, frames_fn, loudness, detector: str, num_frames: int, size) -> FacePlan:
     from vocalens.media.speaker import choose_speaker
 
-    choice = choose_speaker(tracks, frames_fn(), audio) if len(tracks) > 1 else None
+    choice = None
+    if len(tracks) > 1:
+        choice = choose_speaker(tracks, frames_fn(), loudness(num_frames) if loudness is not None else None)
     if choice is None:
         choice = {"index": 0, "how": "only face", "faces": 1 if tracks[0].found.any() else 0, "r": None}
     return FacePlan(num_frames, tracks[choice["index"]], detector, choice, size)
@@ -133,11 +135,12 @@ def plan_faces(
     face: str = "auto",
     fps: float | None = None,
     stride: int = 5,
-    audio: np.ndarray | None = None,
+    loudness: Callable[[int], np.ndarray | None] | None = None,
     max_side: int = DETECT_MAX_SIDE,
 ) -> FacePlan:
     """Pass 1: decode ``path`` (streamed), detect and track faces on keyframes, pick the face to
-    analyse (``audio``: the speaker among several). Nothing for face='none'."""
+    analyse: among several, the speaker (``loudness``: the audio's envelope for a frame count,
+    vocalens.media.speaker.file_loudness; None: the largest). Nothing for face='none'."""
     from vocalens.constants import FPS
     from vocalens.media import faces as face_mod
     from vocalens.media.video import iter_frames, iter_grid
@@ -159,7 +162,7 @@ def plan_faces(
         tracker.add(last[0], last[1].array())
     size = tuple(last[1].array().shape[:2]) if last is not None else (0, 0)
     tracks = tracker.finish(n, size)
-    return _choose(tracks, lambda: iter_frames(path, fps, max_side=max_side), audio, tracker.detector, n, size)
+    return _choose(tracks, lambda: iter_frames(path, fps, max_side=max_side), loudness, tracker.detector, n, size)
 
 
 def _crop_block(frames: np.ndarray, plan: FacePlan, start: int, size: int, margin: float | None) -> np.ndarray:
@@ -240,6 +243,7 @@ def face_crops(
     stride: int = 5,
     margin: float | None = None,
     audio: np.ndarray | None = None,
+    fps: float | None = None,
 ) -> Crops:
     """Crops of ``frames [T,H,W,3]`` uint8 RGB already in memory, as ``face`` says (see the module
     docstring): the tracker, speaker choice and crops of the streamed path."""
@@ -253,6 +257,10 @@ def face_crops(
         tracks = face_mod.detect_face_tracks(frames, stride=stride, detector=face)
     except (ValueError, RuntimeError) as e:
         raise _tracker_error(face, e) from None
-    plan = _choose(tracks, lambda: iter(frames), audio, tracks[0].detector, len(frames), tuple(frames.shape[1:3]))
+    from vocalens.constants import FPS
+    from vocalens.media.speaker import array_loudness
+
+    loud = array_loudness(audio, fps or FPS)
+    plan = _choose(tracks, lambda: iter(frames), loud, tracks[0].detector, len(frames), tuple(frames.shape[1:3]))
     crops = _crop_block(frames, plan, 0, size, margin)
     return Crops(np.asarray(crops, np.uint8), plan.found, str(plan.track.detector), plan.face_info())
