@@ -203,3 +203,22 @@ def test_rms_in_blocks():
     x = np.random.default_rng(3).standard_normal(100_003).astype(np.float32)
     assert audio_mod.rms(x) == pytest.approx(float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))))
     assert audio_mod.rms(np.zeros(0, np.float32)) == 0.0
+
+
+def test_the_speaker_is_found_in_the_keyframe_pass(tmp_path, real_clips, monkeypatch):
+    """With several faces, the mouth motion is measured as the keyframe pass streams by: the video is
+    decoded once for the plan (it was decoded a third time to find the speaker)."""
+    from vocalens.media import video as video_mod
+
+    p = _two_faces(tmp_path / "two.mp4", real_clips, "LipNet__bbaf2n.mpg", "video-retalking__3.mp4")
+    calls = []
+    real_grid = video_mod.iter_grid
+
+    def counted(*args, **kw):
+        calls.append(args[0])
+        return real_grid(*args, **kw)
+
+    monkeypatch.setattr(video_mod, "iter_grid", counted)
+    monkeypatch.setattr(video_mod, "iter_frames", lambda *a, **k: (_ for _ in ()).throw(AssertionError("decoded")))
+    info = plan_faces(p, "haar", loudness=file_loudness(p, 25)).face_info()
+    assert len(calls) == 1 and info["chosen"] == "speaker" and info["box"][0] > 300

@@ -119,12 +119,12 @@ def _tracker_error(face: str, e: Exception) -> UserError:
     return UserError(f"--face {face}: {e}")
 
 
-def _choose(tracks, frames_fn, loudness, detector: str, num_frames: int, size) -> FacePlan:
+def _choose(tracks, loudness, detector: str, num_frames: int, size) -> FacePlan:
     from vocalens.media.speaker import choose_speaker
 
     choice = None
     if len(tracks) > 1:
-        choice = choose_speaker(tracks, frames_fn(), loudness(num_frames) if loudness is not None else None)
+        choice = choose_speaker(tracks, loudness(num_frames) if loudness is not None else None)
     if choice is None:
         choice = {"index": 0, "how": "only face", "faces": 1 if tracks[0].found.any() else 0, "r": None}
     return FacePlan(num_frames, tracks[choice["index"]], detector, choice, size)
@@ -143,7 +143,7 @@ def plan_faces(
     vocalens.media.speaker.file_loudness; None: the largest). Nothing for face='none'."""
     from vocalens.constants import FPS
     from vocalens.media import faces as face_mod
-    from vocalens.media.video import iter_frames, iter_grid
+    from vocalens.media.video import iter_grid
 
     fps = fps or FPS
     face = face_mode(face)
@@ -155,14 +155,13 @@ def plan_faces(
         raise _tracker_error(face, e) from None
     n, last = 0, None
     for i, g in enumerate(iter_grid(path, fps, max_side=max_side)):
-        if tracker.wants(i):
-            tracker.add(i, g.array())
+        tracker.see(i, g.array, last[1].array if last is not None else None)
         n, last = i + 1, (i, g)
     if last is not None and not tracker.wants(last[0]):
         tracker.add(last[0], last[1].array())
     size = tuple(last[1].array().shape[:2]) if last is not None else (0, 0)
     tracks = tracker.finish(n, size)
-    return _choose(tracks, lambda: iter_frames(path, fps, max_side=max_side), loudness, tracker.detector, n, size)
+    return _choose(tracks, loudness, tracker.detector, n, size)
 
 
 def _crop_block(frames: np.ndarray, plan: FacePlan, start: int, size: int, margin: float | None) -> np.ndarray:
@@ -261,6 +260,6 @@ def face_crops(
     from vocalens.media.speaker import array_loudness
 
     loud = array_loudness(audio, fps or FPS)
-    plan = _choose(tracks, lambda: iter(frames), loud, tracks[0].detector, len(frames), tuple(frames.shape[1:3]))
+    plan = _choose(tracks, loud, tracks[0].detector, len(frames), tuple(frames.shape[1:3]))
     crops = _crop_block(frames, plan, 0, size, margin)
     return Crops(np.asarray(crops, np.uint8), plan.found, str(plan.track.detector), plan.face_info())

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -48,6 +49,7 @@ class FaceTrack:
     frame_size: tuple[int, int]  # (H, W)
     detector: str = "haar"
     stride: int = 5
+    mouth_motion: np.ndarray | None = None  # [T] float, NaN where not measured (vocalens.media.speaker)
 
     @property
     def found_ratio(self) -> float:
@@ -338,9 +340,39 @@ class FaceTracker:
         self._members: list[dict[int, np.ndarray]] = []  # per track: keyframe position -> box
         self._last: list[tuple[int, np.ndarray]] = []  # per track: (keyframe position, box) last seen
         self._prev = None
+        self._motion: dict[int, tuple[list[int], list[float]]] = {}  # per track: frames, mouth motion
 
     def wants(self, i: int) -> bool:
         return i % self.stride == 0
+
+    def see(self, i: int, frame: Callable[[], np.ndarray], previous: Callable[[], np.ndarray] | None) -> None:
+        """Frame ``i`` of a stream (every frame, in order; ``frame()`` / ``previous()`` convert it and the
+        one before only when needed): keyframes are detected (:meth:`add`); while two or more faces were
+        seen on the latest keyframe, each one's mouth motion into this frame is measured at its latest
+        box (vocalens.media.speaker.mouth_change), so finding the speaker needs no pass of its own."""
+        if self.wants(i):
+            self.add(i, frame())
+        j = len(self.key_idx) - 1
+        live = [k for k, (lj, _) in enumerate(self._last) if lj == j]
+        if len(live) < 2 or previous is None:
+            return
+        from vocalens.media.speaker import mouth_change
+
+        cur, prev = frame(), previous()
+        for k in live:
+            frames, values = self._motion.setdefault(k, ([], []))
+            frames.append(i)
+            values.append(mouth_change(cur, prev, self._last[k][1]))
+
+    def _motion_of(self, k: int, num_frames: int) -> np.ndarray | None:
+        if k not in self._motion:
+            return None
+        out = np.full(num_frames, np.nan)
+        frames, values = self._motion[k]
+        idx = np.asarray(frames, int)
+        keep = idx < num_frames
+        out[idx[keep]] = np.asarray(values, float)[keep]
+        return out
 
     def add(self, i: int, frame: np.ndarray) -> None:
         """Detect faces on keyframe ``i`` (indices must increase)."""
@@ -404,6 +436,7 @@ class FaceTracker:
             for j, b in self._members[t].items():
                 boxes[j], ok[j] = b, True
             tracks.append(self._track(boxes, ok, num_frames, frame_size))
+            tracks[-1].mouth_motion = self._motion_of(t, num_frames)
         return sorted(tracks, key=lambda tr: -float(np.median(tr.boxes[tr.found, 2] - tr.boxes[tr.found, 0])))
 
 
@@ -421,8 +454,8 @@ def detect_face_tracks(
         raise ValueError(f"frames must be [T,H,W,3] RGB, got shape {frames.shape}")
     t_len, h, w = frames.shape[:3]
     tracker = FaceTracker(stride, detector, hold, max_gap, smooth)
-    for i in range(0, t_len, tracker.stride):  # one detector call per keyframe (more only where it finds nothing)
-        tracker.add(i, frames[i])
+    for i in range(t_len):  # one detector call per keyframe (more only where it finds nothing)
+        tracker.see(i, lambda i=i: frames[i], (lambda i=i: frames[i - 1]) if i else None)
     if t_len and (t_len - 1) % tracker.stride:
         tracker.add(t_len - 1, frames[t_len - 1])
     return tracker.finish(t_len, (h, w))

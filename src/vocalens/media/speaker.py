@@ -2,16 +2,17 @@
 
 The speaker's mouth moves when the voice is loud and rests when it is quiet; a listener's does
 not follow the voice. Per face track: the motion of its mouth region (mean absolute difference of a
-small grey mouth patch between consecutive frames), correlated (Pearson, over the frames where the
-track holds a face) with the audio's loudness envelope (per-frame RMS in dB, from the streamed track:
-vocalens.media.audio.FrameEnergy), both lightly smoothed.
+small grey mouth patch between consecutive frames, measured as the keyframe pass streams by),
+correlated (Pearson, over the frames where the track holds a face) with the audio's loudness
+envelope (per-frame RMS in dB, from the streamed track: vocalens.media.audio.FrameEnergy), both
+lightly smoothed.
 The track with the highest correlation is the speaker when it leads the others clearly
 (``MIN_LEAD``) and correlates at all (``MIN_R``); otherwise the largest face is analysed.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from typing import Callable
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
@@ -51,40 +52,32 @@ def array_loudness(audio: np.ndarray | None, fps: float) -> Callable[[int], np.n
     return envelope
 
 
-def mouth_motion(frames: Iterable[np.ndarray], tracks: list[FaceTrack]) -> np.ndarray:
-    """[K, T] mouth motion of each track (0 at frame 0); ``frames`` is streamed, one frame at a time."""
-    t_len = len(tracks[0])
-    motion = np.zeros((len(tracks), t_len))
-    mboxes = [mouth_boxes(tr.boxes) for tr in tracks]
-    prev = [None] * len(tracks)
-    for i, frame in enumerate(frames):
-        if i >= t_len:
-            break
-        for k in range(len(tracks)):
-            patch = crop_regions(frame[None], mboxes[k][i : i + 1], PATCH)[0].astype(np.float32).mean(-1)
-            if prev[k] is not None:
-                motion[k, i] = float(np.mean(np.abs(patch - prev[k])))
-            prev[k] = patch
-    return motion
+def mouth_change(frame: np.ndarray, previous: np.ndarray, face_box: np.ndarray) -> float:
+    """Mouth motion into ``frame``: the mean absolute difference of the grey mouth patch of
+    ``face_box`` between ``previous`` and ``frame`` (the same box in both: head motion between
+    keyframes does not count as mouth motion)."""
+    box = mouth_boxes(np.asarray(face_box)[None])
+    a = crop_regions(np.stack([previous, frame]), np.repeat(box, 2, axis=0), PATCH).astype(np.float32).mean(-1)
+    return float(np.mean(np.abs(a[1] - a[0])))
 
 
-def choose_speaker(tracks: list[FaceTrack], frames: Iterable[np.ndarray], loud: np.ndarray | None) -> dict:
+def choose_speaker(tracks: list[FaceTrack], loud: np.ndarray | None) -> dict:
     """Which of ``tracks`` (largest first) to analyse: ``{"index", "how", "faces", "r"}``.
 
     ``how`` is 'only face', 'speaker' (mouth follows the voice), or 'largest' (no audio, or no face
     whose mouth clearly follows it). ``r`` lists each track's mouth-voice correlation. ``loud`` is the
-    audio's [T] loudness envelope in dB (:func:`file_loudness`), None without audio."""
+    audio's [T] loudness envelope in dB (:func:`file_loudness`), None without audio; each track's
+    ``mouth_motion`` was measured in the keyframe pass (vocalens.media.faces.FaceTracker.see)."""
     if len(tracks) < 2:
         return {"index": 0, "how": "only face", "faces": len(tracks), "r": None}
     if loud is None:
         return {"index": 0, "how": "largest", "faces": len(tracks), "r": None}
     env = gaussian_filter1d(np.asarray(loud, np.float64), 1.0)
-    motion = mouth_motion(frames, tracks)
     rs = []
-    for k, tr in enumerate(tracks):
-        m = gaussian_filter1d(motion[k], 1.0)
-        ok = tr.found.copy()
-        ok[0] = False
+    for tr in tracks:
+        raw = tr.mouth_motion if tr.mouth_motion is not None else np.full(len(tr), np.nan)
+        m = gaussian_filter1d(np.nan_to_num(raw), 1.0)
+        ok = tr.found & ~np.isnan(raw)
         if ok.sum() < 10 or np.std(m[ok]) == 0 or np.std(env[ok]) == 0:
             rs.append(0.0)
         else:
