@@ -91,6 +91,7 @@ class FacePlan:
     detector: str | None
     choice: dict | None = None  # vocalens.media.speaker.choose_speaker's answer
     frame_size: tuple[int, int] | None = None  # (H, W) of the decoded (upright, scaled) frames
+    crop_side: int | None = None  # longest side pass 2 decodes at (None: as pass 1): larger for a small face
 
     @property
     def found(self) -> np.ndarray | None:
@@ -155,13 +156,32 @@ def plan_faces(
         raise _tracker_error(face, e) from None
     n, last = 0, None
     for i, g in enumerate(iter_grid(path, fps, max_side=max_side)):
-        tracker.see(i, g.array, last[1].array if last is not None else None)
+        tracker.see(i, g.array, last[1].array if last is not None else None, g.full)
         n, last = i + 1, (i, g)
     if last is not None and not tracker.wants(last[0]):
-        tracker.add(last[0], last[1].array())
+        tracker.add(last[0], last[1].array(), last[1].full)
     size = tuple(last[1].array().shape[:2]) if last is not None else (0, 0)
     tracks = tracker.finish(n, size)
-    return _choose(tracks, loudness, tracker.detector, n, size)
+    plan = _choose(tracks, loudness, tracker.detector, n, size)
+    if last is not None:
+        plan.crop_side = crop_side(plan, max(size), last[1].source_side)
+    return plan
+
+
+SMALL_FACE = 56  # a face narrower than this (decoded pixels) is cropped from frames decoded larger ...
+CROP_FACE = 112  # ... so that it is about this wide there (at most the source's own resolution)
+
+
+def crop_side(plan: FacePlan, decoded_side: int, source_side: int) -> int | None:
+    """The longest side to decode pass 2 at so that a small analysed face is cropped from enough pixels
+    (a 60 px face in 1080p is 20 px at 640 px); None (the first pass's size) for a face of normal size."""
+    if plan.track is None or not plan.found.any() or source_side <= decoded_side:
+        return None
+    boxes = plan.track.boxes[plan.found]
+    side = float(np.median(boxes[:, 2] - boxes[:, 0]))
+    if side >= SMALL_FACE:
+        return None
+    return int(min(source_side, round(decoded_side * CROP_FACE / max(side, 1.0))))
 
 
 def _crop_block(frames: np.ndarray, plan: FacePlan, start: int, size: int, margin: float | None) -> np.ndarray:
@@ -170,9 +190,12 @@ def _crop_block(frames: np.ndarray, plan: FacePlan, start: int, size: int, margi
     from vocalens.media import faces as face_mod
 
     kw = {} if margin is None else {"margin": margin}
-    boxes = face_mod.square_boxes(
-        plan.track.boxes[start : start + len(frames)], kw.get("margin", 0.25), plan.track.frame_size
-    )
+    boxes = plan.track.boxes[start : start + len(frames)]
+    frame_size = plan.track.frame_size
+    if frame_size is not None and tuple(frames.shape[1:3]) != tuple(frame_size):  # decoded larger (crop_side)
+        boxes = boxes * (frames.shape[2] / frame_size[1])
+        frame_size = tuple(frames.shape[1:3])
+    boxes = face_mod.square_boxes(boxes, kw.get("margin", 0.25), frame_size)
     return face_mod.crop_regions(frames, boxes, (size, size))
 
 
@@ -216,8 +239,10 @@ def iter_face_chunks(
 
     chunk = chunk or CHUNK
     limit = plan.num_frames  # the first pass fixed the length (None with face='none')
+    side = plan.crop_side or max_side
+    batch = max(1, min(CROP_BATCH, int(32e6 // (side * side * 3))))  # decoded frames held: at most ~32 MB
     start, block = 0, []
-    for frames in iter_chunks(path, CROP_BATCH, fps or FPS, max_side=max_side):
+    for frames in iter_chunks(path, batch, fps or FPS, max_side=side):
         if limit is not None:
             frames = frames[: max(0, limit - start)]
             if not len(frames):

@@ -75,21 +75,32 @@ class GridFrame:
     def __init__(self, frame, size, max_side):
         self._frame, self._size, self._max_side, self._img = frame, size, max_side, None
 
+    def _convert(self, size, max_side) -> np.ndarray:
+        f = self._frame
+        k = quarter_turns(f)
+        w, h = f.width, f.height
+        if k % 2:  # size / max_side describe the upright picture: scale the stored one to its transpose
+            w, h = h, w
+        w, h = _scaled_size(w, h, size, max_side)
+        if k % 2:
+            w, h = h, w
+        img = f.to_ndarray(format="rgb24", width=w, height=h)
+        return np.ascontiguousarray(np.rot90(img, k)) if k else img
+
     def array(self) -> np.ndarray:
         """[H, W, 3] uint8 RGB, upright (the display matrix applied), scaled as asked."""
         if self._img is None:
-            f = self._frame
-            k = quarter_turns(f)
-            w, h = f.width, f.height
-            if k % 2:  # size / max_side describe the upright picture: scale the stored one to its transpose
-                w, h = h, w
-            w, h = _scaled_size(w, h, self._size, self._max_side)
-            if k % 2:
-                w, h = h, w
-            img = f.to_ndarray(format="rgb24", width=w, height=h)
-            self._img = np.ascontiguousarray(np.rot90(img, k)) if k else img
-            self._frame = None
+            self._img = self._convert(self._size, self._max_side)
         return self._img
+
+    def full(self) -> np.ndarray:
+        """The same picture at the source's own resolution (not kept: a small face's second look)."""
+        return self._convert(None, None)
+
+    @property
+    def source_side(self) -> int:
+        """The source's longest side in pixels."""
+        return max(self._frame.width, self._frame.height)
 
 
 def iter_grid(
