@@ -64,9 +64,10 @@ class AVFFDetector(Detector):
         """Score every clip of one video; MediaError (naming the file) when it cannot be decoded."""
         from vocalens.avff.predict import score_stream
         from vocalens.avff.preprocess import stream_faces
-        from vocalens.media.crops import face_mode
+        from vocalens.media.crops import bound_heap, face_mode
         from vocalens.media.video import track_energy
 
+        bound_heap()
         path = Path(path)
         face = face or "auto"
         threshold = float(threshold if threshold is not None else self.threshold)

@@ -32,7 +32,15 @@ from vocalens.data.metadata import VideoRecord
 from vocalens.data.store import VideoFeatures, append_failure, is_complete, video_dir, write_features
 from vocalens.errors import MediaError, UserError, cause, named
 from vocalens.media.audio import FrameEnergy
-from vocalens.media.crops import FACE_SIZE, FacePlan, iter_face_chunks, plan_faces, resolve_face, trim_heap
+from vocalens.media.crops import (
+    FACE_SIZE,
+    FacePlan,
+    bound_heap,
+    iter_face_chunks,
+    plan_faces,
+    resolve_face,
+    trim_heap,
+)
 from vocalens.media.speaker import file_loudness
 from vocalens.media.video import check_audio, fit_blocks, iter_audio, probe
 from vocalens.result import require_face
@@ -238,6 +246,7 @@ def encode_decoded(item: Decoded, fps: float, visual_encoder, audio_encoder) -> 
     if not reads:
         for _ in read():
             pass
+    trim_heap()
     item.energy = energy
     return visual, audio, t
 
@@ -377,6 +386,7 @@ def extract_one(
     MediaError / UserError (one line naming the file) for a file that cannot be decoded, has no audio
     track or no frames, or shows no face in any frame (with face detection on).
     """
+    bound_heap()
     path = Path(path)
     record = VideoRecord(video_id=video_id or path.stem, split="test", path=path, file=path.name)
     item = decode_video(record, fps, resolve_face(face), face_stride, face_margin)
@@ -449,6 +459,7 @@ def extract(
 ) -> Summary:
     """Extract ``records`` (already sharded) into ``output_root``; failures go to failures.jsonl."""
     t_start = time.perf_counter()
+    bound_heap()
     detector = resolve_face(face)  # meta.json keeps the user's choice, face_detector the resolved one
     out = Path(output_root)
     summary = Summary(total=len(records))

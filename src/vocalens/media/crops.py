@@ -220,6 +220,22 @@ def trim_heap() -> None:
 
 
 _LIBC = None
+_BOUND = False
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+MMAP_FROM = 1 << 20  # bytes: blocks this large come from (and go back to) the system's own pages
+
+
+def bound_heap() -> None:
+    """Blocks of ``MMAP_FROM`` bytes and more mapped from the system and given back when freed (once per
+    process; glibc only). glibc's default raises that threshold as big blocks are freed, after which
+    they are carved from a heap that fragments as a long video's blocks and the localizer's windows are
+    made and freed: its resident size then grows with the video's length (a 60-minute 720p detect
+    peaked at 847 MB against 596 MB for 1 minute: benchmarks/bench_long_video.py)."""
+    global _BOUND
+    trim_heap()  # loads libc
+    if _LIBC and not _BOUND:
+        _LIBC.mallopt(M_MMAP_THRESHOLD, MMAP_FROM)
+        _BOUND = True
 
 
 def iter_face_chunks(
