@@ -222,3 +222,23 @@ def test_the_speaker_is_found_in_the_keyframe_pass(tmp_path, real_clips, monkeyp
     monkeypatch.setattr(video_mod, "iter_frames", lambda *a, **k: (_ for _ in ()).throw(AssertionError("decoded")))
     info = plan_faces(p, "haar", loudness=file_loudness(p, 25)).face_info()
     assert len(calls) == 1 and info["chosen"] == "speaker" and info["box"][0] > 300
+
+
+def test_big_blocks_come_from_mapped_pages_once_per_process(monkeypatch):
+    """A long video's blocks fragmented glibc's heap (peak memory grew with length): bound_heap maps
+    blocks of 1 MB and more from the system (returned when freed), set once per process."""
+    calls = []
+
+    class FakeLibc:
+        def malloc_trim(self, pad):
+            return 1
+
+        def mallopt(self, param, value):
+            calls.append((param, value))
+            return 1
+
+    monkeypatch.setattr(crops_mod, "_LIBC", FakeLibc())
+    monkeypatch.setattr(crops_mod, "_BOUND", False)
+    crops_mod.bound_heap()
+    crops_mod.bound_heap()
+    assert calls == [(-3, 1 << 20)]
