@@ -6,7 +6,9 @@ speech), scaled to a 360 px face drifting slowly over a 1280x720 background, 1 m
 (ultrafast), then looped by re-muxing its packets (no re-encoding) to 10 and 60 minutes. Each run is a
 fresh process; its peak RSS is the child's ``ru_maxrss`` (the kernel's high-water mark of resident
 memory, not a sample). ``--old TREE`` also runs a checkout of the whole-video path (the last commit before
-streaming, e.g. ``git worktree add /tmp/old 6b3b39b``) on the 1-minute video, the baseline that fits.
+streaming, e.g. ``git worktree add /tmp/old 6b3b39b``) on the 1-minute video, the baseline that fits;
+``--old_minutes`` / ``--old_name`` run another tree (e.g. the commit before the audio streamed) at other
+lengths. ``--avff CHECKPOINT`` also runs `vocalens avff detect` at ``--avff_minutes``.
 
     python benchmarks/bench_long_video.py [--minutes 1 10 60] [--old /tmp/old] [--work DIR]
 """
@@ -104,10 +106,12 @@ RUN = (
 )
 
 
-def measure(src: Path, video: Path, out: Path) -> dict:
-    """`vocalens detect VIDEO` from the tree ``src`` in a fresh process: wall seconds, peak RSS, frames."""
+def measure(src: Path, video: Path, out: Path, avff: Path | None = None) -> dict:
+    """`vocalens detect VIDEO` (or `avff detect --checkpoint AVFF`) from the tree ``src`` in a fresh
+    process: wall seconds, peak RSS, frames."""
     env = dict(os.environ, PYTHONPATH=str(src), HF_HUB_OFFLINE="1")
-    cmd = [sys.executable, "-c", RUN, sys.executable, "-m", "vocalens", "detect", str(video), "--output_dir", str(out)]
+    sub = ["avff", "detect", "--checkpoint", str(avff), "--no_plot"] if avff else ["detect"]
+    cmd = [sys.executable, "-c", RUN, sys.executable, "-m", "vocalens", *sub, str(video), "--output_dir", str(out)]
     res = subprocess.run(cmd, env=env, capture_output=True, text=True)
     line = [x for x in res.stdout.splitlines() if x.startswith("BENCH")]
     if not line or line[0].split()[1] != "0":
@@ -123,6 +127,10 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=int, nargs="+", default=[1, 10, 60])
     ap.add_argument("--old", type=Path, help="a checkout of the whole-video path (run at 1 minute only)")
+    ap.add_argument("--old_minutes", type=int, nargs="+", default=[1], help="lengths to run --old at")
+    ap.add_argument("--old_name", default="whole video (old)", help="the --old tree's row name")
+    ap.add_argument("--avff", type=Path, help="an AVFF checkpoint: also run `vocalens avff detect`")
+    ap.add_argument("--avff_minutes", type=int, nargs="+", default=[10], help="lengths to run --avff at")
     ap.add_argument("--work", type=Path, help="folder for the videos and outputs (default: a temporary one)")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "long_video.md")
     args = ap.parse_args(argv)
@@ -135,15 +143,17 @@ def main(argv=None) -> int:
         print(f"made {base} in {time.perf_counter() - t:.0f} s", flush=True)
     rows = []
     load0 = os.getloadavg()[0]
-    for m in args.minutes:
+    for m in sorted(set(args.minutes) | (set(args.avff_minutes) if args.avff else set())):
         video = base if m == 1 else work / f"720p_{m}min.mp4"
         if not video.is_file():
             loop(base, m, video)
-        runs = [("streamed (this tree)", ROOT / "src")]
-        if args.old is not None and m == 1:
-            runs.append(("whole video (old)", args.old / "src"))
-        for name, src in runs:
-            r = measure(src, video, work / f"out_{m}_{'old' if 'old' in name else 'new'}")
+        runs = [("streamed (this tree)", ROOT / "src", None)] if m in args.minutes else []
+        if args.old is not None and m in args.old_minutes:
+            runs.append((args.old_name, args.old / "src", None))
+        if args.avff is not None and m in args.avff_minutes:
+            runs.append(("`avff detect` (this tree)", ROOT / "src", args.avff))
+        for k, (name, src, avff) in enumerate(runs):
+            r = measure(src, video, work / f"out_{m}_{k}", avff)
             rows.append((m, name, r))
             print(f"{m} min, {name}: {r}", flush=True)
     load1 = os.getloadavg()[0]
@@ -151,10 +161,10 @@ def main(argv=None) -> int:
         "## Long videos: `vocalens detect` memory and speed against length",
         "",
         f"`python benchmarks/bench_long_video.py --minutes {' '.join(map(str, args.minutes))}"
-        + (" --old OLD_TREE`" if args.old else "`")
-        + ": the shipped model (sync encoders, face auto) on a 1280x720 25 fps talking face (a real clip's face at "
-        "360 px, looped); each run a fresh process, peak RSS its `ru_maxrss`. The old path (whole video decoded "
-        "into memory, the last commit before streaming) runs at 1 minute only. "
+        + (f" --old OLD_TREE --old_minutes {' '.join(map(str, args.old_minutes))}" if args.old else "")
+        + (f" --avff CHECKPOINT --avff_minutes {' '.join(map(str, args.avff_minutes))}" if args.avff else "")
+        + "`: the shipped model (sync encoders, face auto) on a 1280x720 25 fps talking face (a real clip's face at "
+        "360 px, looped); each run a fresh process, peak RSS its `ru_maxrss`. "
         f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, niceness {os.nice(0)}. "
         f"Load average {load0:.1f} at the start, {load1:.1f} at the end (2 cores shared with other jobs: "
         "wall times are inflated by it).",

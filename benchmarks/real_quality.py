@@ -228,12 +228,15 @@ def main() -> None:
         help="encoder weights of --checkpoint when they are not the shipped ones (a sync-train run's file)",
     )
     ap.add_argument("--baseline_weights", default=None, help="the same for --baseline")
+    ap.add_argument("--note", default=None, help="a line printed under the command (e.g. where --baseline came from)")
     ap.add_argument("--work_dir", default="runs/real_quality")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "real_quality.md"))
     args = ap.parse_args()
     from vocalens.assets import default_localizer
 
     ckpt = Path(args.checkpoint) if args.checkpoint else default_localizer()
+    if ckpt is not None and not args.checkpoint and ckpt.is_relative_to(Path.cwd()):
+        ckpt = ckpt.relative_to(Path.cwd())  # the shipped model, named as the repository does
     if ckpt is None:
         raise SystemExit("no --checkpoint and no shipped default model")
     work = Path(args.work_dir)
@@ -249,6 +252,7 @@ def main() -> None:
         + (f" --baseline {args.baseline}" if args.baseline else "")
         + "`",
         "",
+        *([args.note, ""] if args.note else []),
         "Each fake type is scored together with the real copies of the same sources (AUCs need both).",
         "",
     ]

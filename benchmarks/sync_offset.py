@@ -31,6 +31,7 @@ from vocalens.data.metadata import VideoRecord
 from vocalens.encoders import build_audio_encoder, build_visual_encoder
 from vocalens.localizer.extract import decode_video
 from vocalens.media.crops import FACE_SIZE, iter_face_chunks
+from vocalens.media.video import fit_length, load_audio
 from vocalens.sync.features import lower_face_grey
 from vocalens.sync.offset import corr_offset_scores, cosine_offset_scores, estimated_offsets, window_starts
 
@@ -89,10 +90,11 @@ def main(argv=None) -> int:
         if not starts:
             per_clip.append((split, name, t, 0, {}))
             continue
-        motion, loud = baseline_signals(faces, item.audio, t)
+        audio = fit_length(load_audio(item.path), int(round(t / 25.0 * 16000)))  # short clips: whole
+        motion, loud = baseline_signals(faces, audio, t)
         scores = {methods[0]: corr_offset_scores(motion, loud, starts, LENGTH, MAX_OFFSET)}
         for m, (vis, aud) in zip(methods[1:], encoders):
-            scores[m] = cosine_offset_scores(vis.encode(faces), aud.encode(item.audio)[:t], starts, LENGTH, MAX_OFFSET)
+            scores[m] = cosine_offset_scores(vis.encode(faces), aud.encode(audio)[:t], starts, LENGTH, MAX_OFFSET)
         accs = {}
         for m, s in scores.items():
             est = estimated_offsets(s, MAX_OFFSET)

@@ -206,3 +206,34 @@ def test_lag_profile_peaks_at_the_true_offset_and_ignores_padding():
 
     with pytest.raises(ValueError, match="one size"):
         Localizer(LocalizerConfig(visual_dim=8, audio_dim=4, sync_lags=2))
+
+
+def test_sync_residual_adds_the_smoothed_raw_cosine_and_ignores_padding():
+    import pytest
+    import torch
+
+    from vocalens.localizer.config import ModelConfig
+    from vocalens.localizer.model import Localizer, masked_box
+
+    x = torch.tensor([[1.0, 2.0, 3.0, 4.0, 9.0]])
+    mask = torch.tensor([[True, True, True, True, False]])
+    torch.testing.assert_close(masked_box(x, mask, 3), torch.tensor([[1.5, 2.0, 3.0, 3.5, 0.0]]))
+    cfg = dict(visual_dim=8, audio_dim=8, d_model=16, num_layers=1, nhead=2, dropout=0.0)
+    torch.manual_seed(0)
+    plain = Localizer(ModelConfig(**cfg)).eval()
+    res = Localizer(ModelConfig(**cfg, sync_residual=5)).eval()
+    missing = res.load_state_dict(plain.state_dict(), strict=False).missing_keys
+    assert missing == ["sync_residual.weight", "sync_residual.bias"]
+    v, a = torch.randn(1, 30, 8), torch.randn(1, 30, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(res(v, a)[0], plain(v, a)[0])  # zero-initialised: starts as the plain model
+        res.sync_residual.weight.fill_(2.0)
+        cos = torch.nn.functional.cosine_similarity(v, a, dim=-1)
+        want = plain(v, a)[0] + 2.0 * -masked_box(cos, torch.ones(1, 30, dtype=torch.bool), 5)
+        torch.testing.assert_close(res(v, a)[0], want, atol=1e-5, rtol=1e-5)
+        pv, pa = torch.cat([v, torch.randn(1, 7, 8)], 1), torch.cat([a, torch.randn(1, 7, 8)], 1)
+        pm = torch.cat([torch.ones(1, 30, dtype=torch.bool), torch.zeros(1, 7, dtype=torch.bool)], 1)
+        torch.testing.assert_close(res(pv, pa, pm)[0][:, :30], res(v, a)[0], atol=1e-4, rtol=1e-4)
+    assert ModelConfig.from_dict({"d_model": 16}).sync_residual == 0  # old checkpoints: off
+    with pytest.raises(ValueError, match="one size"):
+        Localizer(ModelConfig(visual_dim=8, audio_dim=4, sync_residual=5))

@@ -13,6 +13,7 @@ from vocalens.media import audio as audio_mod
 from vocalens.media import crops as crops_mod
 from vocalens.media.crops import face_crops, iter_face_chunks, plan_faces
 from vocalens.media.faces import HaarDetector
+from vocalens.media.speaker import file_loudness
 from vocalens.media.video import iter_frames, load_audio, load_video, write_video
 
 
@@ -155,7 +156,7 @@ def _two_faces(path, real_clips, speaker: str, other: str, speaker_small: bool =
 
 def test_of_two_faces_the_smaller_one_that_speaks_is_analysed(tmp_path, real_clips):
     p = _two_faces(tmp_path / "two.mp4", real_clips, "LipNet__bbaf2n.mpg", "video-retalking__3.mp4")
-    plan = plan_faces(p, "haar", audio=load_audio(p))
+    plan = plan_faces(p, "haar", loudness=file_loudness(p, 25))
     info = plan.face_info()
     assert info["faces"] == 2 and info["chosen"] == "speaker"
     assert info["box"][0] > 300  # the right-hand (small) face
@@ -171,7 +172,7 @@ def test_of_two_faces_the_smaller_one_that_speaks_is_analysed(tmp_path, real_cli
 
 def test_of_two_faces_a_large_speaker_is_kept(tmp_path, real_clips):
     p = _two_faces(tmp_path / "two.mp4", real_clips, "LipNet__bbaf2n.mpg", "video-retalking__3.mp4", False)
-    info = plan_faces(p, "haar", audio=load_audio(p)).face_info()
+    info = plan_faces(p, "haar", loudness=file_loudness(p, 25)).face_info()
     assert info["faces"] == 2 and info["chosen"] == "speaker" and info["box"][0] < 200
 
 
@@ -191,7 +192,7 @@ def test_sync_audio_features_of_a_long_wave_in_blocks(monkeypatch):
 
     x = (0.1 * np.random.default_rng(2).standard_normal(16000 * 4 + 77)).astype(np.float32)
     whole = features.audio_frames(x)
-    monkeypatch.setattr(features, "MEL_BLOCK", 29)  # blocks of 29 hops, the edge blocks reflect-padded
+    monkeypatch.setattr(features, "BLOCK_FRAMES", 7)  # blocks of 28 hops, the edge blocks reflect-padded
     np.testing.assert_array_equal(features.audio_frames(x), whole)
     model = load_weights(None)[0]
     one = model.embed_audio(whole, chunk=10**6)
@@ -200,5 +201,44 @@ def test_sync_audio_features_of_a_long_wave_in_blocks(monkeypatch):
 
 def test_rms_in_blocks():
     x = np.random.default_rng(3).standard_normal(100_003).astype(np.float32)
-    assert audio_mod.rms(x, block=1000) == pytest.approx(float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))))
+    assert audio_mod.rms(x) == pytest.approx(float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))))
     assert audio_mod.rms(np.zeros(0, np.float32)) == 0.0
+
+
+def test_the_speaker_is_found_in_the_keyframe_pass(tmp_path, real_clips, monkeypatch):
+    """With several faces, the mouth motion is measured as the keyframe pass streams by: the video is
+    decoded once for the plan (it was decoded a third time to find the speaker)."""
+    from vocalens.media import video as video_mod
+
+    p = _two_faces(tmp_path / "two.mp4", real_clips, "LipNet__bbaf2n.mpg", "video-retalking__3.mp4")
+    calls = []
+    real_grid = video_mod.iter_grid
+
+    def counted(*args, **kw):
+        calls.append(args[0])
+        return real_grid(*args, **kw)
+
+    monkeypatch.setattr(video_mod, "iter_grid", counted)
+    monkeypatch.setattr(video_mod, "iter_frames", lambda *a, **k: (_ for _ in ()).throw(AssertionError("decoded")))
+    info = plan_faces(p, "haar", loudness=file_loudness(p, 25)).face_info()
+    assert len(calls) == 1 and info["chosen"] == "speaker" and info["box"][0] > 300
+
+
+def test_big_blocks_come_from_mapped_pages_once_per_process(monkeypatch):
+    """A long video's blocks fragmented glibc's heap (peak memory grew with length): bound_heap maps
+    blocks of 1 MB and more from the system (returned when freed), set once per process."""
+    calls = []
+
+    class FakeLibc:
+        def malloc_trim(self, pad):
+            return 1
+
+        def mallopt(self, param, value):
+            calls.append((param, value))
+            return 1
+
+    monkeypatch.setattr(crops_mod, "_LIBC", FakeLibc())
+    monkeypatch.setattr(crops_mod, "_BOUND", False)
+    crops_mod.bound_heap()
+    crops_mod.bound_heap()
+    assert calls == [(-3, 1 << 20)]

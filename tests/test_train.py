@@ -336,3 +336,16 @@ def test_resume_removes_the_temps_a_kill_left(store, trained, tmp_path):
     assert main([*train_args(store), "--output_dir", str(run), "--resume", str(run)]) == 0
     assert not list(run.glob(".tmp-*"))
     assert [json.loads(x)["epoch"] for x in open(run / "metrics.jsonl")] == [1, 2, 3]
+
+
+def test_train_with_an_unreadable_feature_file_finishes_and_exits_1(tmp_path, capsys):
+    """Issue 15: train skipped unreadable feature files and exited 0; the one exit rule (errors.batch_exit)
+    says 1 when any input was skipped, after the work is done, as detect and extract do."""
+    feats = write_toy_store(tmp_path / "feats", {"train": 6, "dev": 4}, frames=(30, 40))
+    bad = list_videos(feats, "train")[2] / "visual_embeddings.npz"
+    bad.write_bytes(bad.read_bytes()[:100])
+    args = ["train", "--features_root", str(feats), "--splits", "train", "dev", "--epochs", "1", *TINY]
+    assert main([*args, "--output_dir", str(tmp_path / "run")]) == 1
+    assert (tmp_path / "run" / "best.pth").is_file() and (tmp_path / "run" / "last.pth").is_file()
+    err = capsys.readouterr().err
+    assert f"error: {bad.parent}" in err and "1 feature folders skipped" in err

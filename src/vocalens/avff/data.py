@@ -125,12 +125,11 @@ def decode(path: str | Path, image_size: int, faces: str = "auto", fps: float = 
     face crop large enough that the region comes out at ``image_size`` px (no cache). Streamed as
     `avff detect` reads a video (vocalens.avff.preprocess.stream_faces): only the crops are held."""
     from vocalens.avff.preprocess import stream_faces
-    from vocalens.media.video import fit_length
 
     plan, audio, chunks = stream_faces(path, image_size, faces, fps, crop)
     crops = np.concatenate(list(chunks))
     found = float(np.mean(plan.found)) if plan.found is not None and len(plan.found) else 0.0
-    audio = fit_length(audio, int(round(len(crops) / fps * SAMPLE_RATE)))
+    audio = audio.take(0, int(round(len(crops) / fps * SAMPLE_RATE)))  # the streamed track, whole: a short clip
     return Prepared(crops, audio.astype(np.float32), fps, found)
 
 

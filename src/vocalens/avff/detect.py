@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from vocalens.media.video import audio_seconds
-from vocalens.result import Detector, VideoResult, audio_evidence, missing_evidence, require_face
+from vocalens.result import Detector, VideoResult, missing_evidence, require_face
 
 
 def paint_clips(clips: list[dict], num_frames: int, fps: float) -> np.ndarray:
@@ -64,9 +64,10 @@ class AVFFDetector(Detector):
         """Score every clip of one video; MediaError (naming the file) when it cannot be decoded."""
         from vocalens.avff.predict import score_stream
         from vocalens.avff.preprocess import stream_faces
-        from vocalens.media.crops import face_mode
-        from vocalens.media.video import fit_length
+        from vocalens.media.crops import bound_heap, face_mode
+        from vocalens.media.video import track_energy
 
+        bound_heap()
         path = Path(path)
         face = face or "auto"
         threshold = float(threshold if threshold is not None else self.threshold)
@@ -76,9 +77,9 @@ class AVFFDetector(Detector):
         require_face(path, found)
         r = score_stream(self.model, chunks, audio, batch_size, self.device, hop, pool, self.device.startswith("cuda"))
         num_frames = r["num_frames"]
-        audio = fit_length(audio, int(round(num_frames / self.cfg.fps * self.cfg.sample_rate)))
         frames = paint_clips(r["clips"], num_frames, self.cfg.fps)
-        rms, speech = audio_evidence(audio, num_frames)
+        energy = track_energy(path, num_frames, self.cfg.fps)  # the track streamed once more: its loudness
+        rms, speech = energy.rms(), energy.speech_fraction()
         # evidence the verdict needs and does not have: THE rule of both systems (vocalens.result)
         missing = missing_evidence(found, rms, speech, audio_seconds(path), num_frames / self.cfg.fps)
         return VideoResult(

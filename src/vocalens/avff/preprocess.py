@@ -64,15 +64,17 @@ def region_crops(faces: np.ndarray, crop: str, size: int) -> np.ndarray:
 
 def stream_faces(path, image_size: int, face: str = "auto", fps: float = FPS, crop: str = "face"):
     """One video for AVFF, streamed: ``(plan, audio, chunks)``: the face plan (vocalens.media.crops:
-    the first pass), the whole audio track fitted to the video, and an iterator of ``[n, image_size,
-    image_size, 3]`` uint8 blocks of the ``crop`` region (the second pass: decoded as it is consumed)."""
+    the first pass), the audio track as a vocalens.media.video.TrackWindow (read as the clips ask for
+    it, cut at the video's end), and an iterator of ``[n, image_size, image_size, 3]`` uint8 blocks of
+    the ``crop`` region (the second pass: decoded as it is consumed)."""
     from vocalens.media.crops import iter_face_chunks, plan_faces
-    from vocalens.media.video import fit_length, load_audio
+    from vocalens.media.speaker import file_loudness
+    from vocalens.media.video import TrackWindow, check_audio, iter_audio
 
-    audio = load_audio(path)
-    plan = plan_faces(path, face, fps, audio=audio)
-    if plan.num_frames is not None:
-        audio = fit_length(audio, int(round(plan.num_frames / fps * SAMPLE_RATE)))
+    check_audio(path)
+    plan = plan_faces(path, face, fps, loudness=file_loudness(path, fps))
+    limit = None if plan.num_frames is None else int(round(plan.num_frames / fps * SAMPLE_RATE))
+    audio = TrackWindow(iter_audio(path), limit)
     chunks = iter_face_chunks(path, plan, crop_source_size(image_size, crop), fps=fps)
     if crop != "face":
         chunks = (region_crops(c, crop, image_size) for c in chunks)
@@ -147,8 +149,13 @@ def stream_clips(
     sample_rate: int = SAMPLE_RATE,
 ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
     """``(start, frames [num_frames, S, S, 3], wave [samples])`` of every clip :func:`clip_starts` tiles
-    a video with, from its face crops in consecutive blocks: only the frames a clip still needs are
-    kept (about one span plus one block), so a long video streams. Same clips as :func:`make_clips`."""
+    a video with, from its face crops in consecutive blocks and its audio (an array, or a streamed
+    vocalens.media.video.TrackWindow): only the frames and samples a clip still needs are kept (about
+    one span plus one block), so a long video streams. Same clips as :func:`make_clips`."""
+    from vocalens.media.video import TrackWindow
+
+    track = audio if isinstance(audio, TrackWindow) else TrackWindow.of(audio)
+    n_samples = int(round(num_frames * stride / fps * sample_rate))
     span = num_frames * stride
     hop = hop or span
     buf = np.zeros((0,), np.uint8)
@@ -157,9 +164,9 @@ def stream_clips(
     nxt = 0  # next regular start
     last = None
 
-    def emit(s, wave=audio):
+    def emit(s):
         f = clip_frames(buf, [s - buf0], num_frames, stride)[0]
-        return s, f, clip_waves(wave, [s], span, fps, sample_rate)[0]
+        return s, f, track.take(int(round(s / fps * sample_rate)), n_samples)
 
     for block in chunks:
         buf = block if len(buf) == 0 else np.concatenate([buf, block])
@@ -173,12 +180,12 @@ def stream_clips(
             buf, buf0 = buf[keep_from - buf0 :], keep_from
     if seen == 0:
         return
-    if audio is not None:  # the video's length is known now: no sound past its end
-        audio = np.asarray(audio)[: int(round(seen / fps * sample_rate))]
+    end = int(round(seen / fps * sample_rate))  # the video's length is known now: no sound past its end
+    track.limit = end if track.limit is None else min(track.limit, end)
     if last is None:  # a video shorter than one span: one clip from 0, padded
-        yield emit(0, audio)
+        yield emit(0)
     elif last + span < seen:
-        yield emit(seen - span, audio)
+        yield emit(seen - span)
 
 
 def clip_log_mel(

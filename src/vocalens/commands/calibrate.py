@@ -27,6 +27,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=0.1,
         help="calibrated probabilities this far below the threshold are UNCERTAIN (default 0.1)",
     )
+    p.add_argument(
+        "--fuse_sync",
+        action="store_true",
+        help="fuse the localizer's frame scores with the sync encoder pair's raw cosine (3 weights fitted on the "
+        "split); re-picks the frame and segment thresholds there",
+    )
+    p.add_argument(
+        "--video_topk",
+        type=int,
+        default=0,
+        help="with --fuse_sync: score a video by the mean of its K highest fused frame logits (the dev choice was "
+        "25) instead of the video head (default 0: the video head)",
+    )
 
 
 def run(args) -> int:
@@ -35,6 +48,8 @@ def run(args) -> int:
 
     if not 0.0 <= args.max_fpr < 1.0:
         raise UserError(f"--max_fpr: a fraction in [0, 1), got {args.max_fpr}")
+    if args.video_topk < 0 or (args.video_topk and not args.fuse_sync):
+        raise UserError(f"--video_topk {args.video_topk}: a number of frames >= 0, used with --fuse_sync")
     cal = calibrate_checkpoint(
         args.checkpoint,
         args.features_root,
@@ -42,6 +57,8 @@ def run(args) -> int:
         split=args.split,
         max_fpr=args.max_fpr,
         uncertain_margin=args.uncertain_margin,
+        fuse_sync=args.fuse_sync,
+        video_topk=args.video_topk,
     )
     d = cal.dev
     print(
@@ -49,5 +66,13 @@ def run(args) -> int:
         f"p = sigmoid({cal.a:.3f} * logit(raw) + {cal.b:.3f}), FAKE at p >= {cal.video_threshold:.3f} "
         f"(dev: {100 * (d['fpr'] or 0):.0f}% of real called FAKE, {100 * (d['tpr'] or 0):.0f}% of fakes found)"
     )
+    if cal.fusion:
+        f = cal.fusion
+        print(
+            f"sync fusion: logit = {f['w_logit']:.3f} * box{f['logit_smooth']}(model logit) + {f['w_cos']:.3f} * "
+            f"-box{f['cos_smooth']}(raw cosine) + {f['bias']:.3f}; video score: "
+            + (f"top-{f['video_topk']} mean" if f["video_topk"] else "the video head")
+            + f" (dev frame AUC {f['dev_frame_auc']['model']:.3f} -> {f['dev_frame_auc']['fused']:.3f})"
+        )
     print(f"wrote {args.output}")
     return 0

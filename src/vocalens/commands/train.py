@@ -14,8 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 
 from vocalens.config import add_flags, from_args
+from vocalens.errors import batch_exit
 from vocalens.localizer.config import DataConfig, LocalizerConfig, LossConfig, ModelConfig, localizer_fit
 from vocalens.train.loop import FitConfig
 
@@ -50,11 +52,18 @@ def run(args) -> int:
             f"{task.model_cfg.visual_dim}/{task.model_cfg.audio_dim}-d; pos_weight {task.loss_cfg.pos_weight:.3f}"
         )
     result = fit(task, cfg.fit)
-    if main:
-        metric = cfg.fit.best_metric or task.best_metric
-        print(
-            json.dumps(
-                {"best_" + metric: result.best_score, "best_epoch": result.best_epoch, "output_dir": cfg.fit.output_dir}
-            )
+    if not main:
+        return 0
+    metric = cfg.fit.best_metric or task.best_metric
+    print(
+        json.dumps(
+            {"best_" + metric: result.best_score, "best_epoch": result.best_epoch, "output_dir": cfg.fit.output_dir}
         )
-    return 0
+    )
+    # the one exit rule of commands over many files (vocalens.errors.batch_exit): the run finished without them
+    skipped = [line for ds in (task.train_ds, task.val_ds) if ds is not None for line in ds.unreadable()]
+    for line in skipped:
+        print(f"error: {line}", file=sys.stderr)
+    if skipped:
+        print(f"train: {len(skipped)} feature folders skipped (unreadable)", file=sys.stderr)
+    return batch_exit(len(skipped))

@@ -6,9 +6,13 @@ internally). An audio encoder also has ``.rate`` (Hz of its output frames) and
 ``.encode(wave [N] float32, 16 kHz mono) -> [Ta, dim] float32``.
 
 A video is streamed through a visual encoder block by block (vocalens.localizer.extract.encode_faces):
-``encode`` must then be per-frame, or the encoder splits it into ``encode_local(faces)`` (per frame,
-kept for the whole video: small) and ``encode_global(local)`` (over the whole video: a per-video
-normalisation, temporal convolutions), with ``encode(x) == encode_global(encode_local(x))``.
+the encoder takes the blocks itself with ``encode_stream(chunks) -> [T, dim]`` (the sync encoder: each
+block with its temporal context), or ``encode`` must be per-frame, or the encoder splits it into
+``encode_local(faces)`` (per frame, kept for the whole video) and ``encode_global(local)`` (over the
+whole video: a per-video normalisation), with ``encode(x) == encode_global(encode_local(x))``. The
+audio is streamed from the file (vocalens.localizer.extract.encode_audio): an audio encoder with
+``encode_stream(read, num_samples)`` calls ``read()`` for each pass it needs over the track's blocks
+(the default and sync encoders: statistics, then features); others get the whole wave.
 
 ``config()`` is what meta.json and checkpoints record: ``{"name": ..., ...}``, enough to rebuild
 the encoder with ``build_*_encoder(**config)`` (plus ``weights``/``device``).

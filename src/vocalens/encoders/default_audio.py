@@ -11,15 +11,15 @@ Output frame ``j`` covers ``[j/rate, (j+1)/rate)``: the analysis windows are cen
 from __future__ import annotations
 
 import math
+from typing import Callable, Iterable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from vocalens.constants import SAMPLE_RATE
 from vocalens.encoders import register_audio
 from vocalens.errors import UserError
-from vocalens.media.audio import log_mel
+from vocalens.media.audio import MelStats, iter_log_mel
 
 
 @register_audio("default")
@@ -69,29 +69,58 @@ class LogMelEncoder:
         """Output frames for ``num_samples`` of audio: every started frame counts."""
         return int(math.ceil(num_samples / (self.hop * self.stack)))
 
+    BLOCK_HOPS = 10000  # log-mel rows per streamed block (100 s)
+
     @torch.no_grad()
-    def encode(self, wave: np.ndarray) -> np.ndarray:
-        x = torch.as_tensor(np.asarray(wave, dtype=np.float32)).reshape(-1).to(self.device)
-        ta = self.num_frames(len(x))
+    def encode_stream(self, read: Callable[[], Iterable[np.ndarray]], num_samples: int) -> np.ndarray:
+        """[Ta, dim] from a wave of ``num_samples`` that ``read()`` hands out in blocks: the log-mel rows
+        block by block (vocalens.media.audio.iter_log_mel), once for the utterance statistics and once
+        for the features; a block's deltas take one row of each neighbour block, so the features do not
+        depend on the blocks. Only the features are kept for the whole track."""
+        ta = self.num_frames(num_samples)
+        out = np.zeros((ta, self.dim), np.float32)
         if ta == 0:
-            return np.zeros((0, self.dim), np.float32)
+            return out
         n_hops = ta * self.stack
-        # stft frame k spans [k*hop, k*hop + n_fft) with the window in its middle: pad so that
-        # window k is centred on the middle of hop k, i.e. at (k + 0.5) * hop in the input
-        left = self.n_fft // 2 - self.hop // 2
-        right = (n_hops - 1) * self.hop + self.n_fft - left - len(x)
-        mode = "reflect" if len(x) > max(left, right) else "constant"
-        x = F.pad(x[None, None], (left, right), mode=mode)[0, 0]
-        mel = log_mel(
-            x, SAMPLE_RATE, n_fft=self.n_fft, hop_length=self.hop, n_mels=self.n_mels, win_length=self.win, center=False
-        )  # [n_mels, n_hops]
-        mel = mel[:, :n_hops].T  # [n_hops, n_mels]
+        spec = dict(
+            hop=self.hop,
+            win=self.win,
+            n_fft=self.n_fft,
+            n_mels=self.n_mels,
+            block_hops=self.BLOCK_HOPS,
+            multiple=self.stack,
+        )
+
+        def rows():
+            return iter_log_mel((torch.as_tensor(b).numpy() for b in read()), num_samples, n_hops, **spec)
+
+        mean, std = torch.zeros(self.n_mels), torch.ones(self.n_mels)
         if self.normalize == "utterance":
-            mel = (mel - mel.mean(0)) / mel.std(0, unbiased=False).clamp_min(1e-3)
-        feats = [mel]
-        if self.deltas:
-            padded = torch.cat([mel[:1], mel, mel[-1:]])
-            feats.append((padded[2:] - padded[:-2]) / 2)
-        # [n_hops, C] -> [ta, stack * C] for each part, then static parts before delta parts
-        out = torch.cat([f.reshape(ta, self.stack * self.n_mels) for f in feats], dim=1)
-        return out.float().cpu().numpy()
+            stats = MelStats(self.n_mels)
+            for r in rows():
+                stats.add(r)
+            mean, std = stats.mean_std()
+        f0, prev, cur = 0, None, None
+
+        def emit(block, left, right):
+            nonlocal f0
+            k = len(block) // self.stack
+            parts = [block.reshape(k, self.stack * self.n_mels)]
+            if self.deltas:
+                p = torch.cat([left[None], block, right[None]])
+                parts.append(((p[2:] - p[:-2]) / 2).reshape(k, self.stack * self.n_mels))
+            out[f0 : f0 + k] = torch.cat(parts, dim=1).numpy()
+            f0 += k
+
+        for r in rows():
+            r = (r - mean) / std
+            if cur is not None:
+                emit(cur, cur[0] if prev is None else prev, r[0])
+                prev = cur[-1]
+            cur = r
+        emit(cur, cur[0] if prev is None else prev, cur[-1])
+        return out
+
+    def encode(self, wave: np.ndarray) -> np.ndarray:
+        wave = np.asarray(wave, dtype=np.float32).reshape(-1)
+        return self.encode_stream(lambda: [wave], len(wave))

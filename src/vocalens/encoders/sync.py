@@ -10,12 +10,15 @@ Both give one unit-norm row per 25 Hz frame.
 
 from __future__ import annotations
 
+from typing import Callable, Iterable
+
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from vocalens.encoders import register_audio, register_visual
 from vocalens.errors import UserError
-from vocalens.sync.features import FPS, LOWER_FACE_BOX, audio_frames, lower_face_grey
+from vocalens.sync.features import FPS, LOWER_FACE_BOX, lower_face_grey, stream_audio_frames
 from vocalens.sync.weights import load_weights
 
 
@@ -55,20 +58,22 @@ class SyncVisualEncoder(_SyncHalf):
         return {**super().config(), "box": list(self.box)}
 
     def encode_local(self, faces: np.ndarray) -> np.ndarray:
-        """The per-frame part: [T, h, w] uint8 grey lower faces (1.5 kB a frame; streamed videos keep these)."""
+        """The per-frame part: [T, h, w] uint8 grey lower faces."""
         faces = np.asarray(faces)
         if faces.ndim != 4 or faces.shape[-1] != 3:
             raise ValueError(f"expected faces [T, H, W, 3], got {tuple(faces.shape)}")
         return lower_face_grey(faces, self.box, self.model.cfg.crop_hw)
 
-    def encode_global(self, grey: np.ndarray) -> np.ndarray:
-        """The temporal part over the whole video's grey crops (edge-padded at its ends only)."""
-        if len(grey) == 0:
-            return np.zeros((0, self.dim), np.float32)
-        return self.model.embed_visual(torch.from_numpy(np.asarray(grey)).to(self.device)).float().cpu().numpy()
+    def encode_stream(self, chunks: Iterable[np.ndarray]) -> np.ndarray:
+        """[T, dim] from a video's crop blocks in order, each embedded with its temporal context (the
+        video edge-padded at its two ends only): nothing but the features is kept for the whole video."""
+        grey = (torch.from_numpy(self.encode_local(c)) for c in chunks)
+        return with_context(
+            grey, self.model.cfg.context, lambda x: self.model.visual(x.to(self.device)[None])[0], self.dim
+        )
 
     def encode(self, faces: np.ndarray) -> np.ndarray:
-        return self.encode_global(self.encode_local(faces))
+        return self.encode_stream([faces])
 
 
 @register_audio("sync")
@@ -80,8 +85,38 @@ class SyncAudioEncoder(_SyncHalf):
     def config(self) -> dict:
         return {**super().config(), "rate": self.rate}
 
+    def encode_stream(self, read: Callable[[], Iterable[np.ndarray]], num_samples: int) -> np.ndarray:
+        """[T, dim] from a wave of ``num_samples`` that ``read()`` hands out in blocks (called twice:
+        vocalens.sync.features.stream_audio_frames), each block of frames embedded with its context."""
+        rows = (torch.from_numpy(r) for r in stream_audio_frames(read, num_samples))
+        return with_context(
+            rows, self.model.cfg.context, lambda x: self.model.audio(x.to(self.device)[None].float())[0], self.dim
+        )
+
     def encode(self, wave: np.ndarray) -> np.ndarray:
-        mel = audio_frames(np.asarray(wave, np.float32).reshape(-1))
-        if len(mel) == 0:
-            return np.zeros((0, self.dim), np.float32)
-        return self.model.embed_audio(torch.from_numpy(mel.astype(np.float32)).to(self.device)).float().cpu().numpy()
+        wave = np.asarray(wave, np.float32).reshape(-1)
+        return self.encode_stream(lambda: [wave], len(wave))
+
+
+@torch.no_grad()
+def with_context(
+    blocks: Iterable[torch.Tensor], c: int, fn: Callable[[torch.Tensor], torch.Tensor], dim: int
+) -> np.ndarray:
+    """Unit-norm ``fn`` outputs of a sequence handed in as consecutive ``blocks`` [n, ...], where ``fn``
+    maps ``L`` inputs to the ``L - 2c`` outputs whose ``c`` neighbours each side it saw (convolutions
+    without padding); the sequence is edge-padded by ``c`` at its start and end, as a whole one is
+    (SyncNet.embed_*), so the outputs do not depend on the blocks. Only ``2c`` inputs are carried over."""
+    out, tail = [], None
+    for b in blocks:
+        if not len(b):
+            continue
+        x = torch.cat([b[:1].expand(c, *b.shape[1:]) if tail is None else tail, b])
+        if len(x) > 2 * c:
+            out.append(F.normalize(fn(x).float(), dim=-1).cpu())
+            x = x[len(x) - 2 * c :]
+        tail = x
+    if tail is None:
+        return np.zeros((0, dim), np.float32)
+    if c:
+        out.append(F.normalize(fn(torch.cat([tail, tail[-1:].expand(c, *tail.shape[1:])])).float(), dim=-1).cpu())
+    return torch.cat(out).numpy()

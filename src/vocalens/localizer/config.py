@@ -51,6 +51,13 @@ class ModelConfig:
         "feed the cosine of the raw visual/audio features at offsets -N..N frames (needs a sync encoder pair such "
         "as --visual_encoder sync --audio_encoder sync; 0 = off)",
     )
+    # with a sync encoder pair: a learned affine of the raw cosine cos(visual_t, audio_t), box-smoothed over N
+    # frames, added to the frame logit, so the sync ranking the inputs carry reaches the output. 0 = off
+    sync_residual: int = flag(
+        0,
+        "add a learned affine of the raw visual/audio cosine, smoothed over N frames, to the frame logit (needs a "
+        "sync encoder pair; 0 = off)",
+    )
     energy: bool = flag(
         True, "no per-frame (change) energy channels in the projections (the seed's inputs only)", name="--no_energy"
     )
@@ -113,6 +120,8 @@ class ModelConfig:
         for name in ("dropout", "attn_dropout"):
             if not 0 <= getattr(self, name) < 1:
                 raise UserError(f"--{name}: a probability in [0, 1), got {getattr(self, name)}")
+        if self.sync_residual < 0:
+            raise UserError(f"--sync_residual: a number of frames >= 0, got {self.sync_residual}")
         if self.conv_kernel < 1 or self.conv_kernel % 2 == 0:
             raise UserError(f"--conv_kernel: an odd number >= 1, got {self.conv_kernel}")
         if self.boundary_levels < 1 or self.boundary_topk < 1 or self.boundary_proposals < 1:

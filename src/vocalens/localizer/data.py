@@ -191,6 +191,20 @@ class FeatureDataset(Dataset):
                     print(f"vocalens: skipping {e}", file=sys.stderr)
         raise UserError(f"{self.root / self.split}: no readable feature folder")
 
+    def unreadable(self) -> list[str]:
+        """One line per video whose windows cannot be loaded (what ``__getitem__`` skips), checked in this
+        process: DataLoader workers skip in their own copies of the dataset, so theirs are not seen here."""
+        first: dict[int, int] = {}
+        for j, (vi, _) in enumerate(self.windows):
+            first.setdefault(vi, j)
+        out = []
+        for _, j in sorted(first.items()):
+            try:
+                self._load(j)
+            except UserError as e:
+                out.append(str(e))
+        return out
+
     def _load(self, i: int) -> dict:
         vi, start = self.windows[i]
         path = self.paths[vi]

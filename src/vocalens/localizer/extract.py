@@ -1,10 +1,11 @@
 """The extraction pipeline: videos -> per-frame visual/audio embeddings + frame labels in the store.
 
-Workers (threads by default: PyAV and OpenCV release the GIL; or processes) read each video's audio
-(16 kHz, aligned by timestamps) and run its first pass (vocalens.media.crops.plan_faces: decode,
-detect and track the face on keyframes, keeping only boxes) while the main thread encodes the
-previous videos: it decodes each again, ``CHUNK`` frames at a time (a reader thread cuts the next
-block's crops while the encoder runs), so memory does not grow with the video's length.
+Workers (threads by default: PyAV and OpenCV release the GIL; or processes) run each video's first
+pass (vocalens.media.crops.plan_faces: decode, detect and track the face on keyframes, keeping only
+boxes) while the main thread encodes the previous videos: it decodes each again, ``CHUNK`` frames at a
+time (a reader thread cuts the next block's crops while the encoder runs), then streams its audio
+(16 kHz, aligned by timestamps) through the audio encoder block by block, so memory does not grow with
+the video's length: only the features are whole.
 A video that cannot be decoded (no audio, truncated, empty) is appended to ``failures.jsonl`` and
 skipped; the run goes on. Each video's folder is written
 atomically by ``vocalens.data.store.write_features``, so ``skip_existing`` can trust what it finds
@@ -30,9 +31,18 @@ from vocalens.data.labels import frame_labels
 from vocalens.data.metadata import VideoRecord
 from vocalens.data.store import VideoFeatures, append_failure, is_complete, video_dir, write_features
 from vocalens.errors import MediaError, UserError, cause, named
-from vocalens.media.audio import rms, speech_fraction
-from vocalens.media.crops import FACE_SIZE, FacePlan, iter_face_chunks, plan_faces, resolve_face, trim_heap
-from vocalens.media.video import fit_length, load_audio, probe
+from vocalens.media.audio import FrameEnergy
+from vocalens.media.crops import (
+    FACE_SIZE,
+    FacePlan,
+    bound_heap,
+    iter_face_chunks,
+    plan_faces,
+    resolve_face,
+    trim_heap,
+)
+from vocalens.media.speaker import file_loudness
+from vocalens.media.video import check_audio, fit_blocks, iter_audio, probe
 from vocalens.result import require_face
 
 # ---------------------------------------------------------------- sharding and resume
@@ -83,12 +93,13 @@ def remove_stale_temps(output_root: str | Path, records: Iterable[VideoRecord]) 
 
 @dataclass
 class Decoded:
-    """One video after its first pass: the face plan and the audio, or the reason it failed."""
+    """One video after its first pass: the face plan, or the reason it failed. The audio is read from
+    the file again in the second pass (streamed); ``energy`` holds its loudness statistics after it."""
 
     index: int
     path: str = ""
     plan: FacePlan | None = None
-    audio: np.ndarray | None = None  # [N] float32 16 kHz (the whole track: 230 MB for an hour)
+    energy: FrameEnergy | None = None  # set by encode_decoded
     source_fps: float = 0.0
     face_margin: float | None = None
     error: str | None = None
@@ -119,25 +130,21 @@ def decode_video(
     face_margin: float | None = None,
     index: int = 0,
 ) -> Decoded:
-    """First pass over one video (audio + face plan); a bad file becomes ``Decoded(error=...)``, never an exception."""
+    """First pass over one video (face plan; the audio checked: its first block decodes); a bad file
+    becomes ``Decoded(error=...)``, never an exception."""
     t0 = time.perf_counter()
     try:
         info = probe(record.path)
         if not info["video"]:
             raise MediaError(f"{record.path}: no video stream")
-        audio = load_audio(record.path) if info["audio"] else None
-        if audio is None:
+        if not info["audio"]:
             raise MediaError(f"{record.path}: no audio track")
-        if len(audio) == 0:
-            raise UserError(f"{record.path}: empty audio track")
-        plan = plan_faces(record.path, face, fps, face_stride, audio=audio)
-        if plan.num_frames is not None:
-            audio = fit_length(audio, int(round(plan.num_frames / fps * SAMPLE_RATE)))
+        check_audio(record.path)  # an empty or undecodable track fails here, before the video work
+        plan = plan_faces(record.path, face, fps, face_stride, loudness=file_loudness(record.path, fps))
         return Decoded(
             index=index,
             path=str(record.path),
             plan=plan,
-            audio=audio,
             source_fps=info["fps"] or fps,
             face_margin=face_margin,
             seconds=time.perf_counter() - t0,
@@ -188,9 +195,13 @@ def _prefetched(it: Iterator, depth: int = 1) -> Iterator:
 
 
 def encode_faces(visual_encoder, chunks: Iterable[np.ndarray]) -> np.ndarray:
-    """[T, dim] visual features from crop blocks: ``encode_local`` per block and ``encode_global`` once
-    (an encoder that normalises over the whole video splits its work so), else ``encode`` per block
-    (an encoder without the split is per-frame)."""
+    """[T, dim] visual features from crop blocks: ``encode_stream`` where the encoder has it (block by
+    block with its temporal context: nothing per-frame is kept); else ``encode_local`` per block and
+    ``encode_global`` once (an encoder that normalises over the whole video: the per-frame inputs are
+    kept); else ``encode`` per block (a per-frame encoder)."""
+    stream = getattr(visual_encoder, "encode_stream", None)
+    if stream is not None:
+        return np.asarray(stream(chunks))
     local = getattr(visual_encoder, "encode_local", None) or visual_encoder.encode
     parts = [np.asarray(local(c)) for c in chunks]
     if not parts:
@@ -200,18 +211,44 @@ def encode_faces(visual_encoder, chunks: Iterable[np.ndarray]) -> np.ndarray:
     return glob(x) if glob is not None else x
 
 
+def encode_audio(audio_encoder, read: Callable[[], Iterable[np.ndarray]], num_samples: int) -> np.ndarray:
+    """[Ta, dim] audio features of a track of ``num_samples`` that ``read()`` streams (each call a new
+    pass): ``encode_stream(read, num_samples)`` where the encoder has it (the default and sync
+    encoders: bounded memory); an encoder that needs the whole wave (wav2vec2, HuBERT) gets it gathered."""
+    stream = getattr(audio_encoder, "encode_stream", None)
+    if stream is not None:
+        return np.asarray(stream(read, num_samples))
+    parts = list(read())
+    wave = np.concatenate(parts) if parts else np.zeros(0, np.float32)
+    return audio_encoder.encode(wave)
+
+
 def encode_decoded(item: Decoded, fps: float, visual_encoder, audio_encoder) -> tuple[np.ndarray, np.ndarray, int]:
     """Second pass over one video: its crops block by block into the visual encoder, then its audio
-    into the audio encoder. Returns (visual [T, dv], audio [Ta, da], T)."""
+    (fitted to the video's span, streamed from the file) into the audio encoder; the first read of the
+    audio also fills ``item.energy``. Returns (visual [T, dv], audio [Ta, da], T)."""
     chunks = iter_face_chunks(item.path, item.plan, FACE_SIZE, item.face_margin, fps)
     visual = encode_faces(visual_encoder, _prefetched(chunks))
     trim_heap()  # the blocks' memory back before the audio encoder's
     t = len(visual)
     if t == 0:
         raise MediaError(f"{item.path}: no video frames")
-    wave = fit_length(item.audio, int(round(t / fps * SAMPLE_RATE)))
-    item.audio = wave
-    return visual, audio_encoder.encode(wave), t
+    n = int(round(t / fps * SAMPLE_RATE))
+    energy = FrameEnergy(n, t)
+    reads = []
+
+    def read() -> Iterator[np.ndarray]:
+        blocks = fit_blocks(iter_audio(item.path), n)
+        reads.append(1)
+        return energy.tap(blocks) if len(reads) == 1 else blocks
+
+    audio = encode_audio(audio_encoder, read, n)
+    if not reads:
+        for _ in read():
+            pass
+    trim_heap()
+    item.energy = energy
+    return visual, audio, t
 
 
 class _DecodeDataset(torch.utils.data.Dataset):
@@ -344,11 +381,12 @@ def extract_one(
 ) -> VideoFeatures:
     """One video's features in memory (float32, unlabelled): THE raw video -> features step of `detect`,
     the same decode, crops and encoders as a store's. ``meta["audio_rms"]`` is the track's loudness,
-    ``meta["speech_fraction"]`` the share of frames with speech (vocalens.media.audio.speech_fraction).
+    ``meta["speech_fraction"]`` the share of frames with speech (vocalens.media.audio.FrameEnergy).
 
     MediaError / UserError (one line naming the file) for a file that cannot be decoded, has no audio
     track or no frames, or shows no face in any frame (with face detection on).
     """
+    bound_heap()
     path = Path(path)
     record = VideoRecord(video_id=video_id or path.stem, split="test", path=path, file=path.name)
     item = decode_video(record, fps, resolve_face(face), face_stride, face_margin)
@@ -368,8 +406,8 @@ def extract_one(
         visual_dim=int(visual.shape[1]),
         audio_dim=int(audio.shape[1]),
         audio_frames=int(audio.shape[0]),
-        audio_rms=rms(item.audio),
-        speech_fraction=speech_fraction(item.audio, t),
+        audio_rms=item.energy.rms(),
+        speech_fraction=item.energy.speech_fraction(),
     )
     return VideoFeatures(video_id=record.video_id, visual=visual, audio=audio, frame_labels=None, meta=meta)
 
@@ -421,6 +459,7 @@ def extract(
 ) -> Summary:
     """Extract ``records`` (already sharded) into ``output_root``; failures go to failures.jsonl."""
     t_start = time.perf_counter()
+    bound_heap()
     detector = resolve_face(face)  # meta.json keeps the user's choice, face_detector the resolved one
     out = Path(output_root)
     summary = Summary(total=len(records))

@@ -10,6 +10,7 @@ visual [B,T,Dv], audio [B,T,Da] (already on the video frames), mask [B,T] (True 
      ``cross_attn=False``: fused = (v + a) / 2
   -> + sinusoidal positions -> temporal Transformer encoder (pre-norm, GELU)
   -> frame classifier on cat[encoded, similarity] (d_model + 1) -> frame_logits [B,T]
+     ``sync_residual=N``: + w * masked_box_N(-cos(visual_raw, audio_raw)) + c (learned w, c; 0 at init)
   -> video head on [masked mean, masked max] of the encoded frames -> video_logit [B]
      ``video_head=False``: video_logit = masked max of the frame logits (so a video score still exists)
   -> boundary head (``boundary_head``, vocalens.localizer.boundary) on the same cat[encoded, similarity]
@@ -69,6 +70,15 @@ def lag_profile(visual: torch.Tensor, audio: torch.Tensor, mask: torch.Tensor, l
     t = visual.shape[1]
     prof = torch.stack([(v * a[:, i : i + t]).sum(-1) for i in range(2 * lags + 1)], -1)
     return (prof * m).to(visual.dtype)
+
+
+def masked_box(x: torch.Tensor, mask: torch.Tensor, length: int) -> torch.Tensor:
+    """[B,T] -> the mean of x over the valid frames within ``length // 2`` of each frame (0 on padding)."""
+    m = mask.to(x.dtype)
+    k = torch.ones(1, 1, length, dtype=x.dtype, device=x.device)
+    num = F.conv1d((x * m).unsqueeze(1), k, padding=length // 2).squeeze(1)
+    den = F.conv1d(m.unsqueeze(1), k, padding=length // 2).squeeze(1)
+    return num[:, : x.shape[1]] / den[:, : x.shape[1]].clamp_min(1) * m
 
 
 def change_energy(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -165,6 +175,12 @@ class Localizer(nn.Module):
         if cfg.sync_lags and cfg.visual_dim != cfg.audio_dim:
             raise ValueError("sync_lags needs visual and audio features of one size (a sync encoder pair)")
         self.profile_proj = nn.Linear(2 * cfg.sync_lags + 1, d) if cfg.sync_lags else None
+        if cfg.sync_residual and cfg.visual_dim != cfg.audio_dim:
+            raise ValueError("sync_residual needs visual and audio features of one size (a sync encoder pair)")
+        self.sync_residual = nn.Linear(1, 1) if cfg.sync_residual else None
+        if self.sync_residual is not None:  # starts as the model without it
+            nn.init.zeros_(self.sync_residual.weight)
+            nn.init.zeros_(self.sync_residual.bias)
         self.input_drop = nn.Dropout(cfg.dropout)
         self.frame_head = nn.Sequential(
             nn.Linear(d + 1, d // 2), nn.GELU(), nn.Dropout(cfg.dropout), nn.Linear(d // 2, 1)
@@ -190,6 +206,10 @@ class Localizer(nn.Module):
         mask = mask.bool()
         pad = ~mask
         profile = lag_profile(visual, audio, mask, self.cfg.sync_lags) if self.profile_proj is not None else None
+        raw_sync = None
+        if self.sync_residual is not None:  # out of sync = high, from the raw inputs (before feature_norm)
+            cos = F.cosine_similarity(visual.float(), audio.float(), dim=-1, eps=1e-6)
+            raw_sync = -masked_box(cos, mask, self.cfg.sync_residual)
         if self.cfg.feature_norm:
             visual, audio = sequence_standardize(visual, mask), sequence_standardize(audio, mask)
         v = self.v_proj(visual, mask)
@@ -202,6 +222,8 @@ class Localizer(nn.Module):
         encoded = self.encoder(x, src_key_padding_mask=pad)
         frame_in = torch.cat([encoded, similarity.unsqueeze(-1).to(encoded.dtype)], dim=-1)
         frame_logits = self.frame_head(frame_in).squeeze(-1).float()
+        if raw_sync is not None:
+            frame_logits = frame_logits + self.sync_residual(raw_sync.unsqueeze(-1)).squeeze(-1)
         m = mask.to(encoded.dtype).unsqueeze(-1)
         if self.video_head is not None:
             mean = (encoded * m).sum(1) / m.sum(1).clamp_min(1)

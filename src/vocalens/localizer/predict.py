@@ -6,6 +6,8 @@ meta.json, max_frames, the ablation modality and the decision threshold chosen o
 
     p = Predictor.from_checkpoint("checkpoints/localization/best.pth")
     out = p.predict(visual, audio, audio_rate=50.0, fps=25.0)   # frame_probs [T], similarity [T], video_prob
+    # a calibration with sync fusion (calibrate --fuse_sync) makes frame_probs the fused ones, and with
+    # --video_topk video_prob too (the model's own: frame_probs_model, video_prob_head)
     # with a boundary head also boundary_proposals [K,3] and boundary_segments [[start, end, score], ...] (frames)
     out = p.predict_features(read_features(folder))
 """
@@ -28,7 +30,7 @@ from vocalens.localizer.boundary import (
     video_proposals,
     window_candidates,
 )
-from vocalens.localizer.calibrate import Calibration
+from vocalens.localizer.calibrate import Calibration, fuse, raw_cosine
 from vocalens.localizer.config import CHECKPOINT_KIND, ModelConfig
 from vocalens.localizer.data import apply_modality, window_starts
 from vocalens.localizer.model import Localizer
@@ -147,7 +149,13 @@ class Predictor:
             "frame_probs": (probs / counts).astype(np.float32),
             "similarity": (sims / counts).astype(np.float32),
             "video_prob": video_prob,
+            "raw_similarity": raw_cosine(visual, audio_f),  # the encoders' own sync cosine (None: not a pair)
         }
+        if self.calibration is not None and self.calibration.fusion and out["raw_similarity"] is not None:
+            # sync fusion (calibrate --fuse_sync): the frames and the video score the verdict reads
+            out["frame_probs_model"], out["video_prob_head"] = out["frame_probs"], video_prob
+            out["frame_probs"], top = fuse(out["frame_probs"], out["raw_similarity"], self.calibration.fusion)
+            video_prob = out["video_prob"] = video_prob if top is None else top
         if head:  # candidates of all windows ranked together, in the video's frames
             out["boundary_candidates"] = np.concatenate(cands)  # (start, end, score) before ranking
             props = video_proposals(out["boundary_candidates"], t, out["frame_probs"], self.model.cfg)

@@ -132,6 +132,8 @@ class LocalizerTask(Task):
                 f"--sync_lags {lags}: needs N >= 0 and visual and audio features of one size "
                 f"(a sync encoder pair); {cfg.data.features_root} has {dv}-d visual and {da}-d audio"
             )
+        if cfg.model.sync_residual and dv != da:
+            raise UserError(f"--sync_residual: needs a sync encoder pair; {d.features_root} has {dv}-d / {da}-d")
         self.model_cfg = dataclasses.replace(
             cfg.model, visual_dim=self.train_ds.visual_dim, audio_dim=self.train_ds.audio_dim
         )

@@ -8,9 +8,11 @@ numbers match ``torchaudio.transforms.MelSpectrogram`` with ``norm=None``.
 from __future__ import annotations
 
 import functools
+from typing import Iterable, Iterator
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from vocalens.constants import SAMPLE_RATE
 
@@ -100,34 +102,155 @@ def log_mel(
     return 10.0 * torch.log10(mel_spectrogram(wave, sample_rate, n_fft, hop_length, n_mels, **kw) + eps)
 
 
+def iter_log_mel(
+    blocks: Iterable[np.ndarray],
+    num_samples: int,
+    n_hops: int,
+    *,
+    hop: int,
+    win: int,
+    n_fft: int,
+    n_mels: int,
+    block_hops: int = 10000,
+    multiple: int = 1,
+) -> Iterator[torch.Tensor]:
+    """Log-mel rows ``[k, n_mels]`` (k <= ``block_hops``, ``n_hops`` in all) of a wave of ``num_samples``
+    handed in as consecutive ``blocks``: row k's window is centred at ``(k + 0.5) * hop`` and the wave is
+    reflect-padded at its two ends (constant when it is shorter than the padding), as the encoders pad a
+    whole wave; each row sees only its own window, so the rows equal the whole wave's, and only one
+    block of samples is held (an hour's wave is 230 MB, its complex STFT 1.5 GB). Every block but the
+    last has a multiple of ``multiple`` rows (frames stacked from several hops stay whole)."""
+    left = n_fft // 2 - hop // 2
+    right = (n_hops - 1) * hop + n_fft - left - num_samples
+    mode = "reflect" if num_samples > max(left, right) else "constant"
+    # a block's window must hold its reflected edge: short blocks only where nothing is reflected
+    step = n_hops if mode == "constant" else max(int(block_hops), 4 * (-(-n_fft // hop)))
+    step = max(1, -(-step // multiple) * multiple)
+    src = iter(blocks)
+    buf, buf0 = np.zeros(0, np.float32), 0  # buf holds samples [buf0, buf0 + len(buf)) of the wave
+    k0 = 0
+    while k0 < n_hops:
+        k1 = min(n_hops, k0 + step)
+        if n_hops - k1 < step // 2:  # no short last block (its reflected edge would not fit)
+            k1 = n_hops
+        a, b = k0 * hop - left, (k1 - 1) * hop - left + n_fft  # the block's samples in the unpadded wave
+        parts = [buf]
+        have = buf0 + len(buf)
+        while have < min(b, num_samples):
+            x = next(src, None)
+            if x is None:
+                break
+            parts.append(np.asarray(x, np.float32).reshape(-1))
+            have += len(parts[-1])
+        buf = np.concatenate(parts) if len(parts) > 1 else buf
+        lo, hi = max(a, 0), min(b, num_samples, have)
+        seg = torch.from_numpy(buf[lo - buf0 : hi - buf0])[None, None]
+        pad = (lo - a, b - hi)
+        if any(pad):
+            seg = F.pad(seg, pad, mode=mode if hi == min(b, num_samples) else "constant")
+        mel = log_mel(
+            seg[0, 0], sample_rate=SAMPLE_RATE, n_fft=n_fft, hop_length=hop, n_mels=n_mels, win_length=win, center=False
+        )
+        yield mel[:, : k1 - k0].T
+        keep = max(0, k1 * hop - left)  # the next block's first sample
+        if keep > buf0:
+            buf, buf0 = buf[keep - buf0 :].copy(), keep
+        k0 = k1
+
+
+class MelStats:
+    """Per-band mean and (population) standard deviation of log-mel rows, summed in float64 block by
+    block: the utterance normalisation of a track that is never whole in memory."""
+
+    def __init__(self, n_mels: int):
+        self.n, self.s1, self.s2 = 0, np.zeros(n_mels), np.zeros(n_mels)
+
+    def add(self, rows: torch.Tensor) -> None:
+        x = rows.double().numpy()
+        self.n += len(x)
+        self.s1 += x.sum(0)
+        self.s2 += np.square(x).sum(0)
+
+    def mean_std(self, floor: float = 1e-3) -> tuple[torch.Tensor, torch.Tensor]:
+        mean = self.s1 / max(self.n, 1)
+        var = np.maximum(self.s2 / max(self.n, 1) - mean**2, 0.0)
+        return torch.from_numpy(mean).float(), torch.from_numpy(np.sqrt(var)).float().clamp_min(floor)
+
+
 SILENCE_RMS = 1e-4  # below this RMS an audio track (or a frame of it) is silent
 
 
-def rms(audio: np.ndarray, block: int = 1 << 20) -> float:
-    """Root mean square of a whole track, summed in float64 a block at a time (bounded memory)."""
-    audio = np.asarray(audio).reshape(-1)
-    if audio.size == 0:
-        return 0.0
-    total = sum(
-        float(np.dot(b, b)) for b in (audio[i : i + block].astype(np.float64) for i in range(0, audio.size, block))
-    )
-    return float(np.sqrt(total / audio.size))
+class FrameEnergy:
+    """Sum of squares per video frame of a 16 kHz track (float64: 720 kB for an hour), gathered block
+    by block: every loudness statistic (track RMS, speech fraction, the speaker's loudness envelope)
+    without keeping the samples. Frame ``i`` is samples ``[i * hop, (i + 1) * hop)`` with
+    ``hop = num_samples // num_frames``; the samples past ``num_frames * hop`` count for the RMS only."""
+
+    def __init__(self, num_samples: int, num_frames: int):
+        self.num_samples, self.num_frames = int(num_samples), int(num_frames)
+        self.hop = max(1, self.num_samples // self.num_frames) if self.num_frames else 1
+        self.sums = np.zeros(self.num_frames)
+        self.total = 0.0
+        self.seen = 0
+        self._rest = np.zeros(0, np.float32)
+
+    @classmethod
+    def of(cls, audio: np.ndarray, num_frames: int) -> "FrameEnergy":
+        audio = np.asarray(audio, np.float32).reshape(-1)
+        e = cls(len(audio), num_frames)
+        for i in range(0, len(audio), 1 << 20):
+            e.add(audio[i : i + (1 << 20)])
+        return e
+
+    def add(self, block: np.ndarray) -> None:
+        x = np.asarray(block, np.float32).reshape(-1)
+        self.total += float(np.dot(x.astype(np.float64), x.astype(np.float64))) if len(x) else 0.0
+        x = np.concatenate([self._rest, x]) if len(self._rest) else x
+        f0 = self.seen // self.hop  # the frame x starts in (x starts on a frame edge)
+        k = min(len(x) // self.hop, max(0, self.num_frames - f0))
+        if k:
+            y = x[: k * self.hop].astype(np.float64).reshape(k, self.hop)
+            self.sums[f0 : f0 + k] = np.einsum("ij,ij->i", y, y)
+        self.seen += k * self.hop
+        self._rest = x[k * self.hop :].copy() if f0 + k < self.num_frames else np.zeros(0, np.float32)
+        if f0 + k >= self.num_frames:
+            self.seen = self.num_frames * self.hop
+
+    def tap(self, blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        """``blocks`` passed through, counted on the way."""
+        for b in blocks:
+            self.add(b)
+            yield b
+
+    def rms(self) -> float:
+        """Root mean square of the whole track."""
+        return float(np.sqrt(self.total / self.num_samples)) if self.num_samples else 0.0
+
+    def frame_rms(self) -> np.ndarray:
+        return np.sqrt(self.sums / self.hop)
+
+    def speech_fraction(self) -> float:
+        """Share of video frames whose audio is speech-loud: RMS within 20 dB of the clip's loud frames
+        (95th percentile) and above ``SILENCE_RMS``. An energy VAD: enough to tell speech from silence."""
+        if self.num_frames == 0 or self.num_samples == 0:
+            return 0.0
+        if self.num_samples < self.num_frames:  # under one sample a frame: the track as one frame
+            r = np.array([self.rms()])
+        else:
+            r = self.frame_rms()
+        loud = float(np.percentile(r, 95))
+        return float(np.mean((r > SILENCE_RMS) & (r >= 0.1 * loud))) if loud > SILENCE_RMS else 0.0
+
+    def loudness_db(self) -> np.ndarray:
+        """[T] per-frame RMS in dB (mean square floored at 1e-8: -80 dB)."""
+        return 10 * np.log10(np.maximum(self.sums / self.hop, 1e-8))
+
+
+def rms(audio: np.ndarray) -> float:
+    """Root mean square of a whole track (FrameEnergy's float64 sum, in blocks: bounded memory)."""
+    return FrameEnergy.of(audio, 0).rms()
 
 
 def speech_fraction(audio: np.ndarray, num_frames: int) -> float:
-    """Share of video frames whose audio is speech-loud: RMS within 20 dB of the clip's loud frames
-    (95th percentile) and above ``SILENCE_RMS``. An energy VAD: enough to tell speech from silence."""
-    audio = np.asarray(audio)
-    if num_frames == 0 or len(audio) == 0:
-        return 0.0
-    hop = max(1, len(audio) // num_frames)
-    chunks = audio[: hop * num_frames].reshape(num_frames, hop) if len(audio) >= hop * num_frames else audio[None]
-    # per frame, 4096 frames at a time (an hour's squares in float64 at once would be 460 MB)
-    rms = np.concatenate(
-        [
-            np.sqrt(np.mean(np.square(chunks[i : i + 4096], dtype=np.float64), axis=1))
-            for i in range(0, len(chunks), 4096)
-        ]
-    )
-    loud = float(np.percentile(rms, 95))
-    return float(np.mean((rms > SILENCE_RMS) & (rms >= 0.1 * loud))) if loud > SILENCE_RMS else 0.0
+    """:meth:`FrameEnergy.speech_fraction` of a track in memory."""
+    return FrameEnergy.of(audio, num_frames).speech_fraction()

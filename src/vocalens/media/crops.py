@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -91,6 +91,7 @@ class FacePlan:
     detector: str | None
     choice: dict | None = None  # vocalens.media.speaker.choose_speaker's answer
     frame_size: tuple[int, int] | None = None  # (H, W) of the decoded (upright, scaled) frames
+    crop_side: int | None = None  # longest side pass 2 decodes at (None: as pass 1): larger for a small face
 
     @property
     def found(self) -> np.ndarray | None:
@@ -119,10 +120,12 @@ def _tracker_error(face: str, e: Exception) -> UserError:
     return UserError(f"--face {face}: {e}")
 
 
-def _choose(tracks, frames_fn, audio, detector: str, num_frames: int, size) -> FacePlan:
+def _choose(tracks, loudness, detector: str, num_frames: int, size) -> FacePlan:
     from vocalens.media.speaker import choose_speaker
 
-    choice = choose_speaker(tracks, frames_fn(), audio) if len(tracks) > 1 else None
+    choice = None
+    if len(tracks) > 1:
+        choice = choose_speaker(tracks, loudness(num_frames) if loudness is not None else None)
     if choice is None:
         choice = {"index": 0, "how": "only face", "faces": 1 if tracks[0].found.any() else 0, "r": None}
     return FacePlan(num_frames, tracks[choice["index"]], detector, choice, size)
@@ -133,14 +136,15 @@ def plan_faces(
     face: str = "auto",
     fps: float | None = None,
     stride: int = 5,
-    audio: np.ndarray | None = None,
+    loudness: Callable[[int], np.ndarray | None] | None = None,
     max_side: int = DETECT_MAX_SIDE,
 ) -> FacePlan:
     """Pass 1: decode ``path`` (streamed), detect and track faces on keyframes, pick the face to
-    analyse (``audio``: the speaker among several). Nothing for face='none'."""
+    analyse: among several, the speaker (``loudness``: the audio's envelope for a frame count,
+    vocalens.media.speaker.file_loudness; None: the largest). Nothing for face='none'."""
     from vocalens.constants import FPS
     from vocalens.media import faces as face_mod
-    from vocalens.media.video import iter_frames, iter_grid
+    from vocalens.media.video import iter_grid
 
     fps = fps or FPS
     face = face_mode(face)
@@ -152,14 +156,32 @@ def plan_faces(
         raise _tracker_error(face, e) from None
     n, last = 0, None
     for i, g in enumerate(iter_grid(path, fps, max_side=max_side)):
-        if tracker.wants(i):
-            tracker.add(i, g.array())
+        tracker.see(i, g.array, last[1].array if last is not None else None, g.full)
         n, last = i + 1, (i, g)
     if last is not None and not tracker.wants(last[0]):
-        tracker.add(last[0], last[1].array())
+        tracker.add(last[0], last[1].array(), last[1].full)
     size = tuple(last[1].array().shape[:2]) if last is not None else (0, 0)
     tracks = tracker.finish(n, size)
-    return _choose(tracks, lambda: iter_frames(path, fps, max_side=max_side), audio, tracker.detector, n, size)
+    plan = _choose(tracks, loudness, tracker.detector, n, size)
+    if last is not None:
+        plan.crop_side = crop_side(plan, max(size), last[1].source_side)
+    return plan
+
+
+SMALL_FACE = 56  # a face narrower than this (decoded pixels) is cropped from frames decoded larger ...
+CROP_FACE = 112  # ... so that it is about this wide there (at most the source's own resolution)
+
+
+def crop_side(plan: FacePlan, decoded_side: int, source_side: int) -> int | None:
+    """The longest side to decode pass 2 at so that a small analysed face is cropped from enough pixels
+    (a 60 px face in 1080p is 20 px at 640 px); None (the first pass's size) for a face of normal size."""
+    if plan.track is None or not plan.found.any() or source_side <= decoded_side:
+        return None
+    boxes = plan.track.boxes[plan.found]
+    side = float(np.median(boxes[:, 2] - boxes[:, 0]))
+    if side >= SMALL_FACE:
+        return None
+    return int(min(source_side, round(decoded_side * CROP_FACE / max(side, 1.0))))
 
 
 def _crop_block(frames: np.ndarray, plan: FacePlan, start: int, size: int, margin: float | None) -> np.ndarray:
@@ -168,9 +190,12 @@ def _crop_block(frames: np.ndarray, plan: FacePlan, start: int, size: int, margi
     from vocalens.media import faces as face_mod
 
     kw = {} if margin is None else {"margin": margin}
-    boxes = face_mod.square_boxes(
-        plan.track.boxes[start : start + len(frames)], kw.get("margin", 0.25), plan.track.frame_size
-    )
+    boxes = plan.track.boxes[start : start + len(frames)]
+    frame_size = plan.track.frame_size
+    if frame_size is not None and tuple(frames.shape[1:3]) != tuple(frame_size):  # decoded larger (crop_side)
+        boxes = boxes * (frames.shape[2] / frame_size[1])
+        frame_size = tuple(frames.shape[1:3])
+    boxes = face_mod.square_boxes(boxes, kw.get("margin", 0.25), frame_size)
     return face_mod.crop_regions(frames, boxes, (size, size))
 
 
@@ -195,6 +220,22 @@ def trim_heap() -> None:
 
 
 _LIBC = None
+_BOUND = False
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+MMAP_FROM = 1 << 20  # bytes: blocks this large come from (and go back to) the system's own pages
+
+
+def bound_heap() -> None:
+    """Blocks of ``MMAP_FROM`` bytes and more mapped from the system and given back when freed (once per
+    process; glibc only). glibc's default raises that threshold as big blocks are freed, after which
+    they are carved from a heap that fragments as a long video's blocks and the localizer's windows are
+    made and freed: its resident size then grows with the video's length (a 60-minute 720p detect
+    peaked at 847 MB against 596 MB for 1 minute: benchmarks/bench_long_video.py)."""
+    global _BOUND
+    trim_heap()  # loads libc
+    if _LIBC and not _BOUND:
+        _LIBC.mallopt(M_MMAP_THRESHOLD, MMAP_FROM)
+        _BOUND = True
 
 
 def iter_face_chunks(
@@ -214,8 +255,10 @@ def iter_face_chunks(
 
     chunk = chunk or CHUNK
     limit = plan.num_frames  # the first pass fixed the length (None with face='none')
+    side = plan.crop_side or max_side
+    batch = max(1, min(CROP_BATCH, int(32e6 // (side * side * 3))))  # decoded frames held: at most ~32 MB
     start, block = 0, []
-    for frames in iter_chunks(path, CROP_BATCH, fps or FPS, max_side=max_side):
+    for frames in iter_chunks(path, batch, fps or FPS, max_side=side):
         if limit is not None:
             frames = frames[: max(0, limit - start)]
             if not len(frames):
@@ -240,6 +283,7 @@ def face_crops(
     stride: int = 5,
     margin: float | None = None,
     audio: np.ndarray | None = None,
+    fps: float | None = None,
 ) -> Crops:
     """Crops of ``frames [T,H,W,3]`` uint8 RGB already in memory, as ``face`` says (see the module
     docstring): the tracker, speaker choice and crops of the streamed path."""
@@ -253,6 +297,10 @@ def face_crops(
         tracks = face_mod.detect_face_tracks(frames, stride=stride, detector=face)
     except (ValueError, RuntimeError) as e:
         raise _tracker_error(face, e) from None
-    plan = _choose(tracks, lambda: iter(frames), audio, tracks[0].detector, len(frames), tuple(frames.shape[1:3]))
+    from vocalens.constants import FPS
+    from vocalens.media.speaker import array_loudness
+
+    loud = array_loudness(audio, fps or FPS)
+    plan = _choose(tracks, loud, tracks[0].detector, len(frames), tuple(frames.shape[1:3]))
     crops = _crop_block(frames, plan, 0, size, margin)
     return Crops(np.asarray(crops, np.uint8), plan.found, str(plan.track.detector), plan.face_info())

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -48,6 +49,7 @@ class FaceTrack:
     frame_size: tuple[int, int]  # (H, W)
     detector: str = "haar"
     stride: int = 5
+    mouth_motion: np.ndarray | None = None  # [T] float, NaN where not measured (vocalens.media.speaker)
 
     @property
     def found_ratio(self) -> float:
@@ -297,6 +299,30 @@ def detect_multiscale(det, frame: np.ndarray, prev: np.ndarray | None = None) ->
     return found[0] if found else None
 
 
+FINE_TILE = DETECT_SIDE  # tiles of the full-resolution frame, detected without downscaling
+FINE_MAX_SKIP = 63  # a fruitless fine search is retried after 1, 3, 7, ... at most this many keyframes
+
+
+def detect_fine(det, full: np.ndarray, scale: float, prev: np.ndarray | None = None) -> list[np.ndarray]:
+    """Faces too small for the decoded frame, looked for in the source's full resolution ``full``
+    (``scale`` = full pixels per decoded pixel): in a window of 3 face sides around ``prev`` (a box in
+    decoded pixels) when there is one, else in overlapping ``FINE_TILE`` tiles (a 60 px face in 1080p
+    is 25 % of a tile; the detectors see 1/8 of it at 640 px, downscaled). The largest face found, in
+    decoded pixels."""
+    h, w = full.shape[:2]
+    if prev is not None:
+        side = max(FINE_TILE, 3 * float(prev[2] - prev[0]) * scale)
+        cx, cy = (prev[0] + prev[2]) / 2 * scale, (prev[1] + prev[3]) / 2 * scale
+        x0, y0 = int(np.clip(cx - side / 2, 0, max(0, w - side))), int(np.clip(cy - side / 2, 0, max(0, h - side)))
+        b = _detect_in(det, full, x0, y0, min(w, x0 + int(side)), min(h, y0 + int(side)))
+        return [] if b is None else [b / scale]
+    t = FINE_TILE
+    xs = np.unique(np.r_[np.arange(0, max(w - t, 0) + 1, t // 2), max(w - t, 0)])
+    ys = np.unique(np.r_[np.arange(0, max(h - t, 0) + 1, t // 2), max(h - t, 0)])
+    found = [b for y in ys for x in xs if (b := _detect_in(det, full, x, y, x + t, y + t)) is not None]
+    return [max(found, key=lambda r: r[2] - r[0]) / scale] if found else []
+
+
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
     iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
@@ -338,14 +364,78 @@ class FaceTracker:
         self._members: list[dict[int, np.ndarray]] = []  # per track: keyframe position -> box
         self._last: list[tuple[int, np.ndarray]] = []  # per track: (keyframe position, box) last seen
         self._prev = None
+        self._motion: dict[int, tuple[list[int], list[float]]] = {}  # per track: frames, mouth motion
+        self._fine_wait, self._fine_skip = 0, 0  # backoff of fruitless full-resolution searches
+        self.fine_searches = 0
 
     def wants(self, i: int) -> bool:
         return i % self.stride == 0
 
-    def add(self, i: int, frame: np.ndarray) -> None:
-        """Detect faces on keyframe ``i`` (indices must increase)."""
+    def see(
+        self,
+        i: int,
+        frame: Callable[[], np.ndarray],
+        previous: Callable[[], np.ndarray] | None,
+        full: Callable[[], np.ndarray] | None = None,
+    ) -> None:
+        """Frame ``i`` of a stream (every frame, in order; ``frame()`` / ``previous()`` convert it and the
+        one before only when needed): keyframes are detected (:meth:`add`); while two or more faces were
+        seen on the latest keyframe, each one's mouth motion into this frame is measured at its latest
+        box (vocalens.media.speaker.mouth_change), so finding the speaker needs no pass of its own.
+        ``full()``: the frame at the source's resolution, for faces too small for the decoded one."""
+        if self.wants(i):
+            self.add(i, frame(), full)
+        j = len(self.key_idx) - 1
+        live = [k for k, (lj, _) in enumerate(self._last) if lj == j]
+        if len(live) < 2 or previous is None:
+            return
+        from vocalens.media.speaker import mouth_change
+
+        cur, prev = frame(), previous()
+        for k in live:
+            frames, values = self._motion.setdefault(k, ([], []))
+            frames.append(i)
+            values.append(mouth_change(cur, prev, self._last[k][1]))
+
+    def _fine(self, frame: np.ndarray, full: Callable[[], np.ndarray]) -> list[np.ndarray]:
+        """:func:`detect_fine` on this keyframe: around the last face when there is one (one detector
+        call), else a tiled search, retried after 1, 3, 7, ... fruitless keyframes (a video without a
+        face stays fast)."""
+        if self._prev is None and self._fine_wait > 0:
+            self._fine_wait -= 1
+            return []
+        big = full()
+        scale = big.shape[1] / frame.shape[1]
+        if scale < 1.5:  # the decoded frame is (nearly) the source: nothing finer to see
+            self._fine_skip = FINE_MAX_SKIP
+            self._fine_wait = FINE_MAX_SKIP
+            return []
+        self.fine_searches += 1
+        found = detect_fine(self._det, big, scale, self._prev)
+        if not found and self._prev is None:
+            self._fine_skip = min(2 * self._fine_skip + 1, FINE_MAX_SKIP)
+            self._fine_wait = self._fine_skip
+        elif found:
+            self._fine_skip = 0
+        return found
+
+    def _motion_of(self, k: int, num_frames: int) -> np.ndarray | None:
+        if k not in self._motion:
+            return None
+        out = np.full(num_frames, np.nan)
+        frames, values = self._motion[k]
+        idx = np.asarray(frames, int)
+        keep = idx < num_frames
+        out[idx[keep]] = np.asarray(values, float)[keep]
+        return out
+
+    def add(self, i: int, frame: np.ndarray, full: Callable[[], np.ndarray] | None = None) -> None:
+        """Detect faces on keyframe ``i`` (indices must increase); where none is found and the source has
+        more pixels (``full()``), look again there (:func:`detect_fine`)."""
         j = len(self.key_idx)
         cands = detect_candidates(self._det, frame, self._prev)
+        if not cands and full is not None:
+            cands = self._fine(frame, full)
         self.key_idx.append(int(i))
         self.first.append(cands[0] if cands else None)
         if cands:
@@ -404,6 +494,7 @@ class FaceTracker:
             for j, b in self._members[t].items():
                 boxes[j], ok[j] = b, True
             tracks.append(self._track(boxes, ok, num_frames, frame_size))
+            tracks[-1].mouth_motion = self._motion_of(t, num_frames)
         return sorted(tracks, key=lambda tr: -float(np.median(tr.boxes[tr.found, 2] - tr.boxes[tr.found, 0])))
 
 
@@ -421,8 +512,8 @@ def detect_face_tracks(
         raise ValueError(f"frames must be [T,H,W,3] RGB, got shape {frames.shape}")
     t_len, h, w = frames.shape[:3]
     tracker = FaceTracker(stride, detector, hold, max_gap, smooth)
-    for i in range(0, t_len, tracker.stride):  # one detector call per keyframe (more only where it finds nothing)
-        tracker.add(i, frames[i])
+    for i in range(t_len):  # one detector call per keyframe (more only where it finds nothing)
+        tracker.see(i, lambda i=i: frames[i], (lambda i=i: frames[i - 1]) if i else None)
     if t_len and (t_len - 1) % tracker.stride:
         tracker.add(t_len - 1, frames[t_len - 1])
     return tracker.finish(t_len, (h, w))

@@ -2,19 +2,23 @@
 
 The speaker's mouth moves when the voice is loud and rests when it is quiet; a listener's does
 not follow the voice. Per face track: the motion of its mouth region (mean absolute difference of a
-small grey mouth patch between consecutive frames), correlated (Pearson, over the frames where the
-track holds a face) with the audio's loudness envelope (per-frame RMS in dB), both lightly smoothed.
+small grey mouth patch between consecutive frames, measured as the keyframe pass streams by),
+correlated (Pearson, over the frames where the track holds a face) with the audio's loudness
+envelope (per-frame RMS in dB, from the streamed track: vocalens.media.audio.FrameEnergy), both
+lightly smoothed.
 The track with the highest correlation is the speaker when it leads the others clearly
 (``MIN_LEAD``) and correlates at all (``MIN_R``); otherwise the largest face is analysed.
 """
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Callable
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
+from vocalens.constants import SAMPLE_RATE
+from vocalens.media.audio import FrameEnergy
 from vocalens.media.faces import FaceTrack, crop_regions, mouth_boxes
 
 MIN_R = 0.15  # a mouth-voice correlation below this says nothing
@@ -22,54 +26,58 @@ MIN_LEAD = 0.1  # the speaker's correlation must lead the next face's by this mu
 PATCH = (12, 16)  # (h, w) of the grey mouth patch the motion is measured on
 
 
-def loudness(audio: np.ndarray, num_frames: int) -> np.ndarray:
-    """[T] per-frame RMS in dB (floor -80 dB) of ``audio`` spread evenly over ``num_frames`` frames."""
-    audio = np.asarray(audio, np.float32).reshape(-1)
-    out = np.full(num_frames, -80.0)
-    if num_frames == 0 or len(audio) == 0:
-        return out
-    edges = np.linspace(0, len(audio), num_frames + 1).astype(int)
-    for i in range(num_frames):
-        seg = audio[edges[i] : edges[i + 1]]
-        if len(seg):
-            out[i] = 10 * np.log10(max(float(np.mean(np.square(seg, dtype=np.float64))), 1e-8))
-    return out
+def file_loudness(path, fps: float) -> Callable[[int], np.ndarray]:
+    """``num_frames -> [T]`` loudness envelope of ``path``'s audio (per-frame RMS in dB, floor -80 dB; the
+    track streamed, fitted to the video's span): what :func:`choose_speaker` compares mouths with."""
+
+    def envelope(num_frames: int) -> np.ndarray:
+        from vocalens.media.video import track_energy
+
+        return track_energy(path, num_frames, fps).loudness_db()
+
+    return envelope
 
 
-def mouth_motion(frames: Iterable[np.ndarray], tracks: list[FaceTrack]) -> np.ndarray:
-    """[K, T] mouth motion of each track (0 at frame 0); ``frames`` is streamed, one frame at a time."""
-    t_len = len(tracks[0])
-    motion = np.zeros((len(tracks), t_len))
-    mboxes = [mouth_boxes(tr.boxes) for tr in tracks]
-    prev = [None] * len(tracks)
-    for i, frame in enumerate(frames):
-        if i >= t_len:
-            break
-        for k in range(len(tracks)):
-            patch = crop_regions(frame[None], mboxes[k][i : i + 1], PATCH)[0].astype(np.float32).mean(-1)
-            if prev[k] is not None:
-                motion[k, i] = float(np.mean(np.abs(patch - prev[k])))
-            prev[k] = patch
-    return motion
+def array_loudness(audio: np.ndarray | None, fps: float) -> Callable[[int], np.ndarray | None]:
+    """:func:`file_loudness` of a track in memory (None: no audio)."""
+
+    def envelope(num_frames: int) -> np.ndarray | None:
+        if audio is None or len(audio) == 0:
+            return None
+        from vocalens.media.video import fit_length
+
+        n = int(round(num_frames / fps * SAMPLE_RATE))
+        return FrameEnergy.of(fit_length(np.asarray(audio, np.float32).reshape(-1), n), num_frames).loudness_db()
+
+    return envelope
 
 
-def choose_speaker(tracks: list[FaceTrack], frames: Iterable[np.ndarray], audio: np.ndarray | None) -> dict:
+def mouth_change(frame: np.ndarray, previous: np.ndarray, face_box: np.ndarray) -> float:
+    """Mouth motion into ``frame``: the mean absolute difference of the grey mouth patch of
+    ``face_box`` between ``previous`` and ``frame`` (the same box in both: head motion between
+    keyframes does not count as mouth motion)."""
+    box = mouth_boxes(np.asarray(face_box)[None])
+    a = crop_regions(np.stack([previous, frame]), np.repeat(box, 2, axis=0), PATCH).astype(np.float32).mean(-1)
+    return float(np.mean(np.abs(a[1] - a[0])))
+
+
+def choose_speaker(tracks: list[FaceTrack], loud: np.ndarray | None) -> dict:
     """Which of ``tracks`` (largest first) to analyse: ``{"index", "how", "faces", "r"}``.
 
     ``how`` is 'only face', 'speaker' (mouth follows the voice), or 'largest' (no audio, or no face
-    whose mouth clearly follows it). ``r`` lists each track's mouth-voice correlation."""
+    whose mouth clearly follows it). ``r`` lists each track's mouth-voice correlation. ``loud`` is the
+    audio's [T] loudness envelope in dB (:func:`file_loudness`), None without audio; each track's
+    ``mouth_motion`` was measured in the keyframe pass (vocalens.media.faces.FaceTracker.see)."""
     if len(tracks) < 2:
         return {"index": 0, "how": "only face", "faces": len(tracks), "r": None}
-    if audio is None or len(audio) == 0:
+    if loud is None:
         return {"index": 0, "how": "largest", "faces": len(tracks), "r": None}
-    t_len = len(tracks[0])
-    env = gaussian_filter1d(loudness(audio, t_len), 1.0)
-    motion = mouth_motion(frames, tracks)
+    env = gaussian_filter1d(np.asarray(loud, np.float64), 1.0)
     rs = []
-    for k, tr in enumerate(tracks):
-        m = gaussian_filter1d(motion[k], 1.0)
-        ok = tr.found.copy()
-        ok[0] = False
+    for tr in tracks:
+        raw = tr.mouth_motion if tr.mouth_motion is not None else np.full(len(tr), np.nan)
+        m = gaussian_filter1d(np.nan_to_num(raw), 1.0)
+        ok = tr.found & ~np.isnan(raw)
         if ok.sum() < 10 or np.std(m[ok]) == 0 or np.std(env[ok]) == 0:
             rs.append(0.0)
         else:

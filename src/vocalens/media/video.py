@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import av
 import numpy as np
@@ -75,21 +75,32 @@ class GridFrame:
     def __init__(self, frame, size, max_side):
         self._frame, self._size, self._max_side, self._img = frame, size, max_side, None
 
+    def _convert(self, size, max_side) -> np.ndarray:
+        f = self._frame
+        k = quarter_turns(f)
+        w, h = f.width, f.height
+        if k % 2:  # size / max_side describe the upright picture: scale the stored one to its transpose
+            w, h = h, w
+        w, h = _scaled_size(w, h, size, max_side)
+        if k % 2:
+            w, h = h, w
+        img = f.to_ndarray(format="rgb24", width=w, height=h)
+        return np.ascontiguousarray(np.rot90(img, k)) if k else img
+
     def array(self) -> np.ndarray:
         """[H, W, 3] uint8 RGB, upright (the display matrix applied), scaled as asked."""
         if self._img is None:
-            f = self._frame
-            k = quarter_turns(f)
-            w, h = f.width, f.height
-            if k % 2:  # size / max_side describe the upright picture: scale the stored one to its transpose
-                w, h = h, w
-            w, h = _scaled_size(w, h, self._size, self._max_side)
-            if k % 2:
-                w, h = h, w
-            img = f.to_ndarray(format="rgb24", width=w, height=h)
-            self._img = np.ascontiguousarray(np.rot90(img, k)) if k else img
-            self._frame = None
+            self._img = self._convert(self._size, self._max_side)
         return self._img
+
+    def full(self) -> np.ndarray:
+        """The same picture at the source's own resolution (not kept: a small face's second look)."""
+        return self._convert(None, None)
+
+    @property
+    def source_side(self) -> int:
+        """The source's longest side in pixels."""
+        return max(self._frame.width, self._frame.height)
 
 
 def iter_grid(
@@ -174,8 +185,16 @@ def _stream_start(stream) -> float:
     return 0.0
 
 
-def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, start: float | None = None) -> np.ndarray:
-    """Mono float32 audio at ``sample_rate``; t=0 is the first video frame when there is video."""
+AUDIO_BLOCK = 1 << 16  # samples per streamed audio block (4 s at 16 kHz)
+
+
+def iter_audio(
+    path: str | Path, sample_rate: int = SAMPLE_RATE, start: float | None = None, block: int | None = None
+) -> Iterator[np.ndarray]:
+    """The mono float32 track at ``sample_rate`` in ``block``-sample pieces (the last one shorter),
+    streamed: t=0 is the first video frame when there is video (the first audio frame's timestamp
+    against the video stream's start: leading zeros, or samples dropped). MediaError when the file has
+    no audio track or none of it decodes; a truncated tail ends the stream."""
     with _open(path) as container:
         if not container.streams.audio:
             raise MediaError(f"{path}: no audio track")
@@ -183,39 +202,154 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, start: float | 
         if start is None:
             start = _stream_start(container.streams.video[0]) if container.streams.video else _stream_start(astream)
         resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
-        # one buffer sized from the container's duration (grown if it says too little): an hour is 230 MB,
-        # gathered without the copies a list of blocks + concatenate would make
-        secs = min((container.duration or 0) / 1e6, 4 * 3600.0)  # a corrupt header may claim anything
-        buf = np.empty(int(secs * 1.02 * sample_rate) + sample_rate, np.float32)
-        n = 0
-        first_t = None
+        out = _Blocks(block or AUDIO_BLOCK)
+        skip = None  # samples still to drop (a negative offset); None until the first timestamp
+        pending: list[np.ndarray] = []  # samples before the first timestamp is known
 
-        def put(out):
-            nonlocal buf, n
-            x = out.to_ndarray().reshape(-1)
-            if n + len(x) > len(buf):
-                buf = np.concatenate([buf[:n], np.empty(max(len(x), len(buf) // 2), np.float32)])
-            buf[n : n + len(x)] = x
-            n += len(x)
+        def feed(frames):
+            nonlocal skip
+            for f in frames:
+                x = f.to_ndarray().reshape(-1)
+                out.decoded += len(x)
+                if skip is None:
+                    pending.append(x)
+                    continue
+                if skip:
+                    cut = min(skip, len(x))
+                    x, skip = x[cut:], skip - cut
+                yield from out.add(x)
+
+        def settle(first_t):
+            nonlocal skip
+            offset = int(round(((first_t if first_t is not None else start) - start) * sample_rate))
+            skip = max(0, -offset)
+            yield from out.add(np.zeros(max(0, offset), np.float32))
+            held = list(pending)
+            pending.clear()
+            for x in held:
+                cut = min(skip, len(x))
+                x, skip = x[cut:], skip - cut
+                yield from out.add(x)
 
         try:
             for frame in container.decode(astream):
-                if first_t is None and frame.time is not None:
-                    first_t = frame.time
-                for out in resampler.resample(frame):
-                    put(out)
-            for out in resampler.resample(None):
-                put(out)
+                if skip is None and frame.time is not None:
+                    yield from settle(frame.time)
+                yield from feed(resampler.resample(frame))
+            if skip is None:
+                yield from settle(None)
+            yield from feed(resampler.resample(None))
         except av.error.FFmpegError as e:
-            if not n:
+            if not out.decoded:
                 raise MediaError(f"{path}: cannot decode audio ({cause(e)})")
-    audio = buf[:n]
-    offset = int(round(((first_t if first_t is not None else start) - start) * sample_rate))
-    if offset > 0:
-        audio = np.concatenate([np.zeros(offset, np.float32), audio])
-    elif offset < 0:
-        audio = audio[-offset:]
-    return audio
+            if skip is None:
+                yield from settle(None)
+            # truncated tail: keep what decoded
+        if not out.decoded:
+            raise MediaError(f"{path}: empty audio track")
+        yield from out.flush()
+
+
+class _Blocks:
+    """Samples gathered into fixed-size blocks (decoders hand out a few hundred at a time)."""
+
+    def __init__(self, size: int):
+        self.size, self.buf, self.n = size, np.empty(size, np.float32), 0
+        self.total = 0  # samples handed in
+        self.decoded = 0  # samples the decoder produced (before the offset)
+
+    def add(self, x: np.ndarray) -> Iterator[np.ndarray]:
+        self.total += len(x)
+        while len(x):
+            k = min(len(x), self.size - self.n)
+            self.buf[self.n : self.n + k] = x[:k]
+            self.n, x = self.n + k, x[k:]
+            if self.n == self.size:
+                yield self.buf
+                self.buf, self.n = np.empty(self.size, np.float32), 0
+
+    def flush(self) -> Iterator[np.ndarray]:
+        if self.n:
+            yield self.buf[: self.n]
+
+
+def check_audio(path: str | Path) -> None:
+    """MediaError unless ``path`` has an audio track whose first block decodes (cheap: a few seconds of it)."""
+    first = iter_audio(path)
+    try:
+        next(first, None)
+    finally:
+        first.close()
+
+
+class TrackWindow:
+    """Forward-only random access to a streamed track: ``take(a, n)`` gives samples ``[a, a + n)``, zeros
+    past the track's end or past ``limit``; only samples from the last ``a`` on are held, so starts
+    must not decrease (clips that tile a video in order)."""
+
+    def __init__(self, blocks: Iterable[np.ndarray], limit: int | None = None):
+        self._src, self.limit = iter(blocks), limit
+        self._buf, self._buf0, self._done = np.zeros(0, np.float32), 0, False
+
+    @classmethod
+    def of(cls, audio: np.ndarray | None) -> "TrackWindow":
+        return cls([] if audio is None else [np.asarray(audio, np.float32).reshape(-1)])
+
+    def _drop_before(self, a: int) -> None:
+        cut = min(max(0, a - self._buf0), len(self._buf))
+        if cut:
+            self._buf, self._buf0 = self._buf[cut:], self._buf0 + cut
+
+    def take(self, a: int, n: int) -> np.ndarray:
+        if a < self._buf0:
+            raise ValueError(f"TrackWindow reads forward only: sample {a} was dropped")
+        end = a + n if self.limit is None else max(a, min(a + n, self.limit))
+        self._drop_before(a)
+        while self._buf0 + len(self._buf) < end and not self._done:
+            x = next(self._src, None)
+            if x is None:
+                self._done = True
+                break
+            self._buf = np.concatenate([self._buf, np.asarray(x, np.float32).reshape(-1)])
+            self._drop_before(a)
+        out = np.zeros(n, np.float32)
+        have = self._buf[a - self._buf0 : end - self._buf0] if a >= self._buf0 else self._buf[:0]
+        out[: len(have)] = have
+        return out
+
+
+def fit_blocks(blocks, n: int) -> Iterator[np.ndarray]:
+    """``blocks`` cut or zero-padded to exactly ``n`` samples in all (fit_length, streamed)."""
+    left = n
+    for b in blocks:
+        if left <= 0:
+            break
+        b = b[:left]
+        left -= len(b)
+        yield b
+    while left > 0:
+        k = min(left, AUDIO_BLOCK)
+        yield np.zeros(k, np.float32)
+        left -= k
+
+
+def track_energy(path: str | Path, num_frames: int, fps: float = FPS):
+    """The loudness statistics (vocalens.media.audio.FrameEnergy) of ``path``'s track fitted to
+    ``num_frames`` video frames, streamed."""
+    from vocalens.media.audio import FrameEnergy
+
+    n = int(round(num_frames / fps * SAMPLE_RATE))
+    energy = FrameEnergy(n, num_frames)
+    for b in fit_blocks(iter_audio(path), n):
+        energy.add(b)
+    return energy
+
+
+def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, start: float | None = None) -> np.ndarray:
+    """The whole track in memory (:func:`iter_audio`'s blocks joined): for short clips; long videos
+    stream it."""
+    parts = list(iter_audio(path, sample_rate, start))
+    return np.concatenate(parts) if len(parts) > 1 else parts[0].copy()
 
 
 def fit_length(audio: np.ndarray, n: int) -> np.ndarray:

@@ -10,13 +10,14 @@ stacked per video frame: frame ``j`` covers ``[j/25, (j+1)/25)``.
 from __future__ import annotations
 
 import math
+from typing import Iterator
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from vocalens.constants import FPS, SAMPLE_RATE  # noqa: F401  (FPS re-exported for vocalens.sync.cache)
-from vocalens.media.audio import log_mel
+from vocalens.media.audio import MelStats, iter_log_mel
 
 HOP = 160  # 10 ms
 WIN = 400  # 25 ms
@@ -57,44 +58,29 @@ def num_frames(num_samples: int) -> int:
 def audio_frames(wave, frames: int | None = None) -> np.ndarray:
     """[N] float32 16 kHz mono -> [T, STACK * N_MELS] float16 normalised log-mel, one row per video frame.
 
-    ``frames`` fixes T (cut or edge-padded), e.g. to the video's frame count.
+    ``frames`` fixes T (cut, or the wave reflect-padded past its end), e.g. to the video's frame count.
     """
-    x = torch.as_tensor(np.asarray(wave, dtype=np.float32)).reshape(-1)
-    t = num_frames(len(x)) if frames is None else int(frames)
-    if t == 0 or len(x) == 0:
-        return np.zeros((t, STACK * N_MELS), np.float16)
-    n_hops = t * STACK
-    left = N_FFT // 2 - HOP // 2  # window k centred at (k + 0.5) * HOP, as in the default audio encoder
-    right = max(0, (n_hops - 1) * HOP + N_FFT - left - len(x))
-    mode = "reflect" if len(x) > max(left, right) else "constant"
-    if n_hops > 2 * MEL_BLOCK and mode == "reflect" and len(x) > 2 * MEL_BLOCK * HOP:
-        mel = _long_log_mel(x, n_hops, left, right)
-    else:
-        x = F.pad(x[None, None], (left, right), mode=mode)[0, 0]
-        mel = log_mel(x, SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP, n_mels=N_MELS, win_length=WIN, center=False)
-        mel = mel[:, :n_hops].T  # [n_hops, n_mels]
-    if len(mel) < n_hops:
-        mel = torch.cat([mel, mel[-1:].expand(n_hops - len(mel), -1)])
-    mel = mel.contiguous()
-    mean, std = mel.mean(0), mel.std(0, unbiased=False).clamp_min(1e-3)
-    mel.sub_(mean).div_(std)  # in place: an hour's mel is 115 MB
-    return mel.reshape(t, STACK * N_MELS).to(torch.float16).numpy()
+    x = np.asarray(wave, dtype=np.float32).reshape(-1)
+    parts = list(stream_audio_frames(lambda: [x], len(x), frames))
+    return np.concatenate(parts) if len(parts) > 1 else parts[0]
 
 
-MEL_BLOCK = 10000  # hops per block of a long wave (100 s)
+BLOCK_FRAMES = 2500  # video frames of audio per streamed block (100 s)
 
 
-def _long_log_mel(x: torch.Tensor, n_hops: int, left: int, right: int) -> torch.Tensor:
-    """``log_mel`` of ``x`` reflect-padded by (left, right), [n_hops, N_MELS], ``MEL_BLOCK`` hops at a time:
-    no padded copy of the wave and no whole spectrogram at once (an hour: 230 MB of wave, 115 MB of mel).
-    The same numbers: each hop sees only its own window, and the edge blocks are padded as the whole is."""
-    out = torch.empty(n_hops, N_MELS)
-    for k0 in range(0, n_hops, MEL_BLOCK):
-        k1 = min(n_hops, k0 + MEL_BLOCK)
-        a, b = k0 * HOP - left, (k1 - 1) * HOP - left + N_FFT  # the block's samples in the unpadded wave
-        seg = x[max(a, 0) : min(b, len(x))][None, None]
-        if a < 0 or b > len(x):
-            seg = F.pad(seg, (max(0, -a), max(0, b - len(x))), mode="reflect")
-        mel = log_mel(seg[0, 0], SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP, n_mels=N_MELS, win_length=WIN, center=False)
-        out[k0:k1] = mel[:, : k1 - k0].T
-    return out
+def stream_audio_frames(read, num_samples: int, frames: int | None = None) -> Iterator[np.ndarray]:
+    """:func:`audio_frames` of a wave that is never whole in memory, ``BLOCK_FRAMES`` rows at a time:
+    ``read()`` hands out the wave's consecutive blocks (``num_samples`` in all) and is called twice, once
+    for the per-band statistics of the utterance normalisation (summed in float64) and once for the rows.
+    Each row's windows see only their own samples, so the rows do not depend on the blocks."""
+    t = num_frames(num_samples) if frames is None else int(frames)
+    if t == 0 or num_samples == 0:
+        yield np.zeros((t, STACK * N_MELS), np.float16)
+        return
+    spec = dict(hop=HOP, win=WIN, n_fft=N_FFT, n_mels=N_MELS, block_hops=max(1, BLOCK_FRAMES) * STACK, multiple=STACK)
+    stats = MelStats(N_MELS)
+    for rows in iter_log_mel(read(), num_samples, t * STACK, **spec):
+        stats.add(rows)
+    mean, std = stats.mean_std()
+    for rows in iter_log_mel(read(), num_samples, t * STACK, **spec):
+        yield rows.sub_(mean).div_(std).reshape(-1, STACK * N_MELS).to(torch.float16).numpy()
