@@ -93,7 +93,7 @@ def test_every_parameter_gets_gradient():
     m = make().train()
     v, a, mask = batch()
     f, vl, s, b = m(v, a, mask, all_heads=True)
-    heads = b["cls"].sum() + b["offsets"].sum() + b["quality"].sum()  # the boundary head (on by default)
+    heads = b["cls"].sum() + b["offsets"].sum() + b["quality"].sum() + b["edges"].sum()  # the boundary head
     (f[mask].sum() + vl.sum() + s[mask].sum() + heads).backward()
     missing = [n for n, p in m.named_parameters() if p.grad is None]
     assert not missing
