@@ -10,6 +10,8 @@ Trains, on ``{features_root}/train`` with ``dev`` for validation, each variant:
   no_boundary_head          --no_boundary_head: segments and proposals from thresholded frame probabilities
   boundary_head_v1          --no_boundary_streams --no_boundary_edges: the head on the fused encoding only,
                             without start/end probabilities (as first built)
+  no_boundary_streams       --no_boundary_streams: the head without each stream's projection as input
+  no_boundary_edges         --no_boundary_edges: the head without start/end probabilities
   seed_model                the seed's per-frame projections, no energy channels, no sync augmentation, no
                             boundary head
   no_similarity_loss        --similarity_loss_weight 0
@@ -58,6 +60,8 @@ VARIANTS = {
     "no_boundary_head": ["--no_boundary_head"],
     # the boundary head as first built: fused encoding only, no start/end probabilities
     "boundary_head_v1": ["--no_boundary_streams", "--no_boundary_edges"],
+    "no_boundary_streams": ["--no_boundary_streams"],
+    "no_boundary_edges": ["--no_boundary_edges"],
     # before docs/quality.md's changes and the boundary head
     "seed_model": ["--conv_kernel", "1", "--no_energy", "--sync_aug", "0", "--no_boundary_head"],
     "no_similarity_loss": ["--similarity_loss_weight", "0"],
@@ -137,19 +141,10 @@ def evaluate(checkpoint: Path, root: str, split: str, decoding: str = "checkpoin
     return out
 
 
-def _median_seconds(fn, reps: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
-
-
-def head_cost(checkpoint: Path, batch: int, frames: int, reps: int = 10, decoding: str = "checkpoint") -> dict:
-    """Seconds per training step (batch x frames, forward + loss + backward) and per inference of one
-    ``frames``-long video (Predictor.predict: windows, frame head, and the boundary head's decoding)."""
+def _cost_fns(checkpoint: Path, batch: int, frames: int, decoding: str = "checkpoint"):
+    """(training step, inference, parameter counts) of one checkpoint: a step = forward + loss + backward of
+    batch x frames; inference = Predictor.predict of one ``frames``-long video (windows, frame head, and
+    the boundary head's decoding)."""
     pred = load(checkpoint, decoding)
     model, cfg = pred.model, pred.config
     dv, da = int(cfg["visual_dim"]), int(cfg["audio_dim"])
@@ -168,19 +163,34 @@ def head_cost(checkpoint: Path, batch: int, frames: int, reps: int = 10, decodin
         loss, _ = localizer_loss(f, vl, sim, labels, labels.amax(1), mask, loss_cfg, b, model.cfg.boundary_radius)
         model.zero_grad(set_to_none=True)
         loss.backward()
+        model.eval()
 
     vis, aud = v[0].numpy(), a[0].numpy()
 
     def infer():
-        model.eval()
         pred.predict(vis, aud, audio_rate=float(cfg.get("fps", 25.0)), fps=float(cfg.get("fps", 25.0)))
 
-    out = {"train_step_s": _median_seconds(step, reps), "infer_video_s": _median_seconds(infer, reps)}
-    model.eval()
-    out["parameters"] = sum(p.numel() for p in model.parameters())
     head = getattr(model, "boundary_head", None)
-    out["head_parameters"] = sum(p.numel() for p in head.parameters()) if head is not None else 0
-    return out
+    counts = {
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "head_parameters": sum(p.numel() for p in head.parameters()) if head is not None else 0,
+    }
+    return step, infer, counts
+
+
+def head_costs(checkpoints: dict, batch: int, frames: int, reps: int = 10, decoding: str = "checkpoint") -> dict:
+    """{name: {train_step_s, infer_video_s, parameters, head_parameters}}: the median over ``reps`` rounds, each
+    round timing every checkpoint once in turn (so a shared machine's load changes hit all variants alike)."""
+    fns = {name: _cost_fns(ck, batch, frames, decoding) for name, ck in checkpoints.items()}
+    times = {name: {"train_step_s": [], "infer_video_s": []} for name in fns}
+    for rep in range(reps + 1):  # round 0 warms up
+        for name, (step, infer, _) in fns.items():
+            for key, fn in (("train_step_s", step), ("infer_video_s", infer)):
+                t0 = time.perf_counter()
+                fn()
+                if rep:
+                    times[name][key].append(time.perf_counter() - t0)
+    return {name: {**{k: float(np.median(v)) for k, v in times[name].items()}, **fns[name][2]} for name in checkpoints}
 
 
 def fmt(x) -> str:
@@ -345,12 +355,18 @@ def main() -> None:
             Path(args.out_dir) / name / "train_time.json",
             {"train_seconds": seconds[name], "train_cpu_seconds": cpu[name]},
         )
-    results, costs = {}, {}
+    results = {}
     batch, frames = _train_shape(extra)
+    costs = head_costs(
+        {name: Path(args.out_dir) / name / "best.pth" for name in args.variants},
+        batch,
+        frames,
+        args.cost_reps,
+        args.decoding,
+    )
     for name in args.variants:
         run_dir = Path(args.out_dir) / name
         results[name] = evaluate(run_dir / "best.pth", args.features_root, args.test_split, args.decoding)
-        costs[name] = head_cost(run_dir / "best.pth", batch, frames, args.cost_reps, args.decoding)
         results[name].update(train_seconds=seconds[name], train_cpu_seconds=cpu[name], cost=costs[name])
         write_json_atomic(run_dir / f"{args.test_split}_metrics.json", results[name])
         print(name, json.dumps(results[name]["head"]["all"]))
@@ -430,7 +446,8 @@ def table(args, extra: list, results: dict) -> list[str]:
     batch, frames = _train_shape(extra)
     lines += [
         "",
-        f"Cost, measured in this run on each best.pth, one thread, median of {args.cost_reps}: a training step = "
+        f"Cost, measured in this run on each best.pth, one thread, median of {args.cost_reps} rounds (each round "
+        "times every variant once in turn, so load changes of a shared machine hit them alike): a training step = "
         f"forward + loss + backward of a batch of {batch} x {frames} frames; inference = Predictor.predict of one "
         f"{frames}-frame video (frame head, and the boundary head's decoding: top-k, soft-NMS, 100 proposals)"
         + (f"; ratios to `{base}`" if base else "")
