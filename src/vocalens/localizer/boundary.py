@@ -231,16 +231,15 @@ def edge_targets(labels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 def edge_loss(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """BMN's balanced binary logistic loss of the start/end logits [B,T,2]: half the mean BCE over the frames
-    near an edge (target > 0), half over the others (edges are ~1% of the frames), summed over start and end."""
+    near an edge (target > 0), half over the others (edges are ~1% of the frames), summed over start and end.
+    Each mean is a sum over the frames / their count per rank (:func:`positives_per_rank`), so DDP's averaged
+    gradient is one process's on the global batch."""
     bce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
     valid = mask.bool().unsqueeze(-1).expand_as(bce)
-    pos, neg = valid & (targets > 0), valid & (targets <= 0)
-    total = logits.sum() * 0.0
-    for c in range(logits.shape[-1]):
-        for sel in (pos[..., c], neg[..., c]):
-            if sel.any():
-                total = total + 0.5 * bce[..., c][sel].mean()
-    return total
+    groups = torch.stack([valid & (targets > 0), valid & (targets <= 0)])  # [2, B, T, C]
+    sums = (bce.unsqueeze(0) * groups).sum((1, 2))  # [2, C]
+    counts = positives_per_rank(groups.sum((1, 2)).float())
+    return 0.5 * (sums / counts).sum()
 
 
 def batch_targets(out: dict, labels: torch.Tensor, mask: torch.Tensor, radius: float):
