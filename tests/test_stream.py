@@ -225,8 +225,8 @@ def test_the_speaker_is_found_in_the_keyframe_pass(tmp_path, real_clips, monkeyp
 
 
 def test_big_blocks_come_from_mapped_pages_once_per_process(monkeypatch):
-    """A long video's blocks fragmented glibc's heap (peak memory grew with length): bound_heap maps
-    blocks of 1 MB and more from the system (returned when freed), set once per process."""
+    """A long video's blocks fragmented glibc's heap (peak memory grew with length): for a video over
+    10 minutes, bound_heap maps blocks of 1 MB and more from the system (returned when freed), once."""
     calls = []
 
     class FakeLibc:
@@ -239,6 +239,41 @@ def test_big_blocks_come_from_mapped_pages_once_per_process(monkeypatch):
 
     monkeypatch.setattr(crops_mod, "_LIBC", FakeLibc())
     monkeypatch.setattr(crops_mod, "_BOUND", False)
-    crops_mod.bound_heap()
+    crops_mod.bound_heap_for(60.0)  # a short video leaves the allocator as it is (mapped pages cost CPU)
+    crops_mod.bound_heap_for(None)
+    assert calls == []
+    crops_mod.bound_heap_for(3600.0)
     crops_mod.bound_heap()
     assert calls == [(-3, 1 << 20)]
+
+
+def _turn_taking(path, real_clips):
+    """Two faces side by side, the same size; the first 3 s the left one speaks (the audio is its own),
+    the next 3 s the right one (its own audio); the other face talks too, out of time with the voice."""
+    clip = {n: load_video(real_clips / f"LipNet__{n}.mpg") for n in ("bbaf2n", "brbk7n", "lbax4n", "lrwp9a")}
+    left = np.concatenate([clip["bbaf2n"].frames[:75], clip["lbax4n"].frames[:75]])
+    right = np.concatenate([clip["lrwp9a"].frames[:75], clip["brbk7n"].frames[:75]])
+    audio = np.concatenate([clip["bbaf2n"].audio[: 75 * 640], clip["brbk7n"].audio[: 75 * 640]])
+    frames = np.full((150, 288, 512, 3), 90, np.uint8)
+    for i in range(150):
+        for f, x in ((left[i], 20), (right[i], 300)):
+            frames[i, 40:220, x : x + 180] = cv2.resize(f[54:234, 90:270], (180, 180), interpolation=cv2.INTER_AREA)
+    return write_video(path, frames, audio=audio)
+
+
+def test_turn_taking_speakers_are_followed_block_by_block(tmp_path, real_clips, monkeypatch):
+    from vocalens.media import speaker
+
+    monkeypatch.setattr(speaker, "TURN", 75)  # 3 s blocks: the turns of this 6 s video
+    p = _turn_taking(tmp_path / "turns.mp4", real_clips)
+    plan = plan_faces(p, "haar", loudness=file_loudness(p, 25))
+    info = plan.face_info()
+    assert info["chosen"] == "speaker turns" and info["faces"] == 2
+    turns = info["turns"]
+    assert [(t["start_frame"], t["end_frame"]) for t in turns] == [(0, 75), (75, 150)]
+    assert turns[0]["box"][0] < 200 < turns[1]["box"][0]  # left face, then right face
+    assert plan.track.boxes[10, 0] < 200 < plan.track.boxes[100, 0]  # the crops follow the speaker
+    # one speaker with a listener: no turns, whatever the block size
+    two = _two_faces(tmp_path / "two.mp4", real_clips, "LipNet__bbaf2n.mpg", "video-retalking__3.mp4")
+    monkeypatch.setattr(speaker, "TURN", 25)
+    assert plan_faces(two, "haar", loudness=file_loudness(two, 25)).face_info()["chosen"] == "speaker"

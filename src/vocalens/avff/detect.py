@@ -64,15 +64,15 @@ class AVFFDetector(Detector):
         """Score every clip of one video; MediaError (naming the file) when it cannot be decoded."""
         from vocalens.avff.predict import score_stream
         from vocalens.avff.preprocess import stream_faces
-        from vocalens.media.crops import bound_heap, face_mode
-        from vocalens.media.video import track_energy
+        from vocalens.media.crops import bound_heap_for, face_mode
+        from vocalens.media.video import probe, track_energy
 
-        bound_heap()
         path = Path(path)
         face = face or "auto"
         threshold = float(threshold if threshold is not None else self.threshold)
         # streamed (bounded memory for any length): the face plan first, then the crops as the clips need them
         plan, audio, chunks = stream_faces(path, self.cfg.image_size, face, self.cfg.fps, self.cfg.crop)
+        bound_heap_for(plan.num_frames / self.cfg.fps if plan.num_frames else probe(path)["seconds"])
         found = None if face_mode(face) == "none" else float(np.mean(plan.found)) if len(plan.found) else 0.0
         require_face(path, found)
         r = score_stream(self.model, chunks, audio, batch_size, self.device, hop, pool, self.device.startswith("cuda"))

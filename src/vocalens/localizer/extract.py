@@ -35,7 +35,7 @@ from vocalens.media.audio import FrameEnergy
 from vocalens.media.crops import (
     FACE_SIZE,
     FacePlan,
-    bound_heap,
+    bound_heap_for,
     iter_face_chunks,
     plan_faces,
     resolve_face,
@@ -101,6 +101,7 @@ class Decoded:
     plan: FacePlan | None = None
     energy: FrameEnergy | None = None  # set by encode_decoded
     source_fps: float = 0.0
+    duration: float | None = None  # seconds, the container's own (None: it does not say)
     face_margin: float | None = None
     error: str | None = None
     seconds: float = 0.0  # time spent in the first pass
@@ -146,6 +147,7 @@ def decode_video(
             path=str(record.path),
             plan=plan,
             source_fps=info["fps"] or fps,
+            duration=info.get("seconds"),
             face_margin=face_margin,
             seconds=time.perf_counter() - t0,
         )
@@ -227,6 +229,8 @@ def encode_decoded(item: Decoded, fps: float, visual_encoder, audio_encoder) -> 
     """Second pass over one video: its crops block by block into the visual encoder, then its audio
     (fitted to the video's span, streamed from the file) into the audio encoder; the first read of the
     audio also fills ``item.energy``. Returns (visual [T, dv], audio [Ta, da], T)."""
+    known = item.plan.num_frames / fps if item.plan.num_frames is not None else None
+    bound_heap_for(max(known or 0.0, item.duration or 0.0))  # a long video's blocks must not fragment the heap
     chunks = iter_face_chunks(item.path, item.plan, FACE_SIZE, item.face_margin, fps)
     visual = encode_faces(visual_encoder, _prefetched(chunks))
     trim_heap()  # the blocks' memory back before the audio encoder's
@@ -386,7 +390,6 @@ def extract_one(
     MediaError / UserError (one line naming the file) for a file that cannot be decoded, has no audio
     track or no frames, or shows no face in any frame (with face detection on).
     """
-    bound_heap()
     path = Path(path)
     record = VideoRecord(video_id=video_id or path.stem, split="test", path=path, file=path.name)
     item = decode_video(record, fps, resolve_face(face), face_stride, face_margin)
@@ -459,7 +462,6 @@ def extract(
 ) -> Summary:
     """Extract ``records`` (already sharded) into ``output_root``; failures go to failures.jsonl."""
     t_start = time.perf_counter()
-    bound_heap()
     detector = resolve_face(face)  # meta.json keeps the user's choice, face_detector the resolved one
     out = Path(output_root)
     summary = Summary(total=len(records))

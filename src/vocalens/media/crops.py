@@ -99,7 +99,8 @@ class FacePlan:
 
     def face_info(self) -> dict | None:
         """The ``face`` record of a result: the analysed face's median box (frame pixels of the decoded
-        frames, x0 y0 x1 y1), how it was chosen ('only face' / 'speaker' / 'largest'), how many faces."""
+        frames, x0 y0 x1 y1), how it was chosen ('only face' / 'speaker' / 'speaker turns' / 'largest'),
+        how many faces; with turns, each run's frames, face (largest first) and box."""
         if self.track is None:
             return None
         found = np.asarray(self.track.found, bool)
@@ -113,7 +114,32 @@ class FacePlan:
         }
         if c.get("r") is not None:
             info["mouth_audio_r"] = c["r"]
+        if c.get("turns"):  # turn-taking: which face each run of frames analyses, and where it is
+            info["turns"] = [
+                {"start_frame": s, "end_frame": e, "face": k, "box": _median_box(self.track, s, e)}
+                for s, e, k in c["turns"]
+            ]
+            longest = max(info["turns"], key=lambda t: t["end_frame"] - t["start_frame"])
+            info["box"] = longest["box"]  # the longest turn's face
         return info
+
+
+def _median_box(track, start: int, end: int) -> list[float] | None:
+    found = np.asarray(track.found[start:end], bool)
+    if not found.any():
+        return None
+    return [round(float(v), 1) for v in np.median(track.boxes[start:end][found], axis=0)]
+
+
+def _turn_track(tracks, turns):
+    """One track that follows the speaker: each run of ``turns`` ([start, end, track]) from its track."""
+    from dataclasses import replace
+
+    first = tracks[turns[0][2]]
+    boxes, found, detected = first.boxes.copy(), first.found.copy(), first.detected.copy()
+    for s, e, k in turns:
+        boxes[s:e], found[s:e], detected[s:e] = tracks[k].boxes[s:e], tracks[k].found[s:e], tracks[k].detected[s:e]
+    return replace(first, boxes=boxes, found=found, detected=detected, mouth_motion=None)
 
 
 def _tracker_error(face: str, e: Exception) -> UserError:
@@ -128,7 +154,8 @@ def _choose(tracks, loudness, detector: str, num_frames: int, size) -> FacePlan:
         choice = choose_speaker(tracks, loudness(num_frames) if loudness is not None else None)
     if choice is None:
         choice = {"index": 0, "how": "only face", "faces": 1 if tracks[0].found.any() else 0, "r": None}
-    return FacePlan(num_frames, tracks[choice["index"]], detector, choice, size)
+    track = _turn_track(tracks, choice["turns"]) if choice.get("turns") else tracks[choice["index"]]
+    return FacePlan(num_frames, track, detector, choice, size)
 
 
 def plan_faces(
@@ -223,6 +250,16 @@ _LIBC = None
 _BOUND = False
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
 MMAP_FROM = 1 << 20  # bytes: blocks this large come from (and go back to) the system's own pages
+
+
+LONG_VIDEO_S = 600.0  # videos longer than this (seconds) switch the process to bound_heap
+
+
+def bound_heap_for(seconds: float | None) -> None:
+    """:func:`bound_heap` for a video longer than ``LONG_VIDEO_S`` (shorter ones do not fragment the heap
+    measurably, and mapped blocks cost the kernel's page zeroing: a few per cent of CPU time)."""
+    if seconds is not None and seconds > LONG_VIDEO_S:
+        bound_heap()
 
 
 def bound_heap() -> None:

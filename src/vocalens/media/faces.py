@@ -365,6 +365,7 @@ class FaceTracker:
         self._last: list[tuple[int, np.ndarray]] = []  # per track: (keyframe position, box) last seen
         self._prev = None
         self._motion: dict[int, tuple[list[int], list[float]]] = {}  # per track: frames, mouth motion
+        self._live: list[int] = []  # tracks seen on the latest keyframe
         self._fine_wait, self._fine_skip = 0, 0  # backoff of fruitless full-resolution searches
         self.fine_searches = 0
 
@@ -385,8 +386,7 @@ class FaceTracker:
         ``full()``: the frame at the source's resolution, for faces too small for the decoded one."""
         if self.wants(i):
             self.add(i, frame(), full)
-        j = len(self.key_idx) - 1
-        live = [k for k, (lj, _) in enumerate(self._last) if lj == j]
+        live = self._live
         if len(live) < 2 or previous is None:
             return
         from vocalens.media.speaker import mouth_change
@@ -456,6 +456,7 @@ class FaceTracker:
             self._members[best][j] = b
             self._last[best] = (j, b)
             taken.add(best)
+        self._live = sorted(taken)  # the tracks seen on this keyframe
 
     def _track(self, key_boxes, key_ok, num_frames, frame_size) -> FaceTrack:
         key_idx = np.asarray(self.key_idx, int)

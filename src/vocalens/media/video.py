@@ -172,11 +172,13 @@ def iter_chunks(
 
 
 def probe(path: str | Path) -> dict:
-    """What a file holds, without decoding: ``{"video": bool, "audio": bool, "fps": float | None}``."""
+    """What a file holds, without decoding: ``{"video": bool, "audio": bool, "fps": float | None,
+    "seconds": float | None}`` (``seconds``: the container's own duration, None when it does not say)."""
     with _open(path) as c:
         vs = c.streams.video[0] if c.streams.video else None
         fps = float(vs.average_rate or vs.guessed_rate or 0) if vs is not None else 0.0
-        return {"video": vs is not None, "audio": bool(c.streams.audio), "fps": fps or None}
+        seconds = c.duration / 1e6 if c.duration else None
+        return {"video": vs is not None, "audio": bool(c.streams.audio), "fps": fps or None, "seconds": seconds}
 
 
 def _stream_start(stream) -> float:
