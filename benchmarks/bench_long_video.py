@@ -131,6 +131,7 @@ def main(argv=None) -> int:
     ap.add_argument("--old_name", default="whole video (old)", help="the --old tree's row name")
     ap.add_argument("--avff", type=Path, help="an AVFF checkpoint: also run `vocalens avff detect`")
     ap.add_argument("--avff_minutes", type=int, nargs="+", default=[10], help="lengths to run --avff at")
+    ap.add_argument("--note", default="", help="a sentence for the table's text (what --old and --avff are)")
     ap.add_argument("--work", type=Path, help="folder for the videos and outputs (default: a temporary one)")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "long_video.md")
     args = ap.parse_args(argv)
@@ -167,7 +168,7 @@ def main(argv=None) -> int:
         "360 px, looped); each run a fresh process, peak RSS its `ru_maxrss`. "
         f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, niceness {os.nice(0)}. "
         f"Load average {load0:.1f} at the start, {load1:.1f} at the end (2 cores shared with other jobs: "
-        "wall times are inflated by it).",
+        "wall times are inflated by it)." + (f" {args.note}" if args.note else ""),
         "",
         "| minutes | path | frames | wall s | frames/s | x real time | peak RSS MB |",
         "|---|---|---|---|---|---|---|",
