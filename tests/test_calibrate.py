@@ -50,30 +50,35 @@ def test_verdict_rules():
     assert verdict(0.2, 0.6, 0.1, ["face found in only 10% of frames"]) == "UNCERTAIN"
 
 
-@pytest.fixture
-def tiny_checkpoint(tmp_path):
+def _tiny_localizer(path, audio_dim, **task_extra):
+    """A randomly initialised tiny localizer checkpoint (visual 6-d, ``audio_dim``-d audio) as training writes it."""
     import torch
 
-    from vocalens.localizer.config import ModelConfig as LocalizerConfig
+    from vocalens.localizer.config import ModelConfig
     from vocalens.localizer.model import Localizer
     from vocalens.train.checkpoint import save_atomic
 
-    cfg = LocalizerConfig(visual_dim=6, audio_dim=4, d_model=16, num_layers=1, nhead=2)
+    cfg = ModelConfig(visual_dim=6, audio_dim=audio_dim, d_model=16, num_layers=1, nhead=2)
     torch.manual_seed(0)
     task = {
         "kind": "vocalens-localizer",
         "model_config": cfg.to_dict(),
         "threshold": 0.5,
         "visual_dim": 6,
-        "audio_dim": 4,
+        "audio_dim": audio_dim,
         "fps": 25.0,
         "audio_rate": 50.0,
         "max_frames": 64,
         "modality": "both",
+        **task_extra,
     }
-    path = tmp_path / "best.pth"
     save_atomic({"model": Localizer(cfg).state_dict(), "task": task, "optimizer": {"state": {}}, "epoch": 3}, path)
     return path
+
+
+@pytest.fixture
+def tiny_checkpoint(tmp_path):
+    return _tiny_localizer(tmp_path / "best.pth", audio_dim=4)
 
 
 def test_calibrate_command_writes_a_slim_calibrated_checkpoint(tiny_checkpoint, tmp_path, capsys):
@@ -203,29 +208,8 @@ def test_raw_cosine_needs_a_pair():
 
 @pytest.fixture
 def pair_checkpoint(tmp_path):
-    import torch
-
-    from vocalens.localizer.config import ModelConfig
-    from vocalens.localizer.model import Localizer
-    from vocalens.train.checkpoint import save_atomic
-
-    cfg = ModelConfig(visual_dim=6, audio_dim=6, d_model=16, num_layers=1, nhead=2)
-    torch.manual_seed(0)
-    task = {
-        "kind": "vocalens-localizer",
-        "model_config": cfg.to_dict(),
-        "threshold": 0.5,
-        "boundary_threshold": 0.5,
-        "visual_dim": 6,
-        "audio_dim": 6,
-        "fps": 25.0,
-        "audio_rate": 50.0,
-        "max_frames": 64,
-        "modality": "both",
-    }
-    path = tmp_path / "pair.pth"
-    save_atomic({"model": Localizer(cfg).state_dict(), "task": task, "epoch": 1}, path)
-    return path
+    """Visual and audio features of one width, as a sync encoder pair gives: fusion applies."""
+    return _tiny_localizer(tmp_path / "pair.pth", audio_dim=6, boundary_threshold=0.5)
 
 
 def test_calibrate_fuse_sync_is_what_predict_applies(pair_checkpoint, tiny_checkpoint, tmp_path, capsys):
