@@ -193,8 +193,9 @@ def table(name: str, res: dict) -> list[str]:
     lines = [
         f"### {name}",
         "",
-        "| test material | videos | frame AUC | frame AP | video AUC | AP@0.5 | AP@0.75 | AR@100 | mean IoU (fakes) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| test material | videos | frame AUC | frame AP | video AUC | AP@0.5 | AP@0.75 | AP@0.95 | AR@100 "
+        "| mean IoU (fakes) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for recipe in RECIPES:
         m = res[recipe]
@@ -204,7 +205,8 @@ def table(name: str, res: dict) -> list[str]:
             lines.append(
                 f"| {recipe} {sub} | {mm.get('num_videos_of_type', mm['num_videos'])} | "
                 f"{fmt(mm['frame']['auc'])} | {fmt(mm['frame']['ap'])} | {fmt(mm['video']['auc'])} | "
-                f"{fmt(lav.get('AP@0.5'))} | {fmt(lav.get('AP@0.75'))} | {fmt(lav.get('AR@100'))} | "
+                f"{fmt(lav.get('AP@0.5'))} | {fmt(lav.get('AP@0.75'))} | {fmt(lav.get('AP@0.95'))} | "
+                f"{fmt(lav.get('AR@100'))} | "
                 f"{fmt(mm['localization']['iou']['mean'])} |"
             )
     r = res["real"]
@@ -221,13 +223,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpus", default="../shared/data/real-corpus")
     ap.add_argument("--checkpoint", default=None, help="localizer checkpoint (default: the shipped model)")
-    ap.add_argument("--baseline", default=None, help="a second checkpoint measured on the same material")
+    ap.add_argument(
+        "--baseline", action="append", default=[], help="another checkpoint on the same material (repeatable)"
+    )
     ap.add_argument(
         "--weights",
         default=None,
         help="encoder weights of --checkpoint when they are not the shipped ones (a sync-train run's file)",
     )
-    ap.add_argument("--baseline_weights", default=None, help="the same for --baseline")
+    ap.add_argument("--baseline_weights", default=None, help="the same for every --baseline")
     ap.add_argument("--note", default=None, help="a line printed under the command (e.g. where --baseline came from)")
     ap.add_argument("--work_dir", default="runs/real_quality")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "real_quality.md"))
@@ -242,14 +246,15 @@ def main() -> None:
     work = Path(args.work_dir)
     t0 = time.time()
     material = make_material(args.corpus, work)
-    models = [("model", ckpt, args.weights)] + (
-        [("baseline", Path(args.baseline), args.baseline_weights)] if args.baseline else []
-    )
+    models = [("model", ckpt, args.weights)] + [
+        (f"baseline{i + 1}" if len(args.baseline) > 1 else "baseline", Path(b), args.baseline_weights)
+        for i, b in enumerate(args.baseline)
+    ]
     lines = [
         "# Real-footage quality: the corpus's test speakers (never trained, tuned or calibrated on)",
         "",
         f"`python benchmarks/real_quality.py --corpus {args.corpus} --checkpoint {ckpt}"
-        + (f" --baseline {args.baseline}" if args.baseline else "")
+        + "".join(f" --baseline {b}" for b in args.baseline)
         + "`",
         "",
         *([args.note, ""] if args.note else []),
