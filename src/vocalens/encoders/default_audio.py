@@ -19,7 +19,7 @@ import torch
 from vocalens.constants import SAMPLE_RATE
 from vocalens.encoders import register_audio
 from vocalens.errors import UserError
-from vocalens.media.audio import MelStats, iter_log_mel
+from vocalens.media.audio import iter_normalised_log_mel
 
 
 @register_audio("default")
@@ -74,8 +74,8 @@ class LogMelEncoder:
     @torch.no_grad()
     def encode_stream(self, read: Callable[[], Iterable[np.ndarray]], num_samples: int) -> np.ndarray:
         """[Ta, dim] from a wave of ``num_samples`` that ``read()`` hands out in blocks: the log-mel rows
-        block by block (vocalens.media.audio.iter_log_mel), once for the utterance statistics and once
-        for the features; a block's deltas take one row of each neighbour block, so the features do not
+        block by block (vocalens.media.audio.iter_normalised_log_mel: once for the utterance statistics,
+        once for the features); a block's deltas take one row of each neighbour block, so the features do not
         depend on the blocks. Only the features are kept for the whole track."""
         ta = self.num_frames(num_samples)
         out = np.zeros((ta, self.dim), np.float32)
@@ -91,15 +91,10 @@ class LogMelEncoder:
             multiple=self.stack,
         )
 
-        def rows():
-            return iter_log_mel((torch.as_tensor(b).numpy() for b in read()), num_samples, n_hops, **spec)
+        def blocks():
+            return (torch.as_tensor(b).numpy() for b in read())
 
-        mean, std = torch.zeros(self.n_mels), torch.ones(self.n_mels)
-        if self.normalize == "utterance":
-            stats = MelStats(self.n_mels)
-            for r in rows():
-                stats.add(r)
-            mean, std = stats.mean_std()
+        rows = iter_normalised_log_mel(blocks, num_samples, n_hops, self.normalize == "utterance", **spec)
         f0, prev, cur = 0, None, None
 
         def emit(block, left, right):
@@ -112,8 +107,7 @@ class LogMelEncoder:
             out[f0 : f0 + k] = torch.cat(parts, dim=1).numpy()
             f0 += k
 
-        for r in rows():
-            r = (r - mean) / std
+        for r in rows:
             if cur is not None:
                 emit(cur, cur[0] if prev is None else prev, r[0])
                 prev = cur[-1]

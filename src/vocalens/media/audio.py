@@ -8,7 +8,7 @@ numbers match ``torchaudio.transforms.MelSpectrogram`` with ``norm=None``.
 from __future__ import annotations
 
 import functools
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -175,6 +175,23 @@ class MelStats:
         mean = self.s1 / max(self.n, 1)
         var = np.maximum(self.s2 / max(self.n, 1) - mean**2, 0.0)
         return torch.from_numpy(mean).float(), torch.from_numpy(np.sqrt(var)).float().clamp_min(floor)
+
+
+def iter_normalised_log_mel(
+    read: Callable[[], Iterable[np.ndarray]], num_samples: int, n_hops: int, normalize: bool = True, **spec
+) -> Iterator[torch.Tensor]:
+    """:func:`iter_log_mel` rows in per-band z-scores over the whole utterance (``normalize``), for a wave
+    that is never whole in memory: ``read()`` hands out its blocks and is called twice, once for the
+    statistics (:class:`MelStats`) and once for the rows; without ``normalize`` once, rows as they are."""
+    if not normalize:
+        yield from iter_log_mel(read(), num_samples, n_hops, **spec)
+        return
+    stats = MelStats(spec["n_mels"])
+    for rows in iter_log_mel(read(), num_samples, n_hops, **spec):
+        stats.add(rows)
+    mean, std = stats.mean_std()
+    for rows in iter_log_mel(read(), num_samples, n_hops, **spec):
+        yield rows.sub_(mean).div_(std)
 
 
 SILENCE_RMS = 1e-4  # below this RMS an audio track (or a frame of it) is silent

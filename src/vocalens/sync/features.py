@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from vocalens.constants import FPS, SAMPLE_RATE  # noqa: F401  (FPS re-exported for vocalens.sync.cache)
-from vocalens.media.audio import MelStats, iter_log_mel
+from vocalens.media.audio import iter_normalised_log_mel
 
 HOP = 160  # 10 ms
 WIN = 400  # 25 ms
@@ -78,9 +78,5 @@ def stream_audio_frames(read, num_samples: int, frames: int | None = None) -> It
         yield np.zeros((t, STACK * N_MELS), np.float16)
         return
     spec = dict(hop=HOP, win=WIN, n_fft=N_FFT, n_mels=N_MELS, block_hops=max(1, BLOCK_FRAMES) * STACK, multiple=STACK)
-    stats = MelStats(N_MELS)
-    for rows in iter_log_mel(read(), num_samples, t * STACK, **spec):
-        stats.add(rows)
-    mean, std = stats.mean_std()
-    for rows in iter_log_mel(read(), num_samples, t * STACK, **spec):
-        yield rows.sub_(mean).div_(std).reshape(-1, STACK * N_MELS).to(torch.float16).numpy()
+    for rows in iter_normalised_log_mel(read, num_samples, t * STACK, **spec):
+        yield rows.reshape(-1, STACK * N_MELS).to(torch.float16).numpy()
