@@ -208,18 +208,20 @@ def iter_audio(
         skip = None  # samples still to drop (a negative offset); None until the first timestamp
         pending: list[np.ndarray] = []  # samples before the first timestamp is known
 
-        def feed(frames):
+        def emit(x):  # x past the samples still to drop
             nonlocal skip
+            cut = min(skip, len(x))
+            skip -= cut
+            yield from out.add(x[cut:])
+
+        def feed(frames):
             for f in frames:
                 x = f.to_ndarray().reshape(-1)
                 out.decoded += len(x)
                 if skip is None:
                     pending.append(x)
-                    continue
-                if skip:
-                    cut = min(skip, len(x))
-                    x, skip = x[cut:], skip - cut
-                yield from out.add(x)
+                else:
+                    yield from emit(x)
 
         def settle(first_t):
             nonlocal skip
@@ -229,9 +231,7 @@ def iter_audio(
             held = list(pending)
             pending.clear()
             for x in held:
-                cut = min(skip, len(x))
-                x, skip = x[cut:], skip - cut
-                yield from out.add(x)
+                yield from emit(x)
 
         try:
             for frame in container.decode(astream):
@@ -257,11 +257,9 @@ class _Blocks:
 
     def __init__(self, size: int):
         self.size, self.buf, self.n = size, np.empty(size, np.float32), 0
-        self.total = 0  # samples handed in
         self.decoded = 0  # samples the decoder produced (before the offset)
 
     def add(self, x: np.ndarray) -> Iterator[np.ndarray]:
-        self.total += len(x)
         while len(x):
             k = min(len(x), self.size - self.n)
             self.buf[self.n : self.n + k] = x[:k]
