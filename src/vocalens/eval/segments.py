@@ -20,8 +20,9 @@ class Segment(NamedTuple):
     score: float
 
 
-def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    m = np.concatenate([[0], mask.astype(np.int8), [0]])
+def mask_runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(starts, ends) of the True runs [start, end) of a [T] boolean mask."""
+    m = np.concatenate([[0], np.asarray(mask, bool).reshape(-1).astype(np.int8), [0]])
     d = np.diff(m)
     return np.flatnonzero(d == 1), np.flatnonzero(d == -1)
 
@@ -29,7 +30,7 @@ def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def probs_to_segments(probs, threshold: float = 0.5, min_length: int = 1, merge_gap: int = 0) -> list[Segment]:
     """Fake segments of a probability curve [T]."""
     p = np.asarray(probs, dtype=np.float64).reshape(-1)
-    starts, ends = _runs(p >= threshold)
+    starts, ends = mask_runs(p >= threshold)
     if merge_gap > 0 and len(starts) > 1:
         keep = np.concatenate([[True], starts[1:] - ends[:-1] > merge_gap])
         last = np.concatenate([np.flatnonzero(keep[1:]), [len(ends) - 1]])

@@ -44,6 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vocalens.eval.proposals import soft_nms
+from vocalens.eval.segments import mask_runs
 
 INF = 1e8  # the coarsest level's upper regression bound (frames)
 
@@ -158,9 +159,7 @@ class BoundaryHead(nn.Module):
 
 def label_segments(labels: np.ndarray) -> np.ndarray:
     """[T] 0/1 frame labels -> [K, 2] fake runs [start, end) in frames."""
-    lab = np.concatenate([[0], (np.asarray(labels).reshape(-1) > 0.5).astype(np.int8), [0]])
-    d = np.diff(lab)
-    return np.stack([np.flatnonzero(d == 1), np.flatnonzero(d == -1)], 1).astype(np.float32)
+    return np.stack(mask_runs(np.asarray(labels).reshape(-1) > 0.5), 1).astype(np.float32)
 
 
 def assign_targets(points: torch.Tensor, segments, radius: float = 1.5) -> tuple[torch.Tensor, torch.Tensor]:

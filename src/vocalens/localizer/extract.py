@@ -31,6 +31,7 @@ from vocalens.data.labels import frame_labels
 from vocalens.data.metadata import VideoRecord
 from vocalens.data.store import VideoFeatures, append_failure, is_complete, video_dir, write_features
 from vocalens.errors import MediaError, UserError, cause, named
+from vocalens.eval.segments import mask_runs
 from vocalens.media.audio import FrameEnergy
 from vocalens.media.crops import (
     FACE_SIZE,
@@ -118,9 +119,8 @@ class Decoded:
 
 def missing_runs(found: np.ndarray) -> list[list[int]]:
     """Frames without a face as [start, end) runs: compact for meta.json."""
-    miss = np.concatenate([[0], (~np.asarray(found, bool)).astype(np.int8), [0]])
-    edges = np.diff(miss)
-    return [[int(s), int(e)] for s, e in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1))]
+    starts, ends = mask_runs(~np.asarray(found, bool))
+    return [[int(s), int(e)] for s, e in zip(starts, ends)]
 
 
 def decode_video(
