@@ -85,7 +85,7 @@ def video_record(
         bsegs = boundary["boundary_segments"]
         rec["frame_segments"], rec["frame_segments_sec"] = rec["segments"], rec["segments_sec"]
         rec["segments"] = [[int(round(s)), max(int(round(e)), int(round(s)) + 1), float(sc)] for s, e, sc in bsegs]
-        rec["segments_sec"] = [[s / fps, e / fps, float(sc)] for s, e, sc in bsegs]
+        rec["segments_sec"] = segments_to_seconds(bsegs, fps)
         rec["segments_source"] = "boundary head"
         rec["proposals"] = proposals_to_seconds(boundary["boundary_proposals"], fps)
     else:
