@@ -25,10 +25,15 @@ def frame_labels(fake_periods: Iterable[Sequence[float]], num_frames: int, fps: 
     return inside.any(axis=1).astype(np.uint8)
 
 
+def mask_runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(starts, ends) of the True runs [start, end) of a [T] boolean mask: the one run finder (fake
+    periods, segments, faceless stretches)."""
+    m = np.concatenate([[0], np.asarray(mask, bool).reshape(-1).astype(np.int8), [0]])
+    d = np.diff(m)
+    return np.flatnonzero(d == 1), np.flatnonzero(d == -1)
+
+
 def labels_to_periods(labels: np.ndarray, fps: float = FPS) -> list[list[float]]:
     """Inverse of :func:`frame_labels` on the frame grid: runs of 1s as [start, end) seconds."""
-    lab = np.asarray(labels).astype(bool).astype(np.int8)
-    edges = np.diff(np.concatenate([[0], lab, [0]]))
-    starts = np.flatnonzero(edges == 1)
-    ends = np.flatnonzero(edges == -1)
+    starts, ends = mask_runs(np.asarray(labels).astype(bool))
     return [[s / fps, e / fps] for s, e in zip(starts.tolist(), ends.tolist())]

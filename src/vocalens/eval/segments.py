@@ -12,19 +12,13 @@ from typing import NamedTuple
 import numpy as np
 
 from vocalens.constants import FPS
+from vocalens.data.labels import mask_runs
 
 
 class Segment(NamedTuple):
     start: int
     end: int  # exclusive
     score: float
-
-
-def mask_runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(starts, ends) of the True runs [start, end) of a [T] boolean mask."""
-    m = np.concatenate([[0], np.asarray(mask, bool).reshape(-1).astype(np.int8), [0]])
-    d = np.diff(m)
-    return np.flatnonzero(d == 1), np.flatnonzero(d == -1)
 
 
 def probs_to_segments(probs, threshold: float = 0.5, min_length: int = 1, merge_gap: int = 0) -> list[Segment]:

@@ -43,8 +43,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vocalens.data.labels import mask_runs
 from vocalens.eval.proposals import soft_nms
-from vocalens.eval.segments import mask_runs
 
 INF = 1e8  # the coarsest level's upper regression bound (frames)
 

@@ -27,11 +27,10 @@ import torch
 
 from vocalens import __version__
 from vocalens.constants import FPS, SAMPLE_RATE
-from vocalens.data.labels import frame_labels
+from vocalens.data.labels import frame_labels, mask_runs
 from vocalens.data.metadata import VideoRecord
 from vocalens.data.store import VideoFeatures, append_failure, is_complete, video_dir, write_features
 from vocalens.errors import MediaError, UserError, cause, named
-from vocalens.eval.segments import mask_runs
 from vocalens.media.audio import FrameEnergy
 from vocalens.media.crops import (
     FACE_SIZE,
