@@ -237,7 +237,12 @@ def main() -> None:
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "real_quality.md"))
     args = ap.parse_args()
     from vocalens.assets import default_localizer
+    from vocalens.datagen.splice import espeak_binary
 
+    if espeak_binary() is None:  # without it splice makes no tts fakes: other test material, other numbers
+        raise SystemExit(
+            "real_quality.py: espeak-ng not found (apt-get install espeak-ng): the splice recipe's tts fakes need it"
+        )
     ckpt = Path(args.checkpoint) if args.checkpoint else default_localizer()
     if ckpt is not None and not args.checkpoint and ckpt.is_relative_to(Path.cwd()):
         ckpt = ckpt.relative_to(Path.cwd())  # the shipped model, named as the repository does

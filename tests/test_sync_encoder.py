@@ -59,10 +59,68 @@ def test_weights_round_trip(weights):
         assert f.read(9)[8:9] == b"{"
 
 
-def test_weights_for_other_crops_are_refused(tmp_path):
-    path = save_weights(SyncNet(SyncConfig(dim=8, width=4, hidden=8)), tmp_path / "al.safetensors", crop="aligned")
-    with pytest.raises(UserError, match="aligned"):
+def test_weights_for_unknown_crops_are_refused(tmp_path):
+    path = save_weights(SyncNet(SyncConfig(dim=8, width=4, hidden=8)), tmp_path / "m.safetensors", crop="mouth")
+    with pytest.raises(UserError, match="'mouth' crops"):
         build_visual_encoder("sync", weights=str(path))
+
+
+@pytest.fixture(scope="module")
+def grid_faces(real_clips):
+    """A GRID clip's crop_faces crops, as `vocalens extract` hands them to a visual encoder."""
+    from vocalens.media.faces import crop_faces, detect_faces
+    from vocalens.media.video import load_video
+
+    frames = load_video(real_clips / "LipNet__bbaf2n.mpg").frames
+    return crop_faces(frames, detect_faces(frames), size=224)
+
+
+def test_aligned_crop_centres_the_mouth(grid_faces):
+    """The 'aligned' input puts the mouth corners (face mesh) at the same place whatever the face crop did."""
+    from vocalens.media.landmarks import MOUTH_CORNERS, aligned_lower_faces, detect_landmarks, mediapipe_mesh_available
+    from vocalens.sync.features import ALIGNED_HW, sync_crops
+
+    if not mediapipe_mesh_available():
+        pytest.skip("mediapipe face mesh not installed")
+    grey = sync_crops(grid_faces, "aligned")
+    assert grey.shape == (len(grid_faces), *ALIGNED_HW) and grey.dtype == np.uint8
+    # the mesh on the aligned crops finds the mouth corners level and centred, every frame alike
+    lower = aligned_lower_faces(grid_faces, 96)
+    s = 96
+    from vocalens.media.faces import FaceTrack
+
+    whole = FaceTrack(
+        np.tile([0, 0, s, s], (len(lower), 1)).astype(np.float32), *[np.ones(len(lower), bool)] * 2, (s, s)
+    )
+    corners = detect_landmarks(lower, whole, stride=5).points[:, list(MOUTH_CORNERS)]
+    centre = corners.mean(1)
+    assert np.abs(centre[:, 0] - s / 2).max() < 0.1 * s  # horizontally centred
+    assert np.abs(corners[:, 0, 1] - corners[:, 1, 1]).max() < 0.06 * s  # level
+    assert centre[:, 1].std() < 0.03 * s  # fixed height: the crop does not wander
+
+
+def test_aligned_weights_stream_in_blocks_like_whole(tmp_path, grid_faces):
+    """Weights trained on 'aligned' crops make the visual encoder align the face crops it is handed;
+    streamed in blocks (extract's 256-frame blocks) it gives nearly the features of the whole clip."""
+    from vocalens.media.landmarks import mediapipe_mesh_available
+    from vocalens.sync.features import ALIGNED_HW
+
+    if not mediapipe_mesh_available():
+        pytest.skip("mediapipe face mesh not installed")
+    torch.manual_seed(0)
+    model = SyncNet(SyncConfig(dim=16, width=4, hidden=16, crop_hw=ALIGNED_HW)).eval()
+    path = save_weights(model, tmp_path / "al.safetensors", crop="aligned")
+    vis = build_visual_encoder("sync", weights=str(path))
+    assert vis.config()["crop"] == "aligned"
+    assert vis.encode(grid_faces).shape == (len(grid_faces), 16)
+    # what the network sees: the aligned crops, streamed in 30-frame blocks vs the whole clip at once
+    whole = vis.encode_local(grid_faces).astype(np.float32)
+    blocks = np.concatenate(list(vis._local_blocks(grid_faces[s : s + 30] for s in range(0, len(grid_faces), 30))))
+    assert blocks.shape == whole.shape == (len(grid_faces), *ALIGNED_HW)
+    assert np.abs(blocks - whole).mean() < 2.0  # grey levels of 255
+    # and not the fixed-fraction crop: those inputs differ
+    face = lower_face_grey(grid_faces, size=ALIGNED_HW).astype(np.float32)
+    assert np.abs(face - whole).mean() > 10.0
 
 
 def test_missing_or_bad_weights_is_one_line_error(tmp_path):
@@ -316,3 +374,22 @@ def test_sync_train_bad_shift_is_one_line_error(tmp_path):
         sync_train.run(_sync_train_args(tmp_path, "--shift", "short"))
     with pytest.raises(UserError, match="no train clips from the sources"):
         sync_train.run(_sync_train_args(tmp_path, "--sources", "nowhere"))
+
+
+@pytest.mark.parametrize("crop", ["face", "aligned"])
+def test_cache_decodes_a_clip_with_each_crop(real_clips, crop):
+    """sync-train's cache holds exactly what the visual encoder computes from extract's face crops."""
+    from vocalens.media.landmarks import mediapipe_mesh_available
+    from vocalens.sync.cache import Clip, decode_clip, face_crops
+    from vocalens.sync.features import CROP_KINDS, sync_crops
+
+    if crop == "aligned" and not mediapipe_mesh_available():
+        pytest.skip("mediapipe face mesh not installed")
+    clip = Clip("c", real_clips / "LipNet__bbaf2n.mpg", "train", "s")
+    crops, audio, found = decode_clip(clip, crop)
+    assert crops.shape == (len(audio), *CROP_KINDS[crop][1]) and audio.shape[1] == 320 and found > 0.9
+    from vocalens.media.crops import DETECT_MAX_SIDE
+    from vocalens.media.video import load_video
+
+    faces, _ = face_crops(load_video(clip.path, fps=25, max_side=DETECT_MAX_SIDE).frames)
+    np.testing.assert_array_equal(sync_crops(faces, crop), crops)

@@ -66,7 +66,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--output_dir", required=True)
     p.add_argument("--cache", help="cache file (default OUTPUT/cache.npz; built when missing)")
-    p.add_argument("--crop", default="face", help="visual crop function of vocalens.sync.cache.CROPS (default face)")
+    p.add_argument(
+        "--crop",
+        default="face",
+        choices=("face", "aligned"),  # vocalens.sync.features.CROP_KINDS (not imported: torch)
+        help="visual input: 'face', the lower face of the face crop at fixed fractions (default), or 'aligned', "
+        "the face mesh's lower face of the same crop (eyes level, fixed scale)",
+    )
     p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--batch_size", type=int, default=32, help="segments per step")
     p.add_argument("--length", type=int, default=20, help="frames per training segment (its time-shift negatives)")
@@ -100,6 +106,7 @@ def run(args) -> int:
     import torch  # noqa: PLC0415
 
     from vocalens.sync.cache import build_cache, corpus_clips, load_cache  # noqa: PLC0415
+    from vocalens.sync.features import CROP_KINDS  # noqa: PLC0415
     from vocalens.sync.model import SyncConfig, SyncNet  # noqa: PLC0415
     from vocalens.sync.task import SyncTask  # noqa: PLC0415
     from vocalens.sync.weights import save_weights  # noqa: PLC0415
@@ -127,7 +134,14 @@ def run(args) -> int:
     if not n["train"] or (args.no_short and all(cache.names[i].startswith("short/") for i in cache.indices("train"))):
         raise UserError(f"{cache_path}: no train clips")
 
-    cfg = SyncConfig(dim=args.dim, width=args.width, hidden=args.hidden, kernel=args.kernel, stack=args.stack)
+    cfg = SyncConfig(
+        dim=args.dim,
+        width=args.width,
+        hidden=args.hidden,
+        kernel=args.kernel,
+        stack=args.stack,
+        crop_hw=CROP_KINDS[args.crop][1],
+    )
     train = [i for i in cache.indices("train") if not (args.no_short and cache.names[i].startswith("short/"))]
     if args.sources:
         from vocalens.sync.realign import source_of  # noqa: PLC0415
@@ -194,11 +208,9 @@ def run(args) -> int:
     model = SyncNet(cfg)
     model.load_state_dict(state["model"])
     weights = Path(args.weights) if args.weights else out / "sync_encoder.safetensors"
-    from vocalens.sync.cache import BOXES  # noqa: PLC0415
-
     info = {
         "crop": args.crop,
-        "box": list(BOXES[args.crop]),
+        "box": list(CROP_KINDS[args.crop][0]),
         "epoch": int(state["epoch"]),
         "dev_offset_acc": state["metrics"].get("offset_acc"),
         "dev_offset_near": state["metrics"].get("offset_near"),

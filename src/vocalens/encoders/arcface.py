@@ -28,8 +28,6 @@ from vocalens.errors import UserError
 from vocalens.extras import require
 
 CROPS = ("aligned", "lower", "face")
-# the canonical face box inside a crop_faces(margin=0.25) crop: [m, 1 + m] / (1 + 2m) of its side
-_FACE_IN_CROP = (0.25 / 1.5, 1.25 / 1.5)
 
 
 def file_digest(path: Path) -> str:
@@ -49,22 +47,6 @@ def _providers(ort, device: torch.device) -> list:
             file=sys.stderr,
         )
     return ["CPUExecutionProvider"]
-
-
-def aligned_lower_faces(faces: np.ndarray, size: int, mesh_stride: int) -> np.ndarray:
-    """[T,H,W,3] crop_faces crops -> [T,size,size,3] landmark-aligned lower faces (mesh inside each crop)."""
-    from vocalens.media.faces import FaceTrack
-    from vocalens.media.landmarks import align_lower_face, detect_landmarks
-
-    t, h, w = faces.shape[:3]
-    lo, hi = _FACE_IN_CROP
-    box = np.array([lo * w, lo * h, hi * w, hi * h], np.float32)
-    ones = np.ones(t, bool)
-    track = FaceTrack(
-        boxes=np.tile(box, (t, 1)), found=ones, detected=ones, frame_size=(h, w), detector="crop", stride=mesh_stride
-    )
-    lm = detect_landmarks(faces, track, stride=mesh_stride)
-    return align_lower_face(faces, lm, size)
 
 
 @register_visual("arcface")
@@ -162,6 +144,8 @@ class ArcFaceEncoder:
         if self.crop == "aligned":
             if h != w:
                 raise UserError(f"{self.weights}: crop='aligned' needs a square input, the model takes {h}x{w}")
+            from vocalens.media.landmarks import aligned_lower_faces  # noqa: PLC0415 - mediapipe on demand
+
             return aligned_lower_faces(faces, h, self.mesh_stride)
         x = torch.from_numpy(np.ascontiguousarray(faces))
         if self.crop == "lower":

@@ -4,13 +4,14 @@ Both are halves of one :class:`vocalens.sync.model.SyncNet` loaded from one safe
 (``--visual_weights`` / ``--audio_weights``, default: the file shipped in the package), trained
 contrastively so that the per-frame cosine of the two 128-d outputs is high where lips and sound
 agree and low under a time shift (docs/sync.md). Visual input: the face crops of ``vocalens
-extract`` (``crop_faces``, margin 0.25), of which the lower face is taken; audio: 16 kHz mono.
+extract`` (``crop_faces``, margin 0.25), of which the lower face is taken (at fixed fractions, or aligned
+by the face mesh, as the weights were trained: ``vocalens.sync.features.CROP_KINDS``); audio: 16 kHz mono.
 Both give one unit-norm row per 25 Hz frame.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -18,8 +19,10 @@ import torch.nn.functional as F
 
 from vocalens.encoders import register_audio, register_visual
 from vocalens.errors import UserError
-from vocalens.sync.features import FPS, LOWER_FACE_BOX, lower_face_grey, stream_audio_frames
+from vocalens.sync.features import CROP_KINDS, FPS, stream_audio_frames, sync_crops
 from vocalens.sync.weights import load_weights
+
+MESH_OVERLAP = 16  # frames of the previous block an aligned-crop block is landmarked with
 
 
 class _SyncHalf:
@@ -46,28 +49,41 @@ class SyncVisualEncoder(_SyncHalf):
 
     def __init__(self, weights=None, device="cpu", weights_digest=None, box=None, **opts):
         super().__init__(weights, device, weights_digest)
-        if self.info.get("crop", "face") != "face":
-            # `vocalens extract` hands crop_faces crops; weights trained on other crops would see the wrong image
+        self.crop = self.info.get("crop", "face")
+        if self.crop not in CROP_KINDS:
             raise UserError(
-                f"sync encoder: weights {weights or 'shipped with the package'} were trained on "
-                f"{self.info.get('crop')!r} crops; the visual encoder takes crop_faces face crops ('face')"
+                f"sync encoder: weights {weights or 'shipped with the package'} were trained on {self.crop!r} "
+                f"crops; this version reads {', '.join(CROP_KINDS)}"
             )
-        self.box = tuple(float(b) for b in (box or self.info.get("box") or LOWER_FACE_BOX))
+        self.box = tuple(float(b) for b in (box or self.info.get("box") or CROP_KINDS[self.crop][0]))
 
     def config(self) -> dict:
-        return {**super().config(), "box": list(self.box)}
+        return {**super().config(), "box": list(self.box), **({"crop": self.crop} if self.crop != "face" else {})}
 
     def encode_local(self, faces: np.ndarray) -> np.ndarray:
         """The per-frame part: [T, h, w] uint8 grey lower faces."""
         faces = np.asarray(faces)
         if faces.ndim != 4 or faces.shape[-1] != 3:
             raise ValueError(f"expected faces [T, H, W, 3], got {tuple(faces.shape)}")
-        return lower_face_grey(faces, self.box, self.model.cfg.crop_hw)
+        return sync_crops(faces, self.crop, self.box, self.model.cfg.crop_hw)
+
+    def _local_blocks(self, chunks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        """:meth:`encode_local` of each block; aligned crops see ``MESH_OVERLAP`` frames of the block before
+        too (the mesh's tracking and the crop's smoothing warm up on them), so a block boundary barely shows."""
+        tail = None
+        for c in chunks:
+            c = np.asarray(c)
+            if self.crop == "face" or not len(c):
+                yield self.encode_local(c)
+                continue
+            x = c if tail is None else np.concatenate([tail, c])
+            yield self.encode_local(x)[len(x) - len(c) :]
+            tail = x[-MESH_OVERLAP:]
 
     def encode_stream(self, chunks: Iterable[np.ndarray]) -> np.ndarray:
         """[T, dim] from a video's crop blocks in order, each embedded with its temporal context (the
         video edge-padded at its two ends only): nothing but the features is kept for the whole video."""
-        grey = (torch.from_numpy(self.encode_local(c)) for c in chunks)
+        grey = (torch.from_numpy(g) for g in self._local_blocks(chunks))
         return with_context(
             grey, self.model.cfg.context, lambda x: self.model.visual(x.to(self.device)[None])[0], self.dim
         )

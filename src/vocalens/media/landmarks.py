@@ -24,6 +24,7 @@ from scipy.ndimage import gaussian_filter1d
 
 from vocalens.errors import UserError
 from vocalens.media.faces import FaceTrack, crop_regions, detect_faces, square_boxes
+from vocalens.media.native import quiet_native_stderr
 
 # mediapipe face-mesh indices (image left / right as seen in the frame)
 EYE_L = (33, 133)  # outer, inner corner of the eye on the image's left
@@ -162,14 +163,19 @@ def detect_landmarks(
     stride = max(1, int(stride))
     key = np.unique(np.concatenate([np.arange(0, t_len, stride), [t_len - 1]]))
     boxes = square_boxes(track.boxes, CROP_MARGIN, (h, w))
-    mesh = _mediapipe_mesh(refine)
+    with quiet_native_stderr():
+        mesh = _mediapipe_mesh(refine)
     k = 478 if refine else 468
     pts = np.zeros((t_len, k, 2), np.float32)
     ok = np.zeros(t_len, bool)
     try:
-        for i in key:
+        for n, i in enumerate(key):
             crop = crop_regions(frames[i : i + 1], boxes[i : i + 1], (crop_size, crop_size))[0]
-            res = mesh.process(crop)
+            if n:
+                res = mesh.process(crop)
+            else:  # the graph logs its start-up lines on the first frame
+                with quiet_native_stderr():
+                    res = mesh.process(crop)
             if not res.multi_face_landmarks:
                 continue
             lmk = res.multi_face_landmarks[0].landmark
@@ -278,3 +284,22 @@ def align_lower_face(frames: np.ndarray, lm: LandmarkTrack, size: int = 96) -> n
 def transform_points(points: np.ndarray, mats: np.ndarray) -> np.ndarray:
     """Apply per-frame affine maps [T,2,3] to points [T,K,2]."""
     return np.einsum("tij,tkj->tki", mats[:, :, :2], points) + mats[:, None, :, 2]
+
+
+# the canonical face box inside a crop_faces(margin=0.25) crop: [m, 1 + m] / (1 + 2m) of its side
+FACE_IN_CROP = (0.25 / 1.5, 1.25 / 1.5)
+
+
+def aligned_lower_faces(faces: np.ndarray, size: int = 96, mesh_stride: int = 3) -> np.ndarray:
+    """[T,H,W,3] ``crop_faces`` crops (margin 0.25) -> [T,size,size,3] landmark-aligned lower faces: the
+    mesh runs inside each crop (the face is where ``crop_faces`` put it), so encoders that are handed
+    face crops can align them without the frames."""
+    faces = _check_frames(faces)
+    t, h, w = faces.shape[:3]
+    lo, hi = FACE_IN_CROP
+    box = np.array([lo * w, lo * h, hi * w, hi * h], np.float32)
+    ones = np.ones(t, bool)
+    track = FaceTrack(
+        boxes=np.tile(box, (t, 1)), found=ones, detected=ones, frame_size=(h, w), detector="crop", stride=mesh_stride
+    )
+    return align_lower_face(faces, detect_landmarks(faces, track, stride=mesh_stride), size)

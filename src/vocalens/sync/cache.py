@@ -4,7 +4,7 @@ Decoding and face detection are the slow part of sync training, so they run once
 ``real-corpus/clips.tsv`` (with its by-speaker split), ``real-corpus/short`` (train) and an extra
 folder of clips (train) becomes ``crops [T, 32, 48] uint8`` + ``audio [T, 320] float16`` rows in
 one ``.npz`` (no pickle), with per-clip offsets, names, splits and speakers. The crop is one
-swappable call (:data:`CROPS`), recorded in the file so a cache is never reused with another.
+of ``features.CROP_KINDS``, recorded in the file so a cache is never reused with another.
 """
 
 from __future__ import annotations
@@ -21,35 +21,21 @@ from vocalens.errors import UserError
 from vocalens.fileio import atomic_path
 from vocalens.media.crops import DETECT_MAX_SIDE  # frames are decoded at most this large, as for extract
 from vocalens.media.video import load_video
-from vocalens.sync.features import FPS, LOWER_FACE_BOX, audio_frames, lower_face_grey
+from vocalens.sync.features import CROP_KINDS, FPS, audio_frames, sync_crops
 
 VIDEO_EXTS = (".mp4", ".mpg", ".mov", ".avi", ".mkv", ".flv", ".webm")
 
 
-def face_crop_lower(frames: np.ndarray, detector: str = "auto") -> tuple[np.ndarray, float]:
-    """Frames -> grey lower-face crops the way ``vocalens extract`` + the sync encoder see them
-    (``detect_faces`` -> ``crop_faces(224, margin 0.25)`` -> :func:`lower_face_grey`), and the
-    fraction of frames with a face."""
+def face_crops(frames: np.ndarray, detector: str = "auto") -> tuple[np.ndarray, float]:
+    """Frames -> the face crops ``vocalens extract`` hands its visual encoder (``detect_faces`` ->
+    ``crop_faces(224, margin 0.25)``) and the fraction of frames with a face."""
     from vocalens.media import faces  # noqa: PLC0415 - OpenCV only when decoding
 
     track = faces.detect_faces(frames, stride=5, detector=detector)
-    return lower_face_grey(faces.crop_faces(frames, track, size=224)), track.found_ratio
+    return faces.crop_faces(frames, track, size=224), track.found_ratio
 
 
-def aligned_lower(frames: np.ndarray, detector: str = "auto") -> tuple[np.ndarray, float]:
-    """Frames -> grey crops of ``media.landmarks.align_lower_face`` (face mesh; eyes level, fixed
-    scale, nose tip to chin), the whole 96 px crop resized to the model's input. The mesh runs every
-    3rd frame: it only places the crop (angle and centre are smoothed anyway), the pixels are every frame's."""
-    from vocalens.media import faces, landmarks  # noqa: PLC0415
-
-    track = faces.detect_faces(frames, stride=5, detector=detector)
-    lm = landmarks.detect_landmarks(frames, track, stride=3)
-    return lower_face_grey(landmarks.align_lower_face(frames, lm, 96), box=ALIGNED_BOX), float(lm.found.mean())
-
-
-ALIGNED_BOX = (0.0, 1.0, 0.0, 1.0)  # the aligned crop is the lower face already
-CROPS = {"face": face_crop_lower, "aligned": aligned_lower}
-BOXES = {"face": LOWER_FACE_BOX, "aligned": ALIGNED_BOX}
+BOXES = {k: box for k, (box, _) in CROP_KINDS.items()}
 
 
 @dataclass
@@ -90,14 +76,15 @@ def corpus_clips(corpus: str | Path | None, extra: list[str | Path] = (), short:
 def decode_clip(clip: Clip, crop: str = "face") -> tuple[np.ndarray, np.ndarray, float]:
     """One clip -> (crops [T, h, w] uint8, audio [T, 320] float16, face-found ratio)."""
     media = load_video(clip.path, fps=FPS, max_side=DETECT_MAX_SIDE, audio="required")
-    crops, found = CROPS[crop](media.frames)
+    faces, found = face_crops(media.frames)
+    crops = sync_crops(faces, crop)
     return crops, audio_frames(media.audio, frames=len(crops)), found
 
 
 def build_cache(clips: list[Clip], path: str | Path, crop: str = "face", progress: bool = True) -> Path:
     """Decode every clip into ``path`` (atomic); clips that fail to decode are skipped and listed."""
-    if crop not in CROPS:
-        raise UserError(f"unknown crop {crop!r} (choose from {', '.join(CROPS)})")
+    if crop not in CROP_KINDS:
+        raise UserError(f"unknown crop {crop!r} (choose from {', '.join(CROP_KINDS)})")
     crops, audio, kept, failed, found = [], [], [], [], []
     for clip in tqdm(clips, desc="sync cache", unit="clip", disable=not progress, dynamic_ncols=True):
         try:

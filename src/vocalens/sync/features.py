@@ -30,6 +30,14 @@ STACK = int(SAMPLE_RATE / FPS) // HOP  # 4 hops per video frame
 # the chin) and the middle 70 % of its width (vocalens.media.faces.MOUTH_CENTER sits inside)
 LOWER_FACE_BOX = (0.50, 0.87, 0.27, 0.73)
 LOWER_FACE_HW = (32, 48)
+# ``aligned``: the face mesh's lower face (media.landmarks.aligned_lower_faces: eyes level, fixed scale, nose
+# tip to chin) of the same face crop, ALIGNED_SIDE px; of it the box below (lips, chin, the cheeks beside the
+# mouth), 40 x 48. The fixed-fraction box above misses the mouth on turned or off-centre faces.
+ALIGNED_SIDE = 96
+ALIGNED_BOX = (0.10, 0.95, 0.10, 0.90)
+ALIGNED_HW = (40, 48)
+ALIGNED_MESH_STRIDE = 3  # the mesh only places the crop (its angle and centre are smoothed); pixels are every frame's
+CROP_KINDS = {"face": (LOWER_FACE_BOX, LOWER_FACE_HW), "aligned": (ALIGNED_BOX, ALIGNED_HW)}  # crop -> (box, size)
 
 
 def lower_face_grey(faces, box=LOWER_FACE_BOX, size=LOWER_FACE_HW) -> np.ndarray:
@@ -48,6 +56,19 @@ def lower_face_grey(faces, box=LOWER_FACE_BOX, size=LOWER_FACE_HW) -> np.ndarray
         grey = faces[s : s + 512, top:bottom, left:right].float() @ weights
         out.append(F.interpolate(grey[:, None], size=tuple(size), mode="area")[:, 0])
     return torch.cat(out).round().clamp(0, 255).to(torch.uint8).numpy()
+
+
+def sync_crops(faces, crop: str = "face", box=None, size=None) -> np.ndarray:
+    """[T, H, W, 3] uint8 ``crop_faces`` crops (margin 0.25) -> [T, h, w] uint8 grey visual inputs of the
+    crop kind ``crop`` (a key of ``CROP_KINDS``); ``box`` / ``size`` default to the kind's."""
+    if crop not in CROP_KINDS:
+        raise ValueError(f"unknown sync crop {crop!r} (choose from {', '.join(CROP_KINDS)})")
+    box, size = box or CROP_KINDS[crop][0], size or CROP_KINDS[crop][1]
+    if crop == "aligned" and len(faces):
+        from vocalens.media.landmarks import aligned_lower_faces  # noqa: PLC0415 - mediapipe on demand
+
+        faces = aligned_lower_faces(np.asarray(faces), ALIGNED_SIDE, ALIGNED_MESH_STRIDE)
+    return lower_face_grey(faces, box, size)
 
 
 def num_frames(num_samples: int) -> int:
