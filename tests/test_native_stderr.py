@@ -40,3 +40,34 @@ def test_mediapipe_detector_start_up_is_silent():
     env = {k: v for k, v in os.environ.items() if k != "VOCALENS_NATIVE_LOGS"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0 and out.stderr.strip() == ""
+
+
+def test_overlapping_blocks_of_two_threads_restore_stderr(capfd, monkeypatch):
+    """Thread A's block ends while thread B's is open: B's chatter stays silent, and after both the
+    terminal's fd 2 is back (B must not restore A's /dev/null)."""
+    import threading
+
+    monkeypatch.delenv("VOCALENS_NATIVE_LOGS", raising=False)
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+
+    def a():
+        with quiet_native_stderr():
+            a_in.set()
+            b_in.wait(5)
+        a_out.set()
+
+    def b():
+        a_in.wait(5)
+        with quiet_native_stderr():
+            b_in.set()
+            a_out.wait(5)
+            os.write(2, b"b chatter\n")
+
+    ts = [threading.Thread(target=f) for f in (a, b)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(10)
+    os.write(2, b"after both\n")
+    err = capfd.readouterr().err
+    assert "b chatter" not in err and "after both" in err
