@@ -30,6 +30,7 @@ test: $(STAMP)
 CORPUS ?= ../shared/data/real-corpus
 EXTRA ?= ../shared/data/real-clips
 default-model: $(STAMP)
+	@command -v espeak-ng >/dev/null || { echo "make default-model: espeak-ng not found (apt-get install espeak-ng): the quality table's splice fakes need it"; exit 2; }
 	HF_HUB_OFFLINE=1 $(BIN)/vocalens default-model --corpus $(CORPUS) --extra $(EXTRA) --output_dir runs/default_model --install
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/real_quality.py --corpus $(CORPUS) --checkpoint runs/default_model/default_localizer.pth
 

@@ -259,7 +259,9 @@ def main() -> None:
         "# Real-footage quality: the corpus's test speakers (never trained, tuned or calibrated on)",
         "",
         f"`python benchmarks/real_quality.py --corpus {args.corpus} --checkpoint {ckpt}"
+        + (f" --weights {args.weights}" if args.weights else "")
         + "".join(f" --baseline {b}" for b in args.baseline)
+        + (f" --baseline_weights {args.baseline_weights}" if args.baseline_weights else "")
         + "`",
         "",
         *([args.note, ""] if args.note else []),
