@@ -212,8 +212,13 @@ def test_training_step_masks_repeats_and_learns():
     assert np.mean(losses[-5:]) < np.mean(losses[:5]) - 0.3
     model.eval()
     out = task.validate(task.predict(model, task.collate([task.val_dataset()[0]])))
-    assert set(out) == {"offset_acc", "offset_near", "offset_both", "windows"}
+    assert set(out) == {"offset_acc", "offset_near", "offset_both", "clip_acc", "clip_near", "clip_both", "windows"}
     assert out["windows"] == 0  # 40 frames: no 55-frame window
+    # pooled windows vs the mean over clips: a long clip at 10 % and a short one at 100 %
+    two = task.validate([(10, 100, 50), (4, 4, 4)])
+    assert two["offset_acc"] == pytest.approx(14 / 104) and two["clip_acc"] == pytest.approx(0.55)
+    assert two["clip_near"] == pytest.approx(0.75) and two["clip_both"] == pytest.approx(1.30)
+    assert task.validate([(0, 0, 0)])["clip_acc"] == 0.0  # no window anywhere
 
 
 class _LevelModel:

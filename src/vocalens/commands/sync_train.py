@@ -61,8 +61,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--select",
         default="offset_acc",
-        choices=["offset_acc", "offset_near", "offset_both"],
-        help="dev figure that picks the epoch: top-1, within +-1 frame, or their sum (default offset_acc)",
+        choices=["offset_acc", "offset_near", "offset_both", "clip_acc", "clip_near", "clip_both"],
+        help="dev figure that picks the epoch: top-1, within +-1 frame, or their sum, over the pooled windows "
+        "(offset_*) or per clip and averaged over the clips (clip_*: the long clips do not decide alone) "
+        "(default offset_acc)",
     )
     p.add_argument("--output_dir", required=True)
     p.add_argument("--cache", help="cache file (default OUTPUT/cache.npz; built when missing)")

@@ -33,7 +33,8 @@ class _SyncHalf:
         if weights_digest and weights_digest != self.digest:
             raise UserError(
                 f"sync encoder: weights {weights or 'shipped with the package'} are {self.digest}, "
-                f"but these features were made with {weights_digest}; pass that file (--visual_weights and --audio_weights)"
+                f"but these features were made with {weights_digest}; "
+                "pass that file (--visual_weights and --audio_weights)"
             )
         self.device = torch.device(device)
         self.dim = self.model.cfg.dim
