@@ -398,3 +398,27 @@ def test_cache_decodes_a_clip_with_each_crop(real_clips, crop):
 
     faces, _ = face_crops(load_video(clip.path, fps=25, max_side=DETECT_MAX_SIDE).frames)
     np.testing.assert_array_equal(sync_crops(faces, crop), crops)
+
+
+def test_sync_train_aligned_crop_records_its_input(tmp_path):
+    """sync-train --crop aligned trains on 40 x 48 aligned crops and says so in the weights; a cache of
+    the other crop is refused rather than trained on."""
+    import json
+
+    from vocalens.commands import sync_train
+    from vocalens.sync.features import ALIGNED_BOX, ALIGNED_HW
+
+    _write_lagged_cache(tmp_path)
+    with pytest.raises(UserError, match="built with crop 'face'"):
+        sync_train.run(_sync_train_args(tmp_path, "--crop", "aligned"))
+    cache = _toy_cache(frames=70)
+    path = tmp_path / "cache.npz"
+    grey = np.repeat(cache.crops, 2, axis=1)[:, :40]  # 40 x 48 stand-ins for aligned crops
+    fields = dict(offsets=cache.offsets, names=np.array(cache.names), splits=np.array(cache.splits))
+    fields.update(speakers=np.array(cache.speakers), found=cache.found, info=np.array(json.dumps({"crop": "aligned"})))
+    np.savez(path, crops=grey, audio=cache.audio, **fields)
+    assert sync_train.run(_sync_train_args(tmp_path, "--crop", "aligned")) == 0
+    model, info, _ = load_weights(tmp_path / "run" / "sync_encoder.safetensors")
+    assert info["crop"] == "aligned" and tuple(info["box"]) == ALIGNED_BOX and model.cfg.crop_hw == ALIGNED_HW
+    vis = build_visual_encoder("sync", weights=str(tmp_path / "run" / "sync_encoder.safetensors"))
+    assert vis.crop == "aligned" and vis.box == ALIGNED_BOX
