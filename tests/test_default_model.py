@@ -1,10 +1,9 @@
-"""The shipped model's recipe: the sync encoder's two trainings (short/-only measuring pair, then the
-realigned pair) are valid `vocalens sync-train` command lines, in that order, on one cache."""
+"""The shipped model's recipe: the sync encoder's training is a valid `vocalens sync-train` command line."""
 
 from pathlib import Path
 
 from vocalens.cli import build_parser
-from vocalens.commands.default_model import sync_stages
+from vocalens.commands.default_model import SHORT_LAG_HOPS, sync_stages
 
 
 def _args(*extra):
@@ -12,16 +11,14 @@ def _args(*extra):
     return parser.parse_args(["--corpus", "C", "--extra", "E", *extra])
 
 
-def test_sync_stages_measure_then_realign(tmp_path):
+def test_sync_stage_is_the_aligned_realigned_training(tmp_path):
     sync = tmp_path / "sync"
-    (_, short, short_dir), (_, main, main_dir) = sync_stages(_args(), sync)
-    parser, _ = build_parser("sync-train")
-    a, b = parser.parse_args(short[1:]), parser.parse_args(main[1:])
-    assert a.sources == ["short"] and a.realign is None and a.cache == b.cache == str(sync / "cache.npz")
-    assert Path(b.realign) == Path(a.output_dir) / "sync_encoder.safetensors"  # measured by the first pair
-    assert (Path(a.output_dir), Path(b.output_dir)) == (short_dir, main_dir)
-    assert b.output_dir == str(sync) and b.realign_sources == ["short"] and b.realign_reference == ["clips"]
-    assert b.select == "offset_both" and b.extra == ["E"] and b.sources is None
+    ((_, argv, out),) = sync_stages(_args(), sync)
+    a = build_parser("sync-train")[0].parse_args(argv[1:])
+    assert Path(a.output_dir) == out == sync and a.extra == ["E"] and a.corpus == "C"
+    assert a.crop == "aligned" and a.select == "offset_both" and a.shift == [f"short={SHORT_LAG_HOPS}"]
+    assert (a.shift_px, a.freq_mask) == (3, 8)  # the augmentation that keeps the aligned pair from over-fitting
+    assert not a.no_short and a.realign is None and a.sources is None
 
 
 def test_sync_stages_without_short_is_one_training(tmp_path):

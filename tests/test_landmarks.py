@@ -187,3 +187,16 @@ def test_small_face_in_1080p(clip, detector, scale):
         lm = L.detect_landmarks(frames, track)
         assert lm.found.all()
         assert (lm.points[:, L.NOSE_TIP, 0] > 1200).all() and (lm.points[:, L.NOSE_TIP, 0] < 1200 + w).all()
+
+
+def test_aligned_lower_faces_without_the_mesh_fall_back_to_the_box(monkeypatch, capsys):
+    """A plain `pip install vocalens` (no mediapipe): the lower half of the face box, and one warning."""
+    from vocalens import extras
+
+    monkeypatch.setattr(L, "mediapipe_mesh_available", lambda: False)
+    monkeypatch.setattr(extras, "_WARNED", set(), raising=False)
+    faces = np.random.default_rng(0).integers(0, 256, (6, 224, 224, 3), dtype=np.uint8)
+    out = L.aligned_lower_faces(faces, 96)
+    assert out.shape == (6, 96, 96, 3) and out.mean() > 30  # face pixels, not a black border
+    L.aligned_lower_faces(faces, 96)
+    assert capsys.readouterr().err.count("face mesh is not installed") == 1

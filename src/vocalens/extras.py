@@ -75,3 +75,14 @@ def face_fallback_warning() -> bool:
         "mediapipe is not installed (or does not import), so --face auto uses OpenCV's Haar cascade; the "
         f"shipped model was trained on mediapipe's face boxes. Install it with: {FACE_MESH_INSTALL}",
     )
+
+
+def mesh_fallback_warning() -> bool:
+    """Say (once) that aligned lower faces fall back to the face box's lower half because the face mesh
+    (mediapipe) does not import: the shipped sync encoder was trained on mesh-aligned crops."""
+    return warn_once(
+        "mediapipe-mesh",
+        "mediapipe's face mesh is not installed (or does not import), so the lower face is cut from the face "
+        "box instead of aligned by landmarks; the shipped model was trained on aligned crops and is weaker "
+        f"this way. Install it with: {FACE_MESH_INSTALL}",
+    )

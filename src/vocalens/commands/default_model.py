@@ -5,8 +5,8 @@ run again. Only the corpus's train and dev speakers are used; the test speakers 
 `benchmarks/real_quality.py` alone.
 
   1 cut the corpus's train / dev clips (+ --extra folders, train) into short sources
-  2 train the sync encoder pair on real speech, no labels        (vocalens sync-train, twice: a
-    short/-only pair measures the train sources' audio lag, then the pair trains realigned)
+  2 train the sync encoder pair on real speech, no labels        (vocalens sync-train --crop aligned,
+    short/'s measured audio lag moved back)
   3 partial fakes of the train and dev sources                   (vocalens forge)
   4 features with the sync encoders                              (vocalens extract)
   5 train the localizer                                          (vocalens train)
@@ -55,6 +55,13 @@ LOCALIZER_ARGS = [
 # videos scored by their 25 top fused frames (dev video AUC 0.871 vs 0.762 for the video head leave-one-source-
 # out; 0 of the 5 whole dev real recordings FAKE either way): docs/model_card.md
 CALIBRATE_ARGS = ["--fuse_sync", "--video_topk", "25"]
+# the sync pair: lower faces aligned by the face mesh, crops shifted by up to 3 px and mel bands masked (dev:
+# the localizer on it had LOSO frame AUC 0.872 vs 0.844 and top-25 video AUC 0.904 vs 0.893 for the pair shipped
+# before, 0 of the 5 whole dev recordings FAKE; without the augmentation the aligned pairs over-fit): docs/sync.md
+SYNC_ARGS = ["--crop", "aligned", "--shift_px", "3", "--freq_mask", "8", "--select", "offset_both"]
+# real-corpus/short's audio sits 40 ms late against the corpus's own train clips, as a pair trained on short/
+# alone measured on those clips (train clips only: benchmarks/sync_train_offsets.py, docs/sync.md "Realigned")
+SHORT_LAG_HOPS = -4
 FORGE = {"train": 6, "dev": 4, "short": 1}  # fake copies per source
 FORGE_SEEDS = {"train": 0, "dev": 1, "short": 5}
 # the 1.2 s short clips get one fake period of 0.3-0.6 s each, and their own file names in the train split
@@ -90,35 +97,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def sync_stages(args, sync: Path) -> list[tuple[str, list[str], Path]]:
-    """The sync encoder's two trainings (docs/sync.md, "Realigned"), each ``(title, argv, output_dir)``:
-    a pair on real-corpus/short alone measures the train sources' audio lag, then the shipped pair
-    trains with short/'s audio moved onto the corpus's own train clips (--realign), its epoch picked by
-    dev top-1 + within +-1 frame. With --no_short there is nothing to realign: one training."""
-    base = ["sync-train", "--corpus", args.corpus, "--seed", str(args.seed)]
+    """The sync encoder's training (docs/sync.md, "Aligned"), as ``[(title, argv, output_dir)]``: the pair
+    on face-mesh-aligned lower faces, short/'s audio moved by ``SHORT_LAG_HOPS``, its epoch picked by dev
+    top-1 + within +-1 frame."""
+    argv = ["sync-train", "--corpus", args.corpus, "--seed", str(args.seed), "--output_dir", str(sync), *SYNC_ARGS]
     if args.extra:
-        base += ["--extra", *args.extra]
+        argv += ["--extra", *args.extra]
     if args.sync_epochs is not None:
-        base += ["--epochs", str(args.sync_epochs)]
-
-    def stage(title: str, out: Path, *flags: str) -> tuple[str, list[str], Path]:
-        return title, [*base, "--output_dir", str(out), *flags], out
-
+        argv += ["--epochs", str(args.sync_epochs)]
     if args.no_short:
-        return [stage("2/7 train the sync encoder on real speech (no labels)", sync, "--no_short")]
-    short, cache = sync.parent / "sync_short", str(sync / "cache.npz")
-    return [
-        stage(
-            "2/7 a sync pair on real-corpus/short alone, to measure the train sources' audio lag",
-            short,
-            *("--cache", cache, "--sources", "short"),
-        ),
-        stage(
-            "2/7 train the sync encoder on real speech (no labels), short/'s audio realigned",
-            sync,
-            *("--cache", cache, "--realign", str(short / "sync_encoder.safetensors")),
-            *("--realign_reference", "clips", "--realign_sources", "short", "--select", "offset_both"),
-        ),
-    ]
+        return [("2/7 train the sync encoder on real speech (no labels)", [*argv, "--no_short"], sync)]
+    title = "2/7 train the sync encoder on real speech (no labels), short/'s audio realigned"
+    return [(title, [*argv, "--shift", f"short={SHORT_LAG_HOPS}"], sync)]
 
 
 def run(args) -> int:

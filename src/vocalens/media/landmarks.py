@@ -293,7 +293,8 @@ FACE_IN_CROP = (0.25 / 1.5, 1.25 / 1.5)
 def aligned_lower_faces(faces: np.ndarray, size: int = 96, mesh_stride: int = 3) -> np.ndarray:
     """[T,H,W,3] ``crop_faces`` crops (margin 0.25) -> [T,size,size,3] landmark-aligned lower faces: the
     mesh runs inside each crop (the face is where ``crop_faces`` put it), so encoders that are handed
-    face crops can align them without the frames."""
+    face crops can align them without the frames. Without mediapipe: the lower half of the face box
+    (``lower_face_matrices``' fallback), with a one-time warning."""
     faces = _check_frames(faces)
     t, h, w = faces.shape[:3]
     lo, hi = FACE_IN_CROP
@@ -302,4 +303,10 @@ def aligned_lower_faces(faces: np.ndarray, size: int = 96, mesh_stride: int = 3)
     track = FaceTrack(
         boxes=np.tile(box, (t, 1)), found=ones, detected=ones, frame_size=(h, w), detector="crop", stride=mesh_stride
     )
+    if not mediapipe_mesh_available():  # a plain `pip install vocalens`: the box's lower half, said once
+        from vocalens.extras import mesh_fallback_warning  # noqa: PLC0415
+
+        mesh_fallback_warning()
+        none = LandmarkTrack(np.full((t, 468, 2), np.nan, np.float32), np.zeros(t, bool), track, backend="none")
+        return align_lower_face(faces, none, size)
     return align_lower_face(faces, detect_landmarks(faces, track, stride=mesh_stride), size)
