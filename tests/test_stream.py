@@ -82,17 +82,51 @@ def test_streamed_crops_equal_the_whole_video_crops(gap_video):
     np.testing.assert_array_equal(np.concatenate(blocks), ref.frames)
 
 
-@pytest.mark.parametrize("encoders", ["sync", "default"])
-def test_streamed_features_do_not_depend_on_the_block_size(gap_video, monkeypatch, encoders):
-    v, a = build_visual_encoder(encoders), build_audio_encoder(encoders)
+def _face_crop_sync_weights(tmp_path):
+    """A sync pair on the fixed-fraction lower face (the crop of the pairs shipped before 2026-12-02)."""
+    import torch
+
+    from vocalens.sync.model import SyncConfig, SyncNet
+    from vocalens.sync.weights import save_weights
+
+    torch.manual_seed(0)
+    return str(save_weights(SyncNet(SyncConfig(dim=16, width=4, hidden=16)).eval(), tmp_path / "f.st", crop="face"))
+
+
+def _streamed_pair(gap_video, monkeypatch, v, a):
     monkeypatch.setattr(crops_mod, "CHUNK", 10**6)  # the whole video as one block
     one = extract_one(gap_video, v, a, face="haar")
     monkeypatch.setattr(crops_mod, "CHUNK", 7)
     monkeypatch.setattr(audio_mod, "MEL_BLOCK", 37)  # and the audio's STFT in small blocks
-    small = extract_one(gap_video, v, a, face="haar")
+    return one, extract_one(gap_video, v, a, face="haar")
+
+
+@pytest.mark.parametrize("encoders", ["sync_face", "default"])
+def test_streamed_features_do_not_depend_on_the_block_size(gap_video, monkeypatch, tmp_path, encoders):
+    w = _face_crop_sync_weights(tmp_path) if encoders == "sync_face" else None
+    name = "sync" if w else encoders
+    v, a = build_visual_encoder(name, weights=w), build_audio_encoder(name, weights=w)
+    one, small = _streamed_pair(gap_video, monkeypatch, v, a)
     np.testing.assert_allclose(small.visual, one.visual, atol=1e-5)
     np.testing.assert_allclose(small.audio, one.audio, atol=1e-5)
     assert small.meta["face_missing_frames"] == one.meta["face_missing_frames"] != []
+
+
+def test_shipped_aligned_encoder_streams_nearly_like_the_whole_video(gap_video, monkeypatch):
+    """The shipped pair aligns lips by the face mesh, landmarked per block (with 16 frames of the block
+    before): not bit-identical across block sizes, but the features of 7-frame blocks (production: 256)
+    stay within a fraction of a percent of the whole video's; the audio half is exact."""
+    from vocalens.media.landmarks import mediapipe_mesh_available
+
+    if not mediapipe_mesh_available():
+        pytest.skip("mediapipe face mesh not installed")
+    v, a = build_visual_encoder("sync"), build_audio_encoder("sync")
+    assert v.crop == "aligned"
+    one, small = _streamed_pair(gap_video, monkeypatch, v, a)
+    cos = (small.visual * one.visual).sum(1) / np.linalg.norm(small.visual, axis=1) / np.linalg.norm(one.visual, axis=1)
+    assert cos.mean() > 0.995 and cos.min() > 0.98  # measured: 0.9993 / 0.9946
+    assert not np.allclose(small.visual, one.visual, atol=1e-5)  # so the bound above is what holds
+    np.testing.assert_allclose(small.audio, one.audio, atol=1e-5)
 
 
 @pytest.mark.parametrize("name", ["sync", "default"])
