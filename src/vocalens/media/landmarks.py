@@ -16,6 +16,7 @@ docs/faces.md for the measurements behind the choice and the constants.
 from __future__ import annotations
 
 import functools
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import cv2
@@ -171,11 +172,8 @@ def detect_landmarks(
     try:
         for n, i in enumerate(key):
             crop = crop_regions(frames[i : i + 1], boxes[i : i + 1], (crop_size, crop_size))[0]
-            if n:
+            with quiet_native_stderr() if n == 0 else nullcontext():  # the graph's start-up lines: first frame
                 res = mesh.process(crop)
-            else:  # the graph logs its start-up lines on the first frame
-                with quiet_native_stderr():
-                    res = mesh.process(crop)
             if not res.multi_face_landmarks:
                 continue
             lmk = res.multi_face_landmarks[0].landmark

@@ -2,9 +2,10 @@
 
 Decoding and face detection are the slow part of sync training, so they run once: every clip of
 ``real-corpus/clips.tsv`` (with its by-speaker split), ``real-corpus/short`` (train) and an extra
-folder of clips (train) becomes ``crops [T, 32, 48] uint8`` + ``audio [T, 320] float16`` rows in
-one ``.npz`` (no pickle), with per-clip offsets, names, splits and speakers. The crop is one
-of ``features.CROP_KINDS``, recorded in the file so a cache is never reused with another.
+folder of clips (train) becomes ``crops [T, h, w] uint8`` (the crop kind's size: 32 x 48 or 40 x 48)
++ ``audio [T, 320] float16`` rows in one ``.npz`` (no pickle), with per-clip offsets, names, splits and
+speakers. The crop is one of ``features.CROP_KINDS``, recorded in the file so a cache is never reused
+with another.
 """
 
 from __future__ import annotations
@@ -33,9 +34,6 @@ def face_crops(frames: np.ndarray, detector: str = "auto") -> tuple[np.ndarray, 
 
     track = faces.detect_faces(frames, stride=5, detector=detector)
     return faces.crop_faces(frames, track, size=224), track.found_ratio
-
-
-BOXES = {k: box for k, (box, _) in CROP_KINDS.items()}
 
 
 @dataclass
