@@ -67,6 +67,11 @@ def main(argv=None) -> int:
         help="sync encoder weights files to compare (default: the one shipped in the package)",
     )
     p.add_argument("--labels", nargs="*", help="a name per weights file for the table")
+    p.add_argument(
+        "--ensemble",
+        action="store_true",
+        help="also score the mean of all the pairs' offset scores (e.g. several seeds of one recipe)",
+    )
     p.add_argument("--splits", nargs="+", default=["dev", "test"])
     p.add_argument("--stride", type=int, default=5, help="frames between window starts (default 5)")
     p.add_argument("--face", default="auto")
@@ -76,6 +81,8 @@ def main(argv=None) -> int:
     labels = args.labels or [Path(w).name if w else "shipped" for w in args.weights]
     encoders = [(build_visual_encoder("sync", weights=w), build_audio_encoder("sync", weights=w)) for w in args.weights]
     methods = ["baseline: motion x loudness"] + [f"sync ({lab})" for lab in labels]
+    ensemble = "mean of the pairs' offset scores" if args.ensemble and len(encoders) > 1 else None
+    methods += [ensemble] if ensemble else []
     hits = {(m, s): [0, 0, 0] for m in methods for s in args.splits}  # top-1, within +-1, windows
     per_clip = []
     t0 = time.perf_counter()
@@ -95,6 +102,8 @@ def main(argv=None) -> int:
         scores = {methods[0]: corr_offset_scores(motion, loud, starts, LENGTH, MAX_OFFSET)}
         for m, (vis, aud) in zip(methods[1:], encoders):
             scores[m] = cosine_offset_scores(vis.encode(faces), aud.encode(audio)[:t], starts, LENGTH, MAX_OFFSET)
+        if ensemble:  # each pair's window x shift mean cosine, averaged over the pairs
+            scores[ensemble] = np.mean([scores[m] for m in methods[1 : 1 + len(encoders)]], axis=0)
         accs = {}
         for m, s in scores.items():
             est = estimated_offsets(s, MAX_OFFSET)
