@@ -51,16 +51,28 @@ def source_of(meta: dict, cache: dict) -> str:
     return m.get("original") or meta.get("file") or str(src)
 
 
-def load(checkpoint: str, root: str, split: str) -> list[dict]:
+def _mean_outputs(outs: list[dict]) -> dict:
+    """Several localizers' outputs on one video: frame and video probabilities averaged as logits."""
+    if len(outs) == 1:
+        return outs[0]
+    o = dict(outs[0])
+    for k in ("frame_probs", "video_prob"):
+        z = np.mean([_logit(np.asarray(x[k], np.float64)) for x in outs], axis=0)
+        o[k] = 1 / (1 + np.exp(-z))
+    return o
+
+
+def load(checkpoints: list[str], root: str, split: str) -> list[dict]:
     from vocalens.localizer.predict import Predictor
 
-    pred = Predictor.from_checkpoint(checkpoint, device="cpu")
-    pred.calibration = None  # the model's own scores
+    preds = [Predictor.from_checkpoint(c, device="cpu") for c in checkpoints]
+    for pred in preds:
+        pred.calibration = None  # the model's own scores
     cache: dict = {}
     out = []
     for folder in list_videos(root, split):
         f = read_features(folder)
-        o = pred.predict_features(f)
+        o = _mean_outputs([pred.predict_features(f) for pred in preds])
         if o.get("raw_similarity") is None:
             raise SystemExit(f"{folder}: not a sync encoder pair's features")
         v = f.visual.astype(np.float32)
@@ -119,7 +131,12 @@ def threshold_rows(videos, scores: np.ndarray) -> tuple[float, float, int]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--checkpoint", required=True, help="the localizer (its calibration is ignored)")
+    ap.add_argument(
+        "--checkpoint",
+        required=True,
+        nargs="+",
+        help="the localizer (its calibration is ignored); several: their outputs averaged as logits (a seed ensemble)",
+    )
     ap.add_argument("--features_root", required=True, help="a store with the dev split (sync pair features)")
     ap.add_argument("--split", default="dev")
     ap.add_argument("--train_root", default=None, help="a store with the train split, for table 4")
@@ -132,9 +149,8 @@ def main() -> None:
     lines = [
         "# Sync fusion: the choices, on the dev speakers only",
         "",
-        f"`python benchmarks/sync_fusion.py --checkpoint {args.checkpoint} --features_root {args.features_root}"
-        + (f" --train_root {args.train_root}" if args.train_root else "")
-        + "`",
+        f"`python benchmarks/sync_fusion.py --checkpoint {' '.join(args.checkpoint)} "
+        f"--features_root {args.features_root}" + (f" --train_root {args.train_root}" if args.train_root else "") + "`",
         "",
         f"{len(dev)} {args.split} videos from {n_src} sources ({n_real} real). LOSO = each source scored by a "
         "fusion fitted on the others.",
