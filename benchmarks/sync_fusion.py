@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 from scipy.ndimage import uniform_filter1d
+from scipy.special import expit
 from sklearn.metrics import roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -52,13 +53,13 @@ def source_of(meta: dict, cache: dict) -> str:
 
 
 def _mean_outputs(outs: list[dict]) -> dict:
-    """Several localizers' outputs on one video: frame and video probabilities averaged as logits."""
+    """Several localizers' outputs on one video: frame and video probabilities averaged as logits (the
+    rest, e.g. the features' own sync cosine, is the same for all and taken from the first)."""
     if len(outs) == 1:
         return outs[0]
     o = dict(outs[0])
     for k in ("frame_probs", "video_prob"):
-        z = np.mean([_logit(np.asarray(x[k], np.float64)) for x in outs], axis=0)
-        o[k] = 1 / (1 + np.exp(-z))
+        o[k] = expit(np.mean([_logit(x[k]) for x in outs], axis=0))
     return o
 
 

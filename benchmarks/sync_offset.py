@@ -80,9 +80,9 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     labels = args.labels or [Path(w).name if w else "shipped" for w in args.weights]
     encoders = [(build_visual_encoder("sync", weights=w), build_audio_encoder("sync", weights=w)) for w in args.weights]
-    methods = ["baseline: motion x loudness"] + [f"sync ({lab})" for lab in labels]
+    pairs = [f"sync ({lab})" for lab in labels]
     ensemble = "mean of the pairs' offset scores" if args.ensemble and len(encoders) > 1 else None
-    methods += [ensemble] if ensemble else []
+    methods = ["baseline: motion x loudness", *pairs, *([ensemble] if ensemble else [])]
     hits = {(m, s): [0, 0, 0] for m in methods for s in args.splits}  # top-1, within +-1, windows
     per_clip = []
     t0 = time.perf_counter()
@@ -100,18 +100,19 @@ def main(argv=None) -> int:
         audio = fit_length(load_audio(item.path), int(round(t / 25.0 * 16000)))  # short clips: whole
         motion, loud = baseline_signals(faces, audio, t)
         scores = {methods[0]: corr_offset_scores(motion, loud, starts, LENGTH, MAX_OFFSET)}
-        for m, (vis, aud) in zip(methods[1:], encoders):
+        for m, (vis, aud) in zip(pairs, encoders):
             scores[m] = cosine_offset_scores(vis.encode(faces), aud.encode(audio)[:t], starts, LENGTH, MAX_OFFSET)
         if ensemble:  # each pair's window x shift mean cosine, averaged over the pairs
-            scores[ensemble] = np.mean([scores[m] for m in methods[1 : 1 + len(encoders)]], axis=0)
+            scores[ensemble] = np.mean([scores[m] for m in pairs], axis=0)
         accs = {}
         for m, s in scores.items():
             est = estimated_offsets(s, MAX_OFFSET)
+            exact, near = est == 0, np.abs(est) <= 1
             h = hits[(m, split)]
-            h[0] += int((est == 0).sum())
-            h[1] += int((np.abs(est) <= 1).sum())
+            h[0] += int(exact.sum())
+            h[1] += int(near.sum())
             h[2] += len(est)
-            accs[m] = (float((est == 0).mean()), int(np.median(est)), float((np.abs(est) <= 1).mean()))
+            accs[m] = (float(exact.mean()), int(np.median(est)), float(near.mean()))
         per_clip.append((split, name, t, len(starts), accs))
         print(
             f"{split} {name}: {t} frames, {len(starts)} windows, "
