@@ -15,3 +15,35 @@ def publish(lines: list[str], out: str | Path) -> str:
     with atomic_path(out) as tmp:
         Path(tmp).write_text(text)
     return text
+
+
+def vocalens_cmd(argv) -> list[str]:
+    """A `vocalens` command line run by this interpreter (the benchmark's own environment)."""
+    import sys  # noqa: PLC0415
+
+    return [sys.executable, "-m", "vocalens", *map(str, argv)]
+
+
+def run_jobs(jobs: dict[str, list], max_jobs: int, ok: tuple[int, ...] = (0,)) -> None:
+    """Several vocalens commands, at most ``max_jobs`` at a time, each logging to NAME.log (NAME a path);
+    raises SystemExit naming the ones that exited with a code not in ``ok``, after all have finished."""
+    import subprocess  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    pending, running, bad = list(jobs.items()), {}, []
+    while pending or running:
+        while pending and len(running) < max(1, max_jobs):
+            name, argv = pending.pop(0)
+            logf = Path(name).with_suffix(".log")
+            logf.parent.mkdir(parents=True, exist_ok=True)
+            print(f"$ vocalens {' '.join(map(str, argv))}   (log: {logf})", flush=True)
+            with open(logf, "a") as f:  # the child keeps its own copy of the descriptor
+                running[name] = subprocess.Popen(vocalens_cmd(argv), stdout=f, stderr=subprocess.STDOUT)
+        done = [n for n, p in running.items() if p.poll() is not None]
+        if not done:
+            time.sleep(1.0)
+        for n in done:
+            if running.pop(n).returncode not in ok:
+                bad.append(n)
+    if bad:
+        raise SystemExit(f"failed: {', '.join(bad)} (see their .log files)")

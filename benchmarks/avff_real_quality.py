@@ -35,7 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _avff_runs import evaluate_argv, pretrain_argv, train_argv, train_seconds
-from _common import publish
+from _common import publish, run_jobs, vocalens_cmd
 
 ROOT = Path(__file__).resolve().parents[1]
 SPAN_S = 1.28  # the `small` preset's clip: 16 frames every 2nd frame of 25 fps
@@ -45,10 +45,6 @@ def log(msg: str) -> None:
     print(msg, flush=True)
 
 
-def vocalens_cmd(argv) -> list[str]:
-    return [sys.executable, "-m", "vocalens", *map(str, argv)]
-
-
 def call(argv) -> None:
     """One vocalens command in a child process (its own torch state; the parent only orchestrates)."""
     cmd = vocalens_cmd(argv)
@@ -56,19 +52,6 @@ def call(argv) -> None:
     rc = subprocess.call(cmd)
     if rc not in (0, 1):  # 1 = some videos failed, were reported and left out (vocalens.errors.batch_exit)
         raise SystemExit(f"failed ({rc}): vocalens {' '.join(cmd[3:])}")
-
-
-def call_parallel(jobs: dict[str, list]) -> None:
-    """Several vocalens commands at once, each logging to its own file next to its run folder."""
-    procs = {}
-    for name, argv in jobs.items():
-        logf = Path(name).with_suffix(".log")
-        log(f"$ vocalens {' '.join(map(str, argv))}   (log: {logf})")
-        with open(logf, "a") as f:  # the child keeps its own copy of the descriptor
-            procs[name] = subprocess.Popen(vocalens_cmd(argv), stdout=f, stderr=subprocess.STDOUT)
-    bad = [name for name, p in procs.items() if p.wait() != 0]
-    if bad:
-        raise SystemExit(f"failed: {', '.join(bad)} (see their .log files)")
 
 
 def duration(path: Path) -> float:
@@ -365,7 +348,7 @@ def main() -> None:
             call(argv)
             (Path(run) / "DONE").write_text("")
     else:
-        call_parallel(todo)
+        run_jobs(todo, len(todo))  # all at once
         for run in todo:
             (Path(run) / "DONE").write_text("")
 

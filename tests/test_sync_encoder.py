@@ -215,10 +215,66 @@ def test_training_step_masks_repeats_and_learns():
     assert set(out) == {"offset_acc", "offset_near", "offset_both", "clip_acc", "clip_near", "clip_both", "windows"}
     assert out["windows"] == 0  # 40 frames: no 55-frame window
     # pooled windows vs the mean over clips: a long clip at 10 % and a short one at 100 %
-    two = task.validate([(10, 100, 50), (4, 4, 4)])
+    two = task.validate([(10, 100, 50, "dev"), (4, 4, 4, "dev")])
     assert two["offset_acc"] == pytest.approx(14 / 104) and two["clip_acc"] == pytest.approx(0.55)
     assert two["clip_near"] == pytest.approx(0.75) and two["clip_both"] == pytest.approx(1.30)
-    assert task.validate([(0, 0, 0)])["clip_acc"] == 0.0  # no window anywhere
+    assert task.validate([(0, 0, 0, "dev")])["clip_acc"] == 0.0  # no window anywhere
+    # cross-validation: held-out clips get their own figures and leave the dev ones (which select) alone
+    cv = task.validate([(10, 100, 50, "dev"), (4, 4, 4, "dev"), (3, 10, 6, "holdout"), (0, 0, 0, "holdout")])
+    assert {k: cv[k] for k in two} == two
+    assert cv["holdout_offset_acc"] == pytest.approx(0.3) and cv["holdout_windows"] == 10
+    assert (cv["holdout_hits"], cv["holdout_near_hits"], cv["holdout_clips"]) == (3, 6, 1)
+
+
+def test_holdout_clips_are_scored_not_trained():
+    from vocalens.sync.task import SyncTask
+
+    cfg = SyncConfig(dim=16, width=4, hidden=16)
+    with pytest.raises(ValueError, match="also a training clip"):
+        SyncTask(_toy_cache(), cfg, length=8, holdout_clips=[0])
+    task = SyncTask(_toy_cache(), cfg, length=8, train_clips=[0, 1, 2], holdout_clips=[3])
+    assert sorted(task.train_dataset().items) == [i for i in (0, 1, 2) for _ in range(5)]
+    val = task.val_dataset()
+    assert [(val.clips[k], val[k]["group"]) for k in range(len(val))] == [(4, "dev"), (5, "dev"), (3, "holdout")]
+
+
+def test_speaker_folds_keep_each_speaker_whole():
+    from vocalens.sync.cache import SyncCache, speaker_folds
+
+    speakers = ["A", "A", "A", "B", "C", "D", "E", "F", "short", "real-clips/x"]
+    names = [f"c{i}.mp4" for i in range(8)] + ["short/s.mp4", "real-clips/x.mp4"]
+    n = len(names)
+    cache = SyncCache(
+        np.zeros((n * 10, 2, 2), np.uint8), np.zeros((n * 10, 320), np.float16), np.arange(n + 1) * 10,
+        names, ["train"] * n, speakers, np.ones(n, np.float32), {"crop": "face"},
+    )  # fmt: skip
+    folds = speaker_folds(cache, list(range(n)), 3)
+    assert sorted(folds) == list(range(8))  # short/ and extra-folder clips are never held out
+    by_speaker = {}
+    for i, k in folds.items():
+        by_speaker.setdefault(speakers[i], set()).add(k)
+    assert all(len(ks) == 1 for ks in by_speaker.values())  # a speaker is on one side only
+    sizes = [sum(1 for k in folds.values() if k == f) for f in range(3)]
+    assert sorted(sizes) == [2, 3, 3] and folds == speaker_folds(cache, list(range(n)), 3)  # balanced, repeatable
+
+
+def test_sync_train_holdout_writes_the_held_out_figures(tmp_path, capsys):
+    import json
+
+    from vocalens.commands import sync_train
+
+    cache = _toy_cache(frames=70)  # 4 train clips of 4 speakers, 2 dev; 70 frames hold 4 offset windows
+    fields = dict(offsets=cache.offsets, names=np.array(cache.names), splits=np.array(cache.splits))
+    fields.update(speakers=np.array(cache.speakers), found=cache.found, info=np.array(json.dumps(cache.info)))
+    np.savez(tmp_path / "cache.npz", crops=cache.crops, audio=cache.audio, **fields)
+    for bad in ("1", "2/2", "0/1"):
+        with pytest.raises(UserError, match="--holdout"):
+            sync_train.run(_sync_train_args(tmp_path, "--holdout", bad))
+    assert sync_train.run(_sync_train_args(tmp_path, "--holdout", "1/2")) == 0
+    assert "training on 2 of 2 train clips" in capsys.readouterr().out
+    record = json.loads((tmp_path / "run" / "holdout.json").read_text())
+    assert record["holdout"] == "1/2" and len(record["clips"]) == 2 and len(record["speakers"]) == 2
+    assert record["metrics"]["holdout_windows"] == 8 and record["metrics"]["windows"] == 8
 
 
 class _LevelModel:

@@ -19,6 +19,7 @@ import json
 from pathlib import Path
 
 from vocalens.errors import UserError
+from vocalens.fileio import atomic_path
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -65,6 +66,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="dev figure that picks the epoch: top-1, within +-1 frame, or their sum, over the pooled windows "
         "(offset_*) or per clip and averaged over the clips (clip_*: the long clips do not decide alone) "
         "(default offset_acc)",
+    )
+    p.add_argument(
+        "--holdout",
+        metavar="I/K",
+        help="cross-validation: leave out fold I (0-based) of K of the train split's speakers; their clips are "
+        "scored each epoch (holdout_* metrics, OUTPUT/holdout.json) but never trained on or used to pick the "
+        "epoch (benchmarks/sync_cv.py)",
     )
     p.add_argument("--output_dir", required=True)
     p.add_argument("--cache", help="cache file (default OUTPUT/cache.npz; built when missing)")
@@ -151,6 +159,9 @@ def run(args) -> int:
         train = [i for i in train if source_of(cache.names[i]) in args.sources]
         if not train:
             raise UserError(f"{cache_path}: no train clips from the sources {', '.join(args.sources)}")
+    held = _holdout(cache, train, args.holdout) if args.holdout else []
+    held_set = set(held)
+    train = [i for i in train if i not in held_set]
     if args.shift:
         from vocalens.sync.realign import realigned  # noqa: PLC0415
 
@@ -173,6 +184,7 @@ def run(args) -> int:
         shift=args.shift_px,
         freq_mask=args.freq_mask,
         train_clips=train,
+        holdout_clips=held,
     )
     fit_cfg = FitConfig(
         output_dir=str(out),
@@ -225,12 +237,45 @@ def run(args) -> int:
         "config": cfg.to_dict(),
     }
     save_weights(model, weights, **info)
+    if held:  # the chosen epoch's held-out figures, for benchmarks/sync_cv.py to add up over the folds
+        record = {
+            "holdout": args.holdout,
+            "clips": [cache.names[i] for i in held],
+            "speakers": sorted({cache.speakers[i] for i in held}),
+            "epoch": int(state["epoch"]),
+            "metrics": {k: v for k, v in state["metrics"].items() if isinstance(v, (int, float))},
+        }
+        with atomic_path(out / "holdout.json") as tmp:
+            Path(tmp).write_text(json.dumps(record, indent=1))
     print(
         f"sync-train: best epoch {result.best_epoch} by dev {args.select} {result.best_score:.3f}; "
         f"weights -> {weights} ({weights.stat().st_size / 1e6:.1f} MB)"
     )
     print(json.dumps(info))
     return 0
+
+
+def _holdout(cache, train: list[int], spec: str) -> list[int]:
+    """The train clips of fold I of K (``spec`` "I/K") of the clips.tsv train speakers
+    (vocalens.sync.cache.speaker_folds)."""
+    from vocalens.sync.cache import speaker_folds  # noqa: PLC0415
+
+    try:
+        fold, folds = (int(x) for x in spec.split("/"))
+    except ValueError:
+        raise UserError(f"--holdout takes I/K (fold I of K, e.g. 0/4), got {spec!r}")
+    if not 0 <= fold < folds or folds < 2:
+        raise UserError(f"--holdout {spec}: need 0 <= I < K and K >= 2")
+    fold_of = speaker_folds(cache, train, folds)
+    if len(set(cache.speakers[i] for i in fold_of)) < folds:
+        raise UserError(f"--holdout {spec}: fewer than {folds} train speakers to deal into folds")
+    held = [i for i, k in fold_of.items() if k == fold]
+    print(
+        f"sync-train: holding out fold {fold} of {folds}: {len(held)} train clips of "
+        f"{len({cache.speakers[i] for i in held})} speakers (scored as holdout_*, never trained on)",
+        flush=True,
+    )
+    return held
 
 
 def _realign(

@@ -157,3 +157,22 @@ def load_cache(path: str | Path) -> SyncCache:
             )
     except (OSError, KeyError, ValueError) as e:
         raise UserError(f"{path}: not a sync cache ({e})")
+
+
+def speaker_folds(cache: SyncCache, clips: list[int], folds: int) -> dict[int, int]:
+    """Fold (0..folds-1) of each clips.tsv clip among ``clips``, for cross-validation by speaker.
+
+    Speakers are dealt whole, those with most clips (then frames) first, each to the fold with the fewest
+    clips so far (then frames, then the lower fold): every fold scores about as many clips and no speaker
+    is on both sides. short/ and extra-folder clips are left out (no speaker labels: always trained on)."""
+    own = [i for i in clips if "/" not in cache.names[i]]  # clips.tsv's clips; the others are "folder/name"
+    size: dict[str, list[int]] = {}
+    for i in own:
+        n = size.setdefault(str(cache.speakers[i]), [0, 0])
+        n[0], n[1] = n[0] + 1, n[1] + int(cache.offsets[i + 1] - cache.offsets[i])
+    load, fold_of = [[0, 0] for _ in range(folds)], {}
+    for spk in sorted(size, key=lambda s: (-size[s][0], -size[s][1], s)):
+        k = min(range(folds), key=lambda f: (*load[f], f))
+        fold_of[spk] = k
+        load[k] = [load[k][0] + size[spk][0], load[k][1] + size[spk][1]]
+    return {i: fold_of[str(cache.speakers[i])] for i in own}

@@ -74,15 +74,22 @@ class Segments(torch.utils.data.Dataset):
 
 
 class WholeClips(torch.utils.data.Dataset):
-    def __init__(self, cache: SyncCache, clips: list[int]):
+    """Whole clips for validation, each tagged with its group (``dev``, or ``holdout`` under cross-validation)."""
+
+    def __init__(self, cache: SyncCache, clips: list[int], groups: list[str] | None = None):
         self.cache, self.clips = cache, clips
+        self.groups = groups or ["dev"] * len(clips)
 
     def __len__(self) -> int:
         return len(self.clips)
 
     def __getitem__(self, k: int):
         crops, audio = self.cache.clip(self.clips[k])
-        return {"crops": torch.from_numpy(crops), "audio": torch.from_numpy(audio.astype(np.float32))}
+        return {
+            "crops": torch.from_numpy(crops),
+            "audio": torch.from_numpy(audio.astype(np.float32)),
+            "group": self.groups[k],
+        }
 
 
 def offset_hits(model: SyncNet, crops, audio, length: int = 25, max_offset: int = 15, stride: int = 5):
@@ -109,9 +116,14 @@ class SyncTask(Task):
         shift: int = 0,
         freq_mask: int = 0,
         train_clips: list[int] | None = None,
+        holdout_clips: list[int] = (),
     ):
         self.cache, self.cfg, self.length = cache, cfg or SyncConfig(), int(length)
         self.train_clips = cache.indices("train") if train_clips is None else list(train_clips)
+        # cross-validation: train clips left out of training, scored every epoch as holdout_*, never selecting
+        self.holdout_clips = list(holdout_clips)
+        if set(self.holdout_clips) & set(self.train_clips):
+            raise ValueError("a held-out clip is also a training clip")
         self.cross_weight = float(cross_weight)
         self.augment = {"flip": bool(flip), "shift": int(shift), "freq_mask": int(freq_mask)}
 
@@ -122,7 +134,10 @@ class SyncTask(Task):
         return Segments(self.cache, self.train_clips, self.length, self.length + 2 * self.cfg.context, **self.augment)
 
     def val_dataset(self):
-        return WholeClips(self.cache, self.cache.indices("dev"))
+        dev = self.cache.indices("dev")
+        return WholeClips(
+            self.cache, dev + self.holdout_clips, ["dev"] * len(dev) + ["holdout"] * len(self.holdout_clips)
+        )
 
     def lengths(self, dataset):
         return None
@@ -164,9 +179,24 @@ class SyncTask(Task):
         return loss, logs
 
     def predict(self, model, batch):
-        return [offset_hits(model, item["crops"], item["audio"]) for item in batch]
+        return [(*offset_hits(model, item["crops"], item["audio"]), item["group"]) for item in batch]
 
     def validate(self, outputs):
+        """The offset figures of the dev clips (which pick the epoch) and, under cross-validation, the same
+        figures of the held-out clips prefixed ``holdout_`` with their raw counts (so folds add up exactly)."""
+        metrics = self._offset_metrics([o[:3] for o in outputs if o[3] == "dev"])
+        held = [o[:3] for o in outputs if o[3] == "holdout"]
+        if held:
+            metrics.update({f"holdout_{k}": v for k, v in self._offset_metrics(held).items()})
+            metrics.update(
+                holdout_hits=float(sum(h for h, _, _ in held)),
+                holdout_near_hits=float(sum(n for _, _, n in held)),
+                holdout_clips=float(sum(1 for _, t, _ in held if t)),  # clip_* x clips: the per-clip sums
+            )
+        return metrics
+
+    @staticmethod
+    def _offset_metrics(outputs) -> dict[str, float]:
         hits, total, near = (sum(o[k] for o in outputs) for k in range(3))
         acc, near = hits / max(total, 1), near / max(total, 1)
         # per clip, then averaged over the clips with a window: the pooled figures are mostly the longest
