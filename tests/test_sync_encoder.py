@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -57,6 +59,25 @@ def test_weights_round_trip(weights):
     assert path.stat().st_size < 5_000_000
     with open(path, "rb") as f:  # safetensors: an 8-byte header length then a JSON header, no pickle
         assert f.read(9)[8:9] == b"{"
+
+
+def test_same_weights_make_the_same_file(weights, tmp_path):
+    """The file (and so the digest a feature store records) depends only on the weights and their info, not on
+    the order safetensors happens to write its metadata map in, which changes from call to call."""
+    from safetensors.torch import save
+
+    from vocalens.sync.weights import file_digest, ordered_header
+
+    path, model = weights
+    again = [save_weights(model, tmp_path / f"again{i}.safetensors", crop="face") for i in range(6)]
+    assert {p.read_bytes() for p in again} == {path.read_bytes()}
+    assert len({file_digest(p) for p in again}) == 1
+    raw = save({"x": torch.zeros(3)}, metadata={"b": "2", "a": "1", "c": "3"})
+    for order in (["a", "b", "c"], ["c", "b", "a"]):
+        fixed = ordered_header(raw, order)
+        n = int.from_bytes(fixed[:8], "little")
+        assert len(fixed) == len(raw) and list(json.loads(fixed[8 : 8 + n])["__metadata__"]) == order
+        assert fixed[8 + n :] == raw[8 + n :]  # the tensor bytes are untouched
 
 
 def test_weights_for_unknown_crops_are_refused(tmp_path):

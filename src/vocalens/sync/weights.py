@@ -18,15 +18,29 @@ DEFAULT_WEIGHTS = ASSETS / "sync_encoder.safetensors"
 def save_weights(model: SyncNet, path: str | Path, **info) -> Path:
     """Write ``model``'s state dict and config (plus ``info``: crop, box, training figures) atomically.
     Floating tensors are stored as float16 (half the size; loading casts back to float32)."""
-    from safetensors.torch import save_file  # noqa: PLC0415
+    from safetensors.torch import save  # noqa: PLC0415
 
     tensors = {
         k: (v.half() if v.is_floating_point() else v).detach().cpu().contiguous() for k, v in model.state_dict().items()
     }
     meta = {"format": "vocalens-sync-1", "config": json.dumps(model.cfg.to_dict()), "info": json.dumps(info)}
     with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=meta)
+        Path(tmp).write_bytes(ordered_header(save(tensors, metadata=meta), list(meta)))
     return Path(path)
+
+
+def ordered_header(blob: bytes, order: list[str]) -> bytes:
+    """A safetensors file with its metadata in ``order``. safetensors writes the metadata map in a hash order
+    that changes from one call to the next, so the same weights would make files (and digests: a feature
+    store records one) that differ by run; rewritten in a fixed order, the same weights make the same bytes."""
+    n = int.from_bytes(blob[:8], "little")
+    header = json.loads(blob[8 : 8 + n])
+    meta = header.pop("__metadata__", {})
+    fixed = {"__metadata__": {k: meta[k] for k in order if k in meta}, **header}
+    text = json.dumps(fixed, separators=(",", ":"), ensure_ascii=False).encode()
+    if len(text) > n:
+        raise ValueError("safetensors header grew when reordered")
+    return blob[:8] + text + b" " * (n - len(text)) + blob[8 + n :]
 
 
 def file_digest(path: str | Path) -> str:
