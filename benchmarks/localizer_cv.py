@@ -85,8 +85,9 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     sync_cv, dm, work = Path(args.sync_cv), Path(args.default_model), Path(args.work_dir)
     folds = sorted(sync_cv.glob("fold*/holdout.json"), key=lambda f: int(f.parent.name[4:]))
-    if not folds:
-        raise SystemExit(f"{sync_cv}: no fold*/holdout.json (run benchmarks/sync_cv.py first)")
+    specs = [json.loads(f.read_text())["holdout"] for f in folds]
+    if not folds or specs != [f"{k}/{len(folds)}" for k in range(len(folds))]:
+        raise SystemExit(f"{sync_cv}: needs every fold's holdout.json of one sync_cv.py run, has {specs}")
     recipes, calibrations = pairs(args.recipe, "shipped recipe"), pairs(args.calibration, "shipped calibration")
 
     extract = {}  # 1: every fold's pair extracts the train and dev fakes
