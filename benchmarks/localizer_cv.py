@@ -78,6 +78,12 @@ def main(argv=None) -> int:
     p.add_argument("--work_dir", default="runs/localizer_cv")
     p.add_argument("--recipe", action="append", help="LABEL=ARGS added to the shipped train settings (repeatable)")
     p.add_argument("--calibration", action="append", help="LABEL=ARGS added to the shipped calibrate settings")
+    p.add_argument(
+        "--pair",
+        choices=("chosen", "last"),
+        default="chosen",
+        help="each fold's sync pair at the epoch sync-train chose (default) or at its last epoch",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=int, default=2, help="commands at once (one CPU thread each)")
     p.add_argument("--output", default=str(Path(__file__).parent / "results" / "localizer_cv.md"))
@@ -92,7 +98,9 @@ def main(argv=None) -> int:
 
     extract = {}  # 1: every fold's pair extracts the train and dev fakes
     for k, rec in enumerate(folds):
-        weights = rec.parent / "sync_encoder.safetensors"
+        weights = rec.parent / (
+            "sync_encoder.safetensors" if args.pair == "chosen" else "sync_encoder_last.safetensors"
+        )
         for part, split in (("train", "train"), ("dev", "dev")):
             extract[str(work / f"fold{k}" / f"extract_{part}")] = [
                 *("extract", "--dataset_root", dm / f"forge_{part}", "--output_root", work / f"fold{k}" / "features"),

@@ -41,6 +41,25 @@ def recipe_argv(args, extra: str, out: Path, fold: int) -> list[str]:
     ]
 
 
+def export_last(run: Path) -> Path:
+    """OUTPUT/sync_encoder_last.safetensors: the fold's pair at its last epoch (localizer_cv.py --pair last)."""
+    out = run / "sync_encoder_last.safetensors"
+    if not out.is_file():
+        from vocalens.sync.model import SyncConfig, SyncNet
+        from vocalens.sync.weights import load_weights, save_weights
+        from vocalens.train import checkpoint as ckpt_io
+
+        state = ckpt_io.load(run / "last.pth")
+        model = SyncNet(SyncConfig.from_dict(state["task"]["sync_config"]))
+        model.load_state_dict(state["model"])
+        info = dict(load_weights(str(run / "sync_encoder.safetensors"))[1], epoch=int(state["epoch"]))
+        info.update(
+            dev_offset_acc=state["metrics"].get("offset_acc"), dev_offset_near=state["metrics"].get("offset_near")
+        )
+        save_weights(model, out, **info)
+    return out
+
+
 def fold_rows(run: Path) -> list[dict]:
     """Every epoch's metrics of one fold's run (metrics.jsonl; the val_ prefix dropped)."""
     rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if x.strip()]
@@ -140,6 +159,9 @@ def main(argv=None) -> int:
         if not (runs[label] / f"fold{k}" / "holdout.json").is_file()
     }
     run_jobs(jobs, args.jobs)
+    for label, _ in recipes:
+        for k in range(args.folds):
+            export_last(runs[label] / f"fold{k}")
 
     lines = [
         "# The sync recipe cross-validated over the train speakers",
