@@ -17,6 +17,18 @@ def publish(lines: list[str], out: str | Path) -> str:
     return text
 
 
+def labelled_args(specs: list[str] | None, default: str) -> list[tuple[str, str]]:
+    """``LABEL=ARGS`` options (e.g. --recipe "20 epochs=--epochs 20") as (label, args); none given: [(default, "")]."""
+    return [tuple(s.split("=", 1)) if "=" in s else (s, "") for s in (specs or [default + "="])]
+
+
+def slug(label: str) -> str:
+    """A label as a folder name: "seed 1" -> "seed_1"."""
+    import re  # noqa: PLC0415
+
+    return re.sub(r"[^A-Za-z0-9]+", "_", label).strip("_")
+
+
 def vocalens_cmd(argv) -> list[str]:
     """A `vocalens` command line run by this interpreter (the benchmark's own environment)."""
     import sys  # noqa: PLC0415

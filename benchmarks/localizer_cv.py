@@ -30,18 +30,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import publish, run_jobs
+from _common import labelled_args, publish, run_jobs, slug
 from vocalens.commands.default_model import CALIBRATE_ARGS, LOCALIZER_ARGS
 
 EPOCHS = 10  # the recipe's (vocalens default-model --epochs)
-
-
-def slug(label: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "_", label).strip("_")
-
-
-def pairs(specs: list[str] | None, default: str) -> list[tuple[str, str]]:
-    return [tuple(s.split("=", 1)) if "=" in s else (s, "") for s in (specs or [default + "="])]
 
 
 def clip_stem(piece: str) -> str:
@@ -94,7 +86,8 @@ def main(argv=None) -> int:
     specs = [json.loads(f.read_text())["holdout"] for f in folds]
     if not folds or specs != [f"{k}/{len(folds)}" for k in range(len(folds))]:
         raise SystemExit(f"{sync_cv}: needs every fold's holdout.json of one sync_cv.py run, has {specs}")
-    recipes, calibrations = pairs(args.recipe, "shipped recipe"), pairs(args.calibration, "shipped calibration")
+    recipes = labelled_args(args.recipe, "shipped recipe")
+    calibrations = labelled_args(args.calibration, "shipped calibration")
 
     extract = {}  # 1: every fold's pair extracts the train and dev fakes
     for k, rec in enumerate(folds):

@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import shlex
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import publish, run_jobs
+from _common import labelled_args, publish, run_jobs, slug
 from vocalens.commands.default_model import SHORT_LAG_HOPS, SYNC_ARGS
 
 
@@ -89,7 +88,7 @@ def clip_offsets(cache, run: Path) -> list[dict]:
     import numpy as np
     import torch
 
-    from vocalens.sync.offset import cosine_offset_scores, estimated_offsets, window_starts
+    from vocalens.sync.task import window_offsets
     from vocalens.sync.weights import load_weights
 
     model = load_weights(str(run / "sync_encoder.safetensors"))[0].eval()
@@ -97,15 +96,12 @@ def clip_offsets(cache, run: Path) -> list[dict]:
     rows = []
     for name in json.loads((run / "holdout.json").read_text())["clips"]:
         crops, audio = cache.clip(index[name])
-        with torch.no_grad():
-            v = model.embed_visual(torch.from_numpy(crops)).numpy()
-            a = model.embed_audio(torch.from_numpy(audio.astype(np.float32))).numpy()
-        starts = window_starts(len(v), 25, 15, 5)
-        est = estimated_offsets(cosine_offset_scores(v, a, starts, 25, 15), 15) if starts else np.zeros(0, int)
+        with torch.no_grad():  # the windows of sync-train's validation
+            est = window_offsets(model, torch.from_numpy(crops), torch.from_numpy(audio.astype(np.float32)))
         values, counts = np.unique(est, return_counts=True)
         mode = int(values[np.argmax(counts)]) if len(est) else 0
         rows.append(
-            {"clip": name, "speaker": str(cache.speakers[index[name]]), "frames": len(v), "windows": len(est),
+            {"clip": name, "speaker": str(cache.speakers[index[name]]), "frames": len(crops), "windows": len(est),
              "mode": mode, "mode_share": float(counts.max() / len(est)) if len(est) else 0.0,
              "top1": float((est == 0).mean()) if len(est) else 0.0}
         )  # fmt: skip
@@ -113,7 +109,8 @@ def clip_offsets(cache, run: Path) -> list[dict]:
 
 
 def lag_rule(row: dict, min_lag: float, min_share: float, min_windows: float) -> int:
-    """The shift a clip's audio gets before it is trained on: its modal offset when that is clear and large."""
+    """The lag the clip table reports for a clip taken to be out of sync itself: its modal offset when that is
+    clear and large, else 0 (reported only: no clip is realigned, docs/sync.md says why)."""
     clear = row["windows"] >= min_windows and row["mode_share"] >= min_share and abs(row["mode"]) >= min_lag
     return row["mode"] if clear else 0
 
@@ -145,13 +142,13 @@ def main(argv=None) -> int:
     )
     p.add_argument("--output", default=str(Path(__file__).parent / "results" / "sync_cv.md"))
     args = p.parse_args(argv)
-    recipes = [r.split("=", 1) if "=" in r else (r, "") for r in (args.recipe or ["shipped recipe="])]
+    recipes = labelled_args(args.recipe, "shipped recipe")
     t0 = time.perf_counter()
     if not Path(args.cache).is_file():
         from vocalens.sync.cache import build_cache, corpus_clips
 
         build_cache(corpus_clips(args.corpus, args.extra), args.cache, crop="aligned")
-    runs = {label: Path(args.work_dir) / re.sub(r"[^A-Za-z0-9]+", "_", label).strip("_") for label, _ in recipes}
+    runs = {label: Path(args.work_dir) / slug(label) for label, _ in recipes}
     jobs = {
         str(runs[label] / f"fold{k}"): recipe_argv(args, extra, runs[label] / f"fold{k}", k)
         for label, extra in recipes

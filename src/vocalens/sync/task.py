@@ -92,13 +92,18 @@ class WholeClips(torch.utils.data.Dataset):
         }
 
 
-def offset_hits(model: SyncNet, crops, audio, length: int = 25, max_offset: int = 15, stride: int = 5):
-    """(correct, windows, within +-1 frame) of the offset search on one whole clip."""
+def window_offsets(model: SyncNet, crops, audio, length: int = 25, max_offset: int = 15, stride: int = 5):
+    """The estimated audio offset of every window of the offset search on one whole clip (0 = in sync)."""
     v = model.embed_visual(crops).cpu().numpy()
     a = model.embed_audio(audio).cpu().numpy()
     starts = window_starts(len(v), length, max_offset, stride)
-    est = estimated_offsets(cosine_offset_scores(v, a, starts, length, max_offset), max_offset)
-    return int((est == 0).sum()), len(starts), int((np.abs(est) <= 1).sum())
+    return estimated_offsets(cosine_offset_scores(v, a, starts, length, max_offset), max_offset)
+
+
+def offset_hits(model: SyncNet, crops, audio, length: int = 25, max_offset: int = 15, stride: int = 5):
+    """(correct, windows, within +-1 frame) of the offset search on one whole clip."""
+    est = window_offsets(model, crops, audio, length, max_offset, stride)
+    return int((est == 0).sum()), len(est), int((np.abs(est) <= 1).sum())
 
 
 class SyncTask(Task):
